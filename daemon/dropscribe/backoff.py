@@ -1,0 +1,65 @@
+"""Retry and poll timing as data plus pure functions; nothing here sleeps.
+
+``random`` values are passed in (a float in [0, 1)) so tests pin them and production jitters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a failed step is retried.
+
+    ``max_attempts`` counts tries of one step, the first included; delays in seconds grow as
+    ``base_seconds * 2**(attempt-1)`` up to ``cap_seconds``, with full jitter; a server's
+    Retry-After is honoured but never beyond ``retry_after_max_seconds``.
+    """
+
+    max_attempts: int = 8
+    base_seconds: float = 2.0
+    cap_seconds: float = 300.0
+    retry_after_max_seconds: float = 900.0
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How often a submitted job is polled: from ``initial_seconds`` growing by ``growth`` per
+    poll with +-``jitter`` to ``max_seconds``; past ``deadline_seconds`` after submission the job
+    fails."""
+
+    initial_seconds: float = 2.0
+    max_seconds: float = 60.0
+    deadline_seconds: float = 6 * 3600.0
+    growth: float = 1.5
+    jitter: float = 0.2
+
+
+def compute_delay(
+    policy: RetryPolicy, attempt: int, random: float, retry_after: float | None = None
+) -> float:
+    """Given the policy, the 1-based number of the attempt that just failed, a random float in
+    [0, 1) and the server's Retry-After in seconds (if any), return the wait in seconds.
+
+    Full jitter: uniform in [0, min(cap, base * 2**(attempt-1))]. A Retry-After replaces it,
+    clamped to [0, retry_after_max_seconds].
+    """
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), policy.retry_after_max_seconds)
+    ceiling = min(policy.cap_seconds, policy.base_seconds * 2.0 ** max(attempt - 1, 0))
+    return ceiling * random
+
+
+def attempts_left(policy: RetryPolicy, attempt: int) -> bool:
+    """Return True if a step that failed on its ``attempt``-th try may be tried again."""
+    return attempt < policy.max_attempts
+
+
+def next_poll_delay(policy: PollPolicy, polls_done: int, random: float) -> float:
+    """Given how many polls were made already and a random float in [0, 1), return the wait in
+    seconds before the next one: geometric growth from the initial interval, jittered by
+    +-``jitter``, never above ``max_seconds``."""
+    base = min(policy.max_seconds, policy.initial_seconds * policy.growth ** max(polls_done, 0))
+    jittered = base * (1.0 + policy.jitter * (2.0 * random - 1.0))
+    return min(policy.max_seconds, max(0.0, jittered))

@@ -1,0 +1,103 @@
+"""A job and its lifecycle: one claimed recording on its way to a published transcript.
+
+The lifecycle is linear, with ``failed`` reachable from every unfinished state::
+
+    claimed -> uploading -> uploaded -> submitting -> submitted -> succeeded -> published
+        \\___________\\____________\\____________\\____________\\_________-> failed
+
+A few backward edges exist on purpose: an interrupted or expired upload goes back to
+``uploading`` with a fresh URL, and ``retry`` takes a failed job back to ``claimed`` (or to
+``submitted`` when it already has a poll URL, so that it is polled and never submitted twice).
+Transitions are pure: :func:`advance` returns a new :class:`Job` and never touches disk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class JobState(StrEnum):
+    """Where a job stands; each value is stored verbatim in the state file."""
+
+    CLAIMED = "claimed"
+    UPLOADING = "uploading"
+    UPLOADED = "uploaded"
+    SUBMITTING = "submitting"
+    SUBMITTED = "submitted"
+    SUCCEEDED = "succeeded"
+    PUBLISHED = "published"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        """Return True for the states a job rests in: published or failed."""
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset({JobState.PUBLISHED, JobState.FAILED})
+
+_S = JobState
+ALLOWED: dict[JobState, frozenset[JobState]] = {
+    _S.CLAIMED: frozenset({_S.UPLOADING, _S.SUCCEEDED, _S.FAILED}),  # succeeded: a dedupe hit
+    _S.UPLOADING: frozenset({_S.UPLOADING, _S.UPLOADED, _S.FAILED}),
+    _S.UPLOADED: frozenset({_S.SUBMITTING, _S.UPLOADING, _S.FAILED}),
+    _S.SUBMITTING: frozenset({_S.SUBMITTED, _S.UPLOADING, _S.FAILED}),
+    _S.SUBMITTED: frozenset({_S.SUCCEEDED, _S.FAILED}),
+    _S.SUCCEEDED: frozenset({_S.PUBLISHED, _S.FAILED}),
+    _S.PUBLISHED: frozenset(),
+    _S.FAILED: frozenset({_S.CLAIMED, _S.SUBMITTED}),  # retry
+}
+
+
+class IllegalTransition(ValueError):
+    """A programming error: the lifecycle does not allow this step."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One recording's journey; every field is persisted by the state store.
+
+    ``source`` is the path relative to the inbox (and so to processing/, done/, failed/);
+    ``steps`` maps a state name to the wall-clock time (epoch seconds) it was entered.
+    """
+
+    id: str
+    source: str
+    state: JobState = JobState.CLAIMED
+    size: int = 0
+    sha256: str = ""
+    fingerprint: str = ""
+    attempts: int = 0
+    upload_url: str | None = None
+    idempotency_key: str | None = None
+    request_id: str | None = None
+    poll_url: str | None = None
+    model: str | None = None
+    polls: int = 0
+    next_due: float = 0.0
+    error: str | None = None
+    failed_step: str | None = None
+    outputs: tuple[str, ...] = ()
+    result_of: str | None = None
+    steps: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def advance(job: Job, state: JobState, now: float, **changes: Any) -> Job:
+    """Given a job, a target state and the time, return the job in that state.
+
+    ``changes`` replaces other fields at the same time. Raise IllegalTransition if the
+    lifecycle does not lead from the job's state to ``state``.
+    """
+    if state not in ALLOWED[job.state]:
+        raise IllegalTransition(f"job {job.id}: {job.state.value} -> {state.value}")
+    steps = {**job.steps, state.value: now}
+    return dataclasses.replace(job, state=state, steps=steps, **changes)
+
+
+def update(job: Job, **changes: Any) -> Job:
+    """Return the job with some fields changed and its state kept."""
+    return dataclasses.replace(job, **changes)
