@@ -1,0 +1,307 @@
+"""The settings schema and its loading: validated once, completely, at start.
+
+``load_config(path)`` reads YAML with the safe loader (no tag can run code), validates it
+against a pydantic v2 schema in which unknown keys are errors, resolves relative paths against
+the config file's folder, fills the state and log folders from systemd's ``$STATE_DIRECTORY``
+and ``$LOGS_DIRECTORY`` when left out, and finds the API key for a remote service. Every
+problem is collected and raised at once as a :class:`ConfigError` whose lines read
+``<file>: <key.path>: <message>``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from dropscribe.errors import ConfigError
+
+EMBEDDED = "embedded"
+CREDENTIAL_NAME = "tiyaro_api_key"  # file name under $CREDENTIALS_DIRECTORY (LoadCredential=)
+MIB = 1024 * 1024
+
+PositiveSeconds = Annotated[float, Field(gt=0, le=7 * 24 * 3600, allow_inf_nan=False)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class Paths(_Section):
+    """Folders; inbox, processing, done and failed must share one filesystem."""
+
+    inbox: Path = Path("data/inbox")
+    processing: Path = Path("data/processing")
+    done: Path = Path("data/done")
+    failed: Path = Path("data/failed")
+    outbox: Path = Path("data/outbox")
+    state_dir: Path | None = None
+    log_dir: Path | None = None
+
+
+class Api(_Section):
+    """Where the transcription service is and how to authenticate to it."""
+
+    base_url: str = EMBEDDED
+    async_path: str = "/v1/async/ent/tiyarofs/1/openai/whisper-tiny"
+    service_tier: Literal["cpuflex", "gpuflex"] = "cpuflex"
+    api_key_env: str = "TIYARO_API_KEY"
+    api_key_file: Path | None = None
+    connect_timeout_seconds: PositiveSeconds = 5.0
+    read_timeout_seconds: PositiveSeconds = 30.0
+    call_deadline_seconds: PositiveSeconds = 120.0
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if value == EMBEDDED:
+            return value
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be 'embedded' or an http(s):// URL")
+        return value.rstrip("/")
+
+    @field_validator("async_path")
+    @classmethod
+    def _async_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(
+                "must start with '/', e.g. /v1/async/ent/tiyarofs/1/openai/whisper-tiny"
+            )
+        return value
+
+
+class WatchModeName(StrEnum):
+    """How the inbox is watched; auto picks polling on network filesystems."""
+
+    AUTO = "auto"
+    NATIVE = "native"
+    POLLING = "polling"
+
+
+class Watch(_Section):
+    """How finished recordings are noticed in the inbox."""
+
+    mode: WatchModeName = WatchModeName.AUTO
+    recursive: bool = True
+    settle_seconds: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = 2.0
+    rescan_seconds: PositiveSeconds = 60.0
+    extensions: tuple[str, ...] = ("mp3", "wav", "flac", "ogg", "opus", "m4a", "aac", "webm", "mp4")
+    ignore: tuple[str, ...] = (".*", "*.part", "*.tmp", "*.crdownload", "~$*", ".syncthing.*")
+    max_file_mb: Annotated[int, Field(gt=0, le=1024 * 1024)] = 2048
+
+    @field_validator("extensions")
+    @classmethod
+    def _extensions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(ext.lower().lstrip(".") for ext in value)
+        if not cleaned or any(not ext.isalnum() for ext in cleaned):
+            raise ValueError("must be a non-empty list of extensions such as [mp3, wav]")
+        return cleaned
+
+
+class Workers(_Section):
+    """How much runs at once."""
+
+    transfers: Annotated[int, Field(ge=1, le=64)] = 2
+    drain_timeout_seconds: PositiveSeconds = 30.0
+
+
+class Poll(_Section):
+    """How often a submitted job is checked, and for how long at most."""
+
+    initial_seconds: PositiveSeconds = 2.0
+    max_seconds: PositiveSeconds = 60.0
+    deadline_hours: Annotated[float, Field(gt=0, le=24 * 30, allow_inf_nan=False)] = 6.0
+
+
+class Retry(_Section):
+    """How a failed step is retried: capped exponential backoff with full jitter."""
+
+    max_attempts: Annotated[int, Field(ge=1, le=1000)] = 8
+    base_seconds: PositiveSeconds = 2.0
+    cap_seconds: PositiveSeconds = 300.0
+
+
+class Output(_Section):
+    """What is written to the outbox, and what happens to the recording afterwards."""
+
+    formats: tuple[Literal["txt", "json", "srt", "vtt"], ...] = ("txt", "json", "srt", "vtt")
+    after_success: Literal["move", "delete"] = "move"
+
+    @field_validator("formats")
+    @classmethod
+    def _formats(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "txt" not in value or "json" not in value:
+            raise ValueError("must include txt and json (the transcript and its provenance)")
+        return value
+
+
+class Whisper(_Section):
+    """Every parameter of the service's Whisper input; null means the engine's default."""
+
+    language: str | None = "en"
+    task: Literal["transcribe", "translate"] | None = "transcribe"
+    temperature: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = 0.0
+    temperature_increment_on_fallback: (
+        Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None
+    ) = 0.2
+    beam_size: Annotated[int, Field(ge=1, le=20)] | None = 5
+    best_of: Annotated[int, Field(ge=1, le=20)] | None = 5
+    patience: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] | None = 1.0
+    length_penalty: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    suppress_tokens: str | None = "-1"
+    initial_prompt: str | None = None
+    condition_on_previous_text: bool | None = True
+    no_speech_threshold: Annotated[float, Field(allow_inf_nan=False)] | None = 0.6
+    compression_ratio_threshold: Annotated[float, Field(allow_inf_nan=False)] | None = 2.4
+    logprob_threshold: Annotated[float, Field(allow_inf_nan=False)] | None = -1.0
+
+
+class Embedded(_Section):
+    """The in-process server used when ``api.base_url`` is ``embedded``."""
+
+    model: str | None = None
+    workers: Annotated[int, Field(ge=1, le=16)] = 1
+
+
+class Settings(_Section):
+    """The whole configuration."""
+
+    paths: Paths = Paths()
+    api: Api = Api()
+    watch: Watch = Watch()
+    workers: Workers = Workers()
+    poll: Poll = Poll()
+    retry: Retry = Retry()
+    output: Output = Output()
+    whisper: Whisper = Whisper()
+    embedded: Embedded = Embedded()
+    # Filled by load_config, never read from YAML.
+    api_key: SecretStr | None = Field(default=None, exclude=True)
+    source: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def is_embedded(self) -> bool:
+        """Return True when the daemon runs its own server."""
+        return self.api.base_url == EMBEDDED
+
+    @property
+    def max_file_bytes(self) -> int:
+        """Return the largest recording accepted, in bytes."""
+        return self.watch.max_file_mb * MIB
+
+    @property
+    def whisper_input(self) -> dict[str, Any]:
+        """Return the ``input`` object sent with every submission."""
+        return self.whisper.model_dump(mode="json")
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Given a YAML file, return the validated settings.
+
+    ``environ`` defaults to ``os.environ``. Raise ConfigError listing every problem found.
+    """
+    env = os.environ if environ is None else environ
+    raw = _read_yaml(path)
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([_format_error(path, err) for err in exc.errors()]) from None
+    problems: list[str] = []
+    paths = _resolve_paths(settings.paths, path.parent.resolve(), env, path, problems)
+    key = _find_api_key(settings.api, path.parent.resolve(), env, path, problems)
+    if problems:
+        raise ConfigError(problems)
+    return settings.model_copy(update={"paths": paths, "api_key": key, "source": path.resolve()})
+
+
+def _read_yaml(path: Path) -> Mapping[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read: {exc}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        detail = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError([f"{path}{line}: not valid YAML: {detail}"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: the top level must be a mapping of sections"])
+    return data
+
+
+def _format_error(path: Path, err: Mapping[str, Any]) -> str:
+    where = ".".join(str(part) for part in err.get("loc", ())) or "(top level)"
+    message = str(err.get("msg", "invalid"))
+    if err.get("type") == "extra_forbidden":
+        message = "unknown setting (check its spelling and section)"
+    return f"{path}: {where}: {message}"
+
+
+def _resolve_paths(
+    paths: Paths, base: Path, env: Mapping[str, str], source: Path, problems: list[str]
+) -> Paths:
+    def absolute(value: Path) -> Path:
+        return value if value.is_absolute() else base / value
+
+    fallbacks = {"state_dir": "STATE_DIRECTORY", "log_dir": "LOGS_DIRECTORY"}
+    resolved: dict[str, Path] = {}
+    for name in Paths.model_fields:
+        value: Path | None = getattr(paths, name)
+        if value is None:
+            # systemd may pass several folders separated by ':'; the first is ours.
+            from_env = env.get(fallbacks[name], "").split(":")[0]
+            if not from_env:
+                problems.append(f"{source}: paths.{name}: not set, and ${fallbacks[name]} is empty")
+                continue
+            value = Path(from_env)
+        resolved[name] = absolute(value)
+    return paths.model_copy(update=resolved)
+
+
+def _find_api_key(
+    api: Api, base: Path, env: Mapping[str, str], source: Path, problems: list[str]
+) -> SecretStr | None:
+    if api.base_url == EMBEDDED:
+        return None
+    if api.api_key_file is not None:
+        file = api.api_key_file if api.api_key_file.is_absolute() else base / api.api_key_file
+        return _key_from_file(file, f"{source}: api.api_key_file", problems)
+    credentials = env.get("CREDENTIALS_DIRECTORY")
+    if credentials and (Path(credentials) / CREDENTIAL_NAME).is_file():
+        return _key_from_file(Path(credentials) / CREDENTIAL_NAME, f"{source}: api", problems)
+    value = env.get(api.api_key_env, "").strip()
+    if value:
+        return SecretStr(value)
+    problems.append(
+        f"{source}: api: a remote base_url needs an API key: set ${api.api_key_env}, "
+        f"api.api_key_file, or systemd's LoadCredential={CREDENTIAL_NAME}:..."
+    )
+    return None
+
+
+def _key_from_file(file: Path, where: str, problems: list[str]) -> SecretStr | None:
+    try:
+        value = file.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{where}: cannot read the key file {file}: {exc}")
+        return None
+    if not value:
+        problems.append(f"{where}: the key file {file} is empty")
+        return None
+    return SecretStr(value)

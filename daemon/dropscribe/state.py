@@ -1,0 +1,197 @@
+"""The job store: one SQLite file, ``<state_dir>/state.db``; the only module that touches it.
+
+WAL with ``synchronous=FULL``: every ``save`` is durable when it returns, so the pipeline can
+commit a transition before it makes the next remote call. Results live in their own table, so a
+job that succeeded but was not yet published survives a crash without being polled again, and a
+duplicate recording can reuse an earlier transcript.
+
+The file holds presigned upload and poll URLs (needed to resume) but never the API key; it is
+created readable by its owner alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from dropscribe.jobs import FINAL_STATES, Job, JobState
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_SECONDS = 10.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    state TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    upload_url TEXT,
+    idempotency_key TEXT,
+    request_id TEXT,
+    poll_url TEXT,
+    model TEXT,
+    polls INTEGER NOT NULL,
+    next_due REAL NOT NULL,
+    error TEXT,
+    failed_step TEXT,
+    outputs TEXT NOT NULL,
+    result_of TEXT,
+    steps TEXT NOT NULL,
+    extra TEXT NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+CREATE INDEX IF NOT EXISTS jobs_content ON jobs(sha256, fingerprint);
+CREATE TABLE IF NOT EXISTS results (
+    job_id TEXT PRIMARY KEY REFERENCES jobs(id),
+    result TEXT NOT NULL
+);
+"""
+
+# The jobs table has one column per Job field, in the same order.
+_COLUMNS = tuple(f.name for f in dataclasses.fields(Job))
+_JSON_COLUMNS = {"outputs", "steps", "extra"}
+
+
+class StateStore:
+    """Durable jobs and results; safe to share between threads (one connection, one lock)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+        self.path = path
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False, isolation_level=None
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        """Checkpoint and close the file."""
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def save(self, job: Job, result: Mapping[str, Any] | None = None) -> Job:
+        """Insert or replace ``job`` (and its result, if given), durably; return the job."""
+        row = _to_row(job)
+        marks = ", ".join("?" for _ in _COLUMNS)
+        with self._transaction() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO jobs ({', '.join(_COLUMNS)}, updated) VALUES ({marks}, ?)",
+                [*(row[c] for c in _COLUMNS), time.time()],
+            )
+            if result is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO results (job_id, result) VALUES (?, ?)",
+                    (job.id, json.dumps(result, ensure_ascii=False)),
+                )
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        """Return the job with this id (or unique id prefix), or None."""
+        rows = self._select("WHERE id = ? OR id LIKE ? LIMIT 2", (job_id, f"{job_id}%"))
+        return rows[0] if len(rows) == 1 else None
+
+    def result(self, job_id: str) -> dict[str, Any] | None:
+        """Return the stored service result of a job, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT result FROM results WHERE job_id = ?", (job_id,))
+            found = row.fetchone()
+        return None if found is None else dict(json.loads(found[0]))
+
+    def in_states(self, states: Iterable[JobState]) -> list[Job]:
+        """Return the jobs in any of ``states``, oldest first."""
+        names = [s.value for s in states]
+        marks = ", ".join("?" for _ in names)
+        return self._select(f"WHERE state IN ({marks}) ORDER BY rowid", names)
+
+    def unfinished(self) -> list[Job]:
+        """Return every job not yet published or failed, oldest first."""
+        return self.in_states(s for s in JobState if s not in FINAL_STATES)
+
+    def find_reusable(self, sha256: str, fingerprint: str) -> Job | None:
+        """Return a published job of the same content and parameters that has a result."""
+        rows = self._select(
+            "WHERE sha256 = ? AND fingerprint = ? AND state = ? "
+            "AND id IN (SELECT job_id FROM results) ORDER BY rowid LIMIT 1",
+            (sha256, fingerprint, JobState.PUBLISHED.value),
+        )
+        return rows[0] if rows else None
+
+    def active_for_source(self, source: str) -> Job | None:
+        """Return the unfinished job holding ``source`` in processing/, if any."""
+        finals = [s.value for s in FINAL_STATES]
+        rows = self._select(
+            "WHERE source = ? AND state NOT IN (?, ?) ORDER BY rowid LIMIT 1", (source, *finals)
+        )
+        return rows[0] if rows else None
+
+    def counts(self) -> dict[str, int]:
+        """Return the number of jobs per state, every state listed."""
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+        found = {str(state): int(n) for state, n in rows}
+        return {s.value: found.get(s.value, 0) for s in JobState}
+
+    def recent(self, state: JobState, limit: int) -> list[Job]:
+        """Return up to ``limit`` jobs in ``state``, most recently changed first."""
+        return self._select(
+            "WHERE state = ? ORDER BY updated DESC, rowid DESC LIMIT ?", (state.value, limit)
+        )
+
+    def integrity_ok(self) -> bool:
+        """Return True when SQLite's integrity check passes."""
+        with self._lock:
+            return bool(self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+
+    def _select(self, where: str, params: Iterable[Any]) -> list[Job]:
+        with self._lock:
+            cursor = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM jobs {where}", list(params)
+            )
+            rows = cursor.fetchall()
+        return [_from_row(dict(zip(_COLUMNS, row, strict=True))) for row in rows]
+
+
+def _to_row(job: Job) -> dict[str, Any]:
+    row: dict[str, Any] = {c: getattr(job, c) for c in _COLUMNS}
+    row["state"] = job.state.value
+    for column in _JSON_COLUMNS:
+        value = row[column]
+        row[column] = json.dumps(list(value) if isinstance(value, tuple) else value)
+    return row
+
+
+def _from_row(row: dict[str, Any]) -> Job:
+    for column in _JSON_COLUMNS:
+        row[column] = json.loads(row[column])
+    row["outputs"] = tuple(row["outputs"])
+    row["state"] = JobState(row["state"])
+    return Job(**row)
