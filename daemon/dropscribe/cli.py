@@ -1,0 +1,175 @@
+"""The composition root: subcommands, exit codes, logging setup; builds everything.
+
+Only this module calls ``sys.exit``. Commands::
+
+    dropscribe run -c CONFIG             the daemon (systemd Type=notify)
+    dropscribe once -c CONFIG            process the inbox as it is now, then exit
+    dropscribe status -c CONFIG [--json] counts per state, jobs in flight, recent failures
+    dropscribe retry -c CONFIG JOB_ID|--all-failed
+    dropscribe check-config -c CONFIG    validate and print every problem
+    dropscribe transcribe FILE...        one-shot in the foreground, for trying it out
+    dropscribe serve ...                 the embedded API server on its own
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from dropscribe import __version__, audit, commands
+from dropscribe.config import Settings, load_config
+from dropscribe.errors import ConfigError
+from dropscribe.redaction import Redactor
+
+# Exit codes, from sysexits.h where one fits.
+EXIT_OK = 0
+EXIT_JOBS_FAILED = 1  # `once`/`transcribe`: at least one recording failed
+EXIT_USAGE = 64  # EX_USAGE: wrong arguments
+EXIT_NOT_FOUND = 66  # EX_NOINPUT: no such job or file
+EXIT_SOFTWARE = 70  # EX_SOFTWARE: an internal error
+EXIT_CONFIG = 78  # EX_CONFIG: a bad configuration; systemd does not restart on it
+EXIT_HARD_STOP = 130  # stopped at once by a second signal; the state is still consistent
+
+DEFAULT_CONFIG = Path(os.environ.get("DROPSCRIBE_CONFIG", "/etc/dropscribe/config.yaml"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="dropscribe", description="Unattended transcription of a watch folder."
+    )
+    parser.add_argument("--version", action="version", version=f"dropscribe {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(name: str, text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG, help="YAML file")
+        return p
+
+    run = with_config("run", "run the daemon until SIGTERM")
+    run.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
+    once = with_config("once", "process what is in the inbox now, wait for it, exit")
+    once.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
+    status = with_config("status", "show counts per state, jobs in flight, recent failures")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    retry = with_config("retry", "requeue failed jobs")
+    target = retry.add_mutually_exclusive_group(required=True)
+    target.add_argument("job_id", nargs="?", help="a job id (or a unique prefix)")
+    target.add_argument("--all-failed", action="store_true", help="every failed job")
+    with_config("check-config", "validate the configuration and print every problem")
+    tr = sub.add_parser("transcribe", help="transcribe files in the foreground and print the text")
+    tr.add_argument("files", nargs="+", type=Path)
+    tr.add_argument("-c", "--config", type=Path, default=None, help="YAML file (optional)")
+    serve = sub.add_parser("serve", help="run the embedded API server", add_help=False)
+    serve.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line and exit with its code."""
+    args = build_parser().parse_args(argv)
+    sys.exit(dispatch(args))
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the chosen subcommand; return its exit code."""
+    if args.command == "serve":
+        from dropscribe.localapi.__main__ import main as serve_main
+
+        return serve_main(list(args.rest))
+    if args.command == "transcribe":
+        return _transcribe(args)
+    try:
+        settings = load_config(args.config)
+    except ConfigError as exc:
+        _print_problems(exc, sys.stderr)
+        return EXIT_CONFIG
+    if args.command == "check-config":
+        print(f"{args.config}: ok", file=sys.stdout)
+        return EXIT_OK
+    if args.command == "status":
+        return _status(settings, as_json=args.json)
+    if args.command == "retry":
+        return _retry(settings, args.job_id, args.all_failed)
+    return _serve_daemon(settings, args.command, args.log_format)
+
+
+def _print_problems(exc: ConfigError, out: TextIO) -> None:
+    print(f"dropscribe: the configuration has {len(exc.problems)} problem(s):", file=out)
+    for problem in exc.problems:
+        print(f"  - {problem}", file=out)
+
+
+def _redactor_for(settings: Settings | None) -> Redactor:
+    redactor = Redactor()
+    if settings is not None and settings.api_key is not None:
+        redactor.add(settings.api_key.get_secret_value())
+    return redactor
+
+
+def _serve_daemon(settings: Settings, command: str, log_format: str) -> int:
+    redactor = _redactor_for(settings)
+    audit.configure(log_dir=settings.paths.log_dir, redactor=redactor, console=log_format)
+    try:
+        if command == "once":
+            return commands.once(settings, redactor, progress_stream=sys.stderr)
+        return commands.run(settings, redactor)
+    except ConfigError as exc:
+        audit.get_logger().error(audit.Event.CONFIG_INVALID, problems=exc.problems)
+        _print_problems(exc, sys.stderr)
+        return EXIT_CONFIG
+    except commands.HardStop:
+        return EXIT_HARD_STOP
+    finally:
+        audit.shutdown()
+
+
+def _status(settings: Settings, *, as_json: bool) -> int:
+    report = commands.status_report(settings)
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(commands.format_status(report))
+    return EXIT_OK
+
+
+def _retry(settings: Settings, job_id: str | None, all_failed: bool) -> int:
+    redactor = _redactor_for(settings)
+    audit.configure(log_dir=settings.paths.log_dir, redactor=redactor, console="auto")
+    try:
+        requeued, problems = commands.retry(settings, job_id, all_failed=all_failed)
+    finally:
+        audit.shutdown()
+    for line in problems:
+        print(f"dropscribe: {line}", file=sys.stderr)
+    print(f"requeued {len(requeued)} job(s): {' '.join(requeued)}".rstrip(": "))
+    if problems and not requeued:
+        return EXIT_NOT_FOUND
+    return EXIT_OK
+
+
+def _transcribe(args: argparse.Namespace) -> int:
+    try:
+        settings = load_config(args.config) if args.config else commands.scratch_settings()
+    except ConfigError as exc:
+        _print_problems(exc, sys.stderr)
+        return EXIT_CONFIG
+    redactor = _redactor_for(settings)
+    audit.configure(
+        log_dir=None, redactor=redactor, console="console", stream=sys.stderr, level="warning"
+    )
+    missing = [f for f in args.files if not f.is_file()]
+    for path in missing:
+        print(f"dropscribe: {path}: no such file", file=sys.stderr)
+    if missing:
+        return EXIT_NOT_FOUND
+    try:
+        failures = commands.transcribe(settings, redactor, args.files, sys.stdout, sys.stderr)
+    finally:
+        audit.shutdown()
+    return EXIT_JOBS_FAILED if failures else EXIT_OK
