@@ -1,0 +1,160 @@
+"""The settings schema and loader: every problem at once, with file and key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from dropscribe.config import Settings, load_config
+from dropscribe.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "config.example.yaml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems_of(path: Path, environ: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ or {})
+    return caught.value.problems
+
+
+def schema_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    for name, field in model.model_fields.items():
+        if field.exclude:
+            continue
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys |= schema_keys(annotation, f"{prefix}{name}.")
+        else:
+            keys.add(f"{prefix}{name}")
+    return keys
+
+
+def yaml_keys(data: dict[str, Any], prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    for name, value in data.items():
+        if isinstance(value, dict):
+            keys |= yaml_keys(value, f"{prefix}{name}.")
+        else:
+            keys.add(f"{prefix}{name}")
+    return keys
+
+
+def test_example_config_names_every_setting_of_the_schema() -> None:
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    assert yaml_keys(data) == schema_keys(Settings)
+
+
+def test_example_config_loads_through_the_real_loader() -> None:
+    settings = load_config(EXAMPLE, {})
+    assert settings.is_embedded
+    assert settings.paths.inbox == REPO / "data" / "inbox"
+    assert settings.whisper_input["beam_size"] == 5
+
+
+def test_example_config_states_each_default_of_the_schema() -> None:
+    from_file = load_config(EXAMPLE, {}).model_dump(exclude={"paths"})
+    assert from_file == Settings().model_dump(exclude={"paths"})
+
+
+def test_load_config_unknown_key_names_file_and_key_path(tmp_path: Path) -> None:
+    path = write(tmp_path, "watch:\n  setle_seconds: 3\n")
+    assert problems_of(path) == [
+        f"{path}: watch.setle_seconds: unknown setting (check its spelling and section)"
+    ]
+
+
+def test_load_config_several_problems_reports_all_at_once(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "watch:\n  settle_seconds: -1\n  mode: sometimes\nworkers:\n  transfers: zero\n"
+        "output:\n  formats: [txt, json, pdf]\nbogus: 1\n",
+    )
+    found = problems_of(path)
+    for key in (
+        "watch.settle_seconds",
+        "watch.mode",
+        "workers.transfers",
+        "output.formats",
+        "bogus",
+    ):
+        assert any(f"{path}: {key}" in line for line in found), (key, found)
+
+
+def test_load_config_python_tag_is_refused_without_running_it(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    path = write(
+        tmp_path,
+        f"paths: !!python/object/apply:os.system ['touch {marker}']\n",
+    )
+    found = problems_of(path)
+    assert "not valid YAML" in found[0]
+    assert not marker.exists()
+
+
+def test_load_config_top_level_list_is_a_clean_error(tmp_path: Path) -> None:
+    assert "top level must be a mapping" in problems_of(write(tmp_path, "- 1\n- 2\n"))[0]
+
+
+def test_load_config_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    settings = load_config(write(tmp_path, "paths:\n  inbox: in\n  state_dir: st\n  log_dir: lg\n"))
+    assert settings.paths.inbox == tmp_path.resolve() / "in"
+    assert settings.paths.state_dir == tmp_path.resolve() / "st"
+
+
+def test_load_config_missing_state_dir_uses_systemd_state_directory(tmp_path: Path) -> None:
+    path = write(tmp_path, "paths:\n  inbox: in\n")
+    settings = load_config(path, {"STATE_DIRECTORY": "/var/lib/dropscribe", "LOGS_DIRECTORY": "/l"})
+    assert settings.paths.state_dir == Path("/var/lib/dropscribe")
+    assert settings.paths.log_dir == Path("/l")
+
+
+def test_load_config_missing_state_dir_without_systemd_is_a_problem(tmp_path: Path) -> None:
+    found = problems_of(write(tmp_path, "paths:\n  inbox: in\n"))
+    assert any("paths.state_dir" in p and "$STATE_DIRECTORY" in p for p in found)
+    assert any("paths.log_dir" in p for p in found)
+
+
+REMOTE = "paths: {state_dir: s, log_dir: l}\napi:\n  base_url: https://api.example.test\n"
+
+
+def test_load_config_remote_without_key_is_a_config_error(tmp_path: Path) -> None:
+    found = problems_of(write(tmp_path, REMOTE))
+    assert any("needs an API key" in p and "TIYARO_API_KEY" in p for p in found)
+
+
+def test_load_config_remote_key_from_environment(tmp_path: Path) -> None:
+    settings = load_config(write(tmp_path, REMOTE), {"TIYARO_API_KEY": "k-123456"})
+    assert settings.api_key is not None
+    assert settings.api_key.get_secret_value() == "k-123456"
+    assert "k-123456" not in repr(settings)
+
+
+def test_load_config_remote_key_from_systemd_credential(tmp_path: Path) -> None:
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "tiyaro_api_key").write_text("cred-key-999\n")
+    settings = load_config(write(tmp_path, REMOTE), {"CREDENTIALS_DIRECTORY": str(creds)})
+    assert settings.api_key is not None
+    assert settings.api_key.get_secret_value() == "cred-key-999"
+
+
+def test_load_config_remote_key_file_missing_is_a_problem(tmp_path: Path) -> None:
+    path = write(tmp_path, REMOTE + "  api_key_file: nowhere.key\n")
+    assert any("api.api_key_file" in p and "cannot read" in p for p in problems_of(path))
+
+
+def test_load_config_base_url_must_be_embedded_or_http(tmp_path: Path) -> None:
+    path = write(tmp_path, REMOTE.replace("https://api.example.test", "ftp://x"))
+    assert any("api.base_url" in p for p in problems_of(path, {"TIYARO_API_KEY": "abcdefg"}))
