@@ -44,7 +44,7 @@ ALLOWED: dict[JobState, frozenset[JobState]] = {
     _S.CLAIMED: frozenset({_S.UPLOADING, _S.SUCCEEDED, _S.FAILED}),  # succeeded: a dedupe hit
     _S.UPLOADING: frozenset({_S.UPLOADING, _S.UPLOADED, _S.CLAIMED, _S.FAILED}),  # claimed: changed
     _S.UPLOADED: frozenset({_S.SUBMITTING, _S.UPLOADING, _S.FAILED}),
-    _S.SUBMITTING: frozenset({_S.SUBMITTED, _S.UPLOADING, _S.FAILED}),
+    _S.SUBMITTING: frozenset({_S.SUBMITTING, _S.SUBMITTED, _S.UPLOADING, _S.FAILED}),  # resent
     _S.SUBMITTED: frozenset({_S.SUCCEEDED, _S.FAILED}),
     _S.SUCCEEDED: frozenset({_S.PUBLISHED, _S.FAILED}),
     _S.PUBLISHED: frozenset(),

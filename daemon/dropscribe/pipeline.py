@@ -434,7 +434,7 @@ class Pipeline:
         attempt = current.attempts + 1
         polling = current.state is JobState.SUBMITTED
         if not polling and not attempts_left(self._opt.retry, attempt):
-            self.fail(current, exc)
+            self.fail(self._store.save(update(current, attempts=attempt)), exc)
             return
         if isinstance(exc, errors.UploadUrlExpired) and current.state is JobState.UPLOADING:
             current = update(current, upload_url=None)

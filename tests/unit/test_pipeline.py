@@ -1,0 +1,401 @@
+"""The pipeline's steps with in-test fakes for the service, the outbox and custody.
+
+The state store is the real one (SQLite in a temporary folder): what it holds between steps
+is exactly what a restarted daemon would find.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from dropscribe import errors
+from dropscribe.api_client import PollResult, RemoteStatus, Submission
+from dropscribe.backoff import PollPolicy, RetryPolicy
+from dropscribe.jobs import Job, JobState, advance, update
+from dropscribe.pipeline import Clock, Options, Pipeline
+from dropscribe.state import StateStore
+
+RESULT = {"text": "hello world", "segments": [{"id": 0, "start": 0.0, "end": 1.0, "text": "hi"}]}
+
+
+def poll_result(status: RemoteStatus, **kw: Any) -> PollResult:
+    fields: dict[str, Any] = {
+        "raw_status": status.value,
+        "result": None,
+        "error": None,
+        "model": "tiny.en",
+        "accepted_at": None,
+        "started_at": None,
+        "completed_at": None,
+    }
+    fields.update(kw)
+    return PollResult(status=status, **fields)
+
+
+@dataclass
+class FakeRemote:
+    """Answers each call from a script; a script entry that is an exception is raised."""
+
+    store: StateStore | None = None
+    polls: list[PollResult | Exception] = field(default_factory=list)
+    uploads: list[Exception] = field(default_factory=list)
+    submits: list[Exception] = field(default_factory=list)
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    seen_states: list[tuple[str, str]] = field(default_factory=list)
+    check: Callable[[str], None] | None = None
+    urls: int = 0
+
+    def get_upload_url(self, extension: str) -> str:
+        self.urls += 1
+        self.calls.append(("upload_url", extension))
+        return f"http://svc/up/{self.urls}.{extension}?signature=s{self.urls}"
+
+    def upload(self, url: str, path: Path) -> None:
+        self.calls.append(("upload", url))
+        if self.check:
+            self.check("upload")
+        if self.uploads:
+            raise self.uploads.pop(0)
+
+    def submit(self, upload_url: str, params: Mapping[str, Any], key: str) -> Submission:
+        self.calls.append(("submit", key))
+        if self.check:
+            self.check("submit")
+        if self.submits:
+            raise self.submits.pop(0)
+        return Submission("req-1", "http://svc/poll/req-1", RemoteStatus.ACCEPTED, "tiny.en", "ok")
+
+    def poll(self, poll_url: str) -> PollResult:
+        self.calls.append(("poll", poll_url))
+        item = self.polls.pop(0) if self.polls else poll_result(RemoteStatus.PROCESSING)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    def count(self, name: str) -> int:
+        return sum(1 for call, _ in self.calls if call == name)
+
+
+@dataclass
+class FakeOutbox:
+    published: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+
+    def publish(
+        self, rel: str, job_id: str, result: Mapping[str, Any], provenance: Mapping[str, Any]
+    ) -> list[Path]:
+        self.published.append((rel, job_id, dict(result), dict(provenance)))
+        return [Path(f"/out/{rel}.txt")]
+
+
+@dataclass
+class FakeCustody:
+    root: Path
+    completed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def processing_path(self, rel: str) -> Path:
+        return self.root / rel
+
+    def complete(self, rel: str, *, delete: bool = False) -> Path | None:
+        self.completed.append(rel)
+        return Path(f"/done/{rel}")
+
+    def fail(self, rel: str, report: Mapping[str, Any], *, from_inbox: bool = False) -> Path:
+        self.failed.append((rel, dict(report)))
+        return Path(f"/failed/{rel}")
+
+
+@dataclass
+class FakeScheduler:
+    scheduled: list[tuple[str, str, float]] = field(default_factory=list)
+
+    def schedule(self, job_id: str, pool: str, delay: float = 0.0) -> None:
+        self.scheduled.append((job_id, pool, delay))
+
+    def knows(self, job_id: str) -> bool:
+        return False
+
+
+@dataclass
+class World:
+    store: StateStore
+    remote: FakeRemote
+    outbox: FakeOutbox
+    custody: FakeCustody
+    scheduler: FakeScheduler
+    pipeline: Pipeline
+    now: list[float]
+
+    def job(self, job_id: str) -> Job:
+        found = self.store.get(job_id)
+        assert found is not None
+        return found
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    store = StateStore(tmp_path / "state.db")
+    remote = FakeRemote(store=store)
+    outbox = FakeOutbox()
+    processing = tmp_path / "processing"
+    processing.mkdir()
+    custody = FakeCustody(processing)
+    scheduler = FakeScheduler()
+    now = [1000.0]
+    options = Options(
+        whisper_input={"language": "en"},
+        fingerprint="fp",
+        service_tier="cpuflex",
+        retry=RetryPolicy(max_attempts=3, base_seconds=1.0, cap_seconds=10.0),
+        poll=PollPolicy(initial_seconds=2.0, max_seconds=8.0, deadline_seconds=3600.0),
+    )
+    pipeline = Pipeline(
+        store,
+        remote,
+        outbox,
+        custody,
+        structlog.get_logger(),
+        options,
+        Clock(time=lambda: now[0], random=lambda: 0.5),
+    )
+    pipeline.attach(scheduler)  # type: ignore[arg-type]
+    yield World(store, remote, outbox, custody, scheduler, pipeline, now)
+    store.close()
+
+
+def claim(world: World, name: str = "a.wav", content: bytes = b"RIFF....WAVEdata") -> Job:
+    (world.custody.root / name).write_bytes(content)
+    return world.pipeline.accept(name)
+
+
+def events(logs: list[dict[str, Any]]) -> list[str]:
+    return [entry["event"] for entry in logs]
+
+
+def test_pipeline_transfer_happy_path_ends_submitted_with_request_id(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    done = world.job(job.id)
+    assert done.state is JobState.SUBMITTED
+    assert (done.request_id, done.poll_url) == ("req-1", "http://svc/poll/req-1")
+    assert len(done.sha256) == 64
+    assert [c for c, _ in world.remote.calls] == ["upload_url", "upload", "submit"]
+
+
+def test_pipeline_each_transition_is_committed_before_the_remote_call(world: World) -> None:
+    job = claim(world)
+    seen: list[tuple[str, str]] = []
+    world.remote.check = lambda call: seen.append((call, world.job(job.id).state.value))
+    world.pipeline.run_transfer(job.id)
+    assert seen == [("upload", "uploading"), ("submit", "submitting")]
+
+
+def test_pipeline_submission_uses_the_jobs_idempotency_key(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    assert ("submit", job.idempotency_key) in world.remote.calls
+
+
+def test_pipeline_poll_success_publishes_and_completes_the_source(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.remote.polls = [
+        poll_result(RemoteStatus.PROCESSING),
+        poll_result(RemoteStatus.SUCCESS, result=RESULT),
+    ]
+    world.pipeline.run_poll(job.id)
+    assert world.job(job.id).state is JobState.SUBMITTED
+    assert world.job(job.id).polls == 1
+    with capture_logs() as logs:
+        world.pipeline.run_poll(job.id)
+    final = world.job(job.id)
+    assert final.state is JobState.PUBLISHED
+    assert world.outbox.published[0][2] == RESULT
+    assert world.outbox.published[0][3]["request_id"] == "req-1"
+    assert world.custody.completed == ["a.wav"]
+    assert {"job.succeeded", "job.published", "job.summary"} <= set(events(logs))
+
+
+def test_pipeline_poll_interval_grows_to_the_maximum(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    for _ in range(8):
+        world.pipeline.run_poll(job.id)
+    delays = [d for _, pool, d in world.scheduler.scheduled if pool == "poll"][1:]
+    assert delays == sorted(delays)
+    assert delays[0] == pytest.approx(2.0)
+    assert delays[-1] == pytest.approx(8.0)
+
+
+def test_pipeline_submitted_job_is_never_submitted_again(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.pipeline.run_transfer(job.id)
+    world.pipeline.recover()
+    world.pipeline.run_transfer(job.id)
+    assert world.remote.count("submit") == 1
+
+
+def test_pipeline_recover_resends_an_interrupted_submit_with_the_same_key(world: World) -> None:
+    job = claim(world)
+    j = world.job(job.id)
+    j = advance(j, JobState.UPLOADING, 1.0, upload_url="http://svc/up/9.wav?signature=x")
+    j = advance(j, JobState.UPLOADED, 2.0)
+    world.store.save(advance(j, JobState.SUBMITTING, 3.0))
+    with capture_logs() as logs:
+        world.pipeline.recover()
+    world.pipeline.run_transfer(job.id)
+    assert "submit.resent" in events(logs)
+    assert world.remote.calls == [("submit", job.idempotency_key)]
+    assert world.job(job.id).state is JobState.SUBMITTED
+
+
+def test_pipeline_recover_restarts_an_interrupted_upload_with_a_fresh_url(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)  # sha256 known; then pretend we died mid-upload
+    j = update(world.job(job.id), state=JobState.UPLOADING, upload_url="http://old?signature=x")
+    world.store.save(j)
+    world.remote.calls.clear()
+    world.pipeline.run_transfer(job.id)
+    assert [c for c, _ in world.remote.calls] == ["upload_url", "upload", "submit"]
+    assert world.remote.calls[1][1] != "http://old?signature=x"
+
+
+def test_pipeline_transient_error_retries_with_backoff(world: World) -> None:
+    job = claim(world)
+    world.remote.submits = [errors.TransientApiError("503 from the service", status=503)]
+    with capture_logs() as logs:
+        world.pipeline.run_transfer(job.id)
+    after = world.job(job.id)
+    assert after.state is JobState.SUBMITTING
+    assert after.attempts == 1
+    assert "job.retry" in events(logs)
+    assert world.scheduler.scheduled[-1][1:] == ("transfer", pytest.approx(0.5))
+
+
+def test_pipeline_retry_after_is_honoured(world: World) -> None:
+    job = claim(world)
+    world.remote.submits = [errors.TransientApiError("429", status=429, retry_after=7.0)]
+    world.pipeline.run_transfer(job.id)
+    assert world.scheduler.scheduled[-1][2] == pytest.approx(7.0)
+
+
+def test_pipeline_too_many_transient_errors_fail_the_job(world: World) -> None:
+    job = claim(world)
+    world.remote.submits = [errors.TransientApiError("boom", status=502)] * 3
+    for _ in range(3):
+        world.pipeline.run_transfer(job.id)
+    failed = world.job(job.id)
+    assert failed.state is JobState.FAILED
+    assert failed.error == "boom"
+    assert world.custody.failed[0][0] == "a.wav"
+    assert world.custody.failed[0][1]["attempts"] == 3
+
+
+def test_pipeline_permanent_error_fails_at_once(world: World) -> None:
+    job = claim(world)
+    world.remote.submits = [errors.PermanentApiError("422: bad input", status=422)]
+    with capture_logs() as logs:
+        world.pipeline.run_transfer(job.id)
+    assert world.job(job.id).state is JobState.FAILED
+    assert "job.failed" in events(logs)
+
+
+def test_pipeline_auth_error_pauses_once_and_resumes_when_the_key_works(world: World) -> None:
+    first, second = claim(world, "a.wav"), claim(world, "b.wav", b"other content")
+    world.remote.submits = [
+        errors.AuthError("401", status=401),
+        errors.AuthError("401", status=401),
+    ]
+    with capture_logs() as logs:
+        world.pipeline.run_transfer(first.id)
+        world.pipeline.run_transfer(second.id)
+    assert events(logs).count("auth.paused") == 1
+    assert world.job(first.id).state is JobState.SUBMITTING
+    assert world.job(first.id).attempts == 0
+    world.now[0] += 10
+    with capture_logs() as logs:
+        world.pipeline.run_transfer(first.id)
+    assert "auth.resumed" in events(logs)
+    assert world.job(first.id).state is JobState.SUBMITTED
+
+
+def test_pipeline_expired_upload_url_gets_a_fresh_one(world: World) -> None:
+    job = claim(world)
+    world.remote.uploads = [errors.UploadUrlExpired("403 on PUT", status=403)]
+    world.pipeline.run_transfer(job.id)
+    assert world.job(job.id).upload_url is None
+    world.pipeline.run_transfer(job.id)
+    assert world.remote.count("upload_url") == 2
+    assert world.job(job.id).state is JobState.SUBMITTED
+
+
+def test_pipeline_remote_failure_fails_the_job_and_keeps_the_poll_url(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.remote.polls = [poll_result(RemoteStatus.FAILED, error="not decodable audio")]
+    world.pipeline.run_poll(job.id)
+    failed = world.job(job.id)
+    assert failed.state is JobState.FAILED
+    assert failed.error == "not decodable audio"
+    assert failed.poll_url == "http://svc/poll/req-1"
+
+
+def test_pipeline_poll_deadline_fails_with_a_clear_reason(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.now[0] += 3601
+    world.pipeline.run_poll(job.id)
+    failed = world.job(job.id)
+    assert failed.state is JobState.FAILED
+    assert failed.error is not None and "no result within 1 hours" in failed.error
+    assert failed.poll_url is not None
+
+
+def test_pipeline_unknown_status_is_reported_and_polling_goes_on(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.remote.polls = [poll_result(RemoteStatus.UNKNOWN, raw_status="thinking")]
+    with capture_logs() as logs:
+        world.pipeline.run_poll(job.id)
+    assert world.job(job.id).state is JobState.SUBMITTED
+    unknown = [e for e in logs if e["event"] == "poll.unknown_status"]
+    assert unknown and unknown[0]["status"] == "thinking"
+
+
+def test_pipeline_same_content_again_reuses_the_result_without_api_calls(world: World) -> None:
+    first = claim(world, "a.wav")
+    world.pipeline.run_transfer(first.id)
+    world.remote.polls = [poll_result(RemoteStatus.SUCCESS, result=RESULT)]
+    world.pipeline.run_poll(first.id)
+    world.remote.calls.clear()
+    second = claim(world, "copy of a.wav")
+    with capture_logs() as logs:
+        world.pipeline.run_transfer(second.id)
+    assert world.remote.calls == []
+    assert world.job(second.id).state is JobState.PUBLISHED
+    assert world.job(second.id).result_of == first.id
+    assert world.outbox.published[-1][0] == "copy of a.wav"
+    assert world.outbox.published[-1][2] == RESULT
+    assert "job.duplicate" in events(logs)
+
+
+def test_pipeline_file_changed_during_upload_starts_over(world: World) -> None:
+    job = claim(world)
+
+    def grow(call: str) -> None:
+        if call == "upload":
+            with (world.custody.root / "a.wav").open("ab") as handle:
+                handle.write(b"more")
+
+    world.remote.check = grow
+    world.pipeline.run_transfer(job.id)
+    assert world.job(job.id).state is JobState.CLAIMED
+    assert world.remote.count("submit") == 0
