@@ -283,8 +283,11 @@ def _find_api_key(
         file = api.api_key_file if api.api_key_file.is_absolute() else base / api.api_key_file
         return _key_from_file(file, f"{source}: api.api_key_file", problems)
     credentials = env.get("CREDENTIALS_DIRECTORY")
-    if credentials and (Path(credentials) / CREDENTIAL_NAME).is_file():
-        return _key_from_file(Path(credentials) / CREDENTIAL_NAME, f"{source}: api", problems)
+    credential = Path(credentials) / CREDENTIAL_NAME if credentials else None
+    # An empty credential counts as absent: the unit ships one so that the embedded engine
+    # starts without a key, and a key in the environment then still works.
+    if credential is not None and credential.is_file() and credential.stat().st_size > 0:
+        return _key_from_file(credential, f"{source}: api", problems)
     value = env.get(api.api_key_env, "").strip()
     if value:
         return SecretStr(value)

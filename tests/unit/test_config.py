@@ -158,3 +158,13 @@ def test_load_config_remote_key_file_missing_is_a_problem(tmp_path: Path) -> Non
 def test_load_config_base_url_must_be_embedded_or_http(tmp_path: Path) -> None:
     path = write(tmp_path, REMOTE.replace("https://api.example.test", "ftp://x"))
     assert any("api.base_url" in p for p in problems_of(path, {"TIYARO_API_KEY": "abcdefg"}))
+
+
+def test_load_config_empty_systemd_credential_falls_back_to_environment(tmp_path: Path) -> None:
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "tiyaro_api_key").write_text("")
+    env = {"CREDENTIALS_DIRECTORY": str(creds), "TIYARO_API_KEY": "env-key-777"}
+    settings = load_config(write(tmp_path, REMOTE), env)
+    assert settings.api_key is not None
+    assert settings.api_key.get_secret_value() == "env-key-777"
