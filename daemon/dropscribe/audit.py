@@ -1,0 +1,276 @@
+"""The audit trail: structlog configuration, the one redaction step, and the event names.
+
+This is the only module that configures structlog or the standard library's logging. After
+:func:`configure`, every event, from our code or from a library that logs through the stdlib
+(requests, urllib3, uvicorn, watchdog), goes through one processor chain and is written twice:
+as one JSON line to ``<log_dir>/audit.jsonl`` (appended, flushed per line) and to a stream
+(stdout: readable columns on a terminal, JSON lines otherwise, for journald).
+
+One redaction processor, last before rendering, passes every value of every event through the
+:class:`~dropscribe.redaction.Redactor`: the API key and presigned URL signatures appear in no
+line. Tracebacks are formatted into a string *before* that step, so an exception whose message
+or frames carry a secret is masked too; stdlib records are rendered by the same chain, so a
+urllib3 debug line with a signed URL is masked as well.
+
+Events are emitted with a stable name from :class:`Event` and keyword fields::
+
+    log = get_logger()
+    log.info(Event.JOB_CLAIMED, job_id=job.id, source=job.source, sha256=job.sha256)
+
+Every line carries ``event``, ``timestamp`` (ISO-8601, UTC), ``level`` and ``logger``. The fields
+by event (``job_id``, ``source``, ``sha256``, ``request_id`` whenever known at that point)::
+
+    file.detected        source, size
+    file.rejected        source, reason, hint
+    job.claimed          job_id, source, sha256, size
+    upload.started       job_id, source, sha256, size, attempt
+    upload.done          job_id, source, sha256, duration_seconds
+    submit.sent          job_id, source, sha256, idempotency_key
+    submit.accepted      job_id, source, sha256, request_id, duration_seconds
+    submit.resent        job_id, source, sha256, idempotency_key (after a crash mid-submit)
+    poll.status          job_id, request_id, status, polls, next_poll_seconds
+    poll.unknown_status  job_id, request_id, status (a status the protocol does not document)
+    job.retry            job_id, step, attempt, delay_seconds, error
+    job.succeeded        job_id, source, sha256, request_id, duration_seconds
+    job.published        job_id, source, outputs (paths written), duration_seconds
+    job.failed           job_id, source, sha256, request_id, step, error, retryable
+    job.duplicate        job_id, source, sha256, original_job_id (result reused, no API call)
+    job.recovered        job_id, source, state (resumed at start-up where it stopped)
+    job.requeued         job_id, source, state (by ``retry``)
+    job.summary          job_id, source, sha256, request_id, state, duration_seconds and the
+                         seconds spent in each step: one line per finished job
+    auth.paused          error, delay_seconds (the key was refused: all work waits)
+    auth.resumed         paused_seconds
+    daemon.started       version, inbox, outbox, base_url, pid
+    daemon.stopping      signal, reason
+    daemon.stopped       duration_seconds
+    inbox.problem        path, error (the inbox vanished, is unreadable, the watcher died)
+    config.invalid       file, problems
+    server.started       url (the embedded server; its token is redacted)
+
+Durations are ``duration_seconds`` (float seconds, wall-clock, measured with a monotonic clock).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from dropscribe.redaction import Redactor
+
+AUDIT_FILE = "audit.jsonl"
+# The name of the stdlib logger our own events go through.
+LOGGER_NAME = "dropscribe"
+LEVELS = ("debug", "info", "warning", "error", "critical")
+CONSOLE_MODES = ("auto", "json", "console")
+# Libraries chatty at DEBUG/INFO (one line per HTTP request, per file event); their warnings
+# still count.
+NOISY_LOGGERS = ("urllib3", "watchdog")
+# audit.jsonl lists file names and request ids: readable by the service user and its group.
+AUDIT_FILE_MODE = 0o640
+
+
+class Event(StrEnum):
+    """The stable event names of the audit trail: a contract with whoever reads the log."""
+
+    FILE_DETECTED = "file.detected"  # a candidate file appeared in the inbox
+    FILE_REJECTED = "file.rejected"  # a file we will not send (symlink, too big, not audio)
+    JOB_CLAIMED = "job.claimed"  # moved to processing/, a job exists
+    UPLOAD_STARTED = "upload.started"  # the presigned PUT begins
+    UPLOAD_DONE = "upload.done"  # the recording is uploaded
+    SUBMIT_SENT = "submit.sent"  # the inference request is about to be sent
+    SUBMIT_ACCEPTED = "submit.accepted"  # the service returned a request id
+    SUBMIT_RESENT = "submit.resent"  # a maybe-sent submit re-sent with its idempotency key
+    POLL_STATUS = "poll.status"  # one poll answered
+    POLL_UNKNOWN_STATUS = "poll.unknown_status"  # a status the protocol does not document
+    JOB_RETRY = "job.retry"  # a step failed transiently and is scheduled again
+    JOB_SUCCEEDED = "job.succeeded"  # the service finished with a result
+    JOB_PUBLISHED = "job.published"  # the outputs are in the outbox
+    JOB_FAILED = "job.failed"  # the job ended without a transcript
+    JOB_DUPLICATE = "job.duplicate"  # same content and parameters: an earlier result reused
+    JOB_RECOVERED = "job.recovered"  # resumed at start-up where it stopped
+    JOB_REQUEUED = "job.requeued"  # a failed job sent back by ``retry``
+    JOB_SUMMARY = "job.summary"  # one line per finished job, with step durations
+    AUTH_PAUSED = "auth.paused"  # the key was refused: all work waits
+    AUTH_RESUMED = "auth.resumed"  # the key works again
+    DAEMON_STARTED = "daemon.started"  # everything is up
+    DAEMON_STOPPING = "daemon.stopping"  # a signal or a fatal error: draining
+    DAEMON_STOPPED = "daemon.stopped"  # the last line of a run
+    INBOX_PROBLEM = "inbox.problem"  # the inbox is missing, unreadable, or the watcher died
+    CONFIG_INVALID = "config.invalid"  # the configuration was refused
+    SERVER_STARTED = "server.started"  # the embedded server listens
+
+
+# Handlers installed by the last configure(), so that the next one or shutdown() can close them.
+_installed: list[logging.Handler] = []
+
+
+class _AuditFileHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to a file it owns and closes it on ``close()`` (StreamHandler never does)."""
+
+    def close(self) -> None:
+        self.acquire()
+        try:
+            if not self.stream.closed:
+                self.stream.flush()
+                self.stream.close()
+        finally:
+            self.release()
+        super().close()
+
+
+def open_audit_file(log_dir: Path) -> TextIO:
+    """Open ``<log_dir>/audit.jsonl`` for appending, line-buffered, creating folder and file."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log_dir / AUDIT_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, AUDIT_FILE_MODE)
+    # Line buffering writes each JSON line as it is rendered; a crash loses no finished line.
+    return open(fd, "a", buffering=1, encoding="utf-8", errors="backslashreplace")
+
+
+def plain(value: Any) -> Any:
+    """Return ``value`` as JSON-ready data: containers copied, other objects as ``str``.
+
+    Done before redaction, so an object whose text holds a secret (an exception, a URL object)
+    is redacted as the text a renderer would print, not passed through untouched.
+    """
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(v) for v in value]
+    return str(value)
+
+
+def redacting(redactor: Redactor) -> Processor:
+    """Return the processor that redacts every value of an event; it must run last but the
+    renderer, after tracebacks are formatted into strings."""
+
+    def redact(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+        return {key: redactor.value(plain(val)) for key, val in event_dict.items()}
+
+    return redact
+
+
+def shared_processors() -> list[Processor]:
+    """Return the processors every event passes, ours and the stdlib's, before redaction."""
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+        # Tracebacks become a string here, so the redaction step after this sees them.
+        structlog.processors.format_exc_info,
+    ]
+
+
+def choose_renderer(console: str, stream: TextIO) -> Processor:
+    """Return the renderer for the stream: columns for a person at a terminal, else JSON."""
+    if console not in CONSOLE_MODES:
+        raise ValueError(f"console must be one of {', '.join(CONSOLE_MODES)}, not {console!r}")
+    is_tty = bool(getattr(stream, "isatty", lambda: False)())
+    if console == "json" or (console == "auto" and not is_tty):
+        return structlog.processors.JSONRenderer()
+    # The traceback reaches the renderer as the redacted "exception" string, never as exc_info.
+    return structlog.dev.ConsoleRenderer(colors=is_tty)
+
+
+def _formatter(redactor: Redactor, renderer: Processor) -> logging.Formatter:
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared_processors(),
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            redacting(redactor),
+            renderer,
+        ],
+    )
+
+
+def configure(
+    *,
+    log_dir: Path | None,
+    redactor: Redactor,
+    console: str = "auto",
+    level: str = "info",
+    stream: TextIO | None = None,
+) -> None:
+    """Send every event, ours and the stdlib's, redacted, to ``audit.jsonl`` and ``stream``.
+
+    ``log_dir`` None writes no file (``check-config``); ``stream`` defaults to stdout;
+    ``console`` is ``auto``, ``json`` or ``console``; ``level`` a stdlib level name in lower
+    case. Calling it again replaces the handlers and closes the previous file. Raise ValueError
+    on an unknown level or console mode, OSError if the audit file cannot be opened.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+    out = stream if stream is not None else sys.stdout
+    renderer = choose_renderer(console, out)
+    handlers: list[logging.Handler] = [logging.StreamHandler(out)]
+    handlers[0].setFormatter(_formatter(redactor, renderer))
+    if log_dir is not None:
+        file_handler = _AuditFileHandler(open_audit_file(log_dir))
+        file_handler.setFormatter(_formatter(redactor, structlog.processors.JSONRenderer()))
+        handlers.append(file_handler)
+    _install(handlers, logging.getLevelNamesMapping()[level.upper()])
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared_processors(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        # Not cached: a module-level logger, once used, would keep the processor list of the
+        # configure() current then, and miss later ones (capture_logs in tests included).
+        cache_logger_on_first_use=False,
+    )
+
+
+def _install(handlers: list[logging.Handler], level: int) -> None:
+    root = logging.getLogger()
+    # Every handler goes, not only ours: any other one would print unredacted lines.
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    _close_installed()
+    for handler in handlers:
+        root.addHandler(handler)
+    _installed.extend(handlers)
+    root.setLevel(level)
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+def _close_installed() -> None:
+    while _installed:
+        _installed.pop().close()
+
+
+def get_logger(**bound: Any) -> structlog.stdlib.BoundLogger:
+    """Return a logger for audit events, with ``bound`` fields on every event it emits.
+
+    It is a lazy :class:`structlog.stdlib.BoundLogger`: made at import time it still follows the
+    configuration current when it logs (and ``capture_logs`` in tests).
+    """
+    return structlog.stdlib.get_logger(LOGGER_NAME, **bound)
+
+
+def shutdown() -> None:
+    """Flush and close the audit file.
+
+    The stream handler stays, so that a thread still finishing writes its last lines to stdout
+    rather than to the stdlib's unredacted last-resort handler; :func:`configure` replaces it.
+    """
+    root = logging.getLogger()
+    for handler in [h for h in _installed if isinstance(h, _AuditFileHandler)]:
+        root.removeHandler(handler)
+        _installed.remove(handler)
+        handler.close()

@@ -1,0 +1,328 @@
+"""The outbox: where a finished job's transcript is published, atomically and safely named.
+
+For a source ``talks/monday.mp3`` (stem ``talks/monday``) the outbox receives
+``talks/monday.json`` (provenance plus the raw result), ``talks/monday.txt`` (the text) and,
+when configured and the result has segments, ``talks/monday.srt`` and ``talks/monday.vtt``.
+
+Three promises hold whatever happens:
+
+* No partial file under a final name: every file is written to a temporary
+  ``.dropscribe-tmp-*`` file in the same folder, fsynced, renamed over the final name, and the
+  folder is fsynced. A crash leaves at most temporary files, which :meth:`Outbox.sweep_temp`
+  removes at the next start.
+* Nobody else's transcript is overwritten: the ``.json`` names the job that owns a stem, and is
+  published first, so ownership is known even after a crash between two renames. A job
+  re-publishing after a crash overwrites its own files; any other occupant of the stem makes the
+  job take ``<stem> (2)``, ``<stem> (3)``, ...
+* No secret is written: every string of the provenance and the result passes through the
+  :class:`~dropscribe.redaction.Redactor` first (presigned URL signatures, the API key).
+
+Names are decided by pure functions (:func:`safe_stem`, :func:`candidate_stem`,
+:func:`stem_is_available`); rendering is pure too; only :class:`Outbox` touches the disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import threading
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dropscribe.redaction import Redactor
+
+FORMATS = ("txt", "json", "srt", "vtt")
+# Written for every job, whatever the configuration: the json is the ownership record.
+ALWAYS = ("json", "txt")
+# Only written when the result carries timed segments.
+TIMED = ("srt", "vtt")
+
+TEMP_PREFIX = ".dropscribe-tmp-"
+# POSIX NAME_MAX on every Linux filesystem we expect, in bytes of the encoded name.
+NAME_MAX = 255
+# Room kept in every name for the longest collision suffix (" (9999)", 7 bytes) and the longest
+# extension (".json", 5 bytes).
+MAX_COLLISIONS = 9999
+_RESERVED_BYTES = len(f" ({MAX_COLLISIONS})") + len(".json")
+COMPONENT_MAX_BYTES = NAME_MAX - _RESERVED_BYTES
+# Version of the json layout, so readers can tell ours from anything else named *.json.
+JSON_VERSION = 1
+# Character categories never kept in a name: controls (newline, NUL, ESC), line and paragraph
+# separators that act as newlines, and lone surrogates (undecodable bytes from os.fsdecode)
+# that cannot be written as UTF-8.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
+
+
+# --- names -----------------------------------------------------------------------------------
+
+
+def safe_stem(rel: str) -> str:
+    """Given a source path relative to the inbox, without extension, return a safe output stem.
+
+    Subfolders are kept; empty, ``.`` and ``..`` components are dropped, so the stem never leaves
+    the outbox; control characters become ``_``; a leading ``-`` or ``.`` becomes ``_`` (no
+    hidden files, nothing a shell tool reads as an option); every component is cut, on a UTF-8
+    character boundary, so that a collision suffix and an extension still fit NAME_MAX.
+    """
+    parts = [_safe_component(p) for p in rel.split("/") if p not in ("", ".", "..")]
+    return "/".join(parts) or "_"
+
+
+def _safe_component(name: str) -> str:
+    cleaned = "".join("_" if unicodedata.category(c) in _UNSAFE_CATEGORIES else c for c in name)
+    if cleaned[:1] in ("-", "."):
+        cleaned = "_" + cleaned[1:]
+    return _truncate_utf8(cleaned, COMPONENT_MAX_BYTES)
+
+
+def _truncate_utf8(text: str, max_bytes: int) -> str:
+    # Dropping the bytes of a cut character keeps the name valid UTF-8.
+    return text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
+
+
+def candidate_stem(stem: str, n: int) -> str:
+    """Return the ``n``-th name tried for ``stem``: the stem itself, then ``<stem> (n)``."""
+    return stem if n == 1 else f"{stem} ({n})"
+
+
+@dataclass(frozen=True)
+class Occupancy:
+    """What lies under a stem: ``owner`` is the job id in its json (None without a readable
+    json); ``occupied`` says whether any output file of that stem exists at all."""
+
+    owner: str | None
+    occupied: bool
+
+
+def stem_is_available(occupancy: Occupancy, job_id: str) -> bool:
+    """Return True if ``job_id`` may write under a stem: it is free, or the job's own."""
+    return not occupancy.occupied or occupancy.owner == job_id
+
+
+def owner_in_json(text: str) -> str | None:
+    """Return the job id recorded in one of our json outputs, or None if it is not one."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or doc.get("dropscribe") is None:
+        return None
+    owner = doc.get("job_id")
+    return owner if isinstance(owner, str) else None
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def format_timestamp(seconds: float, sep: str) -> str:
+    """Return ``seconds`` as ``HH:MM:SS<sep>mmm``, rounded to the millisecond (negative -> 0).
+
+    Hours are not wrapped at 24; SRT uses ``sep=","``, WebVTT ``sep="."``.
+    """
+    total_ms = max(0, round(seconds * 1000))
+    hours, rest = divmod(total_ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, ms = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{sep}{ms:03d}"
+
+
+def render_txt(result: Mapping[str, Any]) -> str:
+    """Return the plain text of a result: its ``text``, else its segments' texts joined.
+
+    The text ends with one newline; an empty transcript is an empty file.
+    """
+    text = result.get("text")
+    if not isinstance(text, str) or not text.strip():
+        cues = (_cue_lines(seg) for seg in result.get("segments") or ())
+        text = " ".join(cue for cue in cues if cue)
+    text = text.strip()
+    return text + "\n" if text else ""
+
+
+def _cue_lines(segment: Mapping[str, Any]) -> str:
+    # A blank line ends a cue in both formats, so a cue's text never contains one.
+    lines = str(segment.get("text") or "").splitlines()
+    return "\n".join(line.strip() for line in lines if line.strip())
+
+
+def _cue_times(segment: Mapping[str, Any], sep: str) -> str:
+    start = format_timestamp(float(segment["start"]), sep)
+    return f"{start} --> {format_timestamp(float(segment['end']), sep)}"
+
+
+def _cues(segments: Sequence[Mapping[str, Any]], sep: str) -> list[tuple[str, str]]:
+    return [(_cue_times(s, sep), text) for s in segments if (text := _cue_lines(s))]
+
+
+def render_srt(segments: Sequence[Mapping[str, Any]]) -> str:
+    """Return SubRip text for ``segments`` (``start``/``end`` in seconds, ``text``).
+
+    Cues are numbered from 1; segments without text are skipped (and take no number).
+    """
+    blocks = [f"{n}\n{times}\n{text}\n" for n, (times, text) in enumerate(_cues(segments, ","), 1)]
+    return "\n".join(blocks)
+
+
+def _vtt_escape(text: str) -> str:
+    # WebVTT cue text must not contain "-->", and "&" and "<" start entities and tags there;
+    # escaping them covers "-->" too ("--&gt;").
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_vtt(segments: Sequence[Mapping[str, Any]]) -> str:
+    """Return WebVTT text for ``segments``: a ``WEBVTT`` header, then one cue per segment.
+
+    Segments without text are skipped; cue text is escaped so it cannot end the cue early.
+    """
+    blocks = [f"{times}\n{_vtt_escape(text)}\n" for times, text in _cues(segments, ".")]
+    return "\n".join(["WEBVTT\n", *blocks])
+
+
+def render_json(job_id: str, result: Mapping[str, Any], provenance: Mapping[str, Any]) -> str:
+    """Return the json document of a job: our version, the job id, provenance, the result.
+
+    ``dropscribe``, ``job_id`` and ``result`` are ours: provenance keys of those names are
+    ignored, so provenance can never forge ownership.
+    """
+    reserved = {"dropscribe", "job_id", "result"}
+    doc = {
+        "dropscribe": JSON_VERSION,
+        "job_id": job_id,
+        **{k: v for k, v in provenance.items() if k not in reserved},
+        "result": dict(result),
+    }
+    # default=str: provenance may hold datetimes or paths; a transcript must not fail on them.
+    return json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n"
+
+
+def render_all(
+    job_id: str,
+    result: Mapping[str, Any],
+    provenance: Mapping[str, Any],
+    formats: Sequence[str],
+) -> dict[str, str]:
+    """Return the text of each file to publish, keyed by extension, json first."""
+    files = {
+        "json": render_json(job_id, result, provenance),
+        "txt": render_txt(result),
+    }
+    segments = result.get("segments") or []
+    if segments and "srt" in formats:
+        files["srt"] = render_srt(segments)
+    if segments and "vtt" in formats:
+        files["vtt"] = render_vtt(segments)
+    return files
+
+
+# --- disk ------------------------------------------------------------------------------------
+
+
+class Outbox:
+    """Publishes transcripts under ``root``; safe to share between worker threads."""
+
+    def __init__(
+        self,
+        root: Path,
+        formats: Sequence[str] = FORMATS,
+        redactor: Redactor | None = None,
+    ) -> None:
+        unknown = sorted(set(formats) - set(FORMATS))
+        if unknown:
+            raise ValueError(f"unknown output formats: {', '.join(unknown)}")
+        self.root = root
+        self.formats = tuple(formats)
+        # Even without known secrets, URL signatures are recognised and masked.
+        self.redactor = redactor or Redactor()
+        # Choosing a stem and claiming it must be one step, or two sources with the same stem
+        # (a.mp3 and a.wav) could both pick "a". Outboxes may be network shares without hard
+        # links, so this is a lock rather than link()-based claiming: one daemon owns an outbox.
+        self._lock = threading.Lock()
+
+    def publish(
+        self,
+        rel: str,
+        job_id: str,
+        result: Mapping[str, Any],
+        provenance: Mapping[str, Any],
+    ) -> list[Path]:
+        """Publish one job's outputs for source stem ``rel``; return the paths written, json
+        first. Publishing again for the same job overwrites its own files. Raise OSError if the
+        disk refuses; no partial file is left under a final name.
+        """
+        clean_result = self.redactor.value(dict(result))
+        clean_provenance = self.redactor.value(dict(provenance))
+        files = render_all(job_id, clean_result, clean_provenance, self.formats)
+        with self._lock:
+            stem = self._claim_stem(safe_stem(rel), job_id)
+            written = []
+            for ext, text in files.items():  # json first: it records ownership
+                path = self.root / f"{stem}.{ext}"
+                write_atomic(path, text.encode("utf-8"))
+                written.append(path)
+        return written
+
+    def _claim_stem(self, stem: str, job_id: str) -> str:
+        for n in range(1, MAX_COLLISIONS + 1):
+            candidate = candidate_stem(stem, n)
+            if stem_is_available(self._occupancy(candidate), job_id):
+                return candidate
+        raise FileExistsError(f"no free output name for {stem!r} in {self.root}")
+
+    def _occupancy(self, stem: str) -> Occupancy:
+        json_path = self.root / f"{stem}.json"
+        try:
+            owner = owner_in_json(json_path.read_text(encoding="utf-8", errors="replace"))
+        except OSError:  # absent, or not a readable file: no owner, maybe still occupied
+            owner = None
+        occupied = any((self.root / f"{stem}.{ext}").exists() for ext in FORMATS)
+        return Occupancy(owner=owner, occupied=occupied)
+
+    def sweep_temp(self) -> int:
+        """Remove temporary files a crash left anywhere under the root; return their count."""
+        removed = 0
+        for folder, _dirs, names in os.walk(self.root):  # followlinks=False: stay inside
+            for name in names:
+                if name.startswith(TEMP_PREFIX):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join(folder, name))
+                        removed += 1
+        return removed
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
+
+    A temporary file in the same folder is written and fsynced, renamed over ``path``, then the
+    folder is fsynced so the rename survives a power loss. On an error the temporary file is
+    removed; only a crash leaves one behind (see :meth:`Outbox.sweep_temp`).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+    # Not mkstemp: its 0600 would make transcripts unreadable to the people they are for;
+    # 0666 lets the umask decide, as for any file the user creates.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except Exception:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_folder(path.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Flush ``folder``'s entries (a rename) to disk."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

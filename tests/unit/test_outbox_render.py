@@ -1,0 +1,166 @@
+"""Pure parts of the outbox: timestamps, SRT / WebVTT / txt / json rendering, safe names."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dropscribe.outbox import (
+    NAME_MAX,
+    Occupancy,
+    candidate_stem,
+    format_timestamp,
+    owner_in_json,
+    render_all,
+    render_json,
+    render_srt,
+    render_txt,
+    render_vtt,
+    safe_stem,
+    stem_is_available,
+)
+
+SEGMENTS = [
+    {"start": 0.0, "end": 1.9996, "text": " Hello there."},
+    {"start": 2.0, "end": 3.0, "text": "   "},
+    {"start": 3661.5, "end": 3662.0004, "text": "An hour in."},
+]
+
+
+def test_format_timestamp_hours_minutes_seconds_exact() -> None:
+    assert format_timestamp(3723.25, ",") == "01:02:03,250"
+
+
+def test_format_timestamp_sub_millisecond_rounds_into_next_second() -> None:
+    assert format_timestamp(1.9996, ".") == "00:00:02.000"
+
+
+def test_format_timestamp_negative_clamped_to_zero() -> None:
+    assert format_timestamp(-0.2, ",") == "00:00:00,000"
+
+
+def test_format_timestamp_past_a_day_hours_not_wrapped() -> None:
+    assert format_timestamp(100 * 3600.0, ",") == "100:00:00,000"
+
+
+def test_render_srt_known_segments_exact_text() -> None:
+    assert render_srt(SEGMENTS) == (
+        "1\n00:00:00,000 --> 00:00:02,000\nHello there.\n"
+        "\n"
+        "2\n01:01:01,500 --> 01:01:02,000\nAn hour in.\n"
+    )
+
+
+def test_render_srt_blank_line_inside_text_removed() -> None:
+    text = render_srt([{"start": 0, "end": 1, "text": "one\n\n\ntwo"}])
+    assert text == "1\n00:00:00,000 --> 00:00:01,000\none\ntwo\n"
+
+
+def test_render_srt_no_segments_empty() -> None:
+    assert render_srt([]) == ""
+
+
+def test_render_vtt_known_segments_exact_text() -> None:
+    assert render_vtt(SEGMENTS) == (
+        "WEBVTT\n"
+        "\n"
+        "00:00:00.000 --> 00:00:02.000\nHello there.\n"
+        "\n"
+        "01:01:01.500 --> 01:01:02.000\nAn hour in.\n"
+    )
+
+
+def test_render_vtt_arrow_and_markup_in_text_escaped() -> None:
+    text = render_vtt([{"start": 0, "end": 1, "text": "a --> b <i> & c"}])
+    assert text.splitlines()[3] == "a --&gt; b &lt;i&gt; &amp; c"
+    assert text.count("-->") == 1
+
+
+def test_render_txt_text_field_stripped_with_one_newline() -> None:
+    assert render_txt({"text": "  Hello world. \n", "segments": SEGMENTS}) == "Hello world.\n"
+
+
+def test_render_txt_without_text_joins_segment_texts() -> None:
+    assert render_txt({"segments": SEGMENTS}) == "Hello there. An hour in.\n"
+
+
+def test_render_txt_empty_result_empty_file() -> None:
+    assert render_txt({"text": ""}) == ""
+
+
+def test_render_json_provenance_cannot_forge_owner_or_result() -> None:
+    doc = json.loads(
+        render_json("job-1", {"text": "hi"}, {"job_id": "evil", "result": 1, "sha256": "ab"})
+    )
+    assert doc == {"dropscribe": 1, "job_id": "job-1", "sha256": "ab", "result": {"text": "hi"}}
+
+
+def test_render_all_timed_formats_only_with_segments_and_configured() -> None:
+    assert list(render_all("j", {"text": "x"}, {}, ("txt", "srt", "vtt"))) == ["json", "txt"]
+    timed = render_all("j", {"segments": SEGMENTS}, {}, ("srt",))
+    assert list(timed) == ["json", "txt", "srt"]
+
+
+def test_safe_stem_subfolders_kept() -> None:
+    assert safe_stem("talks/2024/monday") == "talks/2024/monday"
+
+
+def test_safe_stem_newline_and_control_chars_replaced() -> None:
+    assert safe_stem("evil\nname\x1b[31m\u2028x") == "evil_name_[31m_x"
+
+
+def test_safe_stem_leading_dash_and_dot_replaced() -> None:
+    assert safe_stem("-rf/.hidden/ok") == "_rf/_hidden/ok"
+
+
+def test_safe_stem_dotdot_and_absolute_removed() -> None:
+    assert safe_stem("/../../etc/./passwd") == "etc/passwd"
+
+
+def test_safe_stem_only_dots_becomes_placeholder() -> None:
+    assert safe_stem("../..") == "_"
+
+
+def test_safe_stem_lone_surrogate_replaced() -> None:
+    # os.fsdecode turns an undecodable byte into a lone surrogate; it cannot be written as UTF-8.
+    assert safe_stem("caf\udce9") == "caf_"
+
+
+def test_safe_stem_long_unicode_name_cut_on_character_boundary_with_room_for_suffix() -> None:
+    name = "é" * 150  # 300 bytes in UTF-8
+    stem = safe_stem(f"dir/{name}")
+    last = stem.split("/")[-1]
+    assert set(last) == {"é"}
+    assert len(f"{candidate_stem(last, 9999)}.json".encode()) <= NAME_MAX
+    assert len(last.encode()) >= NAME_MAX - 13  # cut to fit, not far shorter
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=0, max_size=400))
+def test_safe_stem_any_text_yields_safe_components(rel: str) -> None:
+    for part in safe_stem(rel).split("/"):
+        assert part not in ("", ".", "..")
+        assert part[0] not in "-."
+        assert not any(unicodedata.category(c) in {"Cc", "Cs", "Zl", "Zp"} for c in part)
+        assert len(f"{part} (9999).json".encode()) <= NAME_MAX
+
+
+def test_candidate_stem_first_plain_then_numbered() -> None:
+    assert [candidate_stem("a/b", n) for n in (1, 2, 3)] == ["a/b", "a/b (2)", "a/b (3)"]
+
+
+def test_stem_is_available_free_or_own_only() -> None:
+    assert stem_is_available(Occupancy(owner=None, occupied=False), "j1")
+    assert stem_is_available(Occupancy(owner="j1", occupied=True), "j1")
+    assert not stem_is_available(Occupancy(owner="j2", occupied=True), "j1")
+    assert not stem_is_available(Occupancy(owner=None, occupied=True), "j1")
+
+
+def test_owner_in_json_foreign_or_broken_json_has_no_owner() -> None:
+    assert owner_in_json(render_json("j1", {}, {})) == "j1"
+    assert owner_in_json('{"job_id": "j1"}') is None  # not one of ours
+    assert owner_in_json("{truncated") is None
+    assert owner_in_json("[1, 2]") is None
