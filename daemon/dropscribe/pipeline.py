@@ -91,6 +91,7 @@ class Audit(Protocol):
     def info(self, event: str, **kw: Any) -> Any: ...
     def warning(self, event: str, **kw: Any) -> Any: ...
     def error(self, event: str, **kw: Any) -> Any: ...
+    def exception(self, event: str, **kw: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -428,6 +429,9 @@ class Pipeline:
             self._retry_later(job, exc)
         except (errors.DropscribeError, OSError) as exc:
             self.fail(job, exc)
+        except Exception as exc:  # one bad job must not stop the worker thread
+            self._log.exception(Event.JOB_FAILED, job_id=job.id, source=job.source)
+            self.fail(job, RuntimeError(f"internal error: {exc!r}"))
 
     def _retry_later(self, job: Job, exc: errors.TransientApiError) -> None:
         current = self._store.get(job.id) or job

@@ -399,3 +399,18 @@ def test_pipeline_file_changed_during_upload_starts_over(world: World) -> None:
     world.pipeline.run_transfer(job.id)
     assert world.job(job.id).state is JobState.CLAIMED
     assert world.remote.count("submit") == 0
+
+
+def test_pipeline_unexpected_error_fails_the_job_and_keeps_the_worker(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.remote.polls = [poll_result(RemoteStatus.SUCCESS, result=RESULT)]
+
+    def broken(*args: Any, **kwargs: Any) -> list[Path]:
+        raise KeyError("start")
+
+    world.outbox.publish = broken  # type: ignore[method-assign]
+    world.pipeline.run_poll(job.id)
+    failed = world.job(job.id)
+    assert failed.state is JobState.FAILED
+    assert failed.error is not None and failed.error.startswith("internal error")
