@@ -1,0 +1,488 @@
+"""The client of the Tiyaro-style Async API: one method per remote call, no loops, no sleeps.
+
+The four steps (get an upload URL, PUT the recording, submit, poll) and a cancel are each one
+method that makes exactly one HTTP request and either returns a parsed value or raises one of
+the errors of :mod:`dropscribe.errors`; retrying and waiting belong to the pipeline. This is the
+only module that imports ``requests``.
+
+Every call has (connect, read) timeouts and an overall deadline measured with
+``time.monotonic()``: the body is read in small pieces with the socket timeout shrunk to the
+time left, so a server that trickles a byte every few seconds is cut off at the deadline.
+
+The presigned PUT goes through its own session that never carries the API key, follows no
+redirect and streams the file with an explicit ``Content-Length``. The bearer token is only ever
+sent to the API's own origin. Messages of raised errors never contain the key or a URL
+signature: everything that goes into one passes through a :class:`Redactor`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
+
+from dropscribe.errors import (
+    ApiError,
+    AuthError,
+    InputRejected,
+    PermanentApiError,
+    TransientApiError,
+    UploadUrlExpired,
+)
+from dropscribe.redaction import Redactor
+
+#: Bytes asked of the socket per read of a response body: small enough that the deadline is
+#: checked often, large enough that a big transcript costs few reads.
+READ_CHUNK_BYTES = 64 * 1024
+#: Largest response body accepted, in bytes; more means a broken or hostile server.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+#: Bytes read from the recording per write to the socket during an upload.
+UPLOAD_CHUNK_BYTES = 256 * 1024
+#: Connections kept per host and session, so that many workers reuse rather than reconnect.
+POOL_CONNECTIONS = 32
+#: Characters of a server's error body quoted in an exception message.
+DETAIL_CHARS = 200
+
+# Statuses after which the same request may well succeed later.
+_TRANSIENT_STATUSES = frozenset({408, 425, 429})
+
+
+class RemoteStatus(StrEnum):
+    """The state of a remote job as the service reports it; UNKNOWN for anything unforeseen."""
+
+    ACCEPTED = "accepted"
+    PENDING = "pending"
+    PROCESSING = "processing"
+    SUCCESS = "success"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What the service answered to a submit: the job's id and the URL to poll it."""
+
+    request_id: str
+    poll_url: str
+    status: RemoteStatus
+    model: str | None
+    raw_status: str
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """One poll's answer; ``result`` is set on success, ``error`` when the job failed."""
+
+    status: RemoteStatus
+    raw_status: str
+    result: dict[str, Any] | None
+    error: str | None
+    model: str | None
+    accepted_at: str | None
+    started_at: str | None
+    completed_at: str | None
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Time limits of one call, in seconds; an upload's deadline also grants
+    ``size / upload_min_bytes_per_second`` on top of ``call_deadline_seconds``."""
+
+    connect_seconds: float = 5.0
+    read_seconds: float = 30.0
+    call_deadline_seconds: float = 120.0
+    upload_min_bytes_per_second: float = 64 * 1024
+
+
+class _DeadlinePassed(Exception):
+    """Raised inside a request (from the upload reader) when the call ran out of time."""
+
+
+class _Bearer(AuthBase):
+    """Sets the bearer token; passing an auth object also keeps ~/.netrc from overriding it."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+
+class _NoAuth(AuthBase):
+    """Guarantees a request carries no Authorization header, not even one from ~/.netrc."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.pop("Authorization", None)
+        return request
+
+
+class _DeadlineReader:
+    """A read-only view of the first ``size`` bytes of an open file that refuses to go on once
+    the deadline passes; ``__len__`` lets requests send it with a Content-Length, in pieces."""
+
+    def __init__(self, handle: BinaryIO, size: int, deadline: float) -> None:
+        self._handle = handle
+        self._left = size
+        self._size = size
+        self._deadline = deadline
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, amount: int = -1) -> bytes:
+        if time.monotonic() >= self._deadline:
+            raise _DeadlinePassed
+        want = self._left if amount < 0 else min(amount, self._left, UPLOAD_CHUNK_BYTES)
+        data = self._handle.read(want) if want > 0 else b""
+        if want > 0 and not data:
+            raise InputRejected("the recording shrank while it was being uploaded")
+        self._left -= len(data)
+        return data
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Given a Retry-After header value and the current time, return the wait it asks for in
+    seconds (never negative), or None if there is no usable value. Both forms are understood:
+    delay-seconds and an HTTP-date; a date in the past means no wait."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        return _seconds_until_http_date(text, now)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _seconds_until_http_date(text: str, now: datetime) -> float | None:
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def parse_status(raw: object) -> tuple[RemoteStatus, str]:
+    """Given a status field's value, return the status it names (UNKNOWN if none) and the
+    value as text, kept for the audit trail."""
+    text = str(raw)
+    try:
+        return RemoteStatus(text.strip().lower()), text
+    except ValueError:
+        return RemoteStatus.UNKNOWN, text
+
+
+def submit_url(base_url: str, async_path: str, service_tier: str) -> str:
+    """Given the API's base URL, the model's async path (which may carry a query already) and
+    the service tier, return the URL to POST a submission to, with exactly one serviceTier."""
+    parts = urlsplit(urljoin(base_url.rstrip("/") + "/", async_path.lstrip("/")))
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "serviceTier"
+    ]
+    query.append(("serviceTier", service_tier))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def same_origin(url: str, other: str) -> bool:
+    """Return True if both URLs have the same scheme, host and port."""
+    a, b = urlsplit(url), urlsplit(other)
+    return (a.scheme.lower(), a.hostname, _port(a.scheme, a.port)) == (
+        b.scheme.lower(),
+        b.hostname,
+        _port(b.scheme, b.port),
+    )
+
+
+def _port(scheme: str, port: int | None) -> int | None:
+    return port if port is not None else {"http": 80, "https": 443}.get(scheme.lower())
+
+
+def error_for_status(
+    step: str, status: int, detail: str, retry_after: float | None
+) -> ApiError | None:
+    """Given the step, an HTTP status, the (redacted) body text and the parsed Retry-After,
+    return the error that status means, or None for a success. The step ``put`` is the
+    presigned upload, where a refusal means the URL is no longer good."""
+    message = f"{step}: HTTP {status}" + (f": {detail}" if detail else "")
+    if 200 <= status < 300:
+        return None
+    if step == "put" and (status in (401, 403) or (status == 400 and "expir" in detail.lower())):
+        return UploadUrlExpired(message, status=status, step=step, retry_after=retry_after)
+    if status in _TRANSIENT_STATUSES or status >= 500:
+        return TransientApiError(message, status=status, step=step, retry_after=retry_after)
+    if status in (401, 403):
+        return AuthError(message, status=status, step=step)
+    if 300 <= status < 400:
+        return PermanentApiError(f"{message} (redirect not followed)", status=status, step=step)
+    return PermanentApiError(message, status=status, step=step)
+
+
+def parse_json_object(body: bytes, step: str) -> dict[str, Any]:
+    """Given a response body, return it as a JSON object. Raise TransientApiError if it is
+    truncated, malformed or not an object."""
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TransientApiError(f"{step}: response is not valid JSON", step=step) from exc
+    if not isinstance(value, dict):
+        raise TransientApiError(f"{step}: response is not a JSON object", step=step)
+    return value
+
+
+def _layers(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The body and each object nested under ``response``, innermost first: the service puts
+    its fields at either level."""
+    layers = [body]
+    while isinstance(layers[-1].get("response"), Mapping) and len(layers) < 4:
+        layers.append(layers[-1]["response"])
+    return layers[::-1]
+
+
+def _field(body: Mapping[str, Any], *names: str) -> Any:
+    for layer in _layers(body):
+        for name in names:
+            if layer.get(name) is not None:
+                return layer[name]
+    return None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _required(value: Any, step: str, name: str) -> str:
+    if not isinstance(value, str | int) or not str(value):
+        raise TransientApiError(f"{step}: response lacks {name}", step=step)
+    return str(value)
+
+
+def parse_upload_url(body: Mapping[str, Any]) -> str:
+    """Given the upload-url answer, return the presigned PUT URL (``uploadUrl`` or the doc's
+    ``uplaodUrl``, an object with ``PUT`` or the URL itself). Raise TransientApiError if none."""
+    value = _field(body, "uploadUrl", "uplaodUrl", "uploadURL")
+    if isinstance(value, Mapping):
+        value = value.get("PUT", value.get("put"))
+    return _required(value, "upload_url", "uploadUrl.PUT")
+
+
+def parse_submission(body: Mapping[str, Any]) -> Submission:
+    """Given the submit answer, return the Submission. Raise TransientApiError if the id or
+    the poll URL is missing."""
+    urls = _field(body, "urls")
+    poll = urls.get("GET", urls.get("get")) if isinstance(urls, Mapping) else None
+    raw = _field(body, "status")
+    status, raw_status = parse_status(raw) if raw is not None else (RemoteStatus.ACCEPTED, "")
+    return Submission(
+        request_id=_required(_field(body, "id", "requestId"), "submit", "id"),
+        poll_url=_required(poll, "submit", "urls.GET"),
+        status=status,
+        model=_text(_field(body, "model")),
+        raw_status=raw_status,
+    )
+
+
+def parse_poll(body: Mapping[str, Any]) -> PollResult:
+    """Given a poll answer, return the PollResult; a failed or cancelled job is a result, not an
+    error. Raise TransientApiError if the status is missing or a success carries no result."""
+    status, raw_status = parse_status(_required(_field(body, "status"), "poll", "status"))
+    result = _field(body, "result")
+    if isinstance(result, str):
+        result = _json_or_none(result)
+    if not isinstance(result, dict):
+        result = None
+    if status is RemoteStatus.SUCCESS and result is None:
+        raise TransientApiError("poll: success without a result", step="poll")
+    error = _field(body, "error", "message", "reason", "detail")
+    return PollResult(
+        status=status,
+        raw_status=raw_status,
+        result=result,
+        error=error if error is None or isinstance(error, str) else json.dumps(error),
+        model=_text(_field(body, "model")),
+        accepted_at=_text(_field(body, "acceptedAt")),
+        started_at=_text(_field(body, "startedAt")),
+        completed_at=_text(_field(body, "completedAt")),
+    )
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+class ApiClient:
+    """Makes the remote calls of the four-step flow; safe to share between worker threads."""
+
+    def __init__(
+        self,
+        base_url: str,
+        async_path: str,
+        service_tier: str,
+        api_key: str,
+        timeouts: Timeouts = Timeouts(),
+        user_agent: str = "dropscribe/0.1",
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._submit_url = submit_url(self._base_url, async_path, service_tier)
+        self._timeouts = timeouts
+        self._bearer = _Bearer(api_key)
+        self._redactor = Redactor([api_key])
+        self._api = _session(user_agent)
+        # The presigned PUT gets a session of its own, so no cookie or header of the API
+        # session can ever travel to the storage host.
+        self._storage = _session(user_agent)
+
+    def get_upload_url(self, extension: str) -> str:
+        """Given a file extension, return a fresh presigned URL to PUT the recording to."""
+        url = f"{self._base_url}/v1/input/upload-url?" + urlencode(
+            {"extension": extension.lstrip(".")}
+        )
+        return self._absolute(parse_upload_url(self._call_json("upload_url", "POST", url, {})))
+
+    def upload(self, url: str, path: Path) -> None:
+        """PUT the file at ``path`` to the presigned ``url``, streamed with its Content-Length.
+        Raise UploadUrlExpired if the URL is refused, InputRejected if the file shrinks."""
+        with path.open("rb") as handle:
+            size = path.stat().st_size
+            deadline = self._deadline(size / self._timeouts.upload_min_bytes_per_second)
+            body = _DeadlineReader(handle, size, deadline)
+            self._call("put", "PUT", url, deadline, data=body, auth=_NoAuth())
+
+    def submit(
+        self, upload_url: str, params: Mapping[str, Any], idempotency_key: str
+    ) -> Submission:
+        """Submit the uploaded recording with the model's input parameters; the same
+        ``idempotency_key`` lets the service run a re-sent submission only once."""
+        payload = {"input": dict(params), "URL": upload_url}
+        headers = {"Idempotency-Key": idempotency_key}
+        body = self._call_json("submit", "POST", self._submit_url, payload, headers)
+        submission = parse_submission(body)
+        return Submission(
+            request_id=submission.request_id,
+            poll_url=self._absolute(submission.poll_url),
+            status=submission.status,
+            model=submission.model,
+            raw_status=submission.raw_status,
+        )
+
+    def poll(self, poll_url: str) -> PollResult:
+        """Return the job's current state as the service reports it at ``poll_url``."""
+        return parse_poll(self._call_json("poll", "GET", poll_url))
+
+    def cancel(self, poll_url: str) -> None:
+        """Ask the service to cancel the job at ``poll_url`` (an extension of our embedded
+        server; other services may answer 404 or 405, raised as PermanentApiError)."""
+        self._call("cancel", "DELETE", poll_url, self._deadline(0.0), auth=self._auth_for(poll_url))
+
+    def close(self) -> None:
+        """Close both sessions and their pooled connections."""
+        self._api.close()
+        self._storage.close()
+
+    def _call_json(
+        self,
+        step: str,
+        method: str,
+        url: str,
+        payload: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        deadline = self._deadline(0.0)
+        auth = self._auth_for(url)
+        body = self._call(step, method, url, deadline, json=payload, headers=headers, auth=auth)
+        return parse_json_object(body, step)
+
+    def _call(self, step: str, method: str, url: str, deadline: float, **kwargs: Any) -> bytes:
+        """Make one request and return its body; every failure is raised as an ApiError."""
+        session = self._storage if step == "put" else self._api
+        timeout = (self._timeouts.connect_seconds, self._read_timeout(deadline))
+        try:
+            response = session.request(
+                method, url, timeout=timeout, stream=True, allow_redirects=False, **kwargs
+            )
+        except _DeadlinePassed as exc:
+            raise TransientApiError(f"{step}: deadline passed during upload", step=step) from exc
+        except requests.RequestException as exc:
+            raise self._transient(step, method, url, exc) from exc
+        with response:
+            body = self._read_body(step, method, url, response, deadline)
+        error = error_for_status(
+            step,
+            response.status_code,
+            self._redactor.text(body[:DETAIL_CHARS].decode("utf-8", "replace")).strip(),
+            parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC)),
+        )
+        if error is not None:
+            raise error
+        return body
+
+    def _read_body(
+        self, step: str, method: str, url: str, response: requests.Response, deadline: float
+    ) -> bytes:
+        """Read the body in pieces, each read waiting no longer than the time left."""
+        raw = response.raw
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        body = bytearray()
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TransientApiError(f"{step}: deadline passed reading the body", step=step)
+                if sock is not None:
+                    sock.settimeout(min(self._timeouts.read_seconds, left))
+                chunk = raw.read1(READ_CHUNK_BYTES)
+                if not chunk:
+                    return bytes(body)
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    raise TransientApiError(f"{step}: response body too large", step=step)
+        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+            raise self._transient(step, method, url, exc) from exc
+
+    def _transient(self, step: str, method: str, url: str, exc: BaseException) -> ApiError:
+        reason = self._redactor.text(f"{type(exc).__name__}: {exc}")[:DETAIL_CHARS]
+        target = self._redactor.text(f"{method} {url}")
+        return TransientApiError(f"{step}: {target} failed: {reason}", step=step)
+
+    def _deadline(self, extra_seconds: float) -> float:
+        return time.monotonic() + self._timeouts.call_deadline_seconds + extra_seconds
+
+    def _read_timeout(self, deadline: float) -> float:
+        return max(0.001, min(self._timeouts.read_seconds, deadline - time.monotonic()))
+
+    def _auth_for(self, url: str) -> AuthBase:
+        # The key goes only to the API itself, never to a host a response merely names.
+        return self._bearer if same_origin(url, self._base_url) else _NoAuth()
+
+    def _absolute(self, url: str) -> str:
+        return urljoin(self._base_url + "/", url)
+
+
+def _session(user_agent: str) -> requests.Session:
+    session = requests.Session()
+    session.headers["User-Agent"] = user_agent
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_CONNECTIONS, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
