@@ -1,0 +1,293 @@
+"""Custody of the user's recordings, kept like a mail spool.
+
+A recording is claimed by an atomic rename from the inbox into ``processing/`` (relative
+subfolders kept), and leaves it by another rename: to ``done/`` on success (or it is deleted,
+when the user asked for that), to ``failed/`` with ``<name>.error.json`` beside it otherwise.
+A user's file is never deleted or overwritten on failure: every move picks a free name, adding
+`` (2)``, `` (3)``, ... before the extension, and returns the path it chose, so callers always
+work with what a move returns, never with the name they asked for.
+
+The daemon is the only writer of ``processing/``, ``done/`` and ``failed/``; a lock makes the
+choice of a free name and the rename one step for the threads of one daemon.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from dropscribe.errors import InputRejected
+from dropscribe.redaction import redact_url
+
+NAME_MAX_BYTES = 255  # the longest file name (in bytes) Linux filesystems accept
+REPORT_SUFFIX = ".error.json"
+LONGEST_SUFFIX_BYTES = 32  # a longer "extension" is treated as part of the name when cutting
+MAX_DUPLICATES = 10_000  # free names tried before giving up; far beyond any real collision
+
+
+@dataclass(frozen=True)
+class Folders:
+    """The four custody folders; all on one filesystem, none inside another."""
+
+    inbox: Path
+    processing: Path
+    done: Path
+    failed: Path
+
+
+def validate_rel(rel: str) -> PurePosixPath:
+    """Return ``rel`` as a relative posix path. Raise ValueError if it is empty, absolute, or
+    has an empty, "." or ".." component, or a NUL byte: it could then leave its folder."""
+    parts = rel.split("/")
+    if not rel or "\0" in rel or any(part in ("", ".", "..") for part in parts):
+        raise ValueError(f"not a safe relative path: {rel!r}")
+    return PurePosixPath(rel)
+
+
+def fit_name(name: str, max_bytes: int = NAME_MAX_BYTES) -> str:
+    """Return ``name`` shortened to at most ``max_bytes`` bytes, cutting its stem (never the
+    extension, unless that alone is unreasonably long) on a character boundary."""
+    return numbered_name(name, 1, max_bytes)
+
+
+def numbered_name(name: str, number: int, max_bytes: int = NAME_MAX_BYTES) -> str:
+    """Return the ``number``-th name to try for ``name``: itself for 1, then "stem (2).ext",
+    "stem (3).ext", ..., each shortened to fit in ``max_bytes`` bytes."""
+    tag = f" ({number})" if number > 1 else ""
+    if len(os.fsencode(name)) + len(tag) <= max_bytes:
+        stem, suffix = _split_suffix(name)
+        return stem + tag + suffix
+    stem, suffix = _split_suffix(name)
+    if len(os.fsencode(suffix)) > LONGEST_SUFFIX_BYTES:
+        stem, suffix = name, ""
+    return _cut(stem, max_bytes - len(tag) - len(os.fsencode(suffix))) + tag + suffix
+
+
+def _cut(text: str, max_bytes: int) -> str:
+    # Whole characters go, so a multi-byte UTF-8 character is never split.
+    while len(os.fsencode(text)) > max_bytes:
+        text = text[:-1]
+    return text
+
+
+def _split_suffix(name: str) -> tuple[str, str]:
+    stem, dot, ext = name.rpartition(".")
+    return (stem, dot + ext) if stem and dot else (name, "")
+
+
+def check_layout(folders: Folders, outbox: Path) -> list[str]:
+    """Return every problem with the folder layout, one human sentence each naming the paths:
+    a folder used twice, one inside another, or a custody folder on another filesystem than
+    the inbox (missing folders are judged by the existing folder they would be created in).
+    The outbox only has to stay clear of the custody folders: it is written, never renamed into."""
+    named = {
+        "inbox": folders.inbox,
+        "processing": folders.processing,
+        "done": folders.done,
+        "failed": folders.failed,
+        "outbox": outbox,
+    }
+    real = {role: Path(os.path.realpath(path)) for role, path in named.items()}
+    problems = [
+        _nesting_problem(a, named[a], real[a], b, named[b], real[b])
+        for i, a in enumerate(real)
+        for b in list(real)[i + 1 :]
+    ]
+    inbox_dev = _device(real["inbox"])
+    for role in ("processing", "done", "failed"):
+        if _device(real[role]) != inbox_dev:
+            problems.append(
+                f"the {role} folder {named[role]} is on another filesystem than the inbox "
+                f"{folders.inbox}; moves between them must be atomic renames, so put them "
+                "on one filesystem"
+            )
+    return [problem for problem in problems if problem]
+
+
+def _nesting_problem(a: str, path_a: Path, real_a: Path, b: str, path_b: Path, real_b: Path
+                     ) -> str:  # fmt: skip
+    if real_a == real_b:
+        return f"the {a} folder {path_a} and the {b} folder {path_b} are the same folder"
+    if real_a.is_relative_to(real_b):
+        return f"the {a} folder {path_a} is inside the {b} folder {path_b}; keep them apart"
+    if real_b.is_relative_to(real_a):
+        return f"the {b} folder {path_b} is inside the {a} folder {path_a}; keep them apart"
+    return ""
+
+
+def _device(path: Path) -> int:
+    # A folder not made yet will live on the filesystem of its nearest existing ancestor.
+    for candidate in (path, *path.parents):
+        with contextlib.suppress(OSError):
+            return os.stat(candidate).st_dev
+    return -1
+
+
+def ensure_layout(folders: Folders, outbox: Path) -> None:
+    """Create each custody folder and the outbox, with their parents, if missing."""
+    for path in (folders.inbox, folders.processing, folders.done, folders.failed, outbox):
+        path.mkdir(parents=True, exist_ok=True)
+
+
+def redact_report(value: Any) -> Any:
+    """Return ``value`` with the URL signatures in every string inside it masked."""
+    if isinstance(value, str):
+        return redact_url(value)
+    if isinstance(value, Mapping):
+        return {str(k): redact_report(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_report(v) for v in value]
+    return value
+
+
+class Custody:
+    """Moves recordings between the custody folders; every method returns where it put one.
+
+    ``rel`` is always a posix path relative to the folder the file is in: the inbox for
+    :meth:`claim`, processing/ for :meth:`complete` and :meth:`fail` (the rel of the path
+    :meth:`claim` returned), failed/ for :meth:`restore`.
+    """
+
+    def __init__(self, folders: Folders) -> None:
+        self._folders = folders
+        self._lock = threading.Lock()
+
+    def processing_path(self, rel: str) -> Path:
+        """Return where the claimed ``rel`` lives in processing/."""
+        return self._folders.processing / validate_rel(rel)
+
+    def claim(self, rel: str) -> Path:
+        """Move inbox/``rel`` into processing/, keeping its subfolders, and return its new
+        path (a numbered name if processing/ already holds one by that name). Raise
+        FileNotFoundError if it is gone, InputRejected if a parent folder became a link."""
+        source = self._folders.inbox / validate_rel(rel)
+        self._require_inside(source, self._folders.inbox)
+        return self._move(source, self._folders.processing, rel)
+
+    def complete(self, rel: str, *, delete: bool = False) -> Path | None:
+        """Move processing/``rel`` to done/ and return its new path; with ``delete``, remove
+        it and return None."""
+        source = self.processing_path(rel)
+        if not delete:
+            return self._move(source, self._folders.done, rel)
+        with self._lock:
+            source.unlink()
+            self._prune(source.parent, self._folders.processing)
+        return None
+
+    def fail(self, rel: str, report: Mapping[str, Any], *, from_inbox: bool = False) -> Path:
+        """Move processing/``rel`` (or inbox/``rel``, for an entry never claimed) to failed/
+        with ``<name>.error.json`` beside it, and return the recording's new path.
+
+        The report is written to a temporary file and synced before anything moves, so a
+        failure to write it leaves the recording where it was. The entry itself is renamed,
+        never opened, so links, FIFOs and sockets are safe. URL signatures are masked.
+        """
+        root = self._folders.inbox if from_inbox else self._folders.processing
+        source = root / validate_rel(rel)
+        self._require_inside(source, root)
+        body = {"source": rel, **dict(redact_report(dict(report)))}
+        target_dir = self._folders.failed / PurePosixPath(rel).parent
+        target_dir.mkdir(parents=True, exist_ok=True)
+        draft = _write_draft(
+            target_dir, json.dumps(body, indent=2, ensure_ascii=False, default=str)
+        )
+        try:
+            with self._lock:
+                target = self._free_path(target_dir, source.name, REPORT_SUFFIX)
+                os.rename(source, target)
+                os.rename(draft, target.with_name(target.name + REPORT_SUFFIX))
+                _sync_dir(target_dir)
+                self._prune(source.parent, root)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(draft)
+        return target
+
+    def restore(self, failed_rel: str, *, as_rel: str | None = None) -> Path:
+        """Move failed/``failed_rel`` back into processing/ (as ``as_rel``, its original rel,
+        when given), remove its error report, and return its new path."""
+        source = self._folders.failed / validate_rel(failed_rel)
+        if source.name.endswith(REPORT_SUFFIX):
+            raise ValueError(f"{failed_rel!r} is an error report, not a recording")
+        target = self._move(source, self._folders.processing, as_rel or failed_rel)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(source.with_name(source.name + REPORT_SUFFIX))
+        return target
+
+    def _move(self, source: Path, to_root: Path, rel: str) -> Path:
+        target_dir = to_root / validate_rel(rel).parent
+        with self._lock:
+            os.lstat(source)  # FileNotFoundError before any folder is made
+            target_dir.mkdir(parents=True, exist_ok=True)
+            target = self._free_path(target_dir, PurePosixPath(rel).name, "")
+            os.rename(source, target)
+            _sync_dir(target_dir)
+            _sync_dir(source.parent)
+            self._prune(source.parent, self._root_of(source))
+        return target
+
+    def _root_of(self, path: Path) -> Path:
+        folders = self._folders
+        roots = (folders.processing, folders.done, folders.failed, folders.inbox)
+        return next(root for root in roots if path.is_relative_to(root))
+
+    @staticmethod
+    def _free_path(folder: Path, name: str, sidecar: str) -> Path:
+        """Return the first numbered name in ``folder`` free for the file and its sidecar."""
+        room = NAME_MAX_BYTES - len(os.fsencode(sidecar))
+        for number in range(1, MAX_DUPLICATES + 1):
+            candidate = folder / numbered_name(name, number, room)
+            taken = os.path.lexists(candidate)
+            if not taken and not (sidecar and os.path.lexists(f"{candidate}{sidecar}")):
+                return candidate
+        raise FileExistsError(f"no free name for {name!r} in {folder}")
+
+    def _prune(self, folder: Path, root: Path) -> None:
+        # Subfolders the daemon made in processing/ go once empty; the user's inbox folders stay.
+        if root != self._folders.processing:
+            return
+        while folder != root and folder.is_relative_to(root):
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            folder = folder.parent
+
+    @staticmethod
+    def _require_inside(path: Path, root: Path) -> None:
+        # The folders between root and the entry must be real folders, not links leading out.
+        expected = Path(os.path.realpath(root)) / path.parent.relative_to(root)
+        if Path(os.path.realpath(path.parent)) != expected:
+            raise InputRejected(
+                "is in a folder that was replaced by a link",
+                "move the recording itself into the inbox",
+            )
+
+
+def _write_draft(folder: Path, text: str) -> str:
+    """Write ``text`` to a new hidden file in ``folder``, synced to disk; return its path."""
+    fd, draft = tempfile.mkstemp(dir=folder, prefix=".dropscribe-", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return draft
+
+
+def _sync_dir(folder: Path) -> None:
+    # A rename is durable only once its folder is synced; some filesystems cannot, and then
+    # the rename still stands, just less durably.
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,601 @@
+"""The inbox: noticing recordings, deciding when each is finished, and checking entries safely.
+
+Events from watchdog are hints, not truth. An event only marks a path to be looked at; a full
+scan at start and every ``rescan_seconds`` catches whatever the events missed (files that
+arrived while the daemon was stopped, events lost to a queue overflow, a restarted observer).
+A settle thread re-stats every candidate each ``check_interval`` and offers it to ``on_ready``
+once its size, mtime and inode have not changed for ``settle_seconds`` across consecutive checks.
+
+What is a candidate: a regular file whose name is not ignored and whose extension is allowed;
+and every other entry that is not a folder (symlinks, FIFOs, sockets, devices), whatever its
+extension, so that the caller can refuse it with :func:`inspect_entry` and move it to failed/
+where the user sees why. Regular files with other extensions are skipped silently: an inbox may
+well hold notes or cover images. Entries are never opened here except by :func:`inspect_entry`,
+which never follows links and never blocks on a FIFO or device.
+
+This is the only module that imports watchdog.
+"""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from dropscribe.errors import InputRejected
+
+DEFAULT_EXTENSIONS = ("mp3", "wav", "flac", "ogg", "opus", "m4a", "aac", "webm", "mp4")
+# ".*" covers dotfiles, rsync's temporary ".name.XXXXXX" and Syncthing's ".syncthing.*" names;
+# the rest are what browsers, sync tools and office programs use while a file is incomplete.
+DEFAULT_IGNORE = (
+    ".*",
+    ".syncthing.*",
+    "*.part",
+    "*.partial",
+    "*.tmp",
+    "*.crdownload",
+    "*.download",
+    "*.!sync",
+    "~$*",
+)
+# Filesystem types where inotify does not see changes made by other machines; "fuse.*" is
+# matched too (sshfs reports "fuse.sshfs").
+NETWORK_FILESYSTEMS = frozenset(
+    {
+        "nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "sshfs", "9p", "afs", "ceph",
+        "glusterfs", "lustre", "gpfs", "davfs", "fuse", "fuseblk", "virtiofs", "vboxsf",
+        "vmhgfs", "drvfs",
+    }
+)  # fmt: skip
+HEAD_BYTES = 16  # bytes read to recognise a container; the longest signature ends at byte 12
+POLLING_SECONDS = 1.0  # how often the polling observer snapshots the tree, in seconds
+STALL_SECONDS = 60.0  # a settle thread silent this long (seconds) counts as hung
+JOIN_SECONDS = 5.0  # longest wait (seconds) for a replaced observer's threads to end
+_SKIPPED_EVENTS = frozenset({"opened", "closed_no_write"})  # our own reads cause these
+
+
+class WatchMode(StrEnum):
+    """How the inbox is watched: ``auto`` picks polling on network filesystems."""
+
+    AUTO = "auto"
+    NATIVE = "native"
+    POLLING = "polling"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A settled candidate: its path, and ``rel``, the posix path relative to the inbox."""
+
+    path: Path
+    rel: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether an entry may be sent; ``reason`` follows the file's name in a sentence."""
+
+    ok: bool
+    reason: str = ""
+    hint: str = ""
+
+    def as_error(self) -> InputRejected:
+        """Return the rejection as the :class:`InputRejected` the pipeline raises."""
+        return InputRejected(self.reason, self.hint)
+
+
+ACCEPTED = Verdict(ok=True)
+
+
+def choose_observer_kind(mode: WatchMode, fs_type: str) -> WatchMode:
+    """Given the configured mode and the inbox's filesystem type, return NATIVE or POLLING."""
+    if mode is not WatchMode.AUTO:
+        return mode
+    if fs_type in NETWORK_FILESYSTEMS or fs_type.startswith("fuse."):
+        return WatchMode.POLLING
+    return WatchMode.NATIVE
+
+
+def _unescape_mount_field(field: str) -> str:
+    # /proc/self/mounts writes space, tab, newline and backslash as three-digit octal escapes.
+    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field = field.replace(code, char)
+    return field
+
+
+def mount_type_for(path: str, mounts_text: str) -> str:
+    """Given an absolute path and the text of /proc/self/mounts, return the filesystem type
+    of the longest mount point containing it (the last such line wins, as later mounts hide
+    earlier ones), or "" when no line matches."""
+    best, best_len = "", -1
+    for line in mounts_text.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = _unescape_mount_field(fields[1])
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= best_len:
+            best, best_len = fields[2], len(point)
+    return best
+
+
+def filesystem_type(path: Path) -> str:
+    """Return the filesystem type holding ``path`` (e.g. "ext4", "nfs4"), or "" if unknown."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError:
+        return ""
+    return mount_type_for(os.path.realpath(path), mounts)
+
+
+def is_ignored(name: str, patterns: Sequence[str]) -> bool:
+    """Return True if the base name ``name`` matches one of the shell ``patterns``."""
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def has_allowed_extension(name: str, extensions: Sequence[str]) -> bool:
+    """Return True if ``name`` ends in one of ``extensions`` (no dots; any letter case)."""
+    _, dot, ext = name.rpartition(".")
+    return bool(dot) and ext.lower() in {e.lower().lstrip(".") for e in extensions}
+
+
+def is_candidate(name: str, mode: int, extensions: Sequence[str]) -> bool:
+    """Given a (not ignored) base name and its lstat mode, return True if the watcher offers
+    it: a regular file with an allowed extension, or any entry that is neither a regular file
+    nor a folder, so that hostile entries reach the caller and end up in failed/."""
+    if stat.S_ISDIR(mode):
+        return False
+    return not stat.S_ISREG(mode) or has_allowed_extension(name, extensions)
+
+
+def is_candidate_rel(rel: str, ignore: Sequence[str], *, recursive: bool) -> bool:
+    """Return True if no component of the inbox-relative ``rel`` is ignored (and, when not
+    recursive, if ``rel`` is directly in the inbox)."""
+    parts = rel.split("/")
+    if not recursive and len(parts) > 1:
+        return False
+    return not any(part in ("", ".", "..") or is_ignored(part, ignore) for part in parts)
+
+
+def looks_like_audio(head: bytes, extension: str) -> bool:
+    """Given a file's first bytes and its extension, return True if they start an audio or
+    video container. Strong signatures count under any audio extension (a mislabelled file
+    still decodes); the weak MPEG and ADTS frame syncs count only under .mp3 and .aac."""
+    if head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
+        return True
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return True
+    strong = (b"fLaC", b"OggS", b"ID3", b"\x1a\x45\xdf\xa3", b"ADIF", b"caff")
+    if head.startswith(strong) or head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide"):
+        return True
+    if len(head) < 3 or head[0] != 0xFF:
+        return False
+    ext = extension.lower().lstrip(".")
+    if ext == "aac":
+        return head[1] & 0xF6 == 0xF0  # ADTS: 12-bit sync, layer 00
+    # MPEG audio: 11-bit sync, version and layer not reserved, bitrate index not "bad".
+    return ext == "mp3" and _mpeg_frame(head[1], head[2])
+
+
+def _mpeg_frame(b1: int, b2: int) -> bool:
+    return b1 & 0xE0 == 0xE0 and (b1 >> 3) & 3 != 1 and (b1 >> 1) & 3 != 0 and b2 >> 4 != 0xF
+
+
+def _reject(reason: str, hint: str) -> Verdict:
+    return Verdict(ok=False, reason=reason, hint=hint)
+
+
+_LINK = _reject(
+    "is a symbolic link; dropscribe never reads through links",
+    "copy the recording itself into the inbox instead of linking to it",
+)
+
+
+def verdict_for_stat(name: str, st: os.stat_result, *, max_bytes: int, extensions: Sequence[str]
+                     ) -> Verdict:  # fmt: skip
+    """Given an entry's name and lstat result, return the verdict on everything but content."""
+    mode = st.st_mode
+    kinds = (
+        (stat.S_ISLNK, _LINK),
+        (stat.S_ISFIFO, _reject("is a FIFO (named pipe), not a file", "drop a regular file")),
+        (stat.S_ISSOCK, _reject("is a socket, not a file", "drop a regular file")),
+        (stat.S_ISBLK, _reject("is a block device, not a file", "drop a regular file")),
+        (stat.S_ISCHR, _reject("is a character device, not a file", "drop a regular file")),
+        (stat.S_ISDIR, _reject("is a folder, not a file", "drop the recordings inside it")),
+    )
+    for test, verdict in kinds:
+        if test(mode):
+            return verdict
+    if not stat.S_ISREG(mode):
+        return _reject("is not a regular file", "drop a regular file")
+    if st.st_nlink > 1:
+        return _reject(
+            "is a hard link to a file that also exists elsewhere",
+            "copy the recording into the inbox instead of hard-linking it",
+        )
+    return _size_and_name_verdict(name, st.st_size, max_bytes, extensions)
+
+
+def _size_and_name_verdict(name: str, size: int, max_bytes: int, extensions: Sequence[str]
+                           ) -> Verdict:  # fmt: skip
+    if size == 0:
+        return _reject("is empty (0 bytes)", "check the recorder or the copy; drop it again")
+    if size > max_bytes:
+        limit = f"{max_bytes / 1_048_576:.0f} MiB"
+        return _reject(
+            f"is larger ({size} bytes) than the limit of {limit}",
+            "split the recording, or raise watch.max_file_mb",
+        )
+    if not has_allowed_extension(name, extensions):
+        return _reject(
+            "does not have an audio extension dropscribe accepts",
+            f"use one of: {', '.join(extensions)} (watch.extensions)",
+        )
+    return ACCEPTED
+
+
+def inspect_entry(path: Path, *, max_bytes: int, extensions: Sequence[str]) -> Verdict:
+    """Given an entry's path, return whether it is a recording dropscribe may send.
+
+    Only lstat is used until the entry is known to be a lone regular file; it is then opened
+    without following links and without blocking, checked to still be the same file, and its
+    first bytes compared with audio signatures. Raise FileNotFoundError if it is gone.
+    """
+    st = os.lstat(path)
+    verdict = verdict_for_stat(path.name, st, max_bytes=max_bytes, extensions=extensions)
+    if not verdict.ok:
+        return verdict
+    return _content_verdict(path, st)
+
+
+def _content_verdict(path: Path, st: os.stat_result) -> Verdict:
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # replaced by a link since the lstat
+            return _LINK
+        return _reject(f"cannot be opened ({exc.strerror})", "let the dropscribe user read it")
+    try:
+        now = os.fstat(fd)
+        if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+            return _reject("was replaced while being checked", "drop the recording again")
+        head = os.read(fd, HEAD_BYTES)
+    finally:
+        os.close(fd)
+    if looks_like_audio(head, path.suffix):
+        return ACCEPTED
+    return _reject(
+        f"does not contain {path.suffix.lstrip('.') or 'audio'} audio (unknown file signature)",
+        "check that this is really a recording; export it again in a supported format",
+    )
+
+
+@dataclass
+class _Seen:
+    signature: tuple[int, int, int]
+    since: float
+    observations: int = 1
+    taken: bool = False
+
+
+class SettleTracker:
+    """Decides when files are finished, from observations alone (no I/O, no clock).
+
+    A file is ready once at least two consecutive observations saw the same (size, mtime_ns,
+    inode) and the first of them is ``settle_seconds`` old. Any change restarts the timer, so
+    a slow but steady writer is never taken early. A taken file is not ready again until it
+    changes or is forgotten.
+    """
+
+    def __init__(self, settle_seconds: float) -> None:
+        if settle_seconds < 0:
+            raise ValueError("settle_seconds must not be negative")
+        self._settle = settle_seconds
+        self._seen: dict[str, _Seen] = {}
+
+    def observe(self, rel: str, size: int, mtime_ns: int, now: float, *, inode: int = 0) -> None:
+        """Record what ``rel`` looked like at time ``now``."""
+        signature = (size, mtime_ns, inode)
+        seen = self._seen.get(rel)
+        if seen is None or seen.signature != signature:
+            self._seen[rel] = _Seen(signature, since=now)
+        else:
+            seen.observations += 1
+
+    def forget(self, rel: str) -> None:
+        """Stop tracking ``rel`` (it is gone); if it comes back it starts afresh."""
+        self._seen.pop(rel, None)
+
+    def mark_taken(self, rel: str) -> None:
+        """Note that ``rel`` was handed over; it is not ready again until it changes."""
+        if rel in self._seen:
+            self._seen[rel].taken = True
+
+    def ready(self, now: float) -> list[str]:
+        """Return the untaken rels that have settled by ``now``, longest settled first."""
+        done = [
+            (seen.since, rel)
+            for rel, seen in self._seen.items()
+            if not seen.taken and seen.observations >= 2 and now - seen.since >= self._settle
+        ]
+        return [rel for _, rel in sorted(done)]
+
+    def pending(self) -> list[str]:
+        """Return the rels tracked and not yet taken, settled or not."""
+        return sorted(rel for rel, seen in self._seen.items() if not seen.taken)
+
+    def tracked(self) -> list[str]:
+        """Return every rel tracked, taken ones included (they are re-checked until gone)."""
+        return list(self._seen)
+
+
+class _EventHints(FileSystemEventHandler):
+    """Forwards the paths named by watchdog events; it decides nothing."""
+
+    def __init__(self, note: Callable[[str], None]) -> None:
+        self._note = note
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        if event.event_type in _SKIPPED_EVENTS:
+            return
+        for path in (event.src_path, event.dest_path):
+            if path:
+                self._note(os.fsdecode(path))
+
+
+def _observer_alive(observer: BaseObserver) -> bool:
+    # An emitter stops on its own when the watched folder is deleted; the observer does not.
+    emitters = observer.emitters
+    return observer.is_alive() and bool(emitters) and all(e.is_alive() for e in emitters)
+
+
+def _lstat_inside(inbox: Path, rel: str) -> os.stat_result:
+    # Every parent must be a real folder: a folder swapped for a link must not lead outside.
+    parts = rel.split("/")
+    for depth in range(1, len(parts)):
+        if not stat.S_ISDIR(os.lstat(inbox.joinpath(*parts[:depth])).st_mode):
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", rel)
+    return os.lstat(inbox / rel)
+
+
+class InboxWatcher:
+    """Watches an inbox and calls ``on_ready(entry)`` once per settled candidate.
+
+    ``on_ready`` runs in the settle thread, one call at a time. Returning means the entry was
+    taken (usually moved away by the caller); it is offered again only if it changes or
+    disappears and comes back. Raising means "not now": the entry is offered again on the next
+    tick. Problems the watcher works around (a missing inbox, a restarted observer) are
+    reported through ``on_problem``, each once until it changes.
+    """
+
+    def __init__(
+        self,
+        inbox: Path,
+        *,
+        on_ready: Callable[[Entry], None],
+        mode: WatchMode = WatchMode.AUTO,
+        recursive: bool = True,
+        settle_seconds: float = 2.0,
+        rescan_seconds: float = 60.0,
+        extensions: Sequence[str] = DEFAULT_EXTENSIONS,
+        ignore: Sequence[str] = DEFAULT_IGNORE,
+        check_interval: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+        on_problem: Callable[[str], None] | None = None,
+    ) -> None:
+        self._inbox = inbox
+        self._on_ready = on_ready
+        self._on_problem = on_problem
+        self._mode = mode
+        self._recursive = recursive
+        self._rescan_seconds = rescan_seconds
+        self._extensions = tuple(extensions)
+        self._ignore = tuple(ignore)
+        self._check_interval = check_interval
+        self._clock = clock
+        self._tracker = SettleTracker(settle_seconds)
+        self._hints: set[str] = set()
+        self._hints_lock = threading.Lock()
+        self._rescan = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._observer: BaseObserver | None = None
+        self._kind = choose_observer_kind(mode, "")
+        self._identity: tuple[int, int] | None = None
+        self._inbox_missing = False
+        self._next_scan = 0.0
+        self._heartbeat = clock()
+        self._last_problem = ""
+
+    @property
+    def observer_kind(self) -> WatchMode:
+        """The kind of observer running (or last started): NATIVE or POLLING."""
+        return self._kind
+
+    def start(self) -> None:
+        """Start the observer, scan the inbox once, then start the settle thread.
+
+        The observer starts before the scan so that no file arrives unseen in between.
+        """
+        if self._thread is not None:
+            raise RuntimeError("the inbox watcher was already started")
+        self._rescan.set()
+        self._tick()
+        self._thread = threading.Thread(target=self._run, name="inbox-settle", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the settle thread, then the observer, waiting at most ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        self._stop.set()
+        # The settle thread goes first: it restarts any observer it finds stopped.
+        if self._thread is not None:
+            self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._drop_observer(max(0.0, deadline - time.monotonic()))
+
+    def rescan_now(self) -> None:
+        """Ask for a full scan on the next tick; safe from any thread or signal handler."""
+        self._rescan.set()
+
+    def is_alive(self) -> bool:
+        """Return True while the settle thread ticks and the observer runs (or the watcher is
+        deliberately waiting for a missing inbox to come back)."""
+        thread, observer = self._thread, self._observer
+        if thread is None or not thread.is_alive():
+            return False
+        if self._clock() - self._heartbeat > max(STALL_SECONDS, 10 * self._check_interval):
+            return False
+        return self._inbox_missing or (observer is not None and _observer_alive(observer))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._check_interval):
+            self._tick()
+
+    def _tick(self) -> None:
+        now = self._clock()
+        self._heartbeat = now
+        if not self._keep_watching():
+            return
+        rels = self._drain_hints() | set(self._tracker.tracked())
+        if self._rescan.is_set() or now >= self._next_scan:
+            self._rescan.clear()
+            self._next_scan = now + self._rescan_seconds
+            rels.update(self._scan(""))
+        for rel in sorted(rels):
+            self._observe(rel, now)
+        for rel in self._tracker.ready(now):
+            self._offer(rel)
+
+    def _offer(self, rel: str) -> None:
+        try:
+            self._on_ready(Entry(self._inbox / rel, rel))
+        except Exception:  # the caller's "not now": offered again next tick
+            return
+        finally:
+            self._heartbeat = self._clock()
+        self._tracker.mark_taken(rel)
+
+    def _note_event(self, path: str) -> None:
+        rel = os.path.relpath(path, self._inbox)
+        if rel != "." and rel != ".." and not rel.startswith("../"):
+            with self._hints_lock:
+                self._hints.add(rel)
+
+    def _drain_hints(self) -> set[str]:
+        with self._hints_lock:
+            hints, self._hints = self._hints, set()
+        return hints
+
+    def _observe(self, rel: str, now: float) -> None:
+        if not is_candidate_rel(rel, self._ignore, recursive=self._recursive):
+            self._tracker.forget(rel)
+            return
+        try:
+            st = _lstat_inside(self._inbox, rel)
+        except OSError:
+            self._tracker.forget(rel)
+            return
+        if stat.S_ISDIR(st.st_mode):
+            # A folder moved in brings files no event named one by one.
+            for sub in self._scan(rel) if self._recursive else ():
+                self._observe(sub, now)
+        elif is_candidate(rel.rpartition("/")[2], st.st_mode, self._extensions):
+            self._tracker.observe(rel, st.st_size, st.st_mtime_ns, now, inode=st.st_ino)
+        else:
+            self._tracker.forget(rel)
+
+    def _scan(self, under: str) -> Iterator[str]:
+        """Yield the candidate rels under the inbox-relative folder ``under``, never entering
+        folder links; unreadable folders are skipped until the next scan."""
+        folders = [under]
+        while folders:
+            folder = folders.pop()
+            try:
+                with os.scandir(self._inbox / folder) as entries:
+                    found = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+            except OSError:
+                continue
+            for name, is_dir in found:
+                rel = f"{folder}/{name}" if folder else name
+                if is_ignored(name, self._ignore):
+                    continue
+                if is_dir:
+                    if self._recursive:
+                        folders.append(rel)
+                else:
+                    yield rel
+
+    def _keep_watching(self) -> bool:
+        """Make sure an observer watches the inbox as it is now; return False if it is gone."""
+        try:
+            st = os.stat(self._inbox)
+        except OSError as exc:
+            self._inbox_missing = True
+            self._drop_observer(JOIN_SECONDS)
+            self._problem(f"the inbox {self._inbox} cannot be read ({exc.strerror}); waiting")
+            return False
+        self._inbox_missing = False
+        identity = (st.st_dev, st.st_ino)
+        observer = self._observer
+        if observer is not None and identity == self._identity and _observer_alive(observer):
+            return True
+        if observer is not None:
+            self._problem(f"the observer of {self._inbox} stopped; restarting it")
+        self._drop_observer(JOIN_SECONDS)
+        moved, self._identity = identity != self._identity, identity
+        kind = choose_observer_kind(self._mode, filesystem_type(self._inbox))
+        if self._start_observer(kind) or moved:
+            self._rescan.set()  # whatever arrived while nothing watched
+        return True
+
+    def _start_observer(self, kind: WatchMode) -> bool:
+        """Start an observer of ``kind``; return False (and report why) if none could start."""
+        try:
+            self._observer, self._kind = self._launch(kind), kind
+        except OSError as exc:
+            if self._mode is not WatchMode.AUTO or kind is WatchMode.POLLING:
+                self._problem(f"cannot watch {self._inbox} ({exc}); relying on rescans")
+                return False
+            self._problem(f"cannot watch {self._inbox} natively ({exc}); polling instead")
+            return self._start_observer(WatchMode.POLLING)
+        self._last_problem = ""
+        return True
+
+    def _launch(self, kind: WatchMode) -> BaseObserver:
+        observer: BaseObserver
+        if kind is WatchMode.POLLING:
+            observer = PollingObserver(timeout=POLLING_SECONDS)
+        else:
+            observer = Observer()
+        observer.daemon = True
+        observer.schedule(
+            _EventHints(self._note_event), str(self._inbox), recursive=self._recursive
+        )
+        observer.start()
+        return observer
+
+    def _drop_observer(self, timeout: float) -> None:
+        observer, self._observer = self._observer, None
+        if observer is not None:
+            observer.stop()
+            observer.join(timeout=timeout)
+
+    def _problem(self, message: str) -> None:
+        if message != self._last_problem:
+            self._last_problem = message
+            if self._on_problem is not None:
+                self._on_problem(message)
