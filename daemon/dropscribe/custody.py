@@ -163,6 +163,16 @@ class Custody:
         """Return where the claimed ``rel`` lives in processing/."""
         return self._folders.processing / validate_rel(rel)
 
+    def held(self) -> list[str]:
+        """Return the rels of every entry in processing/ (not its folders), sorted."""
+        root = self._folders.processing
+        found: list[str] = []
+        for folder, dirs, files in os.walk(root):
+            dirs.sort()
+            base = Path(folder).relative_to(root)
+            found.extend((base / name).as_posix() for name in files)
+        return sorted(found)
+
     def claim(self, rel: str) -> Path:
         """Move inbox/``rel`` into processing/, keeping its subfolders, and return its new
         path (a numbered name if processing/ already holds one by that name). Raise

@@ -447,6 +447,10 @@ class InboxWatcher:
             self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self._drop_observer(max(0.0, deadline - time.monotonic()))
 
+    def pending_count(self) -> int:
+        """Return how many candidates are waiting to settle or to be taken."""
+        return len(self._tracker.pending())
+
     def rescan_now(self) -> None:
         """Ask for a full scan on the next tick; safe from any thread or signal handler."""
         self._rescan.set()

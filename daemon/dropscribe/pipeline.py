@@ -136,6 +136,12 @@ def file_digest(path: Path) -> tuple[str, int, int]:
     return digest.hexdigest(), stat.st_size, stat.st_mtime_ns
 
 
+def output_stem(rel: str) -> str:
+    """Return the relative path of a recording without its extension: the outbox stem."""
+    path = PurePosixPath(rel)
+    return str(path.with_suffix("")) if path.suffix else rel
+
+
 def extension_of(rel: str) -> str:
     """Return the lower-case extension of a relative path, without the dot."""
     return PurePosixPath(rel).suffix.lower().lstrip(".")
@@ -376,7 +382,9 @@ class Pipeline:
 
     def _publish(self, job: Job) -> None:
         result = self._store.result(job.id) or {}
-        outputs = self._outbox.publish(job.source, job.id, result, self._provenance(job))
+        outputs = self._outbox.publish(
+            output_stem(job.source), job.id, result, self._provenance(job)
+        )
         moved = self._complete_source(job)
         now = self._clock.time()
         job = advance(

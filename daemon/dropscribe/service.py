@@ -257,11 +257,10 @@ class Service:
         """Give a job to every file in processing/ that has none (a crash right after the
         claim, before the job was saved)."""
         assert self.store is not None and self.pipeline is not None
-        root = self.settings.paths.processing
         count = 0
-        for entry in inbox.scan(root, recursive=True, extensions=(), ignore=()):
-            if self.store.active_for_source(entry.rel) is None:
-                self.store.save(new_job(entry.rel, time.time()))
+        for rel in self.custody.held():
+            if self.store.active_for_source(rel) is None:
+                self.store.save(new_job(rel, time.time()))
                 count += 1
         return count
 
@@ -269,7 +268,7 @@ class Service:
         w = self.settings.watch
         self.watcher = inbox.InboxWatcher(
             self.settings.paths.inbox,
-            on_ready=self.take,
+            on_ready=self._take_entry,
             mode=inbox.WatchMode(w.mode.value),
             recursive=w.recursive,
             settle_seconds=w.settle_seconds,
@@ -281,6 +280,9 @@ class Service:
         self.watcher.start()
 
     # -- intake ---------------------------------------------------------------------------------
+
+    def _take_entry(self, entry: inbox.Entry) -> None:
+        self.take(entry)
 
     def take(self, entry: inbox.Entry) -> Job | None:
         """Inspect a settled inbox entry, then claim it or move it to failed/; return the job."""

@@ -220,6 +220,7 @@ def test_pipeline_poll_success_publishes_and_completes_the_source(world: World) 
     assert world.outbox.published[0][2] == RESULT
     assert world.outbox.published[0][3]["request_id"] == "req-1"
     assert world.custody.completed == ["a.wav"]
+    assert world.outbox.published[0][0] == "a"
     assert {"job.succeeded", "job.published", "job.summary"} <= set(events(logs))
 
 
@@ -382,7 +383,7 @@ def test_pipeline_same_content_again_reuses_the_result_without_api_calls(world: 
     assert world.remote.calls == []
     assert world.job(second.id).state is JobState.PUBLISHED
     assert world.job(second.id).result_of == first.id
-    assert world.outbox.published[-1][0] == "copy of a.wav"
+    assert world.outbox.published[-1][0] == "copy of a"
     assert world.outbox.published[-1][2] == RESULT
     assert "job.duplicate" in events(logs)
 
