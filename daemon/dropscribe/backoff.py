@@ -47,7 +47,7 @@ def compute_delay(
     """
     if retry_after is not None:
         return min(max(retry_after, 0.0), policy.retry_after_max_seconds)
-    ceiling = min(policy.cap_seconds, policy.base_seconds * 2.0 ** max(attempt - 1, 0))
+    ceiling = _grown(policy.base_seconds, 2.0, attempt - 1, policy.cap_seconds)
     return ceiling * random
 
 
@@ -60,6 +60,16 @@ def next_poll_delay(policy: PollPolicy, polls_done: int, random: float) -> float
     """Given how many polls were made already and a random float in [0, 1), return the wait in
     seconds before the next one: geometric growth from the initial interval, jittered by
     +-``jitter``, never above ``max_seconds``."""
-    base = min(policy.max_seconds, policy.initial_seconds * policy.growth ** max(polls_done, 0))
+    base = _grown(policy.initial_seconds, policy.growth, polls_done, policy.max_seconds)
     jittered = base * (1.0 + policy.jitter * (2.0 * random - 1.0))
     return min(policy.max_seconds, max(0.0, jittered))
+
+
+def _grown(start: float, factor: float, steps: int, limit: float) -> float:
+    """Return ``min(limit, start * factor**steps)`` (no steps below 0). Polls and retries while
+    polling are unbounded in number, and a float power past ~1e308 raises OverflowError; there
+    the limit wins."""
+    try:
+        return min(limit, start * factor ** max(steps, 0))
+    except OverflowError:
+        return limit

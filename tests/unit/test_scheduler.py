@@ -1,0 +1,244 @@
+"""The due-time scheduler, with real threads and short, bounded waits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from dropscribe.scheduler import Scheduler
+
+# Longest any test waits for something that should happen (seconds).
+PATIENCE = 1.5
+# How long a test watches for something that must not happen (seconds).
+GLANCE = 0.2
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = PATIENCE) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return predicate()
+
+
+class Recorder:
+    """A handler that records (job id, monotonic time) and can block on a gate."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, float]] = []
+        self.lock = threading.Lock()
+        self.gate = threading.Event()
+        self.gate.set()
+        self.running: dict[str, int] = {}
+        self.max_running: dict[str, int] = {}
+
+    def __call__(self, job_id: str) -> None:
+        with self.lock:
+            self.calls.append((job_id, time.monotonic()))
+            self.running[job_id] = self.running.get(job_id, 0) + 1
+            self.max_running[job_id] = max(self.max_running.get(job_id, 0), self.running[job_id])
+        self.gate.wait(PATIENCE)
+        with self.lock:
+            self.running[job_id] -= 1
+
+    def ids(self) -> list[str]:
+        with self.lock:
+            return [job_id for job_id, _ in self.calls]
+
+    def count(self, job_id: str) -> int:
+        return self.ids().count(job_id)
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def make_scheduler(recorder: Recorder) -> Iterator[Callable[..., Scheduler]]:
+    made: list[Scheduler] = []
+
+    def make(transfer: int = 1, poll: int = 1) -> Scheduler:
+        scheduler = Scheduler(
+            {"transfer": transfer, "poll": poll}, {"transfer": recorder, "poll": recorder}
+        )
+        made.append(scheduler)
+        return scheduler
+
+    yield make
+    recorder.gate.set()
+    for scheduler in made:
+        scheduler.stop()
+        scheduler.join(time.monotonic() + 2.0)
+
+
+def test_scheduler_job_due_now_runs(
+    make_scheduler: Callable[..., Scheduler], recorder: Recorder
+) -> None:
+    scheduler = make_scheduler()
+    scheduler.start()
+    scheduler.schedule("a", "transfer")
+    assert wait_until(lambda: recorder.ids() == ["a"])
+
+
+def test_scheduler_job_with_delay_not_run_before_due(
+    make_scheduler: Callable[..., Scheduler], recorder: Recorder
+) -> None:
+    scheduler = make_scheduler()
+    scheduler.start()
+    scheduled_at = time.monotonic()
+    scheduler.schedule("a", "poll", delay=0.3)
+    assert wait_until(lambda: recorder.count("a") == 1)
+    assert recorder.calls[0][1] - scheduled_at >= 0.3
+
+
+def test_scheduler_several_jobs_run_in_due_order(
+    make_scheduler: Callable[..., Scheduler], recorder: Recorder
+) -> None:
+    scheduler = make_scheduler()
+    scheduler.schedule("c", "transfer", delay=0.15)
+    scheduler.schedule("a", "transfer", delay=0.05)
+    scheduler.schedule("b", "transfer", delay=0.1)
+    scheduler.start()
+    assert wait_until(lambda: len(recorder.ids()) == 3)
+    assert recorder.ids() == ["a", "b", "c"]
+
+
+def test_scheduler_rescheduled_later_runs_once_at_new_time(
+    make_scheduler: Callable[..., Scheduler], recorder: Recorder
+) -> None:
+    scheduler = make_scheduler()
+    scheduler.start()
+    scheduled_at = time.monotonic()
+    scheduler.schedule("a", "transfer", delay=0.05)
+    scheduler.schedule("a", "transfer", delay=0.3)
+    assert wait_until(lambda: recorder.count("a") == 1)
+    assert recorder.calls[0][1] - scheduled_at >= 0.3
+    time.sleep(GLANCE)
+    assert recorder.count("a") == 1
+
+
+def test_scheduler_rescheduled_earlier_runs_once_soon(
+    make_scheduler: Callable[..., Scheduler], recorder: Recorder
+) -> None:
+    scheduler = make_scheduler()
+    scheduler.start()
+    scheduler.schedule("a", "transfer", delay=3600)
+    scheduler.schedule("a", "transfer", delay=0.0)
+    assert wait_until(lambda: recorder.count("a") == 1)
+    assert wait_until(lambda: scheduler.pending() == 0)  # the superseded entry is gone
+
+
+def test_scheduler_scheduled_while_running_runs_again_after_return(
+    make_scheduler: Callable[..., Scheduler], recorder: Recorder
+) -> None:
+    scheduler = make_scheduler(transfer=2)
+    scheduler.start()
+    recorder.gate.clear()
+    scheduler.schedule("a", "transfer")
+    assert wait_until(lambda: recorder.count("a") == 1)
+    scheduler.schedule("a", "transfer")
+    time.sleep(GLANCE)
+    assert recorder.count("a") == 1  # a free thread is there, yet the job waits for itself
+    recorder.gate.set()
+    assert wait_until(lambda: recorder.count("a") == 2)
+    assert recorder.max_running["a"] == 1
+
+
+def test_scheduler_running_job_is_known(
+    make_scheduler: Callable[..., Scheduler], recorder: Recorder
+) -> None:
+    scheduler = make_scheduler()
+    scheduler.start()
+    recorder.gate.clear()
+    scheduler.schedule("a", "transfer")
+    assert wait_until(lambda: recorder.count("a") == 1)
+    assert scheduler.knows("a")
+    recorder.gate.set()
+    assert wait_until(lambda: not scheduler.knows("a"))
+
+
+def test_scheduler_held_pool_keeps_due_job_waiting_until_released(
+    make_scheduler: Callable[..., Scheduler], recorder: Recorder
+) -> None:
+    scheduler = make_scheduler()
+    scheduler.start()
+    scheduler.hold("transfer", True)
+    scheduler.schedule("a", "transfer")
+    time.sleep(GLANCE)
+    assert recorder.ids() == []
+    scheduler.hold("transfer", False)
+    assert wait_until(lambda: recorder.ids() == ["a"])
+
+
+def test_scheduler_held_pool_leaves_other_pool_running(
+    make_scheduler: Callable[..., Scheduler], recorder: Recorder
+) -> None:
+    scheduler = make_scheduler()
+    scheduler.start()
+    scheduler.hold("transfer", True)
+    scheduler.schedule("a", "transfer")
+    scheduler.schedule("b", "poll", delay=0.01)
+    assert wait_until(lambda: recorder.ids() == ["b"])
+    time.sleep(GLANCE)
+    assert recorder.ids() == ["b"]
+
+
+def test_scheduler_many_future_jobs_create_no_extra_threads(
+    make_scheduler: Callable[..., Scheduler], recorder: Recorder
+) -> None:
+    before = threading.active_count()
+    scheduler = make_scheduler(transfer=2, poll=3)
+    scheduler.start()
+    for n in range(500):
+        scheduler.schedule(f"job{n}", "poll", delay=3600 + n)
+    assert scheduler.pending() == 500
+    assert threading.active_count() - before <= 2 + 3 + 1
+    assert recorder.ids() == []
+
+
+def test_scheduler_stop_then_join_returns_within_deadline(
+    make_scheduler: Callable[..., Scheduler], recorder: Recorder
+) -> None:
+    scheduler = make_scheduler(transfer=2, poll=2)
+    scheduler.start()
+    scheduler.schedule("a", "transfer")
+    scheduler.schedule("b", "poll", delay=3600)
+    assert wait_until(lambda: recorder.count("a") == 1)
+    started = time.monotonic()
+    scheduler.stop()
+    assert scheduler.join(started + PATIENCE)
+    assert time.monotonic() - started < PATIENCE
+    assert not scheduler.alive()
+
+
+def test_scheduler_stopped_runs_no_more_jobs(
+    make_scheduler: Callable[..., Scheduler], recorder: Recorder
+) -> None:
+    scheduler = make_scheduler()
+    scheduler.start()
+    scheduler.stop()
+    scheduler.join(time.monotonic() + PATIENCE)
+    scheduler.schedule("a", "transfer")
+    time.sleep(GLANCE)
+    assert recorder.ids() == []
+
+
+def test_scheduler_transfer_pool_size_bounds_concurrency(
+    make_scheduler: Callable[..., Scheduler], recorder: Recorder
+) -> None:
+    scheduler = make_scheduler(transfer=2)
+    scheduler.start()
+    recorder.gate.clear()
+    for job_id in ("a", "b", "c"):
+        scheduler.schedule(job_id, "transfer")
+    assert wait_until(lambda: len(recorder.ids()) == 2)
+    time.sleep(GLANCE)
+    assert len(recorder.ids()) == 2
+    assert scheduler.in_flight("transfer") == 3
+    recorder.gate.set()
+    assert wait_until(lambda: len(recorder.ids()) == 3)
