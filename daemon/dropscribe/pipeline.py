@@ -355,16 +355,23 @@ class Pipeline:
             self._log.warning(Event.POLL_UNKNOWN_STATUS, status=outcome.raw_status, **fields)
         else:
             self._log.info(Event.POLL_STATUS, status=outcome.status.value, **fields)
-        if now - job.steps.get(JobState.SUBMITTED.value, now) > self._opt.poll.deadline_seconds:
-            hours = self._opt.poll.deadline_seconds / 3600
-            raise errors.RemoteJobFailed(
-                f"no result within {hours:g} hours of submission; `dropscribe retry` "
-                "resumes polling the same request (it is not submitted again)",
-                step="poll",
-            )
+        if self._past_deadline(job, now):
+            raise self._deadline_error()
         delay = poll_delay(self._opt.poll, job.polls, self._clock.random())
         job = self._store.save(update(job, polls=job.polls + 1, next_due=now + delay, attempts=0))
         self._schedule(job, delay)
+
+    def _past_deadline(self, job: Job, now: float) -> bool:
+        submitted = job.steps.get(JobState.SUBMITTED.value, now)
+        return now - submitted > self._opt.poll.deadline_seconds
+
+    def _deadline_error(self) -> errors.RemoteJobFailed:
+        hours = self._opt.poll.deadline_seconds / 3600
+        return errors.RemoteJobFailed(
+            f"no result within {hours:g} hours of submission; `dropscribe retry` "
+            "resumes polling the same request (it is not submitted again)",
+            step="poll",
+        )
 
     def _succeed(self, job: Job, outcome: PollResult, now: float) -> None:
         result = dict(outcome.result or {})
@@ -447,6 +454,9 @@ class Pipeline:
         polling = current.state is JobState.SUBMITTED
         if not polling and not attempts_left(self._opt.retry, attempt):
             self.fail(self._store.save(update(current, attempts=attempt)), exc)
+            return
+        if polling and self._past_deadline(current, self._clock.time()):
+            self.fail(current, self._deadline_error())
             return
         if isinstance(exc, errors.UploadUrlExpired) and current.state is JobState.UPLOADING:
             current = update(current, upload_url=None)

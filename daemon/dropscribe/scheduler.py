@@ -86,6 +86,8 @@ class WorkerPool:
                 self._busy += 1
             try:
                 self._handler(job_id)
+            except Exception:  # the handler reports its own errors; the thread must live on
+                pass
             finally:
                 with self._lock:
                     self._busy -= 1

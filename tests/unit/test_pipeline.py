@@ -415,3 +415,14 @@ def test_pipeline_unexpected_error_fails_the_job_and_keeps_the_worker(world: Wor
     failed = world.job(job.id)
     assert failed.state is JobState.FAILED
     assert failed.error is not None and failed.error.startswith("internal error")
+
+
+def test_pipeline_poll_errors_past_the_deadline_fail_the_job(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.now[0] += 3601
+    world.remote.polls = [errors.TransientApiError("503", status=503)]
+    world.pipeline.run_poll(job.id)
+    failed = world.job(job.id)
+    assert failed.state is JobState.FAILED
+    assert failed.error is not None and "no result within" in failed.error
