@@ -1,0 +1,31 @@
+"""The embedded, Tiyaro-compatible async transcription server and its Whisper engine.
+
+This subpackage imports nothing from the rest of dropscribe: it is written against the
+protocol (``shared/seed/tiyaro-async-api.txt``), not against our client.
+
+Protocol endpoints (all JSON; every error is ``{"error": "<message>"}``):
+
+- ``POST /v1/input/upload-url?extension=EXT`` (bearer) -> 201 ``{"uploadUrl": {"PUT": url}}``.
+  Extensions: mp3, wav, flac, ogg, opus, m4a, aac, webm, mp4; any other -> 400.
+- ``PUT <upload url>`` (no bearer; the URL carries ``expires`` and an HMAC ``signature``) -> 200.
+  411 without Content-Length, 413 over the size limit, 403 expired or tampered.
+- ``POST /v1/async/ent/tiyarofs/1/openai/whisper-{tiny,small,medium,large}?serviceTier=...``
+  (bearer) with ``{"input": {...}, "URL": upload_url}`` -> 202 ``{"response": {..., "urls":
+  {"GET": poll_url}}}``. 404 unknown model; 400 malformed JSON, a URL this server did not issue,
+  or nothing uploaded yet; 422 an unknown ``input`` parameter or a wrong type, named.
+  ``serviceTier`` (cpuflex, gpuflex) is accepted and has no effect: there is one tier.
+- ``GET <poll url>`` (bearer) -> 200 ``{"id", "model", "status", "acceptedAt", "startedAt",
+  "completedAt", "result"}``, plus ``"error"`` when failed. 404 unknown job.
+
+Extensions beyond Tiyaro:
+
+- ``Idempotency-Key`` request header on submit: the same key returns the same job (202, its
+  current state) and the engine runs once; the same key with a different request -> 422.
+- ``DELETE <poll url>`` (bearer) cancels an unfinished job -> 200 with status ``cancelled``
+  (409 if it already succeeded or failed).
+- ``GET /healthz`` (no bearer) -> ``{"status": "ok", "model", "models", "submissions",
+  "engine_runs", "queued"}``; the counters are lifetime totals kept in the database.
+
+Python API: ``server.EmbeddedServer``, ``server.ServerOptions``, ``server.serve_forever``;
+command line: ``python -m dropscribe.localapi`` (see ``__main__``).
+"""

@@ -1,0 +1,73 @@
+"""Command line for the embedded server: ``python -m dropscribe.localapi`` / ``dropscribe serve``.
+
+``main`` returns an exit code and never calls ``sys.exit`` itself, so the project's cli.py can
+call it for ``dropscribe serve`` and own the process exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .server import ServerOptions, serve_forever
+
+#: Environment variable holding the bearer token when --token is not given.
+TOKEN_ENV = "DROPSCRIBE_SERVE_TOKEN"
+
+#: Exit code for a configuration problem (sysexits.h EX_CONFIG).
+EXIT_CONFIG = 78
+
+#: Exit code for a clean stop.
+EXIT_OK = 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """Return the argument parser shared by ``python -m dropscribe.localapi`` and the CLI."""
+    cli = argparse.ArgumentParser(
+        prog="dropscribe serve",
+        description="Serve the Tiyaro-compatible async transcription API on this machine.",
+    )
+    cli.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    cli.add_argument("--port", type=int, default=8750, help="TCP port (0: any free port)")
+    cli.add_argument(
+        "--data-dir", type=Path, default=Path("dropscribe-serve"), help="jobs, uploads, secret"
+    )
+    cli.add_argument("--token", help=f"bearer token clients must send (or env {TOKEN_ENV})")
+    cli.add_argument("--model", help="faster-whisper model name or folder (default: tiny.en)")
+    cli.add_argument("--workers", type=int, default=1, help="engine worker threads")
+    return cli
+
+
+def options_from(args: argparse.Namespace) -> ServerOptions:
+    """Given parsed arguments, return validated ServerOptions. Raise ValueError if unusable."""
+    token = args.token or os.environ.get(TOKEN_ENV, "")
+    if not token:
+        raise ValueError(f"a bearer token is required: pass --token or set {TOKEN_ENV}")
+    return ServerOptions(
+        args.data_dir,
+        host=args.host,
+        port=args.port,
+        token=token,
+        model=args.model,
+        workers=args.workers,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the server until SIGINT/SIGTERM; return 0, or 78 (EX_CONFIG) for bad options."""
+    args = parser().parse_args(argv)
+    try:
+        options = options_from(args)
+    except ValueError as exc:
+        print(f"dropscribe serve: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    serve_forever(options)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

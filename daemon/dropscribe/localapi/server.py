@@ -1,0 +1,262 @@
+"""ServerOptions, the in-process EmbeddedServer, and serve_forever for ``dropscribe serve``.
+
+EmbeddedServer runs uvicorn in a thread on a socket it binds itself, so ``port=0`` yields an
+ephemeral port that is known before the first request. ``start`` returns once uvicorn is
+listening; ``stop`` shuts everything down in reverse data-flow order.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import KW_ONLY, dataclass
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+
+from .engine import BUNDLED_MODEL, Engine, WhisperEngine
+from .presign import Presigner, load_or_create_secret
+from .retention import RetentionSweeper
+from .routes import build_app
+from .service import ApiService
+from .store import JobStore
+from .uploads import remove_drafts, upload_path
+from .workers import EnginePool
+
+log = logging.getLogger(__name__)
+
+#: Default upload size limit: 2 GiB.
+DEFAULT_MAX_UPLOAD_BYTES = 2 << 30
+
+#: The four model paths of the Tiyaro protocol.
+PROTOCOL_ROUTES = ("whisper-tiny", "whisper-small", "whisper-medium", "whisper-large")
+
+#: Seconds start() waits for uvicorn to listen before giving up.
+START_TIMEOUT_SECONDS = 30.0
+
+#: Seconds between checks while waiting for uvicorn or for a stop signal.
+WAIT_STEP_SECONDS = 0.05
+
+#: Pending connections the kernel queues before refusing more (uvicorn's default).
+LISTEN_BACKLOG = 2048
+
+_ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+#: Hosts that listen everywhere; clients on this machine reach them through loopback.
+_WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Everything the embedded server needs; validated when built (ValueError if wrong).
+
+    ``model`` None means the bundled tiny.en; ``model_map`` sends model paths (e.g.
+    ``whisper-large``) to other faster-whisper model names or folders; paths it leaves out use
+    ``model``. ``presign_secret`` None means a secret generated once and kept in ``data_dir``.
+    """
+
+    data_dir: Path
+    _: KW_ONLY
+    host: str = "127.0.0.1"
+    port: int = 0
+    token: str
+    model: str | None = None
+    workers: int = 1
+    model_map: Mapping[str, str] | None = None
+    presign_secret: bytes | None = None
+    presign_ttl_seconds: float = 900
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    retention_hours: float = 72
+    public_url: str | None = None
+
+    def __post_init__(self) -> None:
+        problem = options_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
+
+
+def options_problem(options: ServerOptions) -> str | None:
+    """Return what is wrong with the options, or None when they are usable."""
+    checks = (
+        (not options.token, "a bearer token is required"),
+        (not 0 <= options.port <= 65535, f"port {options.port} is not 0..65535"),
+        (options.workers < 1, f"workers must be at least 1, not {options.workers}"),
+        (options.presign_ttl_seconds <= 0, "presign_ttl_seconds must be positive"),
+        (options.max_upload_bytes <= 0, "max_upload_bytes must be positive"),
+        (options.retention_hours <= 0, "retention_hours must be positive"),
+        (options.presign_secret == b"", "presign_secret must not be empty"),
+    )
+    for failed, message in checks:
+        if failed:
+            return message
+    bad = [name for name in options.model_map or {} if not _ROUTE_NAME.match(name)]
+    return f"model_map has unusable model names: {bad}" if bad else None
+
+
+def route_specs(options: ServerOptions) -> dict[str, str]:
+    """Return which model spec serves each model path."""
+    default = options.model or BUNDLED_MODEL
+    return {route: default for route in PROTOCOL_ROUTES} | dict(options.model_map or {})
+
+
+def base_url_for(host: str, port: int) -> str:
+    """Return the URL a local client uses to reach a server bound to host:port."""
+    reachable = _WILDCARD_HOSTS.get(host, host)
+    shown = f"[{reachable}]" if ":" in reachable else reachable
+    return f"http://{shown}:{port}"
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Return a listening TCP socket on host:port (port 0: an ephemeral one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto must say IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections only then
+    # (socket.create_server leaves proto 0), and without it every keep-alive response stalls
+    # 40 ms in Nagle's algorithm waiting for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class EmbeddedServer:
+    """The Tiyaro-compatible server running in this process; start() then stop()."""
+
+    def __init__(
+        self,
+        options: ServerOptions,
+        *,
+        engine: Engine | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._options = options
+        self._engine = engine or WhisperEngine()
+        self._clock = clock
+        self._socket: socket.socket | None = None
+        self._uvicorn: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._parts: tuple[JobStore, EnginePool, RetentionSweeper] | None = None
+
+    @property
+    def options(self) -> ServerOptions:
+        """Return the options this server was built with."""
+        return self._options
+
+    @property
+    def base_url(self) -> str:
+        """Return ``http://host:port`` of the running server. Raise RuntimeError if not started."""
+        if self._socket is None:
+            raise RuntimeError("the server is not started")
+        return base_url_for(self._options.host, self._socket.getsockname()[1])
+
+    def start(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        """Open the data folder, start workers and uvicorn; return once it is listening."""
+        if self._socket is not None:
+            raise RuntimeError("the server is already started")
+        store, pool, sweeper, service = self._assemble()
+        self._parts = (store, pool, sweeper)
+        self._socket = bind_socket(self._options.host, self._options.port)
+        opts = self._options
+        app = build_app(service, opts.token, opts.max_upload_bytes, opts.public_url)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self._uvicorn = uvicorn.Server(config)
+        pool.start()
+        sweeper.start()
+        self._thread = threading.Thread(
+            target=self._uvicorn.run, kwargs={"sockets": [self._socket]}, name="localapi-http"
+        )
+        self._thread.start()
+        self._await_listening(timeout)
+
+    def _assemble(self) -> tuple[JobStore, EnginePool, RetentionSweeper, ApiService]:
+        opts = self._options
+        uploads_dir = opts.data_dir / "uploads"
+        uploads_dir.mkdir(parents=True, exist_ok=True)
+        remove_drafts(uploads_dir)
+        secret = opts.presign_secret or load_or_create_secret(opts.data_dir)
+        store = JobStore(opts.data_dir)
+        specs = route_specs(opts)
+
+        def stored(upload_id: str, extension: str) -> Path:
+            return upload_path(uploads_dir, upload_id, extension)
+
+        pool = EnginePool(store, self._engine, specs, stored, opts.workers, self._clock)
+        retention = opts.retention_hours * 3600
+        sweeper = RetentionSweeper(store, uploads_dir, retention, self._clock)
+        presigner = Presigner(secret, opts.presign_ttl_seconds, self._clock)
+        labels = {route: self._engine.label(spec) for route, spec in specs.items()}
+        default_label = self._engine.label(opts.model or BUNDLED_MODEL)
+        service = ApiService(
+            store, pool, presigner, uploads_dir, labels, default_label, self._clock
+        )
+        return store, pool, sweeper, service
+
+    def _await_listening(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        assert self._uvicorn is not None and self._thread is not None
+        while not self._uvicorn.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the embedded server did not start listening")
+            time.sleep(WAIT_STEP_SECONDS)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving and release everything; safe to call twice or after a failed start."""
+        # Reverse data-flow order: stop taking requests first so no job lands in a stopping
+        # pool; then the workers, whose unfinished job returns to pending; the DB goes last
+        # because every other part writes to it.
+        if self._uvicorn is not None and self._thread is not None:
+            self._uvicorn.should_exit = True
+            self._thread.join(timeout)
+        if self._parts is not None:
+            store, pool, sweeper = self._parts
+            pool.stop(timeout)
+            sweeper.stop(timeout)
+            store.close()
+        if self._socket is not None:
+            self._socket.close()
+        self._uvicorn = self._thread = self._parts = self._socket = None
+
+    def __enter__(self) -> EmbeddedServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def serve_forever(options: ServerOptions) -> None:
+    """Run the server in the foreground until SIGINT or SIGTERM, then stop it cleanly.
+
+    A second signal while stopping ends the process at once (the default action), which is
+    safe: unfinished jobs run again at the next start.
+    """
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, request_stop) for sig in handled}
+    server = EmbeddedServer(options)
+    try:
+        server.start()
+        log.info("dropscribe serve: listening on %s", server.base_url)
+        while not stop_requested.wait(WAIT_STEP_SECONDS * 20):
+            pass
+    finally:
+        for sig in handled:
+            signal.signal(sig, signal.SIG_DFL)
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

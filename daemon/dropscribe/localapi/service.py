@@ -1,0 +1,204 @@
+"""What each endpoint does, free of HTTP: the routes module only adapts requests to these calls.
+
+Every refusal is an ApiProblem carrying its status and a message for a person.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .lifecycle import JobStatus
+from .params import WhisperInput
+from .presign import Presigner
+from .problems import ApiProblem
+from .store import JobRecord, JobStore, UploadRecord
+from .uploads import ALLOWED_EXTENSIONS, new_upload_id, parse_stored_name, upload_path
+from .workers import EnginePool
+
+#: Path of a presigned upload URL, below the server's base URL.
+UPLOAD_PATH = "/v1/input/uploads/{name}"
+
+#: Longest Idempotency-Key accepted, in characters.
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+_UPLOAD_PATH_TAIL = re.compile(r"/v1/input/uploads/(?P<name>[^/]+)$")
+
+
+class SubmitRequest(BaseModel):
+    """The body of a submit: decoding options and the upload URL the audio was PUT to."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+
+    input: WhisperInput = Field(default_factory=WhisperInput)
+    URL: str
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A submit's outcome: the job, and whether this request created it."""
+
+    job: JobRecord
+    created: bool
+
+
+class ApiService:
+    """The embedded server's behaviour, one method per endpoint."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        pool: EnginePool,
+        presigner: Presigner,
+        uploads_dir: Path,
+        labels: Mapping[str, str],
+        default_label: str,
+        clock: Callable[[], float],
+    ) -> None:
+        self._store = store
+        self._pool = pool
+        self._presigner = presigner
+        self._uploads_dir = uploads_dir
+        self._labels = dict(labels)
+        self._default_label = default_label
+        self._clock = clock
+
+    @property
+    def routes(self) -> tuple[str, ...]:
+        """Return the model names this server accepts in submit paths."""
+        return tuple(self._labels)
+
+    def issue_upload_url(self, extension: str | None, base_url: str) -> str:
+        """Return a presigned PUT URL for a new upload. Raise 400 for a missing/odd extension."""
+        ext = (extension or "").lower().lstrip(".")
+        if ext not in ALLOWED_EXTENSIONS:
+            allowed = ", ".join(ALLOWED_EXTENSIONS)
+            raise ApiProblem(400, f"extension {extension!r} is not supported; use one of {allowed}")
+        signed = self._presigner.issue(new_upload_id(), ext)
+        path = UPLOAD_PATH.format(name=f"{signed.upload_id}.{ext}")
+        return f"{base_url}{path}?expires={signed.expires}&signature={signed.signature}"
+
+    def upload_target(self, name: str, expires: str | None, signature: str | None) -> Path:
+        """Return where a presigned PUT stores its body. Raise 403 unless the URL is valid now."""
+        parsed = self._authentic(name, expires, signature)
+        if parsed is None:
+            raise ApiProblem(403, "upload URL signature is invalid; request a new upload URL")
+        upload_id, ext, expiry = parsed
+        if self._presigner.is_expired(expiry):
+            raise ApiProblem(403, "upload URL has expired; request a new upload URL")
+        return upload_path(self._uploads_dir, upload_id, ext)
+
+    def record_upload(self, target: Path, size: int) -> None:
+        """Remember that the upload stored at ``target`` is complete."""
+        upload_id, ext = target.name.split(".", 1)
+        self._store.record_upload(UploadRecord(upload_id, ext, size, self._clock()))
+
+    def _authentic(
+        self, name: str, expires: str | None, signature: str | None
+    ) -> tuple[str, str, int] | None:
+        parsed = parse_stored_name(name)
+        if parsed is None or expires is None or signature is None or not expires.isdigit():
+            return None
+        upload_id, ext = parsed
+        if not self._presigner.is_authentic(upload_id, ext, int(expires), signature):
+            return None
+        return upload_id, ext, int(expires)
+
+    def submit(self, route: str, request: SubmitRequest, key: str | None) -> Submitted:
+        """Accept an async request for ``route`` and queue it; replay it for a known key.
+
+        Raise 400 for a URL this server did not issue or whose upload never happened, and 422
+        for an Idempotency-Key reused with a different request.
+        """
+        upload = self._uploaded(request.URL)
+        params = request.input.model_dump_json(exclude_none=True)
+        job = JobRecord(
+            str(uuid.uuid4()), route, self._labels[route], upload.upload_id, params,
+            JobStatus.ACCEPTED, self._clock(), None, None, None, None,
+        )  # fmt: skip
+        admission = self._store.admit(job, _checked_key(key), _fingerprint(route, request))
+        if not admission.same_request:
+            raise ApiProblem(422, "Idempotency-Key was already used with a different request")
+        if admission.created:
+            self._pool.enqueue(job.job_id)
+        return Submitted(admission.job, admission.created)
+
+    def _uploaded(self, url: str) -> UploadRecord:
+        parts = urlsplit(url)
+        tail = _UPLOAD_PATH_TAIL.search(parts.path)
+        query = parse_qs(parts.query)
+        parsed = tail and self._authentic(
+            tail["name"], _single(query, "expires"), _single(query, "signature")
+        )
+        if not parsed:
+            raise ApiProblem(400, "URL was not issued by this server's upload-url endpoint")
+        upload = self._store.find_upload(parsed[0])
+        if upload is None:
+            raise ApiProblem(400, "nothing has been uploaded to this URL yet; PUT the file first")
+        return upload
+
+    def job(self, job_id: str) -> JobRecord:
+        """Return the job with this id. Raise 404 if there is none."""
+        job = self._store.get(job_id)
+        if job is None:
+            raise ApiProblem(404, f"no job with id {job_id!r}")
+        return job
+
+    def cancel(self, job_id: str) -> JobRecord:
+        """Cancel an unfinished job and return it. Raise 404 if unknown, 409 if it ended."""
+        job = self.job(job_id)
+        if self._store.cancel(job_id, self._clock()):
+            self._pool.cancel(job_id)
+            return self.job(job_id)
+        if job.status is JobStatus.CANCELLED:
+            return job
+        raise ApiProblem(409, f"job has already finished ({job.status.value}); too late to cancel")
+
+    def health(self) -> dict[str, Any]:
+        """Return liveness plus the counters tests use to prove one engine run per file."""
+        counters = self._store.counters()
+        return {
+            "status": "ok",
+            "model": self._default_label,
+            "models": self._labels,
+            "submissions": counters.submissions,
+            "engine_runs": counters.engine_runs,
+            "queued": counters.queued,
+        }
+
+
+def check_token(expected: str, authorization: str | None) -> None:
+    """Raise 401 unless the Authorization header is ``Bearer <expected>`` (constant time)."""
+    if not authorization:
+        raise ApiProblem(401, "missing Authorization: Bearer <token> header")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), expected.encode()
+    ):
+        raise ApiProblem(401, "invalid bearer token")
+
+
+def _checked_key(key: str | None) -> str | None:
+    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise ApiProblem(400, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} chars")
+    return key
+
+
+def _fingerprint(route: str, request: SubmitRequest) -> str:
+    canonical = json.dumps([route, request.model_dump(mode="json")], sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _single(query: dict[str, list[str]], name: str) -> str | None:
+    values = query.get(name, [])
+    return values[0] if len(values) == 1 else None

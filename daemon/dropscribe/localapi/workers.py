@@ -1,0 +1,127 @@
+"""The engine pool: a bounded set of worker threads taking jobs first in, first out.
+
+Job ids travel through an in-memory queue; the truth lives in the store, so a job id that is
+stale (cancelled, or already claimed) is simply skipped. A worker checks between segments
+whether its job was cancelled or the pool is stopping, and gives up early: a cancelled job stays
+cancelled, and a job abandoned for shutdown goes back to pending so the next start runs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from .engine import Engine, EngineError, Interrupted, Transcript
+from .params import WhisperInput, transcribe_args
+from .store import JobRecord, JobStore
+
+log = logging.getLogger(__name__)
+
+#: Seconds a worker waits on an empty queue before re-checking the stop flag.
+IDLE_WAIT_SECONDS = 0.2
+
+
+class EnginePool:
+    """Worker threads that run queued jobs through the engine."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        engine: Engine,
+        routes: Mapping[str, str],
+        upload_path: Callable[[str, str], Path],
+        workers: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self._store = store
+        self._engine = engine
+        self._routes = dict(routes)
+        self._upload_path = upload_path
+        self._clock = clock
+        self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._stopping = threading.Event()
+        self._cancelled: set[str] = set()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"localapi-engine-{n}", daemon=True)
+            for n in range(workers)
+        ]
+
+    def start(self) -> None:
+        """Queue the jobs an earlier run left unfinished, then start the workers."""
+        for job_id in self._store.requeue_unfinished():
+            self._queue.put(job_id)
+        for thread in self._threads:
+            thread.start()
+
+    def enqueue(self, job_id: str) -> None:
+        """Mark an accepted job pending and put it at the back of the queue."""
+        self._store.mark_pending(job_id)
+        self._queue.put(job_id)
+
+    def cancel(self, job_id: str) -> None:
+        """Ask a worker running this job to abandon it (the store already says cancelled)."""
+        self._cancelled.add(job_id)
+
+    def stop(self, timeout: float) -> None:
+        """Stop the workers, abandoning a running job at its next segment; wait up to timeout."""
+        self._stopping.set()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout)
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                job_id = self._queue.get(timeout=IDLE_WAIT_SECONDS)
+            except queue.Empty:
+                continue
+            try:
+                self._run(job_id)
+            finally:
+                self._cancelled.discard(job_id)
+
+    def _run(self, job_id: str) -> None:
+        job = self._store.get(job_id)
+        if job is None:
+            return  # swept by retention while it waited
+        spec = self._routes.get(job.route)
+        label = job.model if spec is None else self._engine.label(spec)
+        claimed = self._store.claim(job_id, label, self._clock())
+        if claimed is None:
+            return  # cancelled, or another worker has it
+        try:
+            if spec is None:
+                # Only after a restart with a different model map.
+                raise EngineError(f"this server no longer serves {job.route}")
+            transcript = self._transcribe(claimed, spec)
+        except Interrupted:
+            if self._stopping.is_set():
+                self._store.release(job_id)
+            return
+        except EngineError as exc:
+            self._store.finish(job_id, None, str(exc), self._clock())
+            return
+        self._store.finish(job_id, transcript, None, self._clock())
+
+    def _transcribe(self, job: JobRecord, spec: str) -> Transcript:
+        upload = self._store.find_upload(job.upload_id)
+        if upload is None:
+            raise EngineError("the uploaded file is no longer on the server")
+        args = transcribe_args(WhisperInput.model_validate_json(job.params))
+
+        def should_stop() -> bool:
+            return self._stopping.is_set() or job.job_id in self._cancelled
+
+        try:
+            return self._engine.transcribe(
+                spec, self._upload_path(upload.upload_id, upload.extension), args, should_stop
+            )
+        except (EngineError, Interrupted):
+            raise
+        except Exception as exc:
+            # A worker must outlive any one bad job; the traceback goes to the log, not the client.
+            log.exception("engine crashed on job %s", job.job_id)
+            raise EngineError(f"the engine failed unexpectedly: {type(exc).__name__}") from exc

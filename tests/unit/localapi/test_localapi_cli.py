@@ -1,0 +1,38 @@
+"""Command-line options of ``python -m dropscribe.localapi`` / ``dropscribe serve``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dropscribe.localapi.__main__ import EXIT_CONFIG, main, options_from, parser
+from dropscribe.localapi.server import ServerOptions
+
+
+def test_main_without_token_returns_ex_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DROPSCRIBE_SERVE_TOKEN", raising=False)
+    assert main(["--data-dir", str(tmp_path)]) == EXIT_CONFIG == 78
+    assert "--token" in capsys.readouterr().err
+
+
+def test_main_zero_workers_returns_ex_config(tmp_path: Path) -> None:
+    assert main(["--data-dir", str(tmp_path), "--token", "t", "--workers", "0"]) == EXIT_CONFIG
+
+
+def test_options_from_env_token_used_when_flag_absent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DROPSCRIBE_SERVE_TOKEN", "from-env")
+    args = parser().parse_args(["--data-dir", str(tmp_path), "--model", "small", "--port", "0"])
+    options = options_from(args)
+    assert (options.token, options.model, options.port, options.host) == (
+        "from-env", "small", 0, "127.0.0.1"
+    )  # fmt: skip
+
+
+def test_server_options_without_token_raises() -> None:
+    with pytest.raises(ValueError, match="token"):
+        ServerOptions(Path("d"), token="")
