@@ -36,6 +36,11 @@ def parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, default=Path("dropscribe-serve"), help="jobs, uploads, secret"
     )
     cli.add_argument("--token", help=f"bearer token clients must send (or env {TOKEN_ENV})")
+    cli.add_argument(
+        "--token-file",
+        type=Path,
+        help="file holding the token (e.g. a systemd credential); wins over --token",
+    )
     cli.add_argument("--model", help="faster-whisper model name or folder (default: tiny.en)")
     cli.add_argument("--workers", type=int, default=1, help="engine worker threads")
     return cli
@@ -43,7 +48,8 @@ def parser() -> argparse.ArgumentParser:
 
 def options_from(args: argparse.Namespace) -> ServerOptions:
     """Given parsed arguments, return validated ServerOptions. Raise ValueError if unusable."""
-    token = args.token or os.environ.get(TOKEN_ENV, "")
+    token = read_token_file(args.token_file) if args.token_file else ""
+    token = token or args.token or os.environ.get(TOKEN_ENV, "")
     if not token:
         raise ValueError(f"a bearer token is required: pass --token or set {TOKEN_ENV}")
     return ServerOptions(
@@ -54,6 +60,14 @@ def options_from(args: argparse.Namespace) -> ServerOptions:
         model=args.model,
         workers=args.workers,
     )
+
+
+def read_token_file(path: Path) -> str:
+    """Return the stripped content of a token file. Raise ValueError if it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the token file {path}: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

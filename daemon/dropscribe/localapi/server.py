@@ -168,7 +168,11 @@ class EmbeddedServer:
         self._socket = bind_socket(self._options.host, self._options.port)
         opts = self._options
         app = build_app(service, opts.token, opts.max_upload_bytes, opts.public_url)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        # log_config=None: uvicorn's own dictConfig would close the host's log handlers (the
+        # daemon's redacting audit trail); its loggers then go through the host's root logger.
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="off", log_config=None
+        )
         self._uvicorn = uvicorn.Server(config)
         pool.start()
         sweeper.start()

@@ -36,3 +36,23 @@ def test_options_from_env_token_used_when_flag_absent(
 def test_server_options_without_token_raises() -> None:
     with pytest.raises(ValueError, match="token"):
         ServerOptions(Path("d"), token="")
+
+
+def test_options_from_token_file_wins_over_flag_and_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DROPSCRIBE_SERVE_TOKEN", "from-env")
+    token_file = tmp_path / "serve_token"
+    token_file.write_text("from-file\n")
+    args = parser().parse_args(
+        ["--data-dir", str(tmp_path), "--token", "flag", "--token-file", str(token_file)]
+    )
+    assert options_from(args).token == "from-file"
+
+
+def test_main_unreadable_token_file_returns_ex_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope"
+    assert main(["--data-dir", str(tmp_path), "--token-file", str(missing)]) == EXIT_CONFIG
+    assert "cannot read the token file" in capsys.readouterr().err
