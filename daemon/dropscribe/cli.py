@@ -24,6 +24,7 @@ from typing import TextIO
 from dropscribe import __version__, audit, commands
 from dropscribe.config import Settings, load_config
 from dropscribe.errors import ConfigError
+from dropscribe.localapi.__main__ import main as serve_main
 from dropscribe.redaction import Redactor
 
 # Exit codes, from sysexits.h where one fits.
@@ -65,23 +66,23 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("transcribe", help="transcribe files in the foreground and print the text")
     tr.add_argument("files", nargs="+", type=Path)
     tr.add_argument("-c", "--config", type=Path, default=None, help="YAML file (optional)")
-    serve = sub.add_parser("serve", help="run the embedded API server", add_help=False)
-    serve.add_argument("rest", nargs=argparse.REMAINDER)
+    # Listed for --help only: main() hands `serve` to the server's own parser.
+    sub.add_parser("serve", help="run the embedded API server (see `dropscribe serve --help`)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the command line and exit with its code."""
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["serve"]:
+        # The server has its own parser (shared with `python -m dropscribe.localapi`).
+        sys.exit(serve_main(words[1:]))
+    args = build_parser().parse_args(words)
     sys.exit(dispatch(args))
 
 
 def dispatch(args: argparse.Namespace) -> int:
     """Run the chosen subcommand; return its exit code."""
-    if args.command == "serve":
-        from dropscribe.localapi.__main__ import main as serve_main
-
-        return serve_main(list(args.rest))
     if args.command == "transcribe":
         return _transcribe(args)
     try:

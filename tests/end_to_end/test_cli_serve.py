@@ -1,0 +1,30 @@
+"""`dropscribe serve` hands its options to the embedded server's own parser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+DROPSCRIBE = shutil.which("dropscribe") or "dropscribe"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [DROPSCRIBE, *args], capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+
+
+def test_cli_serve_help_lists_server_options() -> None:
+    done = run_cli("serve", "--help")
+    assert done.returncode == 0
+    assert "--token-file" in done.stdout and "--data-dir" in done.stdout
+
+
+def test_cli_serve_without_token_exits_78(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DROPSCRIBE_SERVE_TOKEN"}
+    done = run_cli("serve", "--data-dir", str(tmp_path), env=env)
+    assert done.returncode == 78
+    assert "token is required" in done.stderr
+    assert "Traceback" not in done.stderr
