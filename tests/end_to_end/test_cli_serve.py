@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
-DROPSCRIBE = shutil.which("dropscribe") or "dropscribe"
+# The console script installed beside the interpreter running the tests.
+DROPSCRIBE = str(Path(sys.executable).parent / "dropscribe")
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
