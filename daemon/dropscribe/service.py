@@ -40,7 +40,7 @@ from dropscribe.scheduler import Scheduler
 from dropscribe.state import StateStore
 
 # Threads that poll the service and publish results; polls are short, so a few serve thousands.
-POLL_THREADS = 3
+POLL_THREADS = 2
 TICK_SECONDS = 0.5
 STATUS_EVERY_SECONDS = 5.0
 # How often a running daemon looks for jobs requeued by `dropscribe retry` (seconds).
