@@ -156,7 +156,7 @@ def _retry(settings: Settings, job_id: str | None, all_failed: bool) -> int:
 
 def _transcribe(args: argparse.Namespace) -> int:
     try:
-        settings = load_config(args.config) if args.config else commands.scratch_settings()
+        settings = load_config(args.config) if args.config else None
     except ConfigError as exc:
         _print_problems(exc, sys.stderr)
         return EXIT_CONFIG

@@ -211,18 +211,26 @@ def _requeue(store: StateStore, custody: Custody, settings: Settings, job: Job) 
     return ""
 
 
-def scratch_settings() -> Settings:
-    """Return settings for `transcribe` without a config file: embedded engine, temp state."""
-    root = Path(tempfile.mkdtemp(prefix="dropscribe-"))
+def scratch_settings(root: Path) -> Settings:
+    """Return settings for `transcribe` without a config file: the embedded engine, with its
+    state under ``root``."""
     paths = {name: root / name for name in Paths.model_fields}
     return Settings().model_copy(update={"paths": Paths(**paths)})
 
 
 def transcribe(
-    settings: Settings, redactor: Redactor, files: Sequence[Path], out: TextIO, err: TextIO
+    settings: Settings | None,
+    redactor: Redactor,
+    files: Sequence[Path],
+    out: TextIO,
+    err: TextIO,
 ) -> int:
     """Send each file through the four steps in the foreground and print its text; return
-    the number of files that failed."""
+    the number of files that failed. Without settings, use the embedded engine with its state
+    in a temporary folder that is removed afterwards."""
+    if settings is None:
+        with tempfile.TemporaryDirectory(prefix="dropscribe-") as root:
+            return transcribe(scratch_settings(Path(root)), redactor, files, out, err)
     service = Service(settings, redactor)
     remote = service.remote_only()
     options = pipeline_options(settings)
@@ -237,7 +245,7 @@ def transcribe(
                 continue
             if len(files) > 1:
                 print(f"== {path}", file=out)
-            print(text, file=out)
+            print(text.rstrip("\n"), file=out)
     finally:
         service.shutdown()
     return failures
