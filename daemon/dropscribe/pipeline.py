@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import threading
 import time
 import uuid
@@ -108,10 +109,11 @@ class Options:
 
 @dataclass(frozen=True)
 class Clock:
-    """Wall time for what is stored, monotonic time for what is waited on; random for jitter."""
+    """Wall-clock time (stored with each job) and the random source of jitter, passed in so
+    that tests pin both. Waiting itself is the scheduler's, on the monotonic clock."""
 
     time: Callable[[], float] = time.time
-    random: Callable[[], float] = __import__("random").random
+    random: Callable[[], float] = random.random
 
 
 def fingerprint(base_url: str, async_path: str, tier: str, params: Mapping[str, Any]) -> str:
