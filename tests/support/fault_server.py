@@ -13,8 +13,9 @@ submissions per uploaded content, so suites can assert what the client really di
         ...
         assert srv.submissions_by_sha256() == {sha: 1}
 
-Nothing here sleeps per request: a hang or a trickle waits on the server's stop event, so
-stopping the server ends them at once; stopping also closes every open connection.
+Nothing here sleeps per request: a hang, a trickle or the optional ``latency_seconds`` waits
+on the server's stop event, so stopping the server ends them at once; stopping also closes
+every open connection.
 """
 
 from __future__ import annotations
@@ -170,6 +171,7 @@ class FaultServer:
         style: Style = Style(),
         async_path: str = DEFAULT_ASYNC_PATH,
         presign_ttl_seconds: float = 3600.0,
+        latency_seconds: float = 0.0,
     ) -> None:
         self.token = token
         self.presign_secret = presign_secret
@@ -177,6 +179,9 @@ class FaultServer:
         self.style = style
         self.async_path = async_path
         self.presign_ttl_seconds = presign_ttl_seconds
+        # Seconds every request of a step waits before it is answered (or its fault applied),
+        # so that suites can stretch a run and land a kill inside any step.
+        self.latency_seconds = latency_seconds
         self.revoked = False
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -363,6 +368,9 @@ class _Handler(BaseHTTPRequestHandler):
         body, sha256, size = self._read_body(step)
         headers = tuple((k, v) for k, v in self.headers.items())
         self.owner._record(Recorded(self.command, parts.path, parts.query, step, at, headers, size))
+        if self.owner.latency_seconds > 0 and self.owner.stopping.wait(self.owner.latency_seconds):
+            self.close_connection = True
+            return
         fault = self.owner._next_fault(step) if step in STEPS else None
         if fault is not None and self._apply(fault, step):
             return
