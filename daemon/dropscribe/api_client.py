@@ -21,7 +21,7 @@ import json
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
@@ -358,7 +358,8 @@ class ApiClient:
         url = f"{self._base_url}/v1/input/upload-url?" + urlencode(
             {"extension": extension.lstrip(".")}
         )
-        return self._absolute(parse_upload_url(self._call_json("upload_url", "POST", url, {})))
+        body = self._call_json("upload_url", "POST", url, {})
+        return self._absolute(parse_upload_url(body), "upload_url")
 
     def upload(self, url: str, path: Path) -> None:
         """PUT the file at ``path`` to the presigned ``url``, streamed with its Content-Length.
@@ -380,15 +381,19 @@ class ApiClient:
         submission = parse_submission(body)
         return Submission(
             request_id=submission.request_id,
-            poll_url=self._absolute(submission.poll_url),
+            poll_url=self._absolute(submission.poll_url, "submit"),
             status=submission.status,
             model=submission.model,
             raw_status=submission.raw_status,
         )
 
     def poll(self, poll_url: str) -> PollResult:
-        """Return the job's current state as the service reports it at ``poll_url``."""
-        return parse_poll(self._call_json("poll", "GET", poll_url))
+        """Return the job's current state as the service reports it at ``poll_url``; its error
+        text is redacted, since it is stored and written to the failure report as it is."""
+        result = parse_poll(self._call_json("poll", "GET", poll_url))
+        if result.error is None:
+            return result
+        return replace(result, error=self._redactor.text(result.error))
 
     def cancel(self, poll_url: str) -> None:
         """Ask the service to cancel the job at ``poll_url`` (an extension of our embedded
@@ -475,8 +480,19 @@ class ApiClient:
         # The key goes only to the API itself, never to a host a response merely names.
         return self._bearer if same_origin(url, self._base_url) else _NoAuth()
 
-    def _absolute(self, url: str) -> str:
-        return urljoin(self._base_url + "/", url)
+    def _absolute(self, url: str, step: str) -> str:
+        """Return a URL the service gave, made absolute; raise TransientApiError (a bad body)
+        if it is no http(s) URL with a host, such as ``http://[`` or a port past 65535."""
+        try:
+            joined = urljoin(self._base_url + "/", url)
+            parts = urlsplit(joined)
+            usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+            parts.port  # noqa: B018 - parsing the port is the check: out of range raises
+        except ValueError:
+            usable = False
+        if not usable:
+            raise TransientApiError(f"{step}: the service answered an unusable URL", step=step)
+        return joined
 
 
 def _session(user_agent: str) -> requests.Session:

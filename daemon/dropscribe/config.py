@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -35,6 +36,16 @@ MIB = 1024 * 1024
 PositiveSeconds = Annotated[float, Field(gt=0, le=7 * 24 * 3600, allow_inf_nan=False)]
 
 
+def _without_nul(value: Path) -> Path:
+    # No filesystem call accepts a NUL; refused here, it is a config error, not a crash later.
+    if "\x00" in str(value):
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+FilePath = Annotated[Path, AfterValidator(_without_nul)]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
@@ -42,13 +53,13 @@ class _Section(BaseModel):
 class Paths(_Section):
     """Folders; inbox, processing, done and failed must share one filesystem."""
 
-    inbox: Path = Path("data/inbox")
-    processing: Path = Path("data/processing")
-    done: Path = Path("data/done")
-    failed: Path = Path("data/failed")
-    outbox: Path = Path("data/outbox")
-    state_dir: Path | None = None
-    log_dir: Path | None = None
+    inbox: FilePath = Path("data/inbox")
+    processing: FilePath = Path("data/processing")
+    done: FilePath = Path("data/done")
+    failed: FilePath = Path("data/failed")
+    outbox: FilePath = Path("data/outbox")
+    state_dir: FilePath | None = None
+    log_dir: FilePath | None = None
 
 
 class Api(_Section):
@@ -58,7 +69,7 @@ class Api(_Section):
     async_path: str = "/v1/async/ent/tiyarofs/1/openai/whisper-tiny"
     service_tier: Literal["cpuflex", "gpuflex"] = "cpuflex"
     api_key_env: str = "TIYARO_API_KEY"
-    api_key_file: Path | None = None
+    api_key_file: FilePath | None = None
     connect_timeout_seconds: PositiveSeconds = 5.0
     read_timeout_seconds: PositiveSeconds = 30.0
     call_deadline_seconds: PositiveSeconds = 120.0
@@ -246,11 +257,17 @@ def _read_yaml(path: Path) -> Mapping[str, Any]:
 
 
 def _format_error(path: Path, err: Mapping[str, Any]) -> str:
-    where = ".".join(str(part) for part in err.get("loc", ())) or "(top level)"
+    where = ".".join(_printable(part) for part in err.get("loc", ())) or "(top level)"
     message = str(err.get("msg", "invalid"))
     if err.get("type") == "extra_forbidden":
         message = "unknown setting (check its spelling and section)"
     return f"{path}: {where}: {message}"
+
+
+def _printable(part: object) -> str:
+    # A key is the user's text: a newline in it must not start a fake line of the report.
+    text = str(part)
+    return text if text.isprintable() else ascii(text)
 
 
 def _resolve_paths(
@@ -301,7 +318,7 @@ def _find_api_key(
 def _key_from_file(file: Path, where: str, problems: list[str]) -> SecretStr | None:
     try:
         value = file.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         problems.append(f"{where}: cannot read the key file {file}: {exc}")
         return None
     if not value:
