@@ -1,0 +1,554 @@
+"""Helpers shared by the benchmarks: machine facts, configs, the daemon as a subprocess,
+/proc sampling, the audit trail, test audio, and the report.
+
+Every benchmark writes ``bench/results/<name>.json`` and prints a table; targets are checked
+and printed as PASS or FAIL, but a benchmark is a measurement, so it always exits 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import wave
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = ROOT / "bench" / "results"
+DROPSCRIBE = ROOT / ".venv" / "bin" / "dropscribe"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+
+# tests/support holds FaultServer, the seed-flow helpers and the WER function; the test suite
+# imports them as ``support.*`` from tests/, and so do the benchmarks.
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
+
+#: Bearer token the benchmarks' FaultServer expects (and the daemon sends).
+BENCH_TOKEN = "bench-token"
+
+#: Seconds between /proc samples of the daemon.
+SAMPLE_SECONDS = 0.05
+
+#: Seconds the daemon gets to start (imports, state, server) before a benchmark gives up.
+START_TIMEOUT_SECONDS = 120.0
+
+#: Seconds a stopping daemon gets to drain and exit after SIGTERM before it is killed.
+STOP_TIMEOUT_SECONDS = 60.0
+
+#: Clock ticks per second, the unit of utime and stime in /proc/PID/stat.
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+#: Sample rate of the generated audio, in Hz (what Whisper decodes to anyway).
+SAMPLE_RATE = 16000
+
+
+# -- machine and commit ---------------------------------------------------------------------
+
+
+def machine_info() -> dict[str, Any]:
+    """Return what the figures depend on: cores, CPU model, RAM, Python, load at start."""
+    cpu_model = "unknown"
+    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    mem_kib = 0
+    with open("/proc/meminfo", encoding="utf-8") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "ram_gib": round(mem_kib / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def git_commit() -> dict[str, Any]:
+    """Return the checkout's commit and whether the working tree differs from it."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+
+
+# -- the report -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target of the issue: ``value`` must be at most ``limit``."""
+
+    name: str
+    value: float
+    limit: float
+    unit: str
+
+    @property
+    def passed(self) -> bool:
+        """Return True when the measured value meets the target."""
+        return self.value <= self.limit
+
+
+def write_report(
+    name: str, started: float, args: dict[str, Any], data: dict[str, Any], targets: list[Target]
+) -> Path:
+    """Write bench/results/<name>.json with the machine, the commit, the data and the targets;
+    print each target as PASS or FAIL; return the path."""
+    report = {
+        "benchmark": name,
+        "started_at": datetime.fromtimestamp(started).astimezone().isoformat(timespec="seconds"),
+        "duration_seconds": round(time.time() - started, 1),
+        "machine": machine_info(),
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "git": git_commit(),
+        "arguments": args,
+        "results": data,
+        "targets": [{**asdict(t), "passed": t.passed} for t in targets],
+    }
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print()
+    for t in targets:
+        verdict = "PASS" if t.passed else "FAIL"
+        print(f"{verdict}  {t.name}: {t.value:.3f} {t.unit} (target <= {t.limit:g} {t.unit})")
+    print(f"\nreport: {path.relative_to(ROOT)}")
+    return path
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Print rows under headers in aligned columns; floats with three decimals."""
+
+    def cell(value: Any) -> str:
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    text = [[cell(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in text)) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in text:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Return the ``fraction`` quantile (0..1) of values, linearly interpolated."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    position = (len(ordered) - 1) * fraction
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+# -- configuration and folders ------------------------------------------------------------------
+
+
+@dataclass
+class Workspace:
+    """A daemon's folders under one temporary root (one filesystem, as custody requires)."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        """The config file."""
+        return self.root / "config.yaml"
+
+    def folder(self, name: str) -> Path:
+        """Return data/<name> (inbox, processing, done, failed, outbox, state, log)."""
+        return self.root / "data" / name
+
+    @property
+    def staging(self) -> Path:
+        """A folder beside the inbox where files are written before a rename drops them in."""
+        path = self.root / "staging"
+        path.mkdir(exist_ok=True)
+        return path
+
+    @property
+    def audit_log(self) -> Path:
+        """The daemon's audit trail."""
+        return self.folder("log") / "audit.jsonl"
+
+
+def write_config(
+    ws: Workspace,
+    *,
+    base_url: str,
+    async_path: str | None = None,
+    settle_seconds: float = 0.5,
+    mode: str = "auto",
+    transfers: int = 2,
+    max_file_mb: int | None = None,
+) -> Path:
+    """Write the daemon's config into the workspace and return its path.
+
+    JSON is valid YAML, so the config is written with json and read by the daemon's YAML loader.
+    """
+    watch: dict[str, Any] = {"settle_seconds": settle_seconds, "mode": mode}
+    if max_file_mb is not None:
+        watch["max_file_mb"] = max_file_mb
+    api: dict[str, Any] = {"base_url": base_url}
+    if async_path is not None:
+        api["async_path"] = async_path
+    config = {
+        "paths": {
+            "inbox": "data/inbox",
+            "processing": "data/processing",
+            "done": "data/done",
+            "failed": "data/failed",
+            "outbox": "data/outbox",
+            "state_dir": "data/state",
+            "log_dir": "data/log",
+        },
+        "api": api,
+        "watch": watch,
+        "poll": {"initial_seconds": 0.2, "max_seconds": 1},
+        "workers": {"transfers": transfers},
+    }
+    ws.config.write_text(json.dumps(config, indent=2) + "\n")
+    for name in ("inbox", "processing", "done", "failed", "outbox", "state", "log"):
+        ws.folder(name).mkdir(parents=True, exist_ok=True)
+    return ws.config
+
+
+@contextmanager
+def workspace(prefix: str) -> Iterator[Workspace]:
+    """Yield a Workspace in a fresh temporary folder, removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix=f"dropscribe-bench-{prefix}-"))
+    try:
+        yield Workspace(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# -- the daemon as a subprocess -------------------------------------------------------------------
+
+
+class Daemon:
+    """``dropscribe run`` (or ``once``) as a subprocess, with systemd's READY=1 as the signal
+    that the observer runs. stdout and stderr go to files in the workspace."""
+
+    def __init__(self, ws: Workspace, command: str = "run", token: str = BENCH_TOKEN) -> None:
+        self.ws = ws
+        self.command = command
+        self.token = token
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.spawned_at = 0.0  # time.time() when the process was started
+        self.ready_at = 0.0  # time.time() when READY=1 arrived
+        self._notify: socket.socket | None = None
+
+    @property
+    def pid(self) -> int:
+        """The daemon's process id."""
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, wait_ready: bool = True) -> Daemon:
+        """Spawn the daemon; with ``wait_ready`` return once it sent READY=1."""
+        notify_path = self.ws.root / "notify.sock"
+        self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._notify.bind(str(notify_path))
+        env = {
+            **os.environ,
+            "TIYARO_API_KEY": self.token,
+            "NOTIFY_SOCKET": str(notify_path),
+            "PYTHONUNBUFFERED": "1",
+        }
+        args = [str(DROPSCRIBE), self.command, "-c", str(self.ws.config), "--log-format", "json"]
+        self.spawned_at = time.time()
+        self.proc = subprocess.Popen(
+            args,
+            env=env,
+            stdout=(self.ws.root / "stdout.log").open("wb"),
+            stderr=(self.ws.root / "stderr.log").open("wb"),
+            stdin=subprocess.DEVNULL,
+        )
+        if wait_ready:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        """Block until READY=1. Raise RuntimeError if the daemon exits or takes too long."""
+        assert self._notify is not None and self.proc is not None
+        deadline = time.monotonic() + timeout
+        self._notify.settimeout(0.2)
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                code = self.proc.returncode
+                raise RuntimeError(f"the daemon exited with {code}: {self.stderr()}")
+            try:
+                message = self._notify.recv(4096).decode()
+            except TimeoutError:
+                continue
+            if "READY=1" in message.split("\n"):
+                self.ready_at = time.time()
+                return
+        raise RuntimeError("the daemon did not send READY=1 in time")
+
+    def stop(self) -> int:
+        """SIGTERM the daemon, wait for it (killing it past the timeout); return its exit code."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        if self._notify is not None:
+            self._notify.close()
+        return code
+
+    def stderr(self) -> str:
+        """Return the last lines the daemon wrote to stderr."""
+        path = self.ws.root / "stderr.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def __enter__(self) -> Daemon:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+@contextmanager
+def fault_server(polls_before_success: int = 0, *, nodelay: bool = True) -> Iterator[Any]:
+    """Yield a started FaultServer (instant answers) that accepts BENCH_TOKEN.
+
+    With ``nodelay`` its connections set TCP_NODELAY. The FaultServer writes a response's
+    headers and body in two sends; without TCP_NODELAY, Nagle's algorithm holds the body back
+    until the client's delayed ACK, about 40 ms per keep-alive request, and a benchmark would
+    measure that stall instead of the daemon. The switch is made here, on the server's handler
+    class (``StreamRequestHandler.disable_nagle_algorithm``), because tests/support is not the
+    benchmarks' to change.
+    """
+    from support import fault_server as module
+
+    srv = module.FaultServer(token=BENCH_TOKEN, polls_before_success=polls_before_success)
+    if nodelay and not srv._httpd.RequestHandlerClass.disable_nagle_algorithm:
+
+        class NoDelayHandler(srv._httpd.RequestHandlerClass):  # type: ignore[name-defined,misc]
+            disable_nagle_algorithm = True
+
+        srv._httpd.RequestHandlerClass = NoDelayHandler
+    with srv:
+        yield srv
+
+
+# -- the audit trail ----------------------------------------------------------------------------
+
+
+class AuditTail:
+    """Reads the daemon's audit.jsonl incrementally, keeping every event parsed."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._offset = 0
+        self._partial = b""
+        self.events: list[dict[str, Any]] = []
+        self.counts: dict[str, int] = {}
+
+    def read(self) -> list[dict[str, Any]]:
+        """Parse the lines written since the last call; return the new events."""
+        try:
+            with self._path.open("rb") as handle:
+                handle.seek(self._offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        self._offset += len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        new = [json.loads(line) for line in lines if line.strip()]
+        for event in new:
+            name = str(event.get("event"))
+            self.counts[name] = self.counts.get(name, 0) + 1
+        self.events.extend(new)
+        return new
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        """Return the events seen so far with this name."""
+        return [e for e in self.events if e.get("event") == name]
+
+    def wait_for(self, name: str, count: int, timeout: float, step: float = 0.05) -> bool:
+        """Read until ``count`` events named ``name`` (or any job.failed beyond them) were seen;
+        return False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.read()
+            if self.counts.get(name, 0) + self.counts.get("job.failed", 0) >= count:
+                return True
+            time.sleep(step)
+        return False
+
+
+def event_time(event: dict[str, Any]) -> float:
+    """Return an audit event's ISO UTC timestamp as seconds since the epoch."""
+    return datetime.fromisoformat(str(event["timestamp"]).replace("Z", "+00:00")).timestamp()
+
+
+# -- /proc -----------------------------------------------------------------------------------
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """Return RSS (bytes) and the thread count from /proc/PID/status."""
+    values: dict[str, int] = {}
+    with open(f"/proc/{pid}/status", encoding="utf-8") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                values["rss_bytes"] = int(line.split()[1]) * 1024
+            elif line.startswith("Threads:"):
+                values["threads"] = int(line.split()[1])
+    return values
+
+
+def open_fds(pid: int) -> int:
+    """Return how many file descriptors the process has open."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the process's user + system CPU time so far, in seconds."""
+    with open(f"/proc/{pid}/stat", encoding="utf-8") as stat:
+        # The command name may hold spaces; the fields after its closing parenthesis do not.
+        fields = stat.read().rpartition(")")[2].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / CLOCK_TICKS
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """Return user + system CPU seconds per thread id of the process (threads that ended are
+    missing, so sample while it runs)."""
+    found: dict[int, float] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return found
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", encoding="utf-8") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        found[int(tid)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return found
+
+
+@dataclass
+class ProcSampler:
+    """Samples a process's RSS, threads and open fds every SAMPLE_SECONDS in a thread."""
+
+    pid: int
+    interval: float = SAMPLE_SECONDS
+    samples: list[tuple[float, int, int, int]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> ProcSampler:
+        """Take one sample now, then keep sampling in the background."""
+        self.sample()
+        self._thread = threading.Thread(target=self._run, name="proc-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def sample(self) -> None:
+        """Record (monotonic time, RSS bytes, threads, fds); silent once the process is gone."""
+        try:
+            status = proc_status(self.pid)
+            fds = open_fds(self.pid)
+        except (FileNotFoundError, ProcessLookupError, KeyError):
+            return
+        self.samples.append((time.monotonic(), status["rss_bytes"], status["threads"], fds))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def stop(self) -> None:
+        """Stop sampling."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def peaks(self) -> dict[str, Any]:
+        """Return the first and peak RSS (MB), threads and fds, and the sample count."""
+        if not self.samples:
+            return {"samples": 0}
+        first = self.samples[0]
+        return {
+            "samples": len(self.samples),
+            "first_rss_mb": round(first[1] / 1e6, 1),
+            "peak_rss_mb": round(max(s[1] for s in self.samples) / 1e6, 1),
+            "first_threads": first[2],
+            "peak_threads": max(s[2] for s in self.samples),
+            "first_fds": first[3],
+            "peak_fds": max(s[3] for s in self.samples),
+        }
+
+
+# -- test files -------------------------------------------------------------------------------
+
+
+def write_wav_noise(path: Path, seconds: float, seed: int) -> None:
+    """Write a 16 kHz mono 16-bit WAV of pseudo-random noise; ``seed`` makes contents distinct
+    (the daemon reuses the transcript of identical content instead of sending it again)."""
+    frames = os.urandom(int(seconds * SAMPLE_RATE) * 2 - 8) + seed.to_bytes(8, "little")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(frames)
+
+
+def write_sparse_wav(path: Path, size_bytes: int, *, random_data: bool = False) -> None:
+    """Write a WAV header claiming ``size_bytes`` of 16 kHz PCM, then extend the file to that
+    size: sparse (holes read as silence) or, with ``random_data``, filled with random bytes."""
+    data_bytes = size_bytes - 44
+    header = (
+        b"RIFF"
+        + (size_bytes - 8).to_bytes(4, "little")
+        + b"WAVE"
+        + b"fmt "
+        + (16).to_bytes(4, "little")
+        + (1).to_bytes(2, "little")
+        + (1).to_bytes(2, "little")
+        + SAMPLE_RATE.to_bytes(4, "little")
+        + (SAMPLE_RATE * 2).to_bytes(4, "little")
+        + (2).to_bytes(2, "little")
+        + (16).to_bytes(2, "little")
+        + b"data"
+        + data_bytes.to_bytes(4, "little")
+    )
+    with path.open("wb") as out:
+        out.write(header)
+        if random_data:
+            chunk = 4 << 20
+            left = data_bytes
+            while left > 0:
+                out.write(os.urandom(min(chunk, left)))
+                left -= chunk
+        else:
+            out.truncate(size_bytes)

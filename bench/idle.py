@@ -1,0 +1,125 @@
+"""Idle: CPU used by ``dropscribe run`` over 60 s with nothing to do.
+
+Starts three daemons side by side, each with an empty inbox: against a FaultServer with the
+native observer, against a FaultServer with the polling observer, and with the embedded backend
+(the default: the in-process server and its engine workers; the model loads on the first job,
+so an idle daemon has not loaded it). After READY=1 and a warm-up, reads utime + stime from
+/proc/PID/stat, waits the window, reads again. Idle processes barely compete for the CPU, so
+running them side by side changes little and saves minutes. Reports CPU seconds and percent of
+one core, with RSS and threads at the end. Target (issue 6): <= 1% of one core.
+
+Usage: .venv/bin/python bench/idle.py [--small] [--seconds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from contextlib import ExitStack
+from typing import Any
+
+from _common import (
+    Daemon,
+    Target,
+    cpu_seconds,
+    fault_server,
+    open_fds,
+    print_table,
+    proc_status,
+    workspace,
+    write_config,
+    write_report,
+)
+
+#: Seconds after READY=1 before the window opens: late start-up work is not idle work.
+WARMUP_SECONDS = 10.0
+
+#: Allowed CPU, in percent of one core.
+CPU_LIMIT_PERCENT = 1.0
+
+#: (label, backend, watch.mode) of each daemon measured.
+VARIANTS = (
+    ("fault server, native observer", "fault", "native"),
+    ("fault server, polling observer", "fault", "polling"),
+    ("embedded backend, native observer", "embedded", "native"),
+)
+
+
+def measure(window: float, warmup: float) -> list[dict[str, Any]]:
+    """Run the daemons side by side; return one row per variant."""
+    with ExitStack() as stack:
+        srv = stack.enter_context(fault_server())
+        daemons: list[tuple[str, str, str, Daemon]] = []
+        for label, backend, mode in VARIANTS:
+            ws = stack.enter_context(workspace("idle"))
+            if backend == "fault":
+                write_config(ws, base_url=srv.base_url, async_path=srv.async_path, mode=mode)
+            else:
+                write_config(ws, base_url="embedded", mode=mode)
+            daemons.append((label, backend, mode, stack.enter_context(Daemon(ws))))
+        time.sleep(warmup)
+        before = {d.pid: (cpu_seconds(d.pid), time.monotonic()) for *_, d in daemons}
+        time.sleep(window)
+        rows = []
+        for label, backend, mode, d in daemons:
+            used = cpu_seconds(d.pid) - before[d.pid][0]
+            elapsed = time.monotonic() - before[d.pid][1]
+            status = proc_status(d.pid)
+            rows.append(
+                {
+                    "variant": label,
+                    "backend": backend,
+                    "watch_mode": mode,
+                    "window_seconds": round(elapsed, 2),
+                    "cpu_seconds": round(used, 3),
+                    "cpu_percent_of_one_core": round(100 * used / elapsed, 3),
+                    "rss_mb": round(status["rss_bytes"] / 1e6, 1),
+                    "threads": status["threads"],
+                    "fds": open_fds(d.pid),
+                    "startup_seconds": round(d.ready_at - d.spawned_at, 2),
+                }
+            )
+    return rows
+
+
+def main() -> None:
+    """Measure, write bench/results/idle.json, print the table."""
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_argument("--small", action="store_true", help="a 10 s window (a smoke run)")
+    cli.add_argument("--seconds", type=float, default=None, help="window (default 60)")
+    cli.add_argument("--warmup", type=float, default=WARMUP_SECONDS, help="seconds before it")
+    args = cli.parse_args()
+    window = args.seconds or (10.0 if args.small else 60.0)
+    started = time.time()
+    rows = measure(window, args.warmup)
+    print_table(
+        ["variant", "window s", "CPU s", "% of a core", "RSS MB", "threads", "fds", "start s"],
+        [
+            [
+                r["variant"],
+                r["window_seconds"],
+                r["cpu_seconds"],
+                r["cpu_percent_of_one_core"],
+                r["rss_mb"],
+                r["threads"],
+                r["fds"],
+                r["startup_seconds"],
+            ]
+            for r in rows
+        ],
+    )
+    targets = [
+        Target(f"idle CPU, {r['variant']}", r["cpu_percent_of_one_core"], CPU_LIMIT_PERCENT, "%")
+        for r in rows
+    ]
+    write_report(
+        "idle",
+        started,
+        {"window_seconds": window, "warmup_seconds": args.warmup},
+        {"variants": rows},
+        targets,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Detection latency: a file closed in the inbox -> the daemon's job.claimed event.
+
+For each observer mode (native inotify, then polling) this starts ``dropscribe run`` against a
+FaultServer that answers instantly, waits for READY=1, then writes files one by one straight
+into the inbox (as cp would), recording the time each is closed, with a pseudo-random gap of
+50-150 ms between files. The claim time is the ``timestamp`` of each file's job.claimed audit
+event. Reports median, p95 and max per mode. Target (issue 4): p95 <= settle_seconds + 1 s.
+
+Usage: .venv/bin/python bench/latency.py [--small] [--files N] [--settle SECONDS]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from typing import Any
+
+from _common import (
+    AuditTail,
+    Daemon,
+    Target,
+    event_time,
+    fault_server,
+    percentile,
+    print_table,
+    workspace,
+    write_config,
+    write_report,
+    write_wav_noise,
+)
+
+#: Seconds of noise in each file (a 6.4 kB WAV).
+FILE_SECONDS = 0.2
+
+#: Range of the pause between two files, in seconds.
+GAP_SECONDS = (0.05, 0.15)
+
+#: Extra seconds given to the last claims to arrive, beyond settle and polling.
+CLAIM_GRACE_SECONDS = 30.0
+
+MODES = ("native", "polling")
+
+
+def measure_mode(mode: str, files: int, settle: float, seed: int) -> dict[str, Any]:
+    """Return the per-file latencies (seconds) and their summary for one observer mode."""
+    rng = random.Random(seed)
+    with workspace(f"latency-{mode}") as ws, fault_server() as srv:
+        write_config(
+            ws, base_url=srv.base_url, async_path=srv.async_path, settle_seconds=settle, mode=mode
+        )
+        closed: dict[str, float] = {}
+        with Daemon(ws):
+            for i in range(files):
+                name = f"rec-{i:04d}.wav"
+                write_wav_noise(ws.folder("inbox") / name, FILE_SECONDS, seed=seed * 100_000 + i)
+                closed[name] = time.time()
+                time.sleep(rng.uniform(*GAP_SECONDS))
+            audit = AuditTail(ws.audit_log)
+            complete = audit.wait_for("job.claimed", files, settle + CLAIM_GRACE_SECONDS)
+        audit.read()
+    claimed = {str(e["source"]): event_time(e) for e in audit.named("job.claimed")}
+    latencies = [claimed[name] - at for name, at in closed.items() if name in claimed]
+    return {
+        "mode": mode,
+        "files": files,
+        "claimed": len(latencies),
+        "all_claimed": complete and len(latencies) == files,
+        "median_seconds": round(statistics.median(latencies), 3) if latencies else None,
+        "p95_seconds": round(percentile(latencies, 0.95), 3) if latencies else None,
+        "min_seconds": round(min(latencies), 3) if latencies else None,
+        "max_seconds": round(max(latencies), 3) if latencies else None,
+        "latencies_seconds": [round(x, 3) for x in latencies],
+    }
+
+
+def main() -> None:
+    """Measure both observer modes, write bench/results/latency.json, print the table."""
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_argument("--small", action="store_true", help="10 files per mode (a smoke run)")
+    cli.add_argument("--files", type=int, default=None, help="files per mode (default 100)")
+    cli.add_argument("--settle", type=float, default=0.5, help="watch.settle_seconds")
+    cli.add_argument("--seed", type=int, default=1)
+    args = cli.parse_args()
+    files = args.files or (10 if args.small else 100)
+    started = time.time()
+    rows = [measure_mode(mode, files, args.settle, args.seed) for mode in MODES]
+    print_table(
+        ["mode", "files", "claimed", "median s", "p95 s", "max s"],
+        [
+            [
+                r["mode"],
+                r["files"],
+                r["claimed"],
+                r["median_seconds"],
+                r["p95_seconds"],
+                r["max_seconds"],
+            ]
+            for r in rows
+        ],
+    )
+    limit = args.settle + 1.0
+    targets = [
+        Target(
+            f"p95 detection latency, {r['mode']} observer",
+            r["p95_seconds"] if r["all_claimed"] else float("inf"),
+            limit,
+            "s",
+        )
+        for r in rows
+    ]
+    write_report(
+        "latency",
+        started,
+        {
+            "files": files,
+            "settle_seconds": args.settle,
+            "seed": args.seed,
+            "gap_seconds": GAP_SECONDS,
+            "file_seconds": FILE_SECONDS,
+        },
+        {"modes": rows},
+        targets,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""Scale: 2,000 small files dropped at once into a running daemon, against an instant server.
+
+Starts ``dropscribe run`` against a FaultServer (remote base_url: with ``embedded`` the daemon
+would also load Whisper), waits for READY=1, then renames every file from a staging folder on the
+same filesystem into the inbox in one burst (each file a distinct 0.1 s WAV of noise, so none is
+deduplicated). Measures the wall time from the first rename until every job.published event (and
+until every job.claimed), files/s, and, sampling /proc/PID every 50 ms, the daemon's peak RSS,
+thread count and open file descriptors. Targets (issue 6): peak RSS <= 150 MB, peak threads <=
+workers.transfers + 10.
+
+The FaultServer's sockets get TCP_NODELAY (see _common.fault_server): without it every
+keep-alive answer stalls ~40 ms and the run measures that; ``--nagle`` shows the difference.
+
+Usage: .venv/bin/python bench/scale.py [--small] [--files N] [--transfers N] [--nagle]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any
+
+from _common import (
+    AuditTail,
+    Daemon,
+    ProcSampler,
+    Target,
+    fault_server,
+    print_table,
+    workspace,
+    write_config,
+    write_report,
+    write_wav_noise,
+)
+
+#: Seconds of noise per file (a 3.2 kB WAV).
+FILE_SECONDS = 0.1
+
+#: Seconds the whole batch may take before the benchmark gives up.
+TIMEOUT_SECONDS = 480.0
+
+#: Peak resident memory allowed, in MB (10^6 bytes).
+RSS_LIMIT_MB = 150.0
+
+#: Threads allowed beyond workers.transfers.
+THREADS_ALLOWANCE = 10
+
+
+def measure(files: int, transfers: int, settle: float, nodelay: bool) -> dict[str, Any]:
+    """Drop the files at once and return timings and /proc peaks."""
+    with workspace("scale") as ws, fault_server(nodelay=nodelay) as srv:
+        write_config(
+            ws,
+            base_url=srv.base_url,
+            async_path=srv.async_path,
+            settle_seconds=settle,
+            transfers=transfers,
+        )
+        names = [f"rec-{i:05d}.wav" for i in range(files)]
+        for i, name in enumerate(names):
+            write_wav_noise(ws.staging / name, FILE_SECONDS, seed=i)
+        audit = AuditTail(ws.audit_log)
+        with Daemon(ws) as daemon:
+            time.sleep(1.0)  # let start-up settle so the first sample is the idle baseline
+            sampler = ProcSampler(daemon.pid).start()
+            inbox = ws.folder("inbox")
+            dropped = time.monotonic()
+            for name in names:
+                os.rename(ws.staging / name, inbox / name)
+            drop_seconds = time.monotonic() - dropped
+            claimed_at = published_at = None
+            deadline = dropped + TIMEOUT_SECONDS
+            while time.monotonic() < deadline:
+                audit.read()
+                now = time.monotonic()
+                if claimed_at is None and audit.counts.get("job.claimed", 0) >= files:
+                    claimed_at = now
+                finished = audit.counts.get("job.published", 0) + audit.counts.get("job.failed", 0)
+                if finished >= files:
+                    published_at = now
+                    break
+                time.sleep(0.05)
+            sampler.stop()
+        outputs = len(list(ws.folder("outbox").glob("*.txt")))
+        submissions = srv.submissions_total()
+    wall = (published_at or time.monotonic()) - dropped
+    return {
+        "files": files,
+        "completed": published_at is not None,
+        "drop_seconds": round(drop_seconds, 3),
+        "claimed_all_seconds": round(claimed_at - dropped, 3) if claimed_at else None,
+        "published_all_seconds": round(wall, 3),
+        "files_per_second": round(files / wall, 1),
+        "published": audit.counts.get("job.published", 0),
+        "failed": audit.counts.get("job.failed", 0),
+        "outbox_txt_files": outputs,
+        "server_submissions": submissions,
+        "proc": sampler.peaks(),
+    }
+
+
+def main() -> None:
+    """Measure, write bench/results/scale.json, print the table."""
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_argument("--small", action="store_true", help="200 files (a smoke run)")
+    cli.add_argument("--files", type=int, default=None, help="files to drop (default 2000)")
+    cli.add_argument("--transfers", type=int, default=2, help="workers.transfers")
+    cli.add_argument("--settle", type=float, default=0.5, help="watch.settle_seconds")
+    cli.add_argument(
+        "--nagle",
+        action="store_true",
+        help="leave the FaultServer's sockets without TCP_NODELAY (a ~40 ms stall per request)",
+    )
+    args = cli.parse_args()
+    files = args.files or (200 if args.small else 2000)
+    started = time.time()
+    result = measure(files, args.transfers, args.settle, nodelay=not args.nagle)
+    proc = result["proc"]
+    print_table(
+        [
+            "files",
+            "all claimed s",
+            "all published s",
+            "files/s",
+            "peak RSS MB",
+            "idle RSS MB",
+            "peak threads",
+            "idle threads",
+            "peak fds",
+        ],
+        [
+            [
+                files,
+                result["claimed_all_seconds"],
+                result["published_all_seconds"],
+                result["files_per_second"],
+                proc.get("peak_rss_mb"),
+                proc.get("first_rss_mb"),
+                proc.get("peak_threads"),
+                proc.get("first_threads"),
+                proc.get("peak_fds"),
+            ]
+        ],
+    )
+    print(
+        f"published {result['published']}, failed {result['failed']}, "
+        f"outbox .txt {result['outbox_txt_files']}, server submissions "
+        f"{result['server_submissions']}"
+    )
+    done = result["completed"]
+    targets = [
+        Target("all files published", 0.0 if done else 1.0, 0.0, "unfinished"),
+        Target("peak RSS", proc.get("peak_rss_mb", float("inf")), RSS_LIMIT_MB, "MB"),
+        Target(
+            "peak threads",
+            proc.get("peak_threads", float("inf")),
+            args.transfers + THREADS_ALLOWANCE,
+            "threads",
+        ),
+    ]
+    write_report(
+        "scale",
+        started,
+        {
+            "files": files,
+            "transfers": args.transfers,
+            "settle_seconds": args.settle,
+            "file_seconds": FILE_SECONDS,
+            "server_tcp_nodelay": not args.nagle,
+        },
+        result,
+        targets,
+    )
+
+
+if __name__ == "__main__":
+    main()
