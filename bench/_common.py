@@ -335,26 +335,11 @@ class Daemon:
 
 
 @contextmanager
-def fault_server(polls_before_success: int = 0, *, nodelay: bool = True) -> Iterator[Any]:
-    """Yield a started FaultServer (instant answers) that accepts BENCH_TOKEN.
-
-    With ``nodelay`` its connections set TCP_NODELAY. The FaultServer writes a response's
-    headers and body in two sends; without TCP_NODELAY, Nagle's algorithm holds the body back
-    until the client's delayed ACK, about 40 ms per keep-alive request, and a benchmark would
-    measure that stall instead of the daemon. The switch is made here, on the server's handler
-    class (``StreamRequestHandler.disable_nagle_algorithm``), because tests/support is not the
-    benchmarks' to change.
-    """
+def fault_server(polls_before_success: int = 0) -> Iterator[Any]:
+    """Yield a started FaultServer (instant answers) that accepts BENCH_TOKEN."""
     from support import fault_server as module
 
-    srv = module.FaultServer(token=BENCH_TOKEN, polls_before_success=polls_before_success)
-    if nodelay and not srv._httpd.RequestHandlerClass.disable_nagle_algorithm:
-
-        class NoDelayHandler(srv._httpd.RequestHandlerClass):  # type: ignore[name-defined,misc]
-            disable_nagle_algorithm = True
-
-        srv._httpd.RequestHandlerClass = NoDelayHandler
-    with srv:
+    with module.FaultServer(token=BENCH_TOKEN, polls_before_success=polls_before_success) as srv:
         yield srv
 
 

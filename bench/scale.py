@@ -8,10 +8,7 @@ until every job.claimed), files/s, and, sampling /proc/PID every 50 ms, the daem
 thread count and open file descriptors. Targets (issue 6): peak RSS <= 150 MB, peak threads <=
 workers.transfers + 10.
 
-The FaultServer's sockets get TCP_NODELAY (see _common.fault_server): without it every
-keep-alive answer stalls ~40 ms and the run measures that; ``--nagle`` shows the difference.
-
-Usage: .venv/bin/python bench/scale.py [--small] [--files N] [--transfers N] [--nagle]
+Usage: .venv/bin/python bench/scale.py [--small] [--files N] [--transfers N]
 """
 
 from __future__ import annotations
@@ -47,9 +44,9 @@ RSS_LIMIT_MB = 150.0
 THREADS_ALLOWANCE = 10
 
 
-def measure(files: int, transfers: int, settle: float, nodelay: bool) -> dict[str, Any]:
+def measure(files: int, transfers: int, settle: float) -> dict[str, Any]:
     """Drop the files at once and return timings and /proc peaks."""
-    with workspace("scale") as ws, fault_server(nodelay=nodelay) as srv:
+    with workspace("scale") as ws, fault_server() as srv:
         write_config(
             ws,
             base_url=srv.base_url,
@@ -107,15 +104,10 @@ def main() -> None:
     cli.add_argument("--files", type=int, default=None, help="files to drop (default 2000)")
     cli.add_argument("--transfers", type=int, default=2, help="workers.transfers")
     cli.add_argument("--settle", type=float, default=0.5, help="watch.settle_seconds")
-    cli.add_argument(
-        "--nagle",
-        action="store_true",
-        help="leave the FaultServer's sockets without TCP_NODELAY (a ~40 ms stall per request)",
-    )
     args = cli.parse_args()
     files = args.files or (200 if args.small else 2000)
     started = time.time()
-    result = measure(files, args.transfers, args.settle, nodelay=not args.nagle)
+    result = measure(files, args.transfers, args.settle)
     proc = result["proc"]
     print_table(
         [
@@ -167,7 +159,6 @@ def main() -> None:
             "transfers": args.transfers,
             "settle_seconds": args.settle,
             "file_seconds": FILE_SECONDS,
-            "server_tcp_nodelay": not args.nagle,
         },
         result,
         targets,

@@ -60,7 +60,9 @@ NETWORK_FILESYSTEMS = frozenset(
     }
 )  # fmt: skip
 HEAD_BYTES = 16  # bytes read to recognise a container; the longest signature ends at byte 12
-POLLING_SECONDS = 1.0  # how often the polling observer snapshots the tree, in seconds
+# How often the polling observer snapshots the tree, in seconds: a file is first seen at most
+# this late, and the settle timer starts then, so it counts against detection latency.
+POLLING_SECONDS = 0.25
 STALL_SECONDS = 60.0  # a settle thread silent this long (seconds) counts as hung
 JOIN_SECONDS = 5.0  # longest wait (seconds) for a replaced observer's threads to end
 _SKIPPED_EVENTS = frozenset({"opened", "closed_no_write"})  # our own reads cause these

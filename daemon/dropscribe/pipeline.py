@@ -68,6 +68,7 @@ class Store(Protocol):
     def result(self, job_id: str) -> dict[str, Any] | None: ...
     def unfinished(self) -> list[Job]: ...
     def find_reusable(self, sha256: str, fingerprint: str) -> Job | None: ...
+    def by_request_id(self, request_id: str) -> Job | None: ...
 
 
 class Publisher(Protocol):
@@ -207,6 +208,13 @@ class Pipeline:
             self._schedule(job, max(0.0, job.next_due - self._clock.time()))
             count += 1
         return count
+
+    def poll_now(self, request_id: str) -> None:
+        """The service says ``request_id`` finished: poll its job at once, not at its next
+        due time. Safe to call from any thread."""
+        job = self._store.by_request_id(request_id)
+        if job is not None and job.state is JobState.SUBMITTED:
+            self._schedule(job, 0.0)
 
     def run_transfer(self, job_id: str) -> None:
         """Run the transfer steps of one job (hash, dedupe, upload, submit) and reschedule."""

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 # Upper bound on any blocking wait, so every loop re-checks its stop flag (seconds).
 WAIT_SLICE_SECONDS = 0.5
+# Queued by stop() to wake idle pool threads; never a job id (those are hex).
+_WAKE = "<wake>"
 
 
 @dataclass(order=True)
@@ -65,6 +67,8 @@ class WorkerPool:
     def stop(self) -> None:
         """Ask the threads to finish their current id and take no more."""
         self._stop.set()
+        for _ in self._threads:
+            self._queue.put(_WAKE)  # so an idle thread sees the stop now, not a slice later
 
     def join(self, deadline: float) -> bool:
         """Wait until every thread has ended or ``deadline`` (monotonic) passed; True if ended."""
@@ -81,6 +85,8 @@ class WorkerPool:
             try:
                 job_id = self._queue.get(timeout=WAIT_SLICE_SECONDS)
             except queue.Empty:
+                continue
+            if job_id == _WAKE:
                 continue
             with self._lock:
                 self._busy += 1

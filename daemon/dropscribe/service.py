@@ -31,7 +31,6 @@ from dropscribe.config import Settings
 from dropscribe.custody import Custody, Folders, check_layout, ensure_layout
 from dropscribe.errors import ConfigError
 from dropscribe.jobs import Job, JobState, update
-from dropscribe.localapi.server import EmbeddedServer, ServerOptions
 from dropscribe.notify import Notifier
 from dropscribe.outbox import Outbox
 from dropscribe.pipeline import POLL, TRANSFER, Options, Pipeline, fingerprint, new_job
@@ -42,6 +41,8 @@ from dropscribe.state import StateStore
 # Threads that poll the service and publish results; polls are short, so a few serve thousands.
 POLL_THREADS = 2
 TICK_SECONDS = 0.5
+# How often `once` checks whether every job has finished (seconds); a cheap indexed query.
+IDLE_CHECK_SECONDS = 0.1
 STATUS_EVERY_SECONDS = 5.0
 # How often a running daemon looks for jobs requeued by `dropscribe retry` (seconds).
 ADOPT_EVERY_SECONDS = 5.0
@@ -170,7 +171,7 @@ class Service:
         self._notify = notifier or Notifier()
         self._log = audit.get_logger()
         self.store: StateStore | None = None
-        self._server: EmbeddedServer | None = None
+        self._server: Any = None  # an EmbeddedServer when the backend is embedded
         self._client: ApiClient | None = None
         self.pipeline: Pipeline | None = None
         self.scheduler: Scheduler | None = None
@@ -236,6 +237,10 @@ class Service:
                 s.api.base_url, s.api.async_path, s.api.service_tier, key, timeouts
             )
             return self._client
+        # Imported here: the engine brings numpy, CTranslate2 and FFmpeg (about 55 MB and a
+        # thread pool), which a daemon talking to a remote service does without.
+        from dropscribe.localapi.server import EmbeddedServer, ServerOptions
+
         token = secrets.token_urlsafe(32)
         self._redactor.add(token)
         self._server = EmbeddedServer(
@@ -244,7 +249,8 @@ class Service:
                 token=token,
                 model=s.embedded.model,
                 workers=s.embedded.workers,
-            )
+            ),
+            on_finished=self._result_ready,
         )
         self._server.start()
         self._log.info(Event.SERVER_STARTED, base_url=self._server.base_url)
@@ -252,6 +258,10 @@ class Service:
             self._server.base_url, s.api.async_path, s.api.service_tier, token, timeouts
         )
         return RebasedClient(self._client, self._server.base_url)
+
+    def _result_ready(self, request_id: str) -> None:
+        if self.pipeline is not None:
+            self.pipeline.poll_now(request_id)
 
     def _adopt_orphans(self) -> int:
         """Give a job to every file in processing/ that has none (a crash right after the
@@ -368,7 +378,7 @@ class Service:
                 progress(self.store.counts())
             if not self.store.unfinished():
                 return
-            self.flags.stop.wait(TICK_SECONDS)
+            self.flags.stop.wait(IDLE_CHECK_SECONDS)
 
     # -- stop -------------------------------------------------------------------------------------
 

@@ -136,6 +136,11 @@ class StateStore:
         """Return every job not yet published or failed, oldest first."""
         return self.in_states(s for s in JobState if s not in FINAL_STATES)
 
+    def by_request_id(self, request_id: str) -> Job | None:
+        """Return the job the service knows by ``request_id``, or None."""
+        rows = self._select("WHERE request_id = ? ORDER BY rowid DESC LIMIT 1", (request_id,))
+        return rows[0] if rows else None
+
     def find_reusable(self, sha256: str, fingerprint: str) -> Job | None:
         """Return a published job of the same content and parameters that has a result."""
         rows = self._select(

@@ -426,3 +426,12 @@ def test_pipeline_poll_errors_past_the_deadline_fail_the_job(world: World) -> No
     failed = world.job(job.id)
     assert failed.state is JobState.FAILED
     assert failed.error is not None and "no result within" in failed.error
+
+
+def test_pipeline_poll_now_schedules_the_submitted_job_at_once(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.scheduler.scheduled.clear()
+    world.pipeline.poll_now("req-1")
+    world.pipeline.poll_now("unknown-request")
+    assert world.scheduler.scheduled == [(job.id, "poll", 0.0)]

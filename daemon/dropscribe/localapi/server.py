@@ -138,8 +138,13 @@ class EmbeddedServer:
         *,
         engine: Engine | None = None,
         clock: Callable[[], float] = time.time,
+        on_finished: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_finished(job_id)``, when given, is called in the engine worker each time a job
+        leaves the engine (done, failed or abandoned): an in-process client may poll at once
+        instead of waiting for its next poll."""
         self._options = options
+        self._on_finished = on_finished
         self._engine = engine or WhisperEngine()
         self._clock = clock
         self._socket: socket.socket | None = None
@@ -194,7 +199,9 @@ class EmbeddedServer:
         def stored(upload_id: str, extension: str) -> Path:
             return upload_path(uploads_dir, upload_id, extension)
 
-        pool = EnginePool(store, self._engine, specs, stored, opts.workers, self._clock)
+        pool = EnginePool(
+            store, self._engine, specs, stored, opts.workers, self._clock, self._on_finished
+        )
         retention = opts.retention_hours * 3600
         sweeper = RetentionSweeper(store, uploads_dir, retention, self._clock)
         presigner = Presigner(secret, opts.presign_ttl_seconds, self._clock)

@@ -35,8 +35,10 @@ class EnginePool:
         upload_path: Callable[[str, str], Path],
         workers: int,
         clock: Callable[[], float],
+        on_finished: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_finished = on_finished
         self._engine = engine
         self._routes = dict(routes)
         self._upload_path = upload_path
@@ -82,6 +84,8 @@ class EnginePool:
                 self._run(job_id)
             finally:
                 self._cancelled.discard(job_id)
+            if self._on_finished is not None:
+                self._on_finished(job_id)
 
     def _run(self, job_id: str) -> None:
         job = self._store.get(job_id)

@@ -27,11 +27,13 @@ class CrashingEngine:
         return {"text": audio.stem, "segments": [], "language": "en"}
 
 
-def run_jobs(tmp_path: Path, names: list[str]) -> dict[str, JobRecord]:
+def run_jobs(
+    tmp_path: Path, names: list[str], finished: list[str] | None = None
+) -> dict[str, JobRecord]:
     store = JobStore(tmp_path)
     pool = EnginePool(
         store, CrashingEngine(), {"whisper-tiny": "m"}, lambda i, e: tmp_path / f"{i}.{e}", 1,
-        time.time,
+        time.time, None if finished is None else finished.append,
     )  # fmt: skip
     pool.start()
     for name in names:
@@ -68,3 +70,9 @@ def test_engine_pool_crashing_job_fails_and_next_job_succeeds(tmp_path: Path) ->
 
 def test_engine_pool_engine_error_message_becomes_job_error(tmp_path: Path) -> None:
     assert run_jobs(tmp_path, ["bad"])["bad"].error == "not audio"
+
+
+def test_engine_pool_reports_each_finished_job_to_the_host(tmp_path: Path) -> None:
+    finished: list[str] = []
+    run_jobs(tmp_path, ["fine", "bad", "crash"], finished)
+    assert finished == ["fine", "bad", "crash"]
