@@ -228,13 +228,26 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Setting
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError([_format_error(path, err) for err in exc.errors()]) from None
+        schema_problems = [_format_error(path, err) for err in exc.errors()]
+        raise ConfigError(schema_problems + _key_problems(raw, path, env)) from None
     problems: list[str] = []
     paths = _resolve_paths(settings.paths, path.parent.resolve(), env, path, problems)
     key = _find_api_key(settings.api, path.parent.resolve(), env, path, problems)
     if problems:
         raise ConfigError(problems)
     return settings.model_copy(update={"paths": paths, "api_key": key, "source": path.resolve()})
+
+
+def _key_problems(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> list[str]:
+    """Return the API key's problems when other sections are invalid, so that every problem
+    is reported at once (the key is only looked for when the api section itself is valid)."""
+    try:
+        api = Api.model_validate(raw.get("api") or {})
+    except ValidationError:
+        return []
+    problems: list[str] = []
+    _find_api_key(api, path.parent.resolve(), env, path, problems)
+    return problems
 
 
 def _read_yaml(path: Path) -> Mapping[str, Any]:

@@ -43,6 +43,17 @@ def test_check_config_bad_config_exits_78_listing_every_problem(make_daemon: Mak
         assert f"config.yaml: {key}: " in done.stderr, key
 
 
+def test_check_config_missing_key_is_listed_with_other_problems(make_daemon: MakeDaemon) -> None:
+    daemon = make_daemon(**BAD_SECTIONS)
+    daemon.api_key = None
+
+    done = daemon.run("check-config")
+
+    assert done.returncode == EXIT_CONFIG
+    assert f"{len(BAD_KEYS) + 1} problem(s)" in done.stderr
+    assert "TIYARO_API_KEY" in done.stderr
+
+
 def test_run_bad_config_exits_78_without_starting(make_daemon: MakeDaemon) -> None:
     daemon = make_daemon(**BAD_SECTIONS)
 

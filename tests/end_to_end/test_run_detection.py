@@ -209,8 +209,8 @@ def test_run_inbox_deleted_and_recreated_still_takes_new_files(
     daemon = make_daemon(watch={"rescan_seconds": 3600})
     daemon.start_and_wait()
 
+    # Re-created at once: the watcher may never see the inbox missing, only a new folder.
     shutil.rmtree(daemon.inbox)
-    daemon.wait_for_event("inbox.problem")
     daemon.inbox.mkdir()
     (daemon.inbox / "after.wav").write_bytes(wav_bytes("after"))
     daemon.wait_for_published(1)
