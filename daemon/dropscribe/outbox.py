@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import secrets
+import stat
 import threading
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -114,6 +115,16 @@ def owner_in_json(text: str) -> str | None:
         return None
     owner = doc.get("job_id")
     return owner if isinstance(owner, str) else None
+
+
+def read_regular_file(path: Path) -> str:
+    """Return the text of ``path`` if it is a regular file. Never follow a link or block on a
+    FIFO someone left under an output name; raise OSError for anything else."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        return handle.read().decode("utf-8", errors="replace")
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -274,12 +285,11 @@ class Outbox:
         raise FileExistsError(f"no free output name for {stem!r} in {self.root}")
 
     def _occupancy(self, stem: str) -> Occupancy:
-        json_path = self.root / f"{stem}.json"
         try:
-            owner = owner_in_json(json_path.read_text(encoding="utf-8", errors="replace"))
+            owner = owner_in_json(read_regular_file(self.root / f"{stem}.json"))
         except OSError:  # absent, or not a readable file: no owner, maybe still occupied
             owner = None
-        occupied = any((self.root / f"{stem}.{ext}").exists() for ext in FORMATS)
+        occupied = any(os.path.lexists(self.root / f"{stem}.{ext}") for ext in FORMATS)
         return Occupancy(owner=owner, occupied=occupied)
 
     def sweep_temp(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -240,3 +241,14 @@ def test_sweep_temp_nested_folders_counted(tmp_path: Path) -> None:
 
 def test_sweep_temp_missing_root_zero(tmp_path: Path) -> None:
     assert Outbox(tmp_path / "absent").sweep_temp() == 0
+
+
+def test_publish_fifo_under_an_output_name_neither_blocks_nor_is_overwritten(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "outbox"
+    root.mkdir()
+    os.mkfifo(root / "talk.json")
+    written = Outbox(root).publish("talk", "job-1", {"text": "hi"}, {})
+    assert written[0] == root / "talk (2).json"
+    assert stat.S_ISFIFO(os.lstat(root / "talk.json").st_mode)
