@@ -14,8 +14,13 @@ Transitions are pure: :func:`advance` returns a new :class:`Job` and never touch
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import PurePosixPath
 from typing import Any
 
 
@@ -101,3 +106,49 @@ def advance(job: Job, state: JobState, now: float, **changes: Any) -> Job:
 def update(job: Job, **changes: Any) -> Job:
     """Return the job with some fields changed and its state kept."""
     return dataclasses.replace(job, **changes)
+
+
+def fingerprint(base_url: str, async_path: str, tier: str, params: Mapping[str, Any]) -> str:
+    """Return a short hash of what decides a transcript besides the audio itself."""
+    blob = json.dumps([base_url, async_path, tier, dict(params)], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def new_job(rel: str, now: float) -> Job:
+    """Return a fresh job for a recording just claimed into processing/."""
+    job_id = uuid.uuid4().hex
+    return Job(id=job_id, source=rel, idempotency_key=job_id, steps={"claimed": now})
+
+
+def output_stem(rel: str) -> str:
+    """Return the relative path of a recording without its extension: the outbox stem."""
+    path = PurePosixPath(rel)
+    return str(path.with_suffix("")) if path.suffix else rel
+
+
+def extension_of(rel: str) -> str:
+    """Return the lower-case extension of a relative path, without the dot."""
+    return PurePosixPath(rel).suffix.lower().lstrip(".")
+
+
+def failure_report(job: Job) -> dict[str, Any]:
+    """Return the ``<name>.error.json`` content for a failed job (URLs are redacted later)."""
+    return {
+        "job_id": job.id,
+        "source": job.source,
+        "step": job.failed_step,
+        "attempts": job.attempts,
+        "error": job.error,
+        "request_id": job.request_id,
+        "poll_url": job.poll_url,
+        "sha256": job.sha256 or None,
+        "steps": job.steps,
+        "hint": hint_for(job),
+    }
+
+
+def hint_for(job: Job) -> str:
+    """Return what the user can do about a failed job."""
+    if job.poll_url:
+        return "run `dropscribe retry JOB_ID` to poll the same request again (no new submission)"
+    return "fix the cause above, then run `dropscribe retry JOB_ID` (or drop the file again)"

@@ -19,15 +19,13 @@ step returns and says when the job is due again.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Protocol
 
 from dropscribe import errors
@@ -35,7 +33,16 @@ from dropscribe.api_client import PollResult, RemoteStatus, Submission
 from dropscribe.audit import Event
 from dropscribe.backoff import PollPolicy, RetryPolicy, attempts_left, compute_delay
 from dropscribe.backoff import next_poll_delay as poll_delay
-from dropscribe.jobs import Job, JobState, advance, update
+from dropscribe.jobs import (
+    Job,
+    JobState,
+    advance,
+    extension_of,
+    failure_report,
+    new_job,
+    output_stem,
+    update,
+)
 from dropscribe.scheduler import Scheduler
 
 TRANSFER = "transfer"
@@ -117,18 +124,6 @@ class Clock:
     random: Callable[[], float] = random.random
 
 
-def fingerprint(base_url: str, async_path: str, tier: str, params: Mapping[str, Any]) -> str:
-    """Return a short hash of what decides a transcript besides the audio itself."""
-    blob = json.dumps([base_url, async_path, tier, dict(params)], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def new_job(rel: str, now: float) -> Job:
-    """Return a fresh job for a recording just claimed into processing/."""
-    job_id = uuid.uuid4().hex
-    return Job(id=job_id, source=rel, idempotency_key=job_id, steps={"claimed": now})
-
-
 def file_digest(path: Path) -> tuple[str, int, int]:
     """Return (sha256, size, mtime_ns) of a file, read in chunks."""
     digest = hashlib.sha256()
@@ -137,17 +132,6 @@ def file_digest(path: Path) -> tuple[str, int, int]:
         while chunk := handle.read(HASH_CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest(), stat.st_size, stat.st_mtime_ns
-
-
-def output_stem(rel: str) -> str:
-    """Return the relative path of a recording without its extension: the outbox stem."""
-    path = PurePosixPath(rel)
-    return str(path.with_suffix("")) if path.suffix else rel
-
-
-def extension_of(rel: str) -> str:
-    """Return the lower-case extension of a relative path, without the dot."""
-    return PurePosixPath(rel).suffix.lower().lstrip(".")
 
 
 class Pipeline:
@@ -556,26 +540,3 @@ class Pipeline:
             return
         pool = TRANSFER if job.state in TRANSFER_STATES else POLL
         self._scheduler.schedule(job.id, pool, delay)
-
-
-def failure_report(job: Job) -> dict[str, Any]:
-    """Return the ``<name>.error.json`` content for a failed job (URLs are redacted later)."""
-    return {
-        "job_id": job.id,
-        "source": job.source,
-        "step": job.failed_step,
-        "attempts": job.attempts,
-        "error": job.error,
-        "request_id": job.request_id,
-        "poll_url": job.poll_url,
-        "sha256": job.sha256 or None,
-        "steps": job.steps,
-        "hint": hint_for(job),
-    }
-
-
-def hint_for(job: Job) -> str:
-    """Return what the user can do about a failed job."""
-    if job.poll_url:
-        return "run `dropscribe retry JOB_ID` to poll the same request again (no new submission)"
-    return "fix the cause above, then run `dropscribe retry JOB_ID` (or drop the file again)"

@@ -30,10 +30,10 @@ from dropscribe.backoff import PollPolicy, RetryPolicy
 from dropscribe.config import Settings
 from dropscribe.custody import Custody, Folders, check_layout, ensure_layout
 from dropscribe.errors import ConfigError
-from dropscribe.jobs import Job, JobState, update
+from dropscribe.jobs import Job, JobState, fingerprint, new_job, update
 from dropscribe.notify import Notifier
 from dropscribe.outbox import Outbox
-from dropscribe.pipeline import POLL, TRANSFER, Options, Pipeline, fingerprint, new_job
+from dropscribe.pipeline import POLL, TRANSFER, Options, Pipeline
 from dropscribe.redaction import Redactor
 from dropscribe.scheduler import Scheduler
 from dropscribe.state import StateStore
