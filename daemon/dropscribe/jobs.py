@@ -120,6 +120,17 @@ def new_job(rel: str, now: float) -> Job:
     return Job(id=job_id, source=rel, idempotency_key=job_id, steps={"claimed": now})
 
 
+def audit_fields(job: Job) -> dict[str, Any]:
+    """Return the identifiers every audit event of a job carries: job id and source, and the
+    sha256 and request id once they are known."""
+    fields: dict[str, Any] = {"job_id": job.id, "source": job.source}
+    if job.sha256:
+        fields["sha256"] = job.sha256
+    if job.request_id:
+        fields["request_id"] = job.request_id
+    return fields
+
+
 def output_stem(rel: str) -> str:
     """Return the relative path of a recording without its extension: the outbox stem."""
     path = PurePosixPath(rel)

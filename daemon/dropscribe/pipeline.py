@@ -37,6 +37,7 @@ from dropscribe.jobs import (
     Job,
     JobState,
     advance,
+    audit_fields,
     extension_of,
     failure_report,
     new_job,
@@ -169,7 +170,7 @@ class Pipeline:
     def accept(self, rel: str) -> Job:
         """Record a recording just claimed into processing/ and schedule its first step."""
         job = self._store.save(new_job(rel, self._clock.time()))
-        self._log.info(Event.JOB_CLAIMED, job_id=job.id, source=rel)
+        self._log.info(Event.JOB_CLAIMED, **audit_fields(job))
         self._schedule(job, 0.0)
         return job
 
@@ -182,13 +183,11 @@ class Pipeline:
             if job.state is JobState.SUBMITTING:
                 self._log.warning(
                     Event.SUBMIT_RESENT,
-                    job_id=job.id,
-                    source=job.source,
-                    sha256=job.sha256,
+                    **audit_fields(job),
                     reason="a submission may have been sent before the stop; "
                     "re-sent with the same Idempotency-Key",
                 )
-            self._log.info(Event.JOB_RECOVERED, job_id=job.id, state=job.state.value)
+            self._log.info(Event.JOB_RECOVERED, state=job.state.value, **audit_fields(job))
             self._schedule(job, max(0.0, job.next_due - self._clock.time()))
             count += 1
         return count
@@ -256,10 +255,7 @@ class Pipeline:
         self._store.save(job, result)
         self._log.info(
             Event.JOB_DUPLICATE,
-            job_id=job.id,
-            source=job.source,
-            sha256=job.sha256,
-            request_id=earlier.request_id,
+            **audit_fields(job),
             reused_job_id=earlier.id,
             reason="same content and parameters as an earlier recording; no API call made",
         )
@@ -270,18 +266,14 @@ class Pipeline:
         started = self._clock.time()
         url = self._remote.get_upload_url(extension_of(job.source))
         job = self._store.save(advance(job, JobState.UPLOADING, started, upload_url=url))
-        self._log.info(
-            Event.UPLOAD_STARTED, job_id=job.id, source=job.source, sha256=job.sha256, size=job.size
-        )
+        self._log.info(Event.UPLOAD_STARTED, size=job.size, **audit_fields(job))
         self._remote.upload(url, path)
         if self._changed_since_hash(job, path):
             return self._restart_changed(job)
         job = self._store.save(advance(job, JobState.UPLOADED, self._clock.time(), attempts=0))
         self._log.info(
             Event.UPLOAD_DONE,
-            job_id=job.id,
-            source=job.source,
-            sha256=job.sha256,
+            **audit_fields(job),
             size=job.size,
             duration_seconds=round(self._clock.time() - started, 3),
         )
@@ -297,8 +289,7 @@ class Pipeline:
         job = self._store.save(advance(job, JobState.CLAIMED, self._clock.time(), upload_url=None))
         self._log.warning(
             Event.JOB_REQUEUED,
-            job_id=job.id,
-            source=job.source,
+            **audit_fields(job),
             reason="the file changed after it was claimed; it is hashed and uploaded again",
         )
         self._schedule(job, 1.0)
@@ -306,7 +297,7 @@ class Pipeline:
 
     def _submit(self, job: Job) -> None:
         job = self._store.save(advance(job, JobState.SUBMITTING, self._clock.time()))
-        self._log.info(Event.SUBMIT_SENT, job_id=job.id, source=job.source, sha256=job.sha256)
+        self._log.info(Event.SUBMIT_SENT, **audit_fields(job))
         assert job.upload_url is not None and job.idempotency_key is not None
         sub = self._remote.submit(job.upload_url, self._opt.whisper_input, job.idempotency_key)
         now = self._clock.time()
@@ -325,10 +316,7 @@ class Pipeline:
         self._auth_ok()
         self._log.info(
             Event.SUBMIT_ACCEPTED,
-            job_id=job.id,
-            source=job.source,
-            sha256=job.sha256,
-            request_id=job.request_id,
+            **audit_fields(job),
             model=job.model,
         )
         self._schedule(job, self._opt.poll.initial_seconds)
@@ -338,7 +326,7 @@ class Pipeline:
         outcome = self._remote.poll(job.poll_url)
         self._auth_ok()
         now = self._clock.time()
-        fields = {"job_id": job.id, "source": job.source, "request_id": job.request_id}
+        fields = audit_fields(job)
         if outcome.status is RemoteStatus.SUCCESS:
             self._succeed(job, outcome, now)
             return
@@ -373,10 +361,7 @@ class Pipeline:
         self._store.save(job, result)
         self._log.info(
             Event.JOB_SUCCEEDED,
-            job_id=job.id,
-            source=job.source,
-            sha256=job.sha256,
-            request_id=job.request_id,
+            **audit_fields(job),
             model=job.model,
         )
         self._publish(job)
@@ -392,14 +377,11 @@ class Pipeline:
             job, JobState.PUBLISHED, now, outputs=tuple(str(p) for p in outputs), next_due=0.0
         )
         self._store.save(update(job, extra={**job.extra, "done_path": moved}))
-        common = {"job_id": job.id, "source": job.source, "sha256": job.sha256}
-        self._log.info(
-            Event.JOB_PUBLISHED, request_id=job.request_id, outputs=list(job.outputs), **common
-        )
+        common = audit_fields(job)
+        self._log.info(Event.JOB_PUBLISHED, outputs=list(job.outputs), **common)
         self._log.info(
             Event.JOB_SUMMARY,
             outcome="published",
-            request_id=job.request_id,
             model=job.model,
             size=job.size,
             duration_seconds=round(now - job.steps.get("claimed", now), 3),
@@ -439,7 +421,7 @@ class Pipeline:
         except (errors.DropscribeError, OSError) as exc:
             self.fail(job, exc)
         except Exception as exc:  # one bad job must not stop the worker thread
-            self._log.exception(Event.JOB_FAILED, job_id=job.id, source=job.source)
+            self._log.exception(Event.JOB_FAILED, **audit_fields(job))
             self.fail(job, RuntimeError(f"internal error: {exc!r}"))
 
     def _retry_later(self, job: Job, exc: errors.TransientApiError) -> None:
@@ -459,8 +441,7 @@ class Pipeline:
         self._store.save(current)
         self._log.warning(
             Event.JOB_RETRY,
-            job_id=current.id,
-            source=current.source,
+            **audit_fields(current),
             state=current.state.value,
             attempt=attempt,
             delay_seconds=round(delay, 3),
@@ -511,10 +492,7 @@ class Pipeline:
         self._store.save(update(failed, extra={**failed.extra, "failed_path": where}))
         self._log.error(
             Event.JOB_FAILED,
-            job_id=failed.id,
-            source=failed.source,
-            sha256=failed.sha256,
-            request_id=failed.request_id,
+            **audit_fields(failed),
             step=step,
             error=str(exc),
             failed_path=where,

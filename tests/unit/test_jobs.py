@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from dropscribe.jobs import IllegalTransition, Job, JobState, advance, update
+from dropscribe.jobs import IllegalTransition, Job, JobState, advance, audit_fields, update
 
 S = JobState
 HAPPY_PATH = [
@@ -135,3 +135,15 @@ def test_update_changes_fields_and_keeps_state_and_steps() -> None:
 @pytest.mark.parametrize("state", list(S))
 def test_job_state_is_final_only_for_published_and_failed(state: JobState) -> None:
     assert state.is_final is (state in (S.PUBLISHED, S.FAILED))
+
+
+def test_audit_fields_carry_sha256_and_request_id_once_known() -> None:
+    fresh = Job(id="j1", source="a.wav")
+    assert audit_fields(fresh) == {"job_id": "j1", "source": "a.wav"}
+    known = update(fresh, sha256="ab" * 32, request_id="req-9")
+    assert audit_fields(known) == {
+        "job_id": "j1",
+        "source": "a.wav",
+        "sha256": "ab" * 32,
+        "request_id": "req-9",
+    }
