@@ -35,6 +35,7 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from dropscribe.errors import InputRejected
+from dropscribe.settle import SettleTracker
 
 DEFAULT_EXTENSIONS = ("mp3", "wav", "flac", "ogg", "opus", "m4a", "aac", "webm", "mp4")
 # ".*" covers dotfiles, rsync's temporary ".name.XXXXXX" and Syncthing's ".syncthing.*" names;
@@ -284,65 +285,6 @@ def _content_verdict(path: Path, st: os.stat_result) -> Verdict:
         f"does not contain {path.suffix.lstrip('.') or 'audio'} audio (unknown file signature)",
         "check that this is really a recording; export it again in a supported format",
     )
-
-
-@dataclass
-class _Seen:
-    signature: tuple[int, int, int]
-    since: float
-    observations: int = 1
-    taken: bool = False
-
-
-class SettleTracker:
-    """Decides when files are finished, from observations alone (no I/O, no clock).
-
-    A file is ready once at least two consecutive observations saw the same (size, mtime_ns,
-    inode) and the first of them is ``settle_seconds`` old. Any change restarts the timer, so
-    a slow but steady writer is never taken early. A taken file is not ready again until it
-    changes or is forgotten.
-    """
-
-    def __init__(self, settle_seconds: float) -> None:
-        if settle_seconds < 0:
-            raise ValueError("settle_seconds must not be negative")
-        self._settle = settle_seconds
-        self._seen: dict[str, _Seen] = {}
-
-    def observe(self, rel: str, size: int, mtime_ns: int, now: float, *, inode: int = 0) -> None:
-        """Record what ``rel`` looked like at time ``now``."""
-        signature = (size, mtime_ns, inode)
-        seen = self._seen.get(rel)
-        if seen is None or seen.signature != signature:
-            self._seen[rel] = _Seen(signature, since=now)
-        else:
-            seen.observations += 1
-
-    def forget(self, rel: str) -> None:
-        """Stop tracking ``rel`` (it is gone); if it comes back it starts afresh."""
-        self._seen.pop(rel, None)
-
-    def mark_taken(self, rel: str) -> None:
-        """Note that ``rel`` was handed over; it is not ready again until it changes."""
-        if rel in self._seen:
-            self._seen[rel].taken = True
-
-    def ready(self, now: float) -> list[str]:
-        """Return the untaken rels that have settled by ``now``, longest settled first."""
-        done = [
-            (seen.since, rel)
-            for rel, seen in self._seen.items()
-            if not seen.taken and seen.observations >= 2 and now - seen.since >= self._settle
-        ]
-        return [rel for _, rel in sorted(done)]
-
-    def pending(self) -> list[str]:
-        """Return the rels tracked and not yet taken, settled or not."""
-        return sorted(rel for rel, seen in self._seen.items() if not seen.taken)
-
-    def tracked(self) -> list[str]:
-        """Return every rel tracked, taken ones included (they are re-checked until gone)."""
-        return list(self._seen)
 
 
 class _EventHints(FileSystemEventHandler):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dropscribe.inbox import SettleTracker
+from dropscribe.settle import SettleTracker
 
 
 def test_settle_tracker_single_observation_is_never_ready() -> None:
