@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from dropscribe import audit, inbox
+from dropscribe import audit, inbox, recordings
 from dropscribe.api_client import ApiClient, Timeouts
 from dropscribe.audit import Event
 from dropscribe.backoff import PollPolicy, RetryPolicy
@@ -298,7 +298,7 @@ class Service:
         """Inspect a settled inbox entry, then claim it or move it to failed/; return the job."""
         assert self.pipeline is not None
         self._log.info(Event.FILE_DETECTED, source=entry.rel)
-        verdict = inbox.inspect_entry(
+        verdict = recordings.inspect_entry(
             entry.path,
             max_bytes=self.settings.max_file_bytes,
             extensions=self.settings.watch.extensions,

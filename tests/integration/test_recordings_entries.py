@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dropscribe.inbox import DEFAULT_EXTENSIONS, Verdict, inspect_entry
+from dropscribe.recordings import DEFAULT_EXTENSIONS, Verdict, inspect_entry
 
 AUDIO = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 48
 LIMIT = 1024  # bytes
