@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -30,6 +29,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from dropscribe.mounts import WatchMode, choose_observer_kind, filesystem_type
 from dropscribe.recordings import (
     DEFAULT_EXTENSIONS,
     DEFAULT_IGNORE,
@@ -39,15 +39,6 @@ from dropscribe.recordings import (
 )
 from dropscribe.settle import SettleTracker
 
-# Filesystem types where inotify does not see changes made by other machines; "fuse.*" is
-# matched too (sshfs reports "fuse.sshfs").
-NETWORK_FILESYSTEMS = frozenset(
-    {
-        "nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "sshfs", "9p", "afs", "ceph",
-        "glusterfs", "lustre", "gpfs", "davfs", "fuse", "fuseblk", "virtiofs", "vboxsf",
-        "vmhgfs", "drvfs",
-    }
-)  # fmt: skip
 # How often the polling observer snapshots the tree, in seconds: a file is first seen at most
 # this late, and the settle timer starts then, so it counts against detection latency.
 POLLING_SECONDS = 0.25
@@ -56,61 +47,12 @@ JOIN_SECONDS = 5.0  # longest wait (seconds) for a replaced observer's threads t
 _SKIPPED_EVENTS = frozenset({"opened", "closed_no_write"})  # our own reads cause these
 
 
-class WatchMode(StrEnum):
-    """How the inbox is watched: ``auto`` picks polling on network filesystems."""
-
-    AUTO = "auto"
-    NATIVE = "native"
-    POLLING = "polling"
-
-
 @dataclass(frozen=True)
 class Entry:
     """A settled candidate: its path, and ``rel``, the posix path relative to the inbox."""
 
     path: Path
     rel: str
-
-
-def choose_observer_kind(mode: WatchMode, fs_type: str) -> WatchMode:
-    """Given the configured mode and the inbox's filesystem type, return NATIVE or POLLING."""
-    if mode is not WatchMode.AUTO:
-        return mode
-    if fs_type in NETWORK_FILESYSTEMS or fs_type.startswith("fuse."):
-        return WatchMode.POLLING
-    return WatchMode.NATIVE
-
-
-def _unescape_mount_field(field: str) -> str:
-    # /proc/self/mounts writes space, tab, newline and backslash as three-digit octal escapes.
-    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-        field = field.replace(code, char)
-    return field
-
-
-def mount_type_for(path: str, mounts_text: str) -> str:
-    """Given an absolute path and the text of /proc/self/mounts, return the filesystem type
-    of the longest mount point containing it (the last such line wins, as later mounts hide
-    earlier ones), or "" when no line matches."""
-    best, best_len = "", -1
-    for line in mounts_text.splitlines():
-        fields = line.split()
-        if len(fields) < 3:
-            continue
-        point = _unescape_mount_field(fields[1])
-        inside = path == point or path.startswith(point.rstrip("/") + "/")
-        if inside and len(point) >= best_len:
-            best, best_len = fields[2], len(point)
-    return best
-
-
-def filesystem_type(path: Path) -> str:
-    """Return the filesystem type holding ``path`` (e.g. "ext4", "nfs4"), or "" if unknown."""
-    try:
-        mounts = Path("/proc/self/mounts").read_text(encoding="utf-8", errors="surrogateescape")
-    except OSError:
-        return ""
-    return mount_type_for(os.path.realpath(path), mounts)
 
 
 class _EventHints(FileSystemEventHandler):

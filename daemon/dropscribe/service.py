@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from dropscribe import audit, inbox, recordings
+from dropscribe import audit, inbox, mounts, recordings
 from dropscribe.api_client import ApiClient, Timeouts
 from dropscribe.audit import Event
 from dropscribe.backoff import PollPolicy, RetryPolicy
@@ -279,7 +279,7 @@ class Service:
         self.watcher = inbox.InboxWatcher(
             self.settings.paths.inbox,
             on_ready=self._take_entry,
-            mode=inbox.WatchMode(w.mode.value),
+            mode=mounts.WatchMode(w.mode.value),
             recursive=w.recursive,
             settle_seconds=w.settle_seconds,
             rescan_seconds=w.rescan_seconds,

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from dropscribe import inbox as inbox_module
-from dropscribe.inbox import Entry, InboxWatcher, WatchMode
+from dropscribe.inbox import Entry, InboxWatcher
+from dropscribe.mounts import WatchMode
 
 AUDIO = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 48
 SETTLE = 0.3  # seconds; short so the suite stays quick

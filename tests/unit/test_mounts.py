@@ -1,11 +1,10 @@
-"""The pure decisions of the inbox: which observer kind to run, and the filesystem type of
-a mount."""
+"""Mounts: which observer kind runs on which filesystem, and the filesystem type of a path."""
 
 from __future__ import annotations
 
 import pytest
 
-from dropscribe.inbox import WatchMode, choose_observer_kind, mount_type_for
+from dropscribe.mounts import WatchMode, choose_observer_kind, mount_type_for
 
 
 @pytest.mark.parametrize(
