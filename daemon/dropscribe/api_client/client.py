@@ -3,7 +3,8 @@
 The four steps (get an upload URL, PUT the recording, submit, poll) and a cancel are each one
 method that makes exactly one HTTP request and either returns a parsed value or raises one of
 the errors of :mod:`dropscribe.errors`; retrying and waiting belong to the pipeline. This is the
-only module that imports ``requests``.
+only module that imports ``requests``; what the answers mean is decided in
+:mod:`dropscribe.api_client.protocol`.
 
 Every call has (connect, read) timeouts and an overall deadline measured with
 ``time.monotonic()``: the body is read in small pieces with the socket timeout shrunk to the
@@ -17,31 +18,32 @@ signature: everything that goes into one passes through a :class:`Redactor`.
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
-from dropscribe.errors import (
-    ApiError,
-    AuthError,
-    InputRejected,
-    PermanentApiError,
-    TransientApiError,
-    UploadUrlExpired,
+from dropscribe.api_client.protocol import (
+    PollResult,
+    Submission,
+    error_for_status,
+    parse_json_object,
+    parse_poll,
+    parse_retry_after,
+    parse_submission,
+    parse_upload_url,
+    same_origin,
+    submit_url,
 )
+from dropscribe.errors import ApiError, InputRejected, TransientApiError
 from dropscribe.redaction import Redactor
 
 #: Bytes asked of the socket per read of a response body: small enough that the deadline is
@@ -55,46 +57,6 @@ UPLOAD_CHUNK_BYTES = 256 * 1024
 POOL_CONNECTIONS = 32
 #: Characters of a server's error body quoted in an exception message.
 DETAIL_CHARS = 200
-
-# Statuses after which the same request may well succeed later.
-_TRANSIENT_STATUSES = frozenset({408, 425, 429})
-
-
-class RemoteStatus(StrEnum):
-    """The state of a remote job as the service reports it; UNKNOWN for anything unforeseen."""
-
-    ACCEPTED = "accepted"
-    PENDING = "pending"
-    PROCESSING = "processing"
-    SUCCESS = "success"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class Submission:
-    """What the service answered to a submit: the job's id and the URL to poll it."""
-
-    request_id: str
-    poll_url: str
-    status: RemoteStatus
-    model: str | None
-    raw_status: str
-
-
-@dataclass(frozen=True)
-class PollResult:
-    """One poll's answer; ``result`` is set on success, ``error`` when the job failed."""
-
-    status: RemoteStatus
-    raw_status: str
-    result: dict[str, Any] | None
-    error: str | None
-    model: str | None
-    accepted_at: str | None
-    started_at: str | None
-    completed_at: str | None
 
 
 @dataclass(frozen=True)
@@ -153,182 +115,6 @@ class _DeadlineReader:
             raise InputRejected("the recording shrank while it was being uploaded")
         self._left -= len(data)
         return data
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Given a Retry-After header value and the current time, return the wait it asks for in
-    seconds (never negative), or None if there is no usable value. Both forms are understood:
-    delay-seconds and an HTTP-date; a date in the past means no wait."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        return _seconds_until_http_date(text, now)
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _seconds_until_http_date(text: str, now: datetime) -> float | None:
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
-
-
-def parse_status(raw: object) -> tuple[RemoteStatus, str]:
-    """Given a status field's value, return the status it names (UNKNOWN if none) and the
-    value as text, kept for the audit trail."""
-    text = str(raw)
-    try:
-        return RemoteStatus(text.strip().lower()), text
-    except ValueError:
-        return RemoteStatus.UNKNOWN, text
-
-
-def submit_url(base_url: str, async_path: str, service_tier: str) -> str:
-    """Given the API's base URL, the model's async path (which may carry a query already) and
-    the service tier, return the URL to POST a submission to, with exactly one serviceTier."""
-    parts = urlsplit(urljoin(base_url.rstrip("/") + "/", async_path.lstrip("/")))
-    query = [
-        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "serviceTier"
-    ]
-    query.append(("serviceTier", service_tier))
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-def same_origin(url: str, other: str) -> bool:
-    """Return True if both URLs have the same scheme, host and port."""
-    a, b = urlsplit(url), urlsplit(other)
-    return (a.scheme.lower(), a.hostname, _port(a.scheme, a.port)) == (
-        b.scheme.lower(),
-        b.hostname,
-        _port(b.scheme, b.port),
-    )
-
-
-def _port(scheme: str, port: int | None) -> int | None:
-    return port if port is not None else {"http": 80, "https": 443}.get(scheme.lower())
-
-
-def error_for_status(
-    step: str, status: int, detail: str, retry_after: float | None
-) -> ApiError | None:
-    """Given the step, an HTTP status, the (redacted) body text and the parsed Retry-After,
-    return the error that status means, or None for a success. The step ``put`` is the
-    presigned upload, where a refusal means the URL is no longer good."""
-    message = f"{step}: HTTP {status}" + (f": {detail}" if detail else "")
-    if 200 <= status < 300:
-        return None
-    if step == "put" and (status in (401, 403) or (status == 400 and "expir" in detail.lower())):
-        return UploadUrlExpired(message, status=status, step=step, retry_after=retry_after)
-    if status in _TRANSIENT_STATUSES or status >= 500:
-        return TransientApiError(message, status=status, step=step, retry_after=retry_after)
-    if status in (401, 403):
-        return AuthError(message, status=status, step=step)
-    if 300 <= status < 400:
-        return PermanentApiError(f"{message} (redirect not followed)", status=status, step=step)
-    return PermanentApiError(message, status=status, step=step)
-
-
-def parse_json_object(body: bytes, step: str) -> dict[str, Any]:
-    """Given a response body, return it as a JSON object. Raise TransientApiError if it is
-    truncated, malformed or not an object."""
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise TransientApiError(f"{step}: response is not valid JSON", step=step) from exc
-    if not isinstance(value, dict):
-        raise TransientApiError(f"{step}: response is not a JSON object", step=step)
-    return value
-
-
-def _layers(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The body and each object nested under ``response``, innermost first: the service puts
-    its fields at either level."""
-    layers = [body]
-    while isinstance(layers[-1].get("response"), Mapping) and len(layers) < 4:
-        layers.append(layers[-1]["response"])
-    return layers[::-1]
-
-
-def _field(body: Mapping[str, Any], *names: str) -> Any:
-    for layer in _layers(body):
-        for name in names:
-            if layer.get(name) is not None:
-                return layer[name]
-    return None
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _required(value: Any, step: str, name: str) -> str:
-    if not isinstance(value, str | int) or not str(value):
-        raise TransientApiError(f"{step}: response lacks {name}", step=step)
-    return str(value)
-
-
-def parse_upload_url(body: Mapping[str, Any]) -> str:
-    """Given the upload-url answer, return the presigned PUT URL (``uploadUrl`` or the doc's
-    ``uplaodUrl``, an object with ``PUT`` or the URL itself). Raise TransientApiError if none."""
-    value = _field(body, "uploadUrl", "uplaodUrl", "uploadURL")
-    if isinstance(value, Mapping):
-        value = value.get("PUT", value.get("put"))
-    return _required(value, "upload_url", "uploadUrl.PUT")
-
-
-def parse_submission(body: Mapping[str, Any]) -> Submission:
-    """Given the submit answer, return the Submission. Raise TransientApiError if the id or
-    the poll URL is missing."""
-    urls = _field(body, "urls")
-    poll = urls.get("GET", urls.get("get")) if isinstance(urls, Mapping) else None
-    raw = _field(body, "status")
-    status, raw_status = parse_status(raw) if raw is not None else (RemoteStatus.ACCEPTED, "")
-    return Submission(
-        request_id=_required(_field(body, "id", "requestId"), "submit", "id"),
-        poll_url=_required(poll, "submit", "urls.GET"),
-        status=status,
-        model=_text(_field(body, "model")),
-        raw_status=raw_status,
-    )
-
-
-def parse_poll(body: Mapping[str, Any]) -> PollResult:
-    """Given a poll answer, return the PollResult; a failed or cancelled job is a result, not an
-    error. Raise TransientApiError if the status is missing or a success carries no result."""
-    status, raw_status = parse_status(_required(_field(body, "status"), "poll", "status"))
-    result = _field(body, "result")
-    if isinstance(result, str):
-        result = _json_or_none(result)
-    if not isinstance(result, dict):
-        result = None
-    if status is RemoteStatus.SUCCESS and result is None:
-        raise TransientApiError("poll: success without a result", step="poll")
-    error = _field(body, "error", "message", "reason", "detail")
-    return PollResult(
-        status=status,
-        raw_status=raw_status,
-        result=result,
-        error=error if error is None or isinstance(error, str) else json.dumps(error),
-        model=_text(_field(body, "model")),
-        accepted_at=_text(_field(body, "acceptedAt")),
-        started_at=_text(_field(body, "startedAt")),
-        completed_at=_text(_field(body, "completedAt")),
-    )
-
-
-def _json_or_none(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
 
 
 class ApiClient:

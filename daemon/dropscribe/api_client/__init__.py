@@ -1,0 +1,39 @@
+"""The Async API seen from the daemon: the HTTP client and the protocol it speaks.
+
+:mod:`~dropscribe.api_client.client` makes the requests (the only module that imports
+``requests``); :mod:`~dropscribe.api_client.protocol` parses answers and maps HTTP statuses onto
+:mod:`dropscribe.errors`, without I/O. Callers import the public names from here.
+"""
+
+from dropscribe.api_client.client import ApiClient, Timeouts
+from dropscribe.api_client.protocol import (
+    PollResult,
+    RemoteStatus,
+    Submission,
+    error_for_status,
+    parse_json_object,
+    parse_poll,
+    parse_retry_after,
+    parse_status,
+    parse_submission,
+    parse_upload_url,
+    same_origin,
+    submit_url,
+)
+
+__all__ = [
+    "ApiClient",
+    "PollResult",
+    "RemoteStatus",
+    "Submission",
+    "Timeouts",
+    "error_for_status",
+    "parse_json_object",
+    "parse_poll",
+    "parse_retry_after",
+    "parse_status",
+    "parse_submission",
+    "parse_upload_url",
+    "same_origin",
+    "submit_url",
+]
