@@ -206,6 +206,8 @@ def write_config(
 
     JSON is valid YAML, so the config is written with json and read by the daemon's YAML loader.
     """
+    from support.daemon import DATA_PATHS
+
     watch: dict[str, Any] = {"settle_seconds": settle_seconds, "mode": mode}
     if max_file_mb is not None:
         watch["max_file_mb"] = max_file_mb
@@ -213,15 +215,7 @@ def write_config(
     if async_path is not None:
         api["async_path"] = async_path
     config = {
-        "paths": {
-            "inbox": "data/inbox",
-            "processing": "data/processing",
-            "done": "data/done",
-            "failed": "data/failed",
-            "outbox": "data/outbox",
-            "state_dir": "data/state",
-            "log_dir": "data/log",
-        },
+        "paths": dict(DATA_PATHS),
         "api": api,
         "watch": watch,
         "poll": {"initial_seconds": 0.2, "max_seconds": 1},

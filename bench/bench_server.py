@@ -27,12 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from _common import ROOT  # importing _common also puts tests/ on sys.path, for support.*
 
 from dropscribe.localapi.engine import BUNDLED_MODEL, WhisperEngine, decoded
 from dropscribe.localapi.params import WhisperInput, transcribe_args
 from dropscribe.localapi.server import EmbeddedServer, ServerOptions
+from support.tiyaro_flow import whisper_input
 
-ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT.parent / "shared" / "fixtures" / "speech"
 FIXTURES = ("OSR_us_000_0034_8k.wav", "jfk.flac")
 RESULTS = ROOT / "bench" / "results" / "server.json"
@@ -45,22 +46,8 @@ POLL_SECONDS = 0.1
 #: Sample rate faster-whisper decodes to, in Hz.
 SAMPLE_RATE = 16000
 
-SEED_INPUT: dict[str, Any] = {
-    "no_speech_threshold": 0.6,
-    "patience": 1,
-    "suppress_tokens": "-1",
-    "compression_ratio_threshold": 2.4,
-    "language": "en",
-    "temperature_increment_on_fallback": 0.2,
-    "length_penalty": None,
-    "logprob_threshold": -1,
-    "condition_on_previous_text": True,
-    "initial_prompt": None,
-    "task": "transcribe",
-    "temperature": 0,
-    "beam_size": 5,
-    "best_of": 5,
-}
+#: The seed's whisper_input() parameters, shared with the tests' seed flow.
+SEED_INPUT: dict[str, Any] = whisper_input()
 
 
 def time_direct(engine: WhisperEngine, audio: Path) -> float:

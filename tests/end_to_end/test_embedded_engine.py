@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from support.daemon import Daemon, expect_outputs
+from support.daemon import DATA_PATHS, Daemon, expect_outputs
 from support.wer import word_error_rate
 
 #: The shared/ folder beside the checkout (CI clones elsewhere with a copy of it beside).
@@ -21,15 +21,7 @@ MAX_WER = 0.10
 ONCE_TIMEOUT = 150.0
 
 EMBEDDED_SETTINGS = {
-    "paths": {
-        "inbox": "data/inbox",
-        "processing": "data/processing",
-        "done": "data/done",
-        "failed": "data/failed",
-        "outbox": "data/outbox",
-        "state_dir": "data/state",
-        "log_dir": "data/log",
-    },
+    "paths": dict(DATA_PATHS),
     "watch": {"settle_seconds": 0.5},
     "poll": {"initial_seconds": 0.5, "max_seconds": 1},
 }

@@ -26,13 +26,13 @@ from typing import Any
 
 import pytest
 
+from support.daemon import wait_for
 from support.fault_server import Fault, FaultServer, Recorded
 from support.suite_daemon import (
     CANARY_KEY,
     CANARY_PRESIGN_SECRET,
     Workspace,
     assert_no_secrets,
-    wait_for,
     wav_bytes,
     workspace,
 )

@@ -53,6 +53,17 @@ WAV_HEADER = b"RIFF\x24\x00\x00\x00WAVEfmt "
 
 #: The folders of the configuration, relative to the config file.
 FOLDERS = ("inbox", "processing", "done", "failed", "outbox", "state", "log")
+#: The ``paths`` section of a test config: every folder under ``data/`` beside the config file.
+#: Copy it (``dict(DATA_PATHS)``) before changing it.
+DATA_PATHS = {
+    "inbox": "data/inbox",
+    "processing": "data/processing",
+    "done": "data/done",
+    "failed": "data/failed",
+    "outbox": "data/outbox",
+    "state_dir": "data/state",
+    "log_dir": "data/log",
+}
 
 #: Output extensions of a published job with segments.
 OUTPUT_EXTENSIONS = ("txt", "json", "srt", "vtt")
@@ -98,15 +109,7 @@ def fault_server_settings(server: Any, **sections: Mapping[str, Any]) -> dict[st
     """Return settings for a daemon talking to a FaultServer, fast timings, with ``sections``
     merged over them (one level deep: ``watch={"settle_seconds": 1}`` keeps the other keys)."""
     settings: dict[str, Any] = {
-        "paths": {
-            "inbox": "data/inbox",
-            "processing": "data/processing",
-            "done": "data/done",
-            "failed": "data/failed",
-            "outbox": "data/outbox",
-            "state_dir": "data/state",
-            "log_dir": "data/log",
-        },
+        "paths": dict(DATA_PATHS),
         "api": {"base_url": server.base_url, "async_path": server.async_path},
         "watch": {"settle_seconds": 0.5, "rescan_seconds": 5},
         "poll": {"initial_seconds": 0.2, "max_seconds": 1},

@@ -5,6 +5,10 @@ pointing at the fault server and short timings. :meth:`Workspace.start` runs ``d
 and :meth:`Workspace.once` runs ``dropscribe once``, both with the canary API key in the
 environment and stdout/stderr kept in files (a pipe nobody reads could block the daemon).
 Every process started is killed in :meth:`Workspace.close`, which the fixture calls.
+The console script, the ``data/`` layout and :func:`~support.daemon.wait_for` come from
+:mod:`support.daemon`. The Workspace is not folded into its Daemon: the two differ in the
+environment (Daemon strips TIYARO_ and DROPSCRIBE_ variables), in log file names and in how
+state.db is opened, and the suites here are written against this behaviour.
 
 :func:`assert_no_secrets` is the one check of the secrets suite: after any run, neither the
 canary key nor the canary presign secret appears in stdout, stderr, the audit log, the state
@@ -22,22 +26,19 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from support.daemon import DATA_PATHS, DROPSCRIBE
 from support.fault_server import FaultServer
 
 #: The API key every suite runs with; it must never be written anywhere but the environment.
 CANARY_KEY = "canary-KEY-7f3a9c1e"
 #: The fault server's presign secret; it never leaves the server, so it must appear nowhere.
 CANARY_PRESIGN_SECRET = "canary-PRESIGN-4b8d2e6a"
-#: The console script of the installed package, next to the interpreter running the tests.
-DROPSCRIBE = str(Path(sys.executable).with_name("dropscribe"))
 #: Seconds a daemon gets to exit after SIGTERM before it is killed.
 STOP_SECONDS = 15.0
 #: A presigned URL's signature as the fault server writes it: 64 hex digits.
@@ -55,10 +56,7 @@ def config_text(srv: FaultServer, **sections: dict[str, Any]) -> str:
     """Return a config for a daemon in ``data/`` talking to ``srv`` with short timings; each
     keyword replaces keys of that section."""
     config: dict[str, dict[str, Any]] = {
-        "paths": {
-            name: f"data/{name.removesuffix('_dir')}"
-            for name in ("inbox", "processing", "done", "failed", "outbox", "state_dir", "log_dir")
-        },
+        "paths": dict(DATA_PATHS),
         "api": {
             "base_url": srv.base_url,
             "async_path": srv.async_path,
@@ -112,7 +110,7 @@ class Workspace:
         err = (self.root / f"run{self.runs}.stderr").open("wb")
         with out, err:
             proc = subprocess.Popen(
-                [DROPSCRIBE, command, "-c", str(self.root / "config.yaml"), *extra],
+                [str(DROPSCRIBE), command, "-c", str(self.root / "config.yaml"), *extra],
                 cwd=self.root,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -190,15 +188,6 @@ class Workspace:
         """Return every file under ``data/<name>``, sorted, as paths relative to it."""
         base = self.path(name)
         return sorted(p.relative_to(base) for p in base.rglob("*") if p.is_file())
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Wait until ``condition()`` is true; fail the test with ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 @contextlib.contextmanager

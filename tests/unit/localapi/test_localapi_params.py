@@ -11,23 +11,9 @@ from dropscribe.localapi.params import (
     temperature_schedule,
     transcribe_args,
 )
+from support.tiyaro_flow import whisper_input
 
-SEED_INPUT = {
-    "no_speech_threshold": 0.6,
-    "patience": 1,
-    "suppress_tokens": "-1",
-    "compression_ratio_threshold": 2.4,
-    "language": "en",
-    "temperature_increment_on_fallback": 0.2,
-    "length_penalty": None,
-    "logprob_threshold": -1,
-    "condition_on_previous_text": True,
-    "initial_prompt": None,
-    "task": "transcribe",
-    "temperature": 0,
-    "beam_size": 5,
-    "best_of": 5,
-}
+SEED_INPUT = whisper_input()
 
 
 def test_transcribe_args_seed_input_maps_every_set_parameter() -> None:
