@@ -24,7 +24,6 @@ from typing import TextIO
 from dropscribe import __version__, audit, commands
 from dropscribe.config import Settings, load_config
 from dropscribe.errors import ConfigError
-from dropscribe.localapi.__main__ import main as serve_main
 from dropscribe.redaction import Redactor
 
 # Exit codes, from sysexits.h where one fits.
@@ -75,7 +74,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the command line and exit with its code."""
     words = list(sys.argv[1:] if argv is None else argv)
     if words[:1] == ["serve"]:
-        # The server has its own parser (shared with `python -m dropscribe.localapi`).
+        # The server has its own parser (shared with `python -m dropscribe.localapi`). Imported
+        # here: the engine's libraries cost ~55 MB that the other commands do without.
+        from dropscribe.localapi.__main__ import main as serve_main
+
         sys.exit(serve_main(words[1:]))
     args = build_parser().parse_args(words)
     sys.exit(dispatch(args))
