@@ -117,7 +117,12 @@ def _redactor_for(settings: Settings | None) -> Redactor:
 
 def _serve_daemon(settings: Settings, command: str, log_format: str) -> int:
     redactor = _redactor_for(settings)
-    audit.configure(log_dir=settings.paths.log_dir, redactor=redactor, console=log_format)
+    try:
+        audit.configure(log_dir=settings.paths.log_dir, redactor=redactor, console=log_format)
+    except OSError as exc:
+        # Restarting cannot fix a folder we may not write: a configuration problem.
+        print(f"dropscribe: cannot write the audit trail: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         if command == "once":
             return commands.once(settings, redactor, progress_stream=sys.stderr)
@@ -128,6 +133,12 @@ def _serve_daemon(settings: Settings, command: str, log_format: str) -> int:
         return EXIT_CONFIG
     except commands.HardStop:
         return EXIT_HARD_STOP
+    except Exception as exc:  # logged redacted, with its traceback, instead of a raw one
+        audit.get_logger().exception(audit.Event.DAEMON_STOPPED, error=str(exc))
+        print(
+            f"dropscribe: stopped by an internal error: {redactor.text(str(exc))}", file=sys.stderr
+        )
+        return EXIT_SOFTWARE
     finally:
         audit.shutdown()
 

@@ -176,3 +176,33 @@ def test_retry_of_a_job_failed_after_submission_polls_again_without_resubmitting
     assert server.submissions_by_sha256() == {sha256_of(data): 1}
     assert len(server.requests("submit")) == 1
     assert daemon.outputs() == expect_outputs(["polled"])
+
+
+def test_run_unwritable_audit_folder_exits_78_without_a_traceback(
+    make_daemon: MakeDaemon,
+) -> None:
+    daemon = make_daemon()
+    (daemon.root / "data").mkdir(parents=True, exist_ok=True)
+    (daemon.root / "data" / "log").write_text("a file where the audit folder should be")
+
+    done = daemon.run("run", timeout=30)
+
+    assert done.returncode == EXIT_CONFIG
+    assert "cannot write the audit trail" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_run_internal_error_at_start_exits_70_with_a_logged_reason(
+    make_daemon: MakeDaemon,
+) -> None:
+    daemon = make_daemon()
+    (daemon.root / "data").mkdir(parents=True, exist_ok=True)
+    (daemon.root / "data" / "state").write_text("a file where the state folder should be")
+
+    done = daemon.run("run", timeout=30)
+
+    assert done.returncode == 70
+    assert "stopped by an internal error" in done.stderr
+    assert "Traceback" not in done.stderr
+    stopped = [json.loads(line) for line in done.stdout.splitlines() if "daemon.stopped" in line]
+    assert stopped and "exception" in stopped[-1]
