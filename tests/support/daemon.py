@@ -140,6 +140,8 @@ class Daemon:
         self.config = root / "config.yaml"
         self.settings = dict(settings)
         self.api_key = api_key
+        #: Variables added to the environment of every command this daemon runs.
+        self.extra_env: dict[str, str] = {}
         data = root / "data"
         self.inbox, self.processing = data / "inbox", data / "processing"
         self.done, self.failed, self.outbox = data / "done", data / "failed", data / "outbox"
@@ -173,6 +175,7 @@ class Daemon:
         }
         if self.api_key is not None:
             env["TIYARO_API_KEY"] = self.api_key
+        env.update(self.extra_env)
         env.update(extra)
         return env
 
