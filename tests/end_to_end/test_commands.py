@@ -7,8 +7,20 @@ what it did to the folders, against the fault server.
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
+import subprocess
 
-from support.daemon import Daemon, MakeDaemon, expect_outputs, files_under, sha256_of, wav_bytes
+from support.daemon import (
+    DROPSCRIBE,
+    Daemon,
+    MakeDaemon,
+    expect_outputs,
+    files_under,
+    sha256_of,
+    wav_bytes,
+)
 from support.fault_server import Fault, FaultServer
 
 EXIT_JOBS_FAILED = 1
@@ -206,3 +218,33 @@ def test_run_internal_error_at_start_exits_70_with_a_logged_reason(
     assert "Traceback" not in done.stderr
     stopped = [json.loads(line) for line in done.stdout.splitlines() if "daemon.stopped" in line]
     assert stopped and "exception" in stopped[-1]
+
+
+def test_once_on_a_terminal_shows_a_progress_bar(make_daemon: MakeDaemon) -> None:
+    daemon = make_daemon()
+    drop(daemon, "a.wav", "b.wav")
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [str(DROPSCRIBE), "once", "-c", str(daemon.config)],
+            cwd=daemon.root,
+            env=daemon.env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=terminal,
+        )
+        os.close(terminal)
+        assert proc.wait(timeout=ONCE_TIMEOUT) == 0
+        shown = b""
+        while select.select([controller], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(controller)
+    assert b"2/2 done, 0 failed" in shown
+    assert b"[" + b"#" * 30 + b"]" in shown
