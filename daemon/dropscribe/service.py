@@ -17,14 +17,14 @@ import secrets
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from dropscribe import audit, inbox, mounts, recordings
-from dropscribe.api_client import ApiClient, Timeouts
+from dropscribe.api_client import ApiClient, PollResult, Submission, Timeouts
 from dropscribe.audit import Event
 from dropscribe.backoff import PollPolicy, RetryPolicy
 from dropscribe.config import Settings
@@ -40,12 +40,15 @@ from dropscribe.state import StateStore
 
 # Threads that poll the service and publish results; polls are short, so a few serve thousands.
 POLL_THREADS = 2
+# How often the main loop wakes to ping the watchdog, rescan and adopt (seconds).
 TICK_SECONDS = 0.5
 # How often `once` checks whether every job has finished (seconds); a cheap indexed query.
 IDLE_CHECK_SECONDS = 0.1
+# How often STATUS= is sent to systemd (seconds).
 STATUS_EVERY_SECONDS = 5.0
 # How often a running daemon looks for jobs requeued by `dropscribe retry` (seconds).
 ADOPT_EVERY_SECONDS = 5.0
+# How long the embedded server may take to stop once the transfers have drained (seconds).
 SERVER_STOP_TIMEOUT_SECONDS = 10.0
 
 
@@ -119,11 +122,13 @@ class RebasedClient:
         """See ApiClient.upload."""
         self._client.upload(self._rebase(url), path)
 
-    def submit(self, upload_url: str, params: Any, idempotency_key: str) -> Any:
+    def submit(
+        self, upload_url: str, params: Mapping[str, Any], idempotency_key: str
+    ) -> Submission:
         """See ApiClient.submit."""
         return self._client.submit(self._rebase(upload_url), params, idempotency_key)
 
-    def poll(self, poll_url: str) -> Any:
+    def poll(self, poll_url: str) -> PollResult:
         """See ApiClient.poll."""
         return self._client.poll(self._rebase(poll_url))
 
