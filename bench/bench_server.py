@@ -3,8 +3,9 @@
 For each speech fixture this measures, in one run and on one shared model:
 
 - direct: WhisperEngine.transcribe on the file (decode + transcribe, the worker's exact call);
-- http: the seed's four steps (upload-url, PUT, submit, poll every 50 ms) against a real
-  EmbeddedServer on loopback.
+- http: the seed's four steps (upload-url, PUT, submit, poll) against a real EmbeddedServer
+  on loopback, twice: polling every 50 ms as a seed-style client would, and with the server's
+  long-poll extension (GET poll URL ?wait=30: the answer comes the moment the job finishes).
 
 Runs are interleaved (direct, http, direct, http, ...) after one warm-up of each, so drift in
 machine load hits both sides alike. Reports the real-time factor (engine seconds per second of
@@ -43,6 +44,8 @@ TOKEN = "bench-token"
 #: 0.05 s of latency (the client's choice, not the server's cost), while much faster polling
 #: steals measurable CPU from the engine on a small box.
 POLL_SECONDS = 0.05
+#: Seconds a long poll may wait in the server (its maximum).
+LONG_POLL_SECONDS = 30
 
 #: Sample rate faster-whisper decodes to, in Hz.
 SAMPLE_RATE = 16000
@@ -59,8 +62,9 @@ def time_direct(engine: WhisperEngine, audio: Path) -> float:
     return time.perf_counter() - start
 
 
-def time_http(http: requests.Session, base: str, audio: Path) -> float:
-    """Return seconds for the four-step flow on the file, from first request to success."""
+def time_http(http: requests.Session, base: str, audio: Path, long_poll: bool = False) -> float:
+    """Return seconds for the four-step flow on the file, from first request to success,
+    polling every POLL_SECONDS or, with ``long_poll``, waiting in the server."""
     auth = {"Authorization": f"Bearer {TOKEN}"}
     start = time.perf_counter()
     ext = audio.suffix.lstrip(".")
@@ -71,10 +75,12 @@ def time_http(http: requests.Session, base: str, audio: Path) -> float:
     path = f"{base}/v1/async/ent/tiyarofs/1/openai/whisper-tiny?serviceTier=cpuflex"
     submitted = http.post(path, json={"input": SEED_INPUT, "URL": upload_url}, headers=auth)
     poll_url = submitted.json()["response"]["urls"]["GET"]
-    while (status := http.get(poll_url, headers=auth).json()["status"]) != "success":
+    params = {"wait": LONG_POLL_SECONDS} if long_poll else {}
+    while (status := http.get(poll_url, headers=auth, params=params).json()["status"]) != "success":
         if status in ("failed", "cancelled"):
             raise RuntimeError(f"job {status}")
-        time.sleep(POLL_SECONDS)
+        if not long_poll:
+            time.sleep(POLL_SECONDS)
     return time.perf_counter() - start
 
 
@@ -99,13 +105,19 @@ def measure_file(
     duration = decoded(audio, SAMPLE_RATE).size / SAMPLE_RATE
     time_direct(engine, audio)  # warm-up: model load and caches
     time_http(http, base, audio)
-    direct, via_http = [], []
+    direct, via_http, via_long_poll = [], [], []
     for _ in range(repetitions):
         direct.append(time_direct(engine, audio))
         via_http.append(time_http(http, base, audio))
+        via_long_poll.append(time_http(http, base, audio, long_poll=True))
     direct_median, http_median = statistics.median(direct), statistics.median(via_http)
     direct_best, http_best = min(direct), min(via_http)
+    long_median, long_best = statistics.median(via_long_poll), min(via_long_poll)
     return {
+        "long_poll_seconds": [round(t, 3) for t in via_long_poll],
+        "long_poll_median_seconds": round(long_median, 3),
+        "long_poll_overhead_percent": round((long_median / direct_median - 1) * 100, 2),
+        "long_poll_overhead_best_percent": round((long_best / direct_best - 1) * 100, 2),
         "audio_seconds": round(duration, 2),
         "direct_seconds": [round(t, 3) for t in direct],
         "http_seconds": [round(t, 3) for t in via_http],
@@ -123,14 +135,17 @@ def print_table(report: dict[str, Any]) -> None:
     """Print one row per fixture: RTF, then median and fastest times and overheads."""
     print(
         f"{'fixture':24} {'audio s':>7} {'RTF':>7} {'direct med':>10} {'http med':>9} "
-        f"{'ovh med':>8} {'direct min':>10} {'http min':>9} {'ovh min':>8}"
+        f"{'ovh med':>8} {'direct min':>10} {'http min':>9} {'ovh min':>8} "
+        f"{'long-poll med':>13} {'ovh med':>8} {'ovh min':>8}"
     )
     for name, row in report["fixtures"].items():
         print(
             f"{name:24} {row['audio_seconds']:7.2f} {row['real_time_factor']:7.4f} "
             f"{row['direct_median_seconds']:10.3f} {row['http_median_seconds']:9.3f} "
             f"{row['overhead_percent']:7.2f}% {row['direct_best_seconds']:10.3f} "
-            f"{row['http_best_seconds']:9.3f} {row['overhead_best_percent']:7.2f}%"
+            f"{row['http_best_seconds']:9.3f} {row['overhead_best_percent']:7.2f}% "
+            f"{row['long_poll_median_seconds']:13.3f} {row['long_poll_overhead_percent']:7.2f}% "
+            f"{row['long_poll_overhead_best_percent']:7.2f}%"
         )
 
 

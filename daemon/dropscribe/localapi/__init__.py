@@ -23,6 +23,8 @@ Extensions beyond Tiyaro:
   current state) and the engine runs once; the same key with a different request -> 422.
 - ``DELETE <poll url>`` (bearer) cancels an unfinished job -> 200 with status ``cancelled``
   (409 if it already succeeded or failed).
+- ``GET <poll url>?wait=SECONDS`` (0 to 30): a long poll; the answer comes as soon as the job
+  has finished, or with its current state once the wait is over. 422 beyond 30.
 - ``GET /healthz`` (no bearer) -> ``{"status": "ok", "model", "models", "submissions",
   "engine_runs", "queued"}``; the counters are lifetime totals kept in the database.
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
@@ -22,6 +22,10 @@ from .problems import ApiProblem
 from .service import UPLOAD_PATH, ApiService, SubmitRequest, check_token
 from .uploads import store_body
 from .views import POLL_PATH, job_view, submit_view, upload_url_view
+
+# The longest a long poll (GET poll URL ?wait=SECONDS) holds its answer, in seconds; each one
+# holds a worker thread of the server meanwhile.
+MAX_POLL_WAIT_SECONDS = 30.0
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +84,11 @@ def build_app(
         return submit_view(service.submit(route, body, idempotency_key).job, base_url(request))
 
     @app.get(POLL_PATH, dependencies=auth)
-    def poll(job_id: str) -> dict[str, Any]:
-        return job_view(service.job(job_id))
+    def poll(
+        job_id: str, wait: Annotated[float, Query(ge=0, le=MAX_POLL_WAIT_SECONDS)] = 0.0
+    ) -> dict[str, Any]:
+        # `wait` (an extension): hold the answer until the job has finished, at most that long.
+        return job_view(service.wait_for_job(job_id, wait))
 
     @app.delete(POLL_PATH, dependencies=auth)
     def cancel(job_id: str) -> dict[str, Any]:

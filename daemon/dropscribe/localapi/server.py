@@ -199,9 +199,13 @@ class EmbeddedServer:
         def stored(upload_id: str, extension: str) -> Path:
             return upload_path(uploads_dir, upload_id, extension)
 
-        pool = EnginePool(
-            store, self._engine, specs, stored, opts.workers, self._clock, self._on_finished
-        )
+        listeners: list[Callable[[str], None]] = []
+
+        def finished(job_id: str) -> None:
+            for listener in listeners:
+                listener(job_id)
+
+        pool = EnginePool(store, self._engine, specs, stored, opts.workers, self._clock, finished)
         retention = opts.retention_hours * 3600
         sweeper = RetentionSweeper(store, uploads_dir, retention, self._clock)
         presigner = Presigner(secret, opts.presign_ttl_seconds, self._clock)
@@ -210,6 +214,9 @@ class EmbeddedServer:
         service = ApiService(
             store, pool, presigner, uploads_dir, labels, default_label, self._clock
         )
+        listeners.append(service.job_finished)
+        if self._on_finished is not None:
+            listeners.append(self._on_finished)
         return store, pool, sweeper, service
 
     def _await_listening(self, timeout: float) -> None:

@@ -9,6 +9,8 @@ import hashlib
 import hmac
 import json
 import re
+import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -72,6 +74,9 @@ class ApiService:
         self._labels = dict(labels)
         self._default_label = default_label
         self._clock = clock
+        # Long polls wait on this; every job leaving the engine bumps the generation.
+        self._finished = threading.Condition()
+        self._generation = 0
 
     @property
     def routes(self) -> tuple[str, ...]:
@@ -153,6 +158,28 @@ class ApiService:
         if job is None:
             raise ApiProblem(404, f"no job with id {job_id!r}")
         return job
+
+    def job_finished(self, job_id: str) -> None:
+        """Wake the long polls: a job has left the engine (done, failed or abandoned)."""
+        with self._finished:
+            self._generation += 1
+            self._finished.notify_all()
+
+    def wait_for_job(self, job_id: str, wait_seconds: float) -> JobRecord:
+        """Return the job once it has finished, or as it stands after ``wait_seconds`` (the
+        long-poll extension). Raise 404 if there is none."""
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            with self._finished:
+                seen = self._generation
+            job = self.job(job_id)
+            remaining = deadline - time.monotonic()
+            if job.status.is_terminal or remaining <= 0:
+                return job
+            with self._finished:
+                # A job that finished since `seen` was read bumped the generation: no wait.
+                if self._generation == seen:
+                    self._finished.wait(remaining)
 
     def cancel(self, job_id: str) -> JobRecord:
         """Cancel an unfinished job and return it. Raise 404 if unknown, 409 if it ended."""

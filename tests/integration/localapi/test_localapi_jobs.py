@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import stat
+import threading
+import time
 from pathlib import Path
 
 import requests
@@ -203,3 +205,55 @@ def test_model_map_routes_model_path_to_its_model(
     with EmbeddedServer(options, engine=fake_engine) as server:
         body = flow.transcribe(server.base_url, TOKEN, speech_file)
     assert body["model"] == "fake-big"
+
+
+def poll_waiting(url: str, wait: float) -> tuple[dict[str, object], float]:
+    started = time.monotonic()
+    answer = requests.get(
+        url, params={"wait": wait}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=TIMEOUT
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json(), time.monotonic() - started
+
+
+def test_long_poll_answers_as_soon_as_the_job_finishes(
+    fake_server: EmbeddedServer, fake_engine: FakeEngine, speech_file: Path
+) -> None:
+    fake_engine.release.clear()
+    base = fake_server.base_url
+    job = flow.submit(base, TOKEN, upload_file(base, speech_file))
+    assert fake_engine.started.wait(TIMEOUT)
+    threading.Timer(0.5, fake_engine.release.set).start()
+    body, took = poll_waiting(job["urls"]["GET"], wait=8)
+    assert body["status"] == "success"
+    assert 0.4 < took < 3.0
+
+
+def test_long_poll_returns_the_unfinished_job_when_the_wait_ends(
+    fake_server: EmbeddedServer, fake_engine: FakeEngine, speech_file: Path
+) -> None:
+    fake_engine.release.clear()
+    base = fake_server.base_url
+    job = flow.submit(base, TOKEN, upload_file(base, speech_file))
+    assert fake_engine.started.wait(TIMEOUT)
+    try:
+        body, took = poll_waiting(job["urls"]["GET"], wait=0.6)
+    finally:
+        fake_engine.release.set()
+    assert body["status"] == "processing"
+    assert 0.5 < took < 3.0
+
+
+def test_long_poll_wait_beyond_the_maximum_is_refused_by_name(
+    fake_server: EmbeddedServer, speech_file: Path
+) -> None:
+    base = fake_server.base_url
+    job = flow.submit(base, TOKEN, upload_file(base, speech_file))
+    answer = requests.get(
+        job["urls"]["GET"],
+        params={"wait": 31},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=TIMEOUT,
+    )
+    assert answer.status_code == 422
+    assert "wait" in answer.json()["error"]
