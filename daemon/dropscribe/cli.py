@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from dropscribe import __version__, audit, commands
 from dropscribe.config import Settings, load_config
@@ -38,9 +38,17 @@ EXIT_HARD_STOP = 130  # stopped at once by a second signal; the state is still c
 DEFAULT_CONFIG = Path(os.environ.get("DROPSCRIBE_CONFIG", "/etc/dropscribe/config.yaml"))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but wrong arguments exit with EX_USAGE rather than argparse's 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dropscribe", description="Unattended transcription of a watch folder."
     )
     parser.add_argument("--version", action="version", version=f"dropscribe {__version__}")
