@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-# The console script installed beside the interpreter running the tests.
-DROPSCRIBE = str(Path(sys.executable).parent / "dropscribe")
+from support.daemon import DROPSCRIBE
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from support.daemon import DROPSCRIBE
 from support.wer import word_error_rate
 
-DROPSCRIBE = str(Path(sys.executable).parent / "dropscribe")
 SPEECH = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "speech"
 
 

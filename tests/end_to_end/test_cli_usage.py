@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
-DROPSCRIBE = str(Path(sys.executable).parent / "dropscribe")
+from support.daemon import DROPSCRIBE
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,8 +24,8 @@ from pydantic import BaseModel
 
 from dropscribe.config import Settings, load_config
 from dropscribe.errors import ConfigError
+from support.daemon import DROPSCRIBE
 
-DROPSCRIBE = str(Path(sys.executable).with_name("dropscribe"))
 FUZZ = settings(
     max_examples=60,
     derandomize=True,
