@@ -507,8 +507,10 @@ class Pipeline:
     def settle_failed(self, jobs: list[Job]) -> None:
         """Move recordings of failed jobs still in processing/ (a crash before the move)."""
         for job in jobs:
-            if self._custody.processing_path(job.source).exists() and not job.extra.get(
-                "failed_path"
+            # Most failed jobs were moved long ago: look at the disk only for the others.
+            if (
+                not job.extra.get("failed_path")
+                and self._custody.processing_path(job.source).exists()
             ):
                 where = self._move_to_failed(job)
                 self._store.save(update(job, extra={**job.extra, "failed_path": where}))
