@@ -48,9 +48,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every subcommand."""
-    parser = _Parser(
-        prog="dropscribe", description="Unattended transcription of a watch folder."
-    )
+    parser = _Parser(prog="dropscribe", description="Unattended transcription of a watch folder.")
     parser.add_argument("--version", action="version", version=f"dropscribe {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
