@@ -35,6 +35,8 @@ by event (``job_id``, ``source``, ``sha256``, ``request_id`` whenever known at t
     job.published        job_id, source, outputs (paths written), duration_seconds
     job.failed           job_id, source, sha256, request_id, step, error, retryable
     job.duplicate        job_id, source, sha256, original_job_id (result reused, no API call)
+    job.waiting          job_id, source, sha256, leader_job_id (a twin is in flight: no call)
+    job.restarted        job_id, source, sha256, reason (the file changed after its claim)
     job.recovered        job_id, source, state (resumed at start-up where it stopped)
     job.requeued         job_id, source, state (by ``retry``)
     job.summary          job_id, source, sha256, request_id, state, duration_seconds and the
@@ -96,6 +98,8 @@ class Event(StrEnum):
     JOB_PUBLISHED = "job.published"  # the outputs are in the outbox
     JOB_FAILED = "job.failed"  # the job ended without a transcript
     JOB_DUPLICATE = "job.duplicate"  # same content and parameters: an earlier result reused
+    JOB_WAITING = "job.waiting"  # same content and parameters as a job in flight: waits for it
+    JOB_RESTARTED = "job.restarted"  # the file changed after its claim: hashed and sent again
     JOB_RECOVERED = "job.recovered"  # resumed at start-up where it stopped
     JOB_REQUEUED = "job.requeued"  # a failed job sent back by ``retry``
     JOB_SUMMARY = "job.summary"  # one line per finished job, with step durations

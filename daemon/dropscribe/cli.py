@@ -25,13 +25,16 @@ from dropscribe import __version__, audit, commands
 from dropscribe.config import Settings, load_config
 from dropscribe.errors import ConfigError
 from dropscribe.redaction import Redactor
+from dropscribe.service import AlreadyRunning
 
 # Exit codes, from sysexits.h where one fits.
 EXIT_OK = 0
 EXIT_JOBS_FAILED = 1  # `once`/`transcribe`: at least one recording failed
 EXIT_USAGE = 64  # EX_USAGE: wrong arguments
+EXIT_NOT_RETRYABLE = 65  # EX_DATAERR: `retry` named jobs that exist but cannot be requeued
 EXIT_NOT_FOUND = 66  # EX_NOINPUT: no such job or file
 EXIT_SOFTWARE = 70  # EX_SOFTWARE: an internal error
+EXIT_LOCKED = 75  # EX_TEMPFAIL: another run/once/transcribe holds the state folder
 EXIT_CONFIG = 78  # EX_CONFIG: a bad configuration; systemd does not restart on it
 EXIT_HARD_STOP = 130  # stopped at once by a second signal; the state is still consistent
 
@@ -101,10 +104,14 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "check-config":
         print(f"{args.config}: ok", file=sys.stdout)
         return EXIT_OK
-    if args.command == "status":
-        return _status(settings, as_json=args.json)
-    if args.command == "retry":
-        return _retry(settings, args.job_id, args.all_failed)
+    try:
+        if args.command == "status":
+            return _status(settings, as_json=args.json)
+        if args.command == "retry":
+            return _retry(settings, args.job_id, args.all_failed)
+    except ConfigError as exc:  # a state file from a newer dropscribe
+        _print_problems(exc, sys.stderr)
+        return EXIT_CONFIG
     return _serve_daemon(settings, args.command, args.log_format)
 
 
@@ -137,6 +144,9 @@ def _serve_daemon(settings: Settings, command: str, log_format: str) -> int:
         audit.get_logger().error(audit.Event.CONFIG_INVALID, problems=exc.problems)
         _print_problems(exc, sys.stderr)
         return EXIT_CONFIG
+    except AlreadyRunning as exc:
+        print(f"dropscribe: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
     except commands.HardStop:
         return EXIT_HARD_STOP
     except Exception as exc:  # logged redacted, with its traceback, instead of a raw one
@@ -152,7 +162,7 @@ def _serve_daemon(settings: Settings, command: str, log_format: str) -> int:
 def _status(settings: Settings, *, as_json: bool) -> int:
     report = commands.status_report(settings)
     if as_json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report.as_json(), indent=2))
     else:
         print(commands.format_status(report))
     return EXIT_OK
@@ -162,14 +172,16 @@ def _retry(settings: Settings, job_id: str | None, all_failed: bool) -> int:
     redactor = _redactor_for(settings)
     audit.configure(log_dir=settings.paths.log_dir, redactor=redactor, console="auto")
     try:
-        requeued, problems = commands.retry(settings, job_id, all_failed=all_failed)
+        requeued, problems, found = commands.retry(settings, job_id, all_failed=all_failed)
     finally:
         audit.shutdown()
     for line in problems:
         print(f"dropscribe: {line}", file=sys.stderr)
     print(f"requeued {len(requeued)} job(s): {' '.join(requeued)}".rstrip(": "))
-    if problems and not requeued:
+    if not found:
         return EXIT_NOT_FOUND
+    if problems and not requeued:
+        return EXIT_NOT_RETRYABLE
     return EXIT_OK
 
 
@@ -190,6 +202,9 @@ def _transcribe(args: argparse.Namespace) -> int:
         return EXIT_NOT_FOUND
     try:
         failures = commands.transcribe(settings, redactor, args.files, sys.stdout, sys.stderr)
+    except AlreadyRunning as exc:
+        print(f"dropscribe: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
     finally:
         audit.shutdown()
     return EXIT_JOBS_FAILED if failures else EXIT_OK

@@ -1,39 +1,47 @@
 """What each subcommand does, apart from parsing arguments and choosing exit codes (cli.py).
 
-``run`` and ``once`` drive a :class:`~dropscribe.service.Service`; ``status`` and ``retry``
-read and change the state file directly, so they work while a daemon runs (it adopts requeued
-jobs within seconds); ``transcribe`` is the four steps in the foreground, for trying it out.
+``run``, ``once`` and ``transcribe`` build the parts (:func:`dropscribe.service.build`), which
+takes the state folder's lock: one of them at a time per state folder. ``status`` and
+``retry`` read and change the state file directly, so they work while a daemon runs (it adopts
+requeued jobs within seconds); ``status`` says whether one does.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from dropscribe import audit
-from dropscribe.api_client import RemoteStatus
-from dropscribe.audit import Event
-from dropscribe.backoff import next_poll_delay
 from dropscribe.config import Paths, Settings
 from dropscribe.custody import Custody
-from dropscribe.jobs import Job, JobState, advance
+from dropscribe.jobs import Job, JobState
 from dropscribe.outbox import render_txt
+from dropscribe.pipeline import Clock, Lifecycle
 from dropscribe.redaction import Redactor
 from dropscribe.service import (
     Flags,
     Service,
+    StateLock,
+    build,
     folders_of,
     install_signal_handlers,
-    pipeline_options,
+    lock_holder,
     state_dir,
 )
 from dropscribe.state import StateStore
 
 RECENT_FAILURES = 10
 PROGRESS_WIDTH = 30
+# How often `transcribe` looks whether its jobs have finished (seconds).
+TRANSCRIBE_CHECK_SECONDS = 0.1
+
+Counts = dict[str, int]
+JsonObject = dict[str, object]
 
 
 class HardStop(Exception):
@@ -44,9 +52,9 @@ def run(settings: Settings, redactor: Redactor) -> int:
     """Run the daemon until a signal; return 0 after a clean drain."""
     flags = Flags()
     install_signal_handlers(flags)
-    service = Service(settings, redactor, flags=flags)
+    service = Service(build(settings, redactor), watch=True, flags=flags)
     try:
-        service.start(watch=True)
+        service.start()
         service.run_until_stopped()
     finally:
         service.shutdown()
@@ -59,28 +67,30 @@ def once(settings: Settings, redactor: Redactor, progress_stream: TextIO) -> int
     """Process what is in the inbox now and every unfinished job; return 1 if any failed."""
     flags = Flags()
     install_signal_handlers(flags)
-    service = Service(settings, redactor, flags=flags)
+    service = Service(build(settings, redactor), watch=True, flags=flags)
     started = time.time()
     bar = _progress_printer(progress_stream)
     try:
-        service.start(watch=True)
-        assert service.watcher is not None
-        while not flags.stop.is_set() and service.watcher.pending_count() > 0:
+        service.start()
+        watcher = service.watcher
+        while watcher is not None and not flags.stop.is_set() and watcher.pending_count() > 0:
             flags.stop.wait(0.2)
-        service.watcher.stop()
+        if watcher is not None:
+            watcher.stop()
         service.wait_until_idle(bar)
+        failed = _failed_since(service.parts.store, started)
     finally:
         service.shutdown()
     if flags.hard_stop.is_set():
         raise HardStop
     bar(None)
-    return 1 if _failed_since(settings, started) else 0
+    return 1 if failed else 0
 
 
-def _progress_printer(stream: TextIO) -> Any:
+def _progress_printer(stream: TextIO) -> Callable[[Counts | None], None]:
     tty = stream.isatty()
 
-    def show(counts: dict[str, int] | None) -> None:
+    def show(counts: Counts | None) -> None:
         if not tty:
             return
         if counts is None:
@@ -97,22 +107,39 @@ def _progress_printer(stream: TextIO) -> Any:
     return show
 
 
-def _failed_since(settings: Settings, since: float) -> list[Job]:
-    store = StateStore(state_dir(settings) / "state.db")
-    try:
-        return [
-            j for j in store.recent(JobState.FAILED, 100_000) if j.steps.get("failed", 0.0) >= since
-        ]
-    finally:
-        store.close()
+def _failed_since(store: StateStore, since: float) -> list[Job]:
+    return [
+        j for j in store.recent(JobState.FAILED, 100_000) if j.steps.get("failed", 0.0) >= since
+    ]
 
 
-def status_report(settings: Settings) -> dict[str, Any]:
-    """Return counts per state, the jobs in flight with step and age, and recent failures."""
+@dataclass(frozen=True)
+class StatusReport:
+    """What ``status`` shows: counts per state, jobs in flight, recent failures, and the pid of
+    the process holding the state folder (0: unknown pid; None: no process holds it)."""
+
+    counts: Counts
+    in_flight: list[JsonObject]
+    recent_failures: list[JsonObject]
+    daemon_pid: int | None
+
+    def as_json(self) -> JsonObject:
+        """Return the report as JSON-ready data."""
+        return {
+            "counts": self.counts,
+            "in_flight": self.in_flight,
+            "recent_failures": self.recent_failures,
+            "daemon": {"running": self.daemon_pid is not None, "pid": self.daemon_pid or None},
+        }
+
+
+def status_report(settings: Settings) -> StatusReport:
+    """Return counts per state, the jobs in flight with step and age, recent failures, and
+    whether a daemon holds the state folder."""
     store = StateStore(state_dir(settings) / "state.db")
     now = time.time()
     try:
-        flight = [
+        flight: list[JsonObject] = [
             {
                 "job_id": j.id,
                 "source": j.source,
@@ -123,99 +150,90 @@ def status_report(settings: Settings) -> dict[str, Any]:
             }
             for j in store.unfinished()
         ]
-        failures = [
+        failures: list[JsonObject] = [
             {
                 "job_id": j.id,
                 "source": j.source,
                 "step": j.failed_step,
                 "error": j.error,
-                "failed_path": j.extra.get("failed_path"),
+                "failed_path": j.failed_path,
                 "at": j.steps.get("failed"),
             }
             for j in store.recent(JobState.FAILED, RECENT_FAILURES)
         ]
-        return {"counts": store.counts(), "in_flight": flight, "recent_failures": failures}
+        return StatusReport(store.counts(), flight, failures, lock_holder(state_dir(settings)))
     finally:
         store.close()
 
 
-def format_status(report: dict[str, Any]) -> str:
+def format_status(report: StatusReport) -> str:
     """Return the status report as text for a terminal."""
-    counts = report["counts"]
-    lines = ["jobs: " + ", ".join(f"{n} {state}" for state, n in counts.items())]
-    if report["in_flight"]:
+    counts = report.counts
+    lines = [_daemon_line(report.daemon_pid)]
+    lines.append("jobs: " + ", ".join(f"{n} {state}" for state, n in counts.items()))
+    if report.in_flight:
         lines.append("in flight:")
-        for j in report["in_flight"]:
+        for j in report.in_flight:
+            age = float(str(j["age_seconds"]))
             lines.append(
-                f"  {j['job_id'][:12]}  {j['state']:<10} {j['age_seconds']:>8.0f}s  {j['source']}"
+                f"  {str(j['job_id'])[:12]}  {j['state']!s:<10} {age:>8.0f}s  {j['source']}"
             )
-    if report["recent_failures"]:
+    if report.recent_failures:
         lines.append("recent failures:")
-        for j in report["recent_failures"]:
-            lines.append(f"  {j['job_id'][:12]}  {j['source']}: [{j['step']}] {j['error']}")
+        for j in report.recent_failures:
+            lines.append(f"  {str(j['job_id'])[:12]}  {j['source']}: [{j['step']}] {j['error']}")
     return "\n".join(lines)
+
+
+def _daemon_line(pid: int | None) -> str:
+    if pid is None:
+        return "daemon: not running"
+    return f"daemon: running (pid {pid})" if pid else "daemon: running"
 
 
 def retry(
     settings: Settings, job_id: str | None, *, all_failed: bool
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[str], list[str], bool]:
     """Requeue failed jobs: move their recordings back and reset their state.
 
     A job that already has a poll URL resumes polling the same request. Return the ids
-    requeued and a list of problems.
+    requeued, a list of problems, and whether the named job was found at all.
     """
     store = StateStore(state_dir(settings) / "state.db")
-    custody = Custody(folders_of(settings))
-    log = audit.get_logger()
+    p = settings.paths
+    lifecycle = Lifecycle(
+        store,
+        Custody(folders_of(settings)),
+        audit.get_logger(),
+        Clock().time,
+        (p.processing, p.failed),
+    )
     try:
         if all_failed:
             jobs = store.in_states([JobState.FAILED])
         else:
             found = store.get(job_id or "")
             if found is None:
-                return [], [f"no job {job_id!r} (or the prefix is not unique)"]
+                return [], [f"no job {job_id!r} (or the prefix is not unique)"], False
             jobs = [found]
         done: list[str] = []
         problems: list[str] = []
         for job in jobs:
-            problem = _requeue(store, custody, settings, job)
+            problem = lifecycle.requeue(job)
             if problem:
                 problems.append(f"{job.id[:12]} {job.source}: {problem}")
             else:
                 done.append(job.id)
-                log.info(Event.JOB_REQUEUED, job_id=job.id, source=job.source)
-        return done, problems
+        return done, problems, True
     finally:
         store.close()
 
 
-def _requeue(store: StateStore, custody: Custody, settings: Settings, job: Job) -> str:
-    if job.state is not JobState.FAILED:
-        return f"is {job.state.value}, not failed"
-    if job.failed_step == "inspect":
-        return "was refused as input; fix the file and drop it into the inbox again"
-    failed_path = job.extra.get("failed_path")
-    if not failed_path or not Path(failed_path).exists():
-        return "its recording is no longer in failed/"
-    rel = Path(failed_path).relative_to(settings.paths.failed).as_posix()
-    restored = custody.restore(rel)
-    source = restored.relative_to(settings.paths.processing).as_posix()
-    now = time.time()
-    extra = {k: v for k, v in job.extra.items() if k != "failed_path"}
-    common: dict[str, Any] = {"source": source, "attempts": 0, "error": None, "extra": extra}
-    if job.poll_url and job.request_id:
-        # Polled again, never submitted again; the deadline counts from now.
-        store.save(advance(job, JobState.SUBMITTED, now, polls=0, next_due=now, **common))
-    else:
-        store.save(advance(job, JobState.CLAIMED, now, next_due=now, upload_url=None, **common))
-    return ""
-
-
-def scratch_settings(root: Path) -> Settings:
-    """Return settings for `transcribe` without a config file: the embedded engine, with its
-    state under ``root``."""
+def scratch_settings(settings: Settings, root: Path) -> Settings:
+    """Return ``settings`` with every folder under ``root``: `transcribe` runs the daemon's
+    steps there, leaving the configured inbox, outbox and state alone."""
     paths = {name: root / name for name in Paths.model_fields}
-    return Settings().model_copy(update={"paths": Paths(**paths)})
+    return settings.model_copy(update={"paths": Paths(**paths)})
 
 
 def transcribe(
@@ -225,47 +243,60 @@ def transcribe(
     out: TextIO,
     err: TextIO,
 ) -> int:
-    """Send each file through the four steps in the foreground and print its text; return
-    the number of files that failed. Without settings, use the embedded engine with its state
-    in a temporary folder that is removed afterwards."""
-    if settings is None:
-        with tempfile.TemporaryDirectory(prefix="dropscribe-") as root:
-            return transcribe(scratch_settings(Path(root)), redactor, files, out, err)
-    service = Service(settings, redactor)
-    remote = service.remote_only()
-    options = pipeline_options(settings)
+    """Send each file through the daemon's steps in the foreground and print its text; return
+    the number of files that failed.
+
+    The steps run on copies in a temporary folder, removed afterwards. Without settings, the
+    embedded engine is used; with them, the configured service, and the configured state
+    folder is locked meanwhile (so `transcribe` does not run beside a daemon on it).
+    """
+    lock_dir = None if settings is None else state_dir(settings)
+    with tempfile.TemporaryDirectory(prefix="dropscribe-") as root:
+        scratch = scratch_settings(settings or Settings(), Path(root))
+        held = None if lock_dir is None else StateLock(lock_dir)
+        try:
+            texts = _transcribe_all(scratch, redactor, files)
+        finally:
+            if held is not None:
+                held.release()
     failures = 0
-    try:
-        for path in files:
-            try:
-                text = _transcribe_one(remote, options, path)
-            except Exception as exc:
-                failures += 1
-                print(f"dropscribe: {path}: {redactor.text(str(exc))}", file=err)
-                continue
-            if len(files) > 1:
-                print(f"== {path}", file=out)
-            print(text.rstrip("\n"), file=out)
-    finally:
-        service.shutdown()
+    for path, (text, error) in zip(files, texts, strict=True):
+        if error is not None:
+            failures += 1
+            print(f"dropscribe: {path}: {redactor.text(error)}", file=err)
+            continue
+        if len(files) > 1:
+            print(f"== {path}", file=out)
+        print(text.rstrip("\n"), file=out)
     return failures
 
 
-def _transcribe_one(remote: Any, options: Any, path: Path) -> str:
-    url = remote.get_upload_url(path.suffix.lower().lstrip(".") or "wav")
-    remote.upload(url, path)
-    sub = remote.submit(url, options.whisper_input, f"transcribe-{time.time_ns()}")
-    deadline = time.monotonic() + options.poll.deadline_seconds
-    polls = 0
-    while time.monotonic() < deadline:
-        result = remote.poll(sub.poll_url)
-        if result.status is RemoteStatus.SUCCESS:
-            return render_txt(result.result or {})
-        if result.status in (RemoteStatus.FAILED, RemoteStatus.CANCELLED):
-            raise RuntimeError(result.error or f"the service reports {result.raw_status}")
-        time.sleep(min(1.0, next_poll_delay(options.poll, polls, 0.5)))
-        polls += 1
-    raise TimeoutError("no result before the poll deadline")
+def _transcribe_all(
+    settings: Settings, redactor: Redactor, files: Sequence[Path]
+) -> list[tuple[str, str | None]]:
+    service = Service(build(settings, redactor), watch=False, flags=Flags())
+    parts = service.parts
+    try:
+        service.start()
+        jobs = [parts.pipeline.accept(_place(settings, n, path)) for n, path in enumerate(files)]
+        service.wait_until_idle()
+        return [_text_of(parts.store, job.id) for job in jobs]
+    finally:
+        service.shutdown()
+
+
+def _place(settings: Settings, number: int, path: Path) -> str:
+    """Copy ``path`` into processing/ under a name of its own; return that name."""
+    rel = f"{number:04d}-{path.name}"
+    shutil.copyfile(path, settings.paths.processing / rel)
+    return rel
+
+
+def _text_of(store: StateStore, job_id: str) -> tuple[str, str | None]:
+    job = store.get(job_id)
+    if job is None or job.state is not JobState.PUBLISHED:
+        return "", (job.error if job is not None else None) or "not transcribed"
+    return render_txt(store.result(job.id) or {}), None
 
 
 __all__ = ["HardStop", "format_status", "once", "retry", "run", "status_report", "transcribe"]

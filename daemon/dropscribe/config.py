@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,6 +27,7 @@ from pydantic import (
 )
 
 from dropscribe.errors import ConfigError
+from dropscribe.mounts import WatchMode
 
 EMBEDDED = "embedded"
 CREDENTIAL_NAME = "tiyaro_api_key"  # file name under $CREDENTIALS_DIRECTORY (LoadCredential=)
@@ -93,18 +93,10 @@ class Api(_Section):
         return value
 
 
-class WatchModeName(StrEnum):
-    """How the inbox is watched; auto picks polling on network filesystems."""
-
-    AUTO = "auto"
-    NATIVE = "native"
-    POLLING = "polling"
-
-
 class Watch(_Section):
     """How finished recordings are noticed in the inbox."""
 
-    mode: WatchModeName = WatchModeName.AUTO
+    mode: WatchMode = WatchMode.AUTO
     recursive: bool = True
     settle_seconds: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = 2.0
     rescan_seconds: PositiveSeconds = 60.0

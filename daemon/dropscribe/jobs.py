@@ -88,7 +88,9 @@ class Job:
     outputs: tuple[str, ...] = ()
     result_of: str | None = None
     steps: dict[str, float] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
+    mtime_ns: int | None = None  # the recording's mtime when it was hashed
+    done_path: str | None = None  # where the recording went in done/ (None: deleted)
+    failed_path: str | None = None  # where the recording went in failed/
 
 
 def advance(job: Job, state: JobState, now: float, **changes: Any) -> Job:
@@ -142,8 +144,9 @@ def extension_of(rel: str) -> str:
     return PurePosixPath(rel).suffix.lower().lstrip(".")
 
 
-def failure_report(job: Job) -> dict[str, Any]:
-    """Return the ``<name>.error.json`` content for a failed job (URLs are redacted later)."""
+def failure_report(job: Job, hint: str | None = None) -> dict[str, Any]:
+    """Return the ``<name>.error.json`` content for a failed job (URLs are redacted later);
+    ``hint`` replaces the usual advice on what to do."""
     return {
         "job_id": job.id,
         "source": job.source,
@@ -154,7 +157,7 @@ def failure_report(job: Job) -> dict[str, Any]:
         "poll_url": job.poll_url,
         "sha256": job.sha256 or None,
         "steps": job.steps,
-        "hint": hint_for(job),
+        "hint": hint or hint_for(job),
     }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import queue
 import threading
 import time
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 WAIT_SLICE_SECONDS = 0.5
 # Queued by stop() to wake idle pool threads; never a job id (those are hex).
 _WAKE = "<wake>"
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(order=True)
@@ -40,6 +43,7 @@ class WorkerPool:
     def __init__(
         self, name: str, size: int, handler: Callable[[str], None], on_done: Callable[[str], None]
     ) -> None:
+        self._name = name
         self._queue: queue.Queue[str] = queue.Queue()
         self._handler = handler
         self._on_done = on_done
@@ -92,8 +96,8 @@ class WorkerPool:
                 self._busy += 1
             try:
                 self._handler(job_id)
-            except Exception:  # the handler reports its own errors; the thread must live on
-                pass
+            except Exception:  # the thread must live on; the handler's bug is still told
+                _log.exception("worker %s: handler failed for job %s", self._name, job_id)
             finally:
                 with self._lock:
                     self._busy -= 1
@@ -117,7 +121,7 @@ class Scheduler:
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._stop = threading.Event()
-        self._hold: dict[str, bool] = {name: False for name in pools}
+        self._held_until = 0.0  # on self._clock: nothing is dispatched before then
         self._pools = {
             name: WorkerPool(name, size, handlers[name], self._finished)
             for name, size in pools.items()
@@ -147,20 +151,12 @@ class Scheduler:
         with self._cond:
             return job_id in self._entries or job_id in self._running
 
-    def hold(self, pool: str, held: bool) -> None:
-        """Stop (or resume) dispatching to ``pool``; due jobs wait in the heap meanwhile."""
+    def hold(self, seconds: float) -> None:
+        """Dispatch nothing for ``seconds`` (or until a later hold ends); due jobs wait in the
+        heap meanwhile. Safe to call from a pool thread."""
         with self._cond:
-            self._hold[pool] = held
+            self._held_until = max(self._held_until, self._clock() + seconds)
             self._cond.notify()
-
-    def pending(self) -> int:
-        """Return the number of jobs scheduled or running."""
-        with self._cond:
-            return len(self._entries) + len(self._running)
-
-    def in_flight(self, pool: str) -> int:
-        """Return the number of jobs queued in or handled by ``pool``."""
-        return self._pools[pool].busy()
 
     def alive(self) -> bool:
         """Return True while the dispatcher and every pool thread run."""
@@ -188,35 +184,41 @@ class Scheduler:
                 heapq.heappush(self._heap, entry)
                 self._cond.notify()
 
-    def _dispatch(self) -> None:
-        while not self._stop.is_set():
+    def dispatch_due(self) -> int:
+        """Hand every job due now (and not held) to its pool; return how many. The dispatcher
+        thread's one step, callable directly with a fake clock."""
+        count = 0
+        while True:
             with self._cond:
                 entry = self._next_due()
                 if entry is None:
-                    self._cond.wait(self._wait_time())
-                    continue
+                    return count
                 self._running.add(entry.job_id)
             self._pools[entry.pool].put(entry.job_id)
+            count += 1
+
+    def _dispatch(self) -> None:
+        while not self._stop.is_set():
+            if self.dispatch_due():
+                continue
+            with self._cond:
+                if not self._stop.is_set():
+                    self._cond.wait(self._wait_time())
 
     def _next_due(self) -> _Entry | None:
         now = self._clock()
-        skipped: list[_Entry] = []
-        found: _Entry | None = None
+        if now < self._held_until:
+            return None
         while self._heap and self._heap[0].due <= now:
             entry = heapq.heappop(self._heap)
             if self._entries.get(entry.job_id) is not entry:
                 continue  # superseded by a later schedule() of the same job
-            if self._hold[entry.pool]:
-                skipped.append(entry)
-                continue
             del self._entries[entry.job_id]
-            found = entry
-            break
-        for entry in skipped:
-            heapq.heappush(self._heap, entry)
-        return found
+            return entry
+        return None
 
     def _wait_time(self) -> float:
-        if not self._heap or any(self._hold.values()):
+        if not self._heap:
             return WAIT_SLICE_SECONDS
-        return min(WAIT_SLICE_SECONDS, max(0.0, self._heap[0].due - self._clock()))
+        due = max(self._heap[0].due, self._held_until)
+        return min(WAIT_SLICE_SECONDS, max(0.0, due - self._clock()))

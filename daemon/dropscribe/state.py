@@ -22,46 +22,69 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from dropscribe.errors import ConfigError
 from dropscribe.jobs import FINAL_STATES, Job, JobState
 
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_SECONDS = 10.0
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    source TEXT NOT NULL,
-    state TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    upload_url TEXT,
-    idempotency_key TEXT,
-    request_id TEXT,
-    poll_url TEXT,
-    model TEXT,
-    polls INTEGER NOT NULL,
-    next_due REAL NOT NULL,
-    error TEXT,
-    failed_step TEXT,
-    outputs TEXT NOT NULL,
-    result_of TEXT,
-    steps TEXT NOT NULL,
-    extra TEXT NOT NULL,
-    updated REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
-CREATE INDEX IF NOT EXISTS jobs_content ON jobs(sha256, fingerprint);
-CREATE TABLE IF NOT EXISTS results (
-    job_id TEXT PRIMARY KEY REFERENCES jobs(id),
-    result TEXT NOT NULL
-);
-"""
+# The schema, as the steps that lead to it: MIGRATIONS[n] takes a file from version n to n + 1
+# (``PRAGMA user_version``). A step is never changed once released; a new version is a new step.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1 (0.1.0): jobs, with the fields the logic did not look up by in an ``extra`` JSON bag.
+    (
+        """CREATE TABLE IF NOT EXISTS jobs (
+            id TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            state TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            upload_url TEXT,
+            idempotency_key TEXT,
+            request_id TEXT,
+            poll_url TEXT,
+            model TEXT,
+            polls INTEGER NOT NULL,
+            next_due REAL NOT NULL,
+            error TEXT,
+            failed_step TEXT,
+            outputs TEXT NOT NULL,
+            result_of TEXT,
+            steps TEXT NOT NULL,
+            extra TEXT NOT NULL,
+            updated REAL NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state)",
+        "CREATE INDEX IF NOT EXISTS jobs_content ON jobs(sha256, fingerprint)",
+        """CREATE TABLE IF NOT EXISTS results (
+            job_id TEXT PRIMARY KEY REFERENCES jobs(id),
+            result TEXT NOT NULL
+        )""",
+    ),
+    # 2: mtime_ns, done_path and failed_path become typed columns; ``extra`` goes.
+    (
+        "ALTER TABLE jobs ADD COLUMN mtime_ns INTEGER",
+        "ALTER TABLE jobs ADD COLUMN done_path TEXT",
+        "ALTER TABLE jobs ADD COLUMN failed_path TEXT",
+        """UPDATE jobs SET
+            mtime_ns = json_extract(extra, '$.mtime_ns'),
+            done_path = json_extract(extra, '$.done_path'),
+            failed_path = json_extract(extra, '$.failed_path')""",
+        "ALTER TABLE jobs DROP COLUMN extra",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StateTooNew(ConfigError):
+    """The state file was written by a newer dropscribe; this one must not change it."""
+
 
 # The jobs table has one column per Job field, in the same order.
 _COLUMNS = tuple(f.name for f in dataclasses.fields(Job))
-_JSON_COLUMNS = {"outputs", "steps", "extra"}
+_JSON_COLUMNS = {"outputs", "steps"}
+_FINAL = tuple(s.value for s in FINAL_STATES)
 
 
 class StateStore:
@@ -76,11 +99,16 @@ class StateStore:
         self._db = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False, isolation_level=None
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
-        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        try:
+            # Refused before anything is set: a newer version's file is left as it is.
+            refuse_newer(self._db, path)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            migrate(self._db, path)
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         """Checkpoint and close the file."""
@@ -150,6 +178,25 @@ class StateStore:
         )
         return rows[0] if rows else None
 
+    def first_in_flight(self, sha256: str, fingerprint: str) -> Job | None:
+        """Return the unfinished job of this content and parameters that goes to the service
+        (its twins wait for it), or None: one already past ``claimed`` if there is one, else
+        the earliest claimed (ties broken by id), so that every twin picks the same one."""
+        rows = self._select(
+            "WHERE sha256 = ? AND fingerprint = ? AND state NOT IN (?, ?) "
+            "ORDER BY state = ?, json_extract(steps, '$.claimed'), id LIMIT 1",
+            (sha256, fingerprint, *_FINAL, JobState.CLAIMED.value),
+        )
+        return rows[0] if rows else None
+
+    def waiting_twins(self, sha256: str, fingerprint: str) -> list[Job]:
+        """Return the hashed jobs of this content and parameters that have not left
+        ``claimed`` (those waiting for a twin in flight)."""
+        return self._select(
+            "WHERE sha256 = ? AND fingerprint = ? AND state = ? ORDER BY rowid",
+            (sha256, fingerprint, JobState.CLAIMED.value),
+        )
+
     def active_for_source(self, source: str) -> Job | None:
         """Return the unfinished job holding ``source`` in processing/, if any."""
         finals = [s.value for s in FINAL_STATES]
@@ -183,6 +230,46 @@ class StateStore:
             )
             rows = cursor.fetchall()
         return [_from_row(dict(zip(_COLUMNS, row, strict=True))) for row in rows]
+
+
+def migrate(db: sqlite3.Connection, path: Path) -> int:
+    """Bring an open state file up to SCHEMA_VERSION, one step per transaction; return the
+    version it had. Raise StateTooNew if a newer dropscribe wrote it."""
+    first: int | None = None
+    while True:
+        # The version is read inside the transaction: two processes opening one old file
+        # migrate it once.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            first = version if first is None else first
+            if version > SCHEMA_VERSION:
+                raise StateTooNew([too_new(path, version)])
+            if version == SCHEMA_VERSION:
+                db.execute("COMMIT")
+                return first
+            for statement in MIGRATIONS[version]:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version={version + 1}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+
+def refuse_newer(db: sqlite3.Connection, path: Path) -> None:
+    """Raise StateTooNew if a newer dropscribe wrote the open state file."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StateTooNew([too_new(path, version)])
+
+
+def too_new(path: Path, version: int) -> str:
+    """Return the problem of a state file at ``version``, newer than this dropscribe reads."""
+    return (
+        f"{path}: written by a newer dropscribe (state version {version}; this one reads up "
+        f"to {SCHEMA_VERSION}); upgrade dropscribe or use another state_dir"
+    )
 
 
 def _to_row(job: Job) -> dict[str, Any]:

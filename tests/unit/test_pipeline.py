@@ -6,6 +6,7 @@ is exactly what a restarted daemon would find.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,8 @@ from dropscribe import errors
 from dropscribe.api_client import PollResult, RemoteStatus, Submission
 from dropscribe.backoff import PollPolicy, RetryPolicy
 from dropscribe.jobs import Job, JobState, advance, update
-from dropscribe.pipeline import Clock, Options, Pipeline
+from dropscribe.pipeline import AuthGate, Clock, Lifecycle, Options, Pipeline, Steps
+from dropscribe.service import wake_poll
 from dropscribe.state import StateStore
 
 RESULT = {"text": "hello world", "segments": [{"id": 0, "start": 0.0, "end": 1.0, "text": "hi"}]}
@@ -111,10 +113,17 @@ class FakeCustody:
         self.failed.append((rel, dict(report)))
         return Path(f"/failed/{rel}")
 
+    def restore(self, failed_rel: str, *, as_rel: str | None = None) -> Path:
+        return self.root / (as_rel or failed_rel)
+
 
 @dataclass
 class FakeScheduler:
     scheduled: list[tuple[str, str, float]] = field(default_factory=list)
+    holds: list[float] = field(default_factory=list)
+
+    def hold(self, seconds: float) -> None:
+        self.holds.append(seconds)
 
     def schedule(self, job_id: str, pool: str, delay: float = 0.0) -> None:
         self.scheduled.append((job_id, pool, delay))
@@ -156,16 +165,12 @@ def world(tmp_path: Path) -> World:
         retry=RetryPolicy(max_attempts=3, base_seconds=1.0, cap_seconds=10.0),
         poll=PollPolicy(initial_seconds=2.0, max_seconds=8.0, deadline_seconds=3600.0),
     )
-    pipeline = Pipeline(
-        store,
-        remote,
-        outbox,
-        custody,
-        structlog.get_logger(),
-        options,
-        Clock(time=lambda: now[0], random=lambda: 0.5),
-    )
-    pipeline.attach(scheduler)  # type: ignore[arg-type]
+    clock = Clock(time=lambda: now[0], random=lambda: 0.5)
+    log = structlog.get_logger()
+    lifecycle = Lifecycle(store, custody, log, clock.time, (processing, tmp_path / "failed"))
+    gate = AuthGate(scheduler.hold, log, clock.time)
+    steps = Steps(store, remote, outbox, custody, log, options, clock, gate.accepted)
+    pipeline = Pipeline(store, steps, lifecycle, gate, scheduler, log, options, clock)
     yield World(store, remote, outbox, custody, scheduler, pipeline, now)
     store.close()
 
@@ -319,6 +324,7 @@ def test_pipeline_auth_error_pauses_once_and_resumes_when_the_key_works(world: W
         world.pipeline.run_transfer(first.id)
         world.pipeline.run_transfer(second.id)
     assert events(logs).count("auth.paused") == 1
+    assert world.scheduler.holds == [5.0]
     assert world.job(first.id).state is JobState.SUBMITTING
     assert world.job(first.id).attempts == 0
     world.now[0] += 10
@@ -428,10 +434,87 @@ def test_pipeline_poll_errors_past_the_deadline_fail_the_job(world: World) -> No
     assert failed.error is not None and "no result within" in failed.error
 
 
-def test_pipeline_poll_now_schedules_the_submitted_job_at_once(world: World) -> None:
+def test_wake_poll_schedules_the_submitted_job_at_once(world: World) -> None:
     job = claim(world)
     world.pipeline.run_transfer(job.id)
     world.scheduler.scheduled.clear()
-    world.pipeline.poll_now("req-1")
-    world.pipeline.poll_now("unknown-request")
+    wake_poll(world.store, world.scheduler, "req-1")  # type: ignore[arg-type]
+    wake_poll(world.store, world.scheduler, "unknown-request")  # type: ignore[arg-type]
     assert world.scheduler.scheduled == [(job.id, "poll", 0.0)]
+
+
+def test_pipeline_twin_of_a_job_in_flight_waits_then_reuses_its_result(world: World) -> None:
+    first = claim(world, "a.wav")
+    world.pipeline.run_transfer(first.id)
+    second = claim(world, "a copy.wav")
+    with capture_logs() as logs:
+        world.pipeline.run_transfer(second.id)
+    assert world.job(second.id).state is JobState.CLAIMED
+    assert [e.get("leader_job_id") for e in logs if e["event"] == "job.waiting"] == [first.id]
+    world.scheduler.scheduled.clear()
+    world.remote.polls = [poll_result(RemoteStatus.SUCCESS, result=RESULT)]
+    world.pipeline.run_poll(first.id)
+    assert world.scheduler.scheduled == [(second.id, "transfer", 0.0)]
+    world.pipeline.run_transfer(second.id)
+    assert world.job(second.id).state is JobState.PUBLISHED
+    assert world.job(second.id).result_of == first.id
+    assert world.remote.count("submit") == 1
+
+
+def test_pipeline_twin_goes_on_its_own_when_the_one_in_flight_fails(world: World) -> None:
+    first = claim(world, "a.wav")
+    world.pipeline.run_transfer(first.id)
+    second = claim(world, "a copy.wav")
+    world.pipeline.run_transfer(second.id)
+    world.remote.polls = [poll_result(RemoteStatus.FAILED, error="the service crashed")]
+    world.pipeline.run_poll(first.id)
+    assert (second.id, "transfer", 0.0) in world.scheduler.scheduled
+    world.pipeline.run_transfer(second.id)
+    assert world.job(second.id).state is JobState.SUBMITTED
+    assert world.remote.count("submit") == 2
+
+
+def test_pipeline_waiting_twin_is_not_hashed_again(world: World) -> None:
+    first = claim(world, "a.wav")
+    world.pipeline.run_transfer(first.id)
+    second = claim(world, "a copy.wav")
+    world.pipeline.run_transfer(second.id)
+    # Other bytes under the same size and mtime: a second hash would see a different file.
+    path = world.custody.root / "a copy.wav"
+    stat = path.stat()
+    path.write_bytes(bytes(reversed(path.read_bytes())))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    world.pipeline.run_transfer(second.id)
+    assert world.job(second.id).state is JobState.CLAIMED
+
+
+def test_pipeline_internal_error_emits_one_job_failed(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.remote.polls = [poll_result(RemoteStatus.SUCCESS, result=RESULT)]
+
+    def broken(*args: Any, **kwargs: Any) -> list[Path]:
+        raise KeyError("start")
+
+    world.outbox.publish = broken  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        world.pipeline.run_poll(job.id)
+    assert events(logs).count("job.failed") == 1
+
+
+def test_pipeline_failure_report_has_one_shape_for_refusals_and_step_failures(
+    world: World,
+) -> None:
+    job = claim(world)
+    world.remote.submits = [errors.PermanentApiError("422: bad input", status=422)]
+    world.pipeline.run_transfer(job.id)
+    lifecycle = Lifecycle(
+        world.store, world.custody, structlog.get_logger(), lambda: 0.0, (Path("/"), Path("/"))
+    )
+    with capture_logs() as logs:
+        lifecycle.refuse("b.wav", "not audio", "drop a recording")
+    (_, step_report), (_, refusal_report) = world.custody.failed
+    assert step_report.keys() == refusal_report.keys()
+    assert refusal_report["step"] == "inspect"
+    assert refusal_report["hint"] == "drop a recording"
+    assert events(logs) == ["job.failed", "file.rejected"]

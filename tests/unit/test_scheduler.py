@@ -130,7 +130,7 @@ def test_scheduler_rescheduled_earlier_runs_once_soon(
     scheduler.schedule("a", "transfer", delay=3600)
     scheduler.schedule("a", "transfer", delay=0.0)
     assert wait_until(lambda: recorder.count("a") == 1)
-    assert wait_until(lambda: scheduler.pending() == 0)  # the superseded entry is gone
+    assert wait_until(lambda: not scheduler.knows("a"))  # the superseded entry is gone
 
 
 def test_scheduler_scheduled_while_running_runs_again_after_return(
@@ -162,30 +162,43 @@ def test_scheduler_running_job_is_known(
     assert wait_until(lambda: not scheduler.knows("a"))
 
 
-def test_scheduler_held_pool_keeps_due_job_waiting_until_released(
-    make_scheduler: Callable[..., Scheduler], recorder: Recorder
+def test_scheduler_hold_keeps_due_jobs_of_every_pool_until_it_ends(
+    recorder: Recorder,
 ) -> None:
-    scheduler = make_scheduler()
-    scheduler.start()
-    scheduler.hold("transfer", True)
+    now = [100.0]
+    scheduler = Scheduler(
+        {"transfer": 1, "poll": 1}, {"transfer": recorder, "poll": recorder}, lambda: now[0]
+    )
+    scheduler.hold(30.0)
     scheduler.schedule("a", "transfer")
-    time.sleep(GLANCE)
-    assert recorder.ids() == []
-    scheduler.hold("transfer", False)
-    assert wait_until(lambda: recorder.ids() == ["a"])
+    scheduler.schedule("b", "poll")
+    now[0] += 29.9
+    assert scheduler.dispatch_due() == 0
+    now[0] += 0.2
+    assert scheduler.dispatch_due() == 2
 
 
-def test_scheduler_held_pool_leaves_other_pool_running(
-    make_scheduler: Callable[..., Scheduler], recorder: Recorder
-) -> None:
-    scheduler = make_scheduler()
-    scheduler.start()
-    scheduler.hold("transfer", True)
+def test_scheduler_shorter_hold_does_not_cut_a_longer_one(recorder: Recorder) -> None:
+    now = [100.0]
+    scheduler = Scheduler({"transfer": 1}, {"transfer": recorder}, lambda: now[0])
+    scheduler.hold(30.0)
+    scheduler.hold(5.0)
     scheduler.schedule("a", "transfer")
-    scheduler.schedule("b", "poll", delay=0.01)
-    assert wait_until(lambda: recorder.ids() == ["b"])
-    time.sleep(GLANCE)
-    assert recorder.ids() == ["b"]
+    now[0] += 10.0
+    assert scheduler.dispatch_due() == 0
+    now[0] += 21.0
+    assert scheduler.dispatch_due() == 1
+
+
+def test_scheduler_dispatch_due_leaves_future_jobs(recorder: Recorder) -> None:
+    now = [100.0]
+    scheduler = Scheduler({"transfer": 1}, {"transfer": recorder}, lambda: now[0])
+    scheduler.schedule("a", "transfer", delay=5.0)
+    scheduler.schedule("b", "transfer", delay=1.0)
+    assert scheduler.dispatch_due() == 0
+    now[0] += 1.0
+    assert scheduler.dispatch_due() == 1
+    assert scheduler.knows("a")
 
 
 def test_scheduler_many_future_jobs_create_no_extra_threads(
@@ -196,7 +209,7 @@ def test_scheduler_many_future_jobs_create_no_extra_threads(
     scheduler.start()
     for n in range(500):
         scheduler.schedule(f"job{n}", "poll", delay=3600 + n)
-    assert scheduler.pending() == 500
+    assert all(scheduler.knows(f"job{n}") for n in range(500))
     assert threading.active_count() - before <= 2 + 3 + 1
     assert recorder.ids() == []
 
@@ -239,6 +252,6 @@ def test_scheduler_transfer_pool_size_bounds_concurrency(
     assert wait_until(lambda: len(recorder.ids()) == 2)
     time.sleep(GLANCE)
     assert len(recorder.ids()) == 2
-    assert scheduler.in_flight("transfer") == 3
+    assert all(scheduler.knows(job_id) for job_id in ("a", "b", "c"))
     recorder.gate.set()
     assert wait_until(lambda: len(recorder.ids()) == 3)

@@ -20,10 +20,12 @@ from dropscribe.api_client.protocol import (
     same_origin,
     submit_url,
 )
+from dropscribe.api_client.rebased import RebasedClient, rebase
 
 __all__ = [
     "ApiClient",
     "PollResult",
+    "RebasedClient",
     "RemoteStatus",
     "Submission",
     "Timeouts",
@@ -34,6 +36,7 @@ __all__ = [
     "parse_status",
     "parse_submission",
     "parse_upload_url",
+    "rebase",
     "same_origin",
     "submit_url",
 ]

@@ -1,0 +1,26 @@
+"""The pipeline: a claimed recording's way to a published transcript.
+
+* :mod:`.steps`: one method per step (transfer, poll, publish); no policy;
+* :mod:`.outcomes`: pure decisions on a failed step: retry, fail or pause;
+* :mod:`.auth_gate`: the pause on a refused key, through the scheduler's hold;
+* :mod:`.lifecycle`: the one way a job fails, and the way ``retry`` sends it back;
+* :mod:`.runner`: :class:`Pipeline`, which the scheduler calls with job ids.
+"""
+
+from dropscribe.pipeline.auth_gate import AuthGate
+from dropscribe.pipeline.lifecycle import Lifecycle
+from dropscribe.pipeline.ports import POLL, TRANSFER
+from dropscribe.pipeline.runner import Pipeline
+from dropscribe.pipeline.steps import Clock, Options, Steps, file_digest
+
+__all__ = [
+    "POLL",
+    "TRANSFER",
+    "AuthGate",
+    "Clock",
+    "Lifecycle",
+    "Options",
+    "Pipeline",
+    "Steps",
+    "file_digest",
+]

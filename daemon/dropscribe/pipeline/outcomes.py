@@ -1,0 +1,103 @@
+"""Pure decisions on what a failed step leads to: try again later, fail the job, or pause.
+
+Like dramatiq's ``Retries`` middleware, the worker running a step does not decide: it hands the
+exception, the job and the time to :func:`decide` and carries out the :class:`Outcome`. Errors
+say themselves whether a later try may help (``retryable`` in :mod:`dropscribe.errors`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from dropscribe import errors
+from dropscribe.backoff import PollPolicy, RetryPolicy, attempts_left, compute_delay
+from dropscribe.jobs import Job, JobState
+
+
+class Action(StrEnum):
+    """What the pipeline does with a job whose step raised."""
+
+    RETRY = "retry"  # run the same step again after ``delay`` seconds
+    FAIL = "fail"  # the job ends in failed/ with a report
+    PAUSE = "pause"  # the service refused our key: all work waits
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The decision for one failed step."""
+
+    action: Action
+    reason: str
+    step: str
+    attempt: int = 0  # the attempt that just failed, counted from 1 (retries and fails)
+    delay: float = 0.0  # seconds until the retry
+    drop_upload_url: bool = False  # the upload URL expired: ask for a fresh one
+
+
+def past_deadline(job: Job, now: float, poll: PollPolicy) -> bool:
+    """Return True if a submitted job has waited longer for its result than the policy allows."""
+    submitted = job.steps.get(JobState.SUBMITTED.value, now)
+    return now - submitted > poll.deadline_seconds
+
+
+def deadline_reason(poll: PollPolicy) -> str:
+    """Return the failure reason of a job that passed the poll deadline."""
+    hours = poll.deadline_seconds / 3600
+    return (
+        f"no result within {hours:g} hours of submission; `dropscribe retry` "
+        "resumes polling the same request (it is not submitted again)"
+    )
+
+
+def step_of(exc: BaseException, job: Job) -> str:
+    """Return the step an error happened in: the error's own, else the job's state."""
+    return str(getattr(exc, "step", "") or job.state.value)
+
+
+def decide(
+    exc: BaseException,
+    job: Job,
+    now: float,
+    retry: RetryPolicy,
+    poll: PollPolicy,
+    random: float,
+) -> Outcome:
+    """Given the error a step of ``job`` raised at ``now``, return what happens next.
+
+    ``random`` (0..1) draws the retry's jitter.
+    """
+    step = step_of(exc, job)
+    if isinstance(exc, errors.AuthError):
+        return Outcome(Action.PAUSE, str(exc), step)
+    if isinstance(exc, errors.TransientApiError):
+        return _transient(exc, job, now, retry, poll, random, step)
+    if isinstance(exc, errors.DropscribeError | OSError):
+        return Outcome(Action.FAIL, str(exc), step, attempt=job.attempts)
+    return Outcome(Action.FAIL, f"internal error: {exc!r}", step, attempt=job.attempts)
+
+
+def _transient(
+    exc: errors.TransientApiError,
+    job: Job,
+    now: float,
+    retry: RetryPolicy,
+    poll: PollPolicy,
+    random: float,
+    step: str,
+) -> Outcome:
+    attempt = job.attempts + 1
+    polling = job.state is JobState.SUBMITTED
+    if polling and past_deadline(job, now, poll):
+        return Outcome(Action.FAIL, deadline_reason(poll), "poll", attempt=job.attempts)
+    if not polling and not attempts_left(retry, attempt):
+        return Outcome(Action.FAIL, str(exc), step, attempt=attempt)
+    return Outcome(
+        Action.RETRY,
+        str(exc),
+        step,
+        attempt=attempt,
+        delay=compute_delay(retry, attempt, random, exc.retry_after),
+        drop_upload_url=isinstance(exc, errors.UploadUrlExpired)
+        and job.state is JobState.UPLOADING,
+    )

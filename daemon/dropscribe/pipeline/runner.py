@@ -1,0 +1,164 @@
+"""The pipeline: the scheduler hands it job ids; it runs the job's step, then carries out what
+the step returned or what the outcome policy decided about the error it raised."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dropscribe import errors
+from dropscribe.audit import Event
+from dropscribe.jobs import Job, JobState, audit_fields, new_job, update
+from dropscribe.pipeline.auth_gate import AuthGate
+from dropscribe.pipeline.lifecycle import Lifecycle
+from dropscribe.pipeline.outcomes import Action, Outcome, decide
+from dropscribe.pipeline.ports import POLL, TRANSFER, Audit, Schedule, Store
+from dropscribe.pipeline.steps import Clock, Next, Options, Steps
+
+TRANSFER_STATES = frozenset(
+    {JobState.CLAIMED, JobState.UPLOADING, JobState.UPLOADED, JobState.SUBMITTING}
+)
+# A paused job is due this long after the pause ends, so the hold is over when it is looked at
+# (seconds).
+AFTER_PAUSE_SECONDS = 0.01
+
+
+def pool_of(job: Job) -> str:
+    """Return the scheduler pool that runs the job's next step."""
+    return TRANSFER if job.state in TRANSFER_STATES else POLL
+
+
+class Pipeline:
+    """Drives jobs through the steps; the scheduler calls :meth:`run_transfer` and
+    :meth:`run_poll` with job ids."""
+
+    def __init__(
+        self,
+        store: Store,
+        steps: Steps,
+        lifecycle: Lifecycle,
+        gate: AuthGate,
+        scheduler: Schedule,
+        log: Audit,
+        options: Options,
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._steps = steps
+        self._lifecycle = lifecycle
+        self._gate = gate
+        self._scheduler = scheduler
+        self._log = log
+        self._opt = options
+        self._clock = clock
+
+    # -- entry points -------------------------------------------------------------------
+
+    def accept(self, rel: str) -> Job:
+        """Record a recording just claimed into processing/ and schedule its first step."""
+        job = self._store.save(new_job(rel, self._clock.time()))
+        self._log.info(Event.JOB_CLAIMED, **audit_fields(job))
+        self._schedule(job, 0.0)
+        return job
+
+    def recover(self) -> int:
+        """Schedule every unfinished job the scheduler does not know yet from where it stopped
+        (after a start, or a job requeued by ``retry``); return how many."""
+        count = 0
+        for job in self._store.unfinished():
+            if self._scheduler.knows(job.id):
+                continue
+            if job.state is JobState.SUBMITTING:
+                self._log.warning(
+                    Event.SUBMIT_RESENT,
+                    **audit_fields(job),
+                    reason="a submission may have been sent before the stop; "
+                    "re-sent with the same Idempotency-Key",
+                )
+            self._log.info(Event.JOB_RECOVERED, state=job.state.value, **audit_fields(job))
+            self._schedule(job, max(0.0, job.next_due - self._clock.time()))
+            count += 1
+        return count
+
+    def run_transfer(self, job_id: str) -> None:
+        """Run the transfer steps of one job (hash, dedupe, upload, submit)."""
+        job = self._store.get(job_id)
+        if job is not None and job.state in TRANSFER_STATES:
+            self._guarded(job, self._steps.transfer)
+
+    def run_poll(self, job_id: str) -> None:
+        """Poll one submitted job, or publish a succeeded one."""
+        job = self._store.get(job_id)
+        if job is None:
+            return
+        if job.state is JobState.SUBMITTED:
+            self._guarded(job, self._steps.poll)
+        elif job.state is JobState.SUCCEEDED:
+            self._guarded(job, self._publish)
+
+    # -- carrying out -------------------------------------------------------------------
+
+    def _publish(self, job: Job) -> Next | None:
+        self._steps.publish(job)
+        return None
+
+    def _guarded(self, job: Job, step: Callable[[Job], Next | None]) -> None:
+        try:
+            after = step(job)
+        except Exception as exc:  # one bad job must not stop the worker thread
+            current = self._store.get(job.id) or job
+            now = self._clock.time()
+            outcome = decide(
+                exc, current, now, self._opt.retry, self._opt.poll, self._clock.random()
+            )
+            self._carry_out(current, outcome, exc)
+            return
+        if after is not None:
+            self._schedule(after.job, after.delay)
+        else:
+            self._wake_twins(job)
+
+    def _carry_out(self, job: Job, outcome: Outcome, exc: Exception) -> None:
+        if outcome.action is Action.PAUSE:
+            assert isinstance(exc, errors.AuthError)  # decide() pauses for nothing else
+            self._gate.refused(exc)
+            self._schedule(job, AFTER_PAUSE_SECONDS)
+        elif outcome.action is Action.RETRY:
+            self._retry(job, outcome, exc)
+        else:
+            internal = not isinstance(exc, errors.DropscribeError | OSError)
+            failed = self._store.save(update(job, attempts=outcome.attempt))
+            self._lifecycle.fail(
+                failed, outcome.reason, outcome.step, exc_info=exc if internal else None
+            )
+            self._wake_twins(failed)
+
+    def _retry(self, job: Job, outcome: Outcome, exc: Exception) -> None:
+        job = update(
+            job,
+            attempts=outcome.attempt,
+            next_due=self._clock.time() + outcome.delay,
+            upload_url=None if outcome.drop_upload_url else job.upload_url,
+        )
+        self._store.save(job)
+        self._log.warning(
+            Event.JOB_RETRY,
+            **audit_fields(job),
+            state=job.state.value,
+            attempt=outcome.attempt,
+            delay_seconds=round(outcome.delay, 3),
+            error=outcome.reason,
+            status=getattr(exc, "status", None),
+        )
+        self._schedule(job, outcome.delay)
+
+    def _wake_twins(self, job: Job) -> None:
+        # A job that ended (published or failed) lets the jobs of the same content that wait
+        # for it go on: they reuse its result, or the first of them submits on its own.
+        if not job.sha256:
+            return
+        for twin in self._store.waiting_twins(job.sha256, job.fingerprint):
+            if twin.id != job.id:
+                self._schedule(twin, 0.0)
+
+    def _schedule(self, job: Job, delay: float) -> None:
+        self._scheduler.schedule(job.id, pool_of(job), delay)

@@ -1,0 +1,306 @@
+"""The steps of one job, resumable from any of them: claimed recording -> published transcript.
+
+Each step commits the job's new state before the next remote call, so that after a crash at
+any point the job resumes where it stopped:
+
+* ``claimed``: hash the file; wait for a job of the same content and settings that is in
+  flight; reuse an earlier transcript of the same content (dedupe); else ask for an upload URL;
+* ``uploading``: (re)start the upload with a fresh URL;
+* ``uploaded``/``submitting``: submit with the job's Idempotency-Key; a submit that may have
+  been sent already is re-sent with the same key, so the service runs it once;
+* ``submitted``: poll, never submit again;
+* ``succeeded``: publish to the outbox and move the recording to done/.
+
+A step decides nothing about errors: it raises, and :mod:`dropscribe.pipeline.outcomes`
+decides. A step returns when the job is due again (:class:`Next`), or None when it rests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dropscribe import errors
+from dropscribe.api_client import PollResult, RemoteStatus
+from dropscribe.audit import Event
+from dropscribe.backoff import PollPolicy, RetryPolicy, next_poll_delay
+from dropscribe.jobs import (
+    Job,
+    JobState,
+    advance,
+    audit_fields,
+    extension_of,
+    output_stem,
+    update,
+)
+from dropscribe.pipeline.outcomes import deadline_reason, past_deadline
+from dropscribe.pipeline.ports import Audit, Custodian, Publisher, Remote, Store
+
+HASH_CHUNK_BYTES = 1024 * 1024
+# How soon a job whose file changed during its upload is hashed again (seconds).
+CHANGED_RETRY_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the steps need from the settings."""
+
+    whisper_input: Mapping[str, Any]
+    fingerprint: str
+    service_tier: str
+    retry: RetryPolicy
+    poll: PollPolicy
+    delete_after_success: bool = False
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Wall-clock time (stored with each job) and the random source of jitter, passed in so
+    that tests pin both. Waiting itself is the scheduler's, on the monotonic clock."""
+
+    time: Callable[[], float] = time.time
+    random: Callable[[], float] = random.random
+
+
+@dataclass(frozen=True)
+class Next:
+    """The job is due again after ``delay`` seconds."""
+
+    job: Job
+    delay: float
+
+
+def file_digest(path: Path) -> tuple[str, int, int]:
+    """Return (sha256, size, mtime_ns) of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        stat = os.fstat(handle.fileno())
+        while chunk := handle.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest(), stat.st_size, stat.st_mtime_ns
+
+
+def unchanged(job: Job, path: Path) -> bool:
+    """Return True if the file still has the size and mtime it had when the job hashed it."""
+    stat = path.stat()
+    return stat.st_size == job.size and stat.st_mtime_ns == job.mtime_ns
+
+
+class Steps:
+    """One method per step; each touches the store, the service, the outbox or custody."""
+
+    def __init__(
+        self,
+        store: Store,
+        remote: Remote,
+        outbox: Publisher,
+        custody: Custodian,
+        log: Audit,
+        options: Options,
+        clock: Clock,
+        on_accepted: Callable[[], None],
+    ) -> None:
+        """``on_accepted`` is called after each call the service accepted (the auth gate)."""
+        self._store = store
+        self._remote = remote
+        self._outbox = outbox
+        self._custody = custody
+        self._log = log
+        self._opt = options
+        self._clock = clock
+        self._accepted = on_accepted
+
+    def transfer(self, job: Job) -> Next | None:
+        """Hash, dedupe, upload and submit, from wherever the job stands."""
+        if job.state is JobState.CLAIMED:
+            job = self._hashed(job)
+            leader = self._store.first_in_flight(job.sha256, job.fingerprint)
+            if leader is not None and leader.id != job.id:
+                return self._wait_for(job, leader)
+            reused = self._store.find_reusable(job.sha256, job.fingerprint)
+            if reused is not None:
+                self._reuse(job, reused)
+                return None
+        if job.state in (JobState.CLAIMED, JobState.UPLOADING):
+            job = self._upload(job)
+            if job.state is not JobState.UPLOADED:
+                return Next(job, CHANGED_RETRY_SECONDS)
+        return self._submit(job)
+
+    def _hashed(self, job: Job) -> Job:
+        path = self._custody.processing_path(job.source)
+        if job.sha256 and job.fingerprint == self._opt.fingerprint and unchanged(job, path):
+            return job  # hashed before it waited for a twin; the file has not changed since
+        digest, size, mtime_ns = file_digest(path)
+        job = update(
+            job, sha256=digest, size=size, fingerprint=self._opt.fingerprint, mtime_ns=mtime_ns
+        )
+        return self._store.save(job)
+
+    def _wait_for(self, job: Job, leader: Job) -> Next:
+        # Same content and settings as a job in flight: submitting it too would bill twice.
+        # The leader wakes this job when it ends; the delay is only a safety net.
+        self._log.info(
+            Event.JOB_WAITING,
+            **audit_fields(job),
+            leader_job_id=leader.id,
+            reason="same content and parameters as a recording in flight; waits for its result",
+        )
+        return Next(job, self._opt.poll.max_seconds)
+
+    def _reuse(self, job: Job, earlier: Job) -> None:
+        result = self._store.result(earlier.id) or {}
+        job = advance(
+            job,
+            JobState.SUCCEEDED,
+            self._clock.time(),
+            result_of=earlier.id,
+            request_id=earlier.request_id,
+            model=earlier.model,
+        )
+        self._store.save(job, result)
+        self._log.info(
+            Event.JOB_DUPLICATE,
+            **audit_fields(job),
+            reused_job_id=earlier.id,
+            reason="same content and parameters as an earlier recording; no API call made",
+        )
+        self.publish(job)
+
+    def _upload(self, job: Job) -> Job:
+        path = self._custody.processing_path(job.source)
+        started = self._clock.time()
+        url = self._remote.get_upload_url(extension_of(job.source))
+        job = self._store.save(advance(job, JobState.UPLOADING, started, upload_url=url))
+        self._log.info(Event.UPLOAD_STARTED, size=job.size, **audit_fields(job))
+        self._remote.upload(url, path)
+        if not unchanged(job, path):
+            return self._restart_changed(job)
+        job = self._store.save(advance(job, JobState.UPLOADED, self._clock.time(), attempts=0))
+        self._log.info(
+            Event.UPLOAD_DONE,
+            **audit_fields(job),
+            size=job.size,
+            duration_seconds=round(self._clock.time() - started, 3),
+        )
+        return job
+
+    def _restart_changed(self, job: Job) -> Job:
+        # The file was still being written after it was claimed: what was uploaded is stale.
+        # Nothing was submitted yet, so nothing is billed; start over once it is hashed again.
+        job = self._store.save(advance(job, JobState.CLAIMED, self._clock.time(), upload_url=None))
+        self._log.warning(
+            Event.JOB_RESTARTED,
+            **audit_fields(job),
+            reason="the file changed after it was claimed; it is hashed and uploaded again",
+        )
+        return job
+
+    def _submit(self, job: Job) -> Next:
+        job = self._store.save(advance(job, JobState.SUBMITTING, self._clock.time()))
+        self._log.info(Event.SUBMIT_SENT, **audit_fields(job))
+        if job.upload_url is None or job.idempotency_key is None:
+            raise errors.DropscribeError("internal error: a submission without an upload URL")
+        sub = self._remote.submit(job.upload_url, self._opt.whisper_input, job.idempotency_key)
+        now = self._clock.time()
+        job = advance(
+            job,
+            JobState.SUBMITTED,
+            now,
+            request_id=sub.request_id,
+            poll_url=sub.poll_url,
+            model=sub.model,
+            attempts=0,
+            polls=0,
+            next_due=now + self._opt.poll.initial_seconds,
+        )
+        self._store.save(job)
+        self._accepted()
+        self._log.info(Event.SUBMIT_ACCEPTED, **audit_fields(job), model=job.model)
+        return Next(job, self._opt.poll.initial_seconds)
+
+    def poll(self, job: Job) -> Next | None:
+        """Poll a submitted job; publish it when the service has its result."""
+        if job.poll_url is None:
+            raise errors.DropscribeError("internal error: a submitted job without a poll URL")
+        outcome = self._remote.poll(job.poll_url)
+        self._accepted()
+        now = self._clock.time()
+        if outcome.status is RemoteStatus.SUCCESS:
+            self._succeed(job, outcome, now)
+            return None
+        if outcome.status in (RemoteStatus.FAILED, RemoteStatus.CANCELLED):
+            reason = outcome.error or f"the service reports the job {outcome.raw_status}"
+            raise errors.RemoteJobFailed(reason, step="poll")
+        fields = audit_fields(job)
+        if outcome.status is RemoteStatus.UNKNOWN:
+            self._log.warning(Event.POLL_UNKNOWN_STATUS, status=outcome.raw_status, **fields)
+        else:
+            self._log.info(Event.POLL_STATUS, status=outcome.status.value, **fields)
+        if past_deadline(job, now, self._opt.poll):
+            raise errors.RemoteJobFailed(deadline_reason(self._opt.poll), step="poll")
+        delay = next_poll_delay(self._opt.poll, job.polls, self._clock.random())
+        job = self._store.save(update(job, polls=job.polls + 1, next_due=now + delay, attempts=0))
+        return Next(job, delay)
+
+    def _succeed(self, job: Job, outcome: PollResult, now: float) -> None:
+        result = dict(outcome.result or {})
+        job = advance(job, JobState.SUCCEEDED, now, model=outcome.model or job.model, attempts=0)
+        self._store.save(job, result)
+        self._log.info(Event.JOB_SUCCEEDED, **audit_fields(job), model=job.model)
+        self.publish(job)
+
+    def publish(self, job: Job) -> None:
+        """Write the outputs, move the recording to done/, mark the job published."""
+        result = self._store.result(job.id) or {}
+        outputs = self._outbox.publish(
+            output_stem(job.source), job.id, result, self._provenance(job)
+        )
+        moved = self._complete_source(job)
+        now = self._clock.time()
+        job = advance(
+            job,
+            JobState.PUBLISHED,
+            now,
+            outputs=tuple(str(p) for p in outputs),
+            next_due=0.0,
+            done_path=moved,
+        )
+        self._store.save(job)
+        common = audit_fields(job)
+        self._log.info(Event.JOB_PUBLISHED, outputs=list(job.outputs), **common)
+        self._log.info(
+            Event.JOB_SUMMARY,
+            outcome="published",
+            model=job.model,
+            size=job.size,
+            duration_seconds=round(now - job.steps.get("claimed", now), 3),
+            **common,
+        )
+
+    def _complete_source(self, job: Job) -> str | None:
+        try:
+            moved = self._custody.complete(job.source, delete=self._opt.delete_after_success)
+        except FileNotFoundError:
+            # A crash after the move and before the state was saved: it is already done.
+            return job.done_path
+        return None if moved is None else str(moved)
+
+    def _provenance(self, job: Job) -> dict[str, Any]:
+        return {
+            "source": job.source,
+            "size": job.size,
+            "sha256": job.sha256,
+            "request_id": job.request_id,
+            "model": job.model,
+            "service_tier": self._opt.service_tier,
+            "input": dict(self._opt.whisper_input),
+            "steps": job.steps,
+            "reused_from_job": job.result_of,
+        }
