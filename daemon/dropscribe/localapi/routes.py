@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
@@ -26,6 +26,9 @@ from .views import POLL_PATH, job_view, submit_view, upload_url_view
 # The longest a long poll (GET poll URL ?wait=SECONDS) holds its answer, in seconds; each one
 # holds a worker thread of the server meanwhile.
 MAX_POLL_WAIT_SECONDS = 30.0
+
+#: Content type of the Prometheus text exposition format.
+METRICS_MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +98,13 @@ def build_app(
         return job_view(service.cancel(job_id))
 
     @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        return service.health()
+    def healthz() -> JSONResponse:
+        health = service.health()
+        return JSONResponse(health, status_code=200 if health["status"] == "ok" else 503)
+
+    @app.get("/metrics")
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(service.metrics(), media_type=METRICS_MEDIA_TYPE)
 
     return app
 

@@ -34,6 +34,9 @@ UPLOAD_PATH = "/v1/input/uploads/{name}"
 #: Longest Idempotency-Key accepted, in characters.
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
+#: Prefix of every metric name on /metrics.
+METRIC_PREFIX = "dropscribe_serve_"
+
 _UPLOAD_PATH_TAIL = re.compile(r"/v1/input/uploads/(?P<name>[^/]+)$")
 
 
@@ -192,16 +195,50 @@ class ApiService:
         raise ApiProblem(409, f"job has already finished ({job.status.value}); too late to cancel")
 
     def health(self) -> dict[str, Any]:
-        """Return liveness plus the counters tests use to prove one engine run per file."""
+        """Return liveness, the engine workers' state and the counters tests use to prove one
+        engine run per file. ``status`` is ``degraded`` while a worker is dead."""
         counters = self._store.counters()
+        workers = self._pool.health()
         return {
-            "status": "ok",
+            "status": "ok" if workers.alive == workers.configured else "degraded",
             "model": self._default_label,
             "models": self._labels,
             "submissions": counters.submissions,
             "engine_runs": counters.engine_runs,
             "queued": counters.queued,
+            "workers": {
+                "configured": workers.configured,
+                "alive": workers.alive,
+                "restarts": workers.restarts,
+                "crashed_jobs": workers.crashed_jobs,
+            },
         }
+
+    def metrics(self) -> str:
+        """Return the health counters in the Prometheus text exposition format."""
+        counters = self._store.counters()
+        workers = self._pool.health()
+        samples = (
+            ("submissions_total", "counter", "Jobs accepted since the data folder was made.",
+             counters.submissions),
+            ("engine_runs_total", "counter", "Engine runs started.", counters.engine_runs),
+            ("jobs_queued", "gauge", "Jobs waiting for an engine worker.", counters.queued),
+            ("workers_configured", "gauge", "Engine worker threads configured.",
+             workers.configured),
+            ("workers_alive", "gauge", "Engine worker threads alive now.", workers.alive),
+            ("worker_restarts_total", "counter", "Dead engine workers restarted.",
+             workers.restarts),
+            ("crashed_jobs_total", "counter", "Jobs whose engine worker died under them.",
+             workers.crashed_jobs),
+        )  # fmt: skip
+        return "".join(
+            _metric(f"{METRIC_PREFIX}{name}", kind, text, value)
+            for name, kind, text, value in samples
+        )
+
+
+def _metric(name: str, kind: str, help_text: str, value: int) -> str:
+    return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n{name} {value}\n"
 
 
 def check_token(expected: str, authorization: str | None) -> None:
