@@ -254,6 +254,7 @@ class Service:
                 token=token,
                 model=s.embedded.model,
                 workers=s.embedded.workers,
+                max_audio_hours=s.embedded.max_audio_hours,
             ),
             on_finished=self._result_ready,
         )

@@ -11,11 +11,15 @@ import pytest
 import requests
 
 from support import tiyaro_flow as flow
+from support.bombs import one_hertz_bomb, silent_wav
 from support.serve import ServeProcess
 
 SPEECH = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "speech" / "jfk.flac"
 SUBMIT_TINY = "/v1/async/ent/tiyarofs/1/openai/whisper-tiny"
 TIMEOUT = 10.0
+
+#: Growth of the server's peak RSS an attack may cause: far below the gigabytes of the bomb.
+MEMORY_SLACK_BYTES = 100 << 20
 
 pytestmark = pytest.mark.slow
 
@@ -77,3 +81,31 @@ def test_serve_metrics_report_workers_alive(serve: ServeProcess) -> None:
     assert "dropscribe_serve_workers_alive 1" in lines
     assert "dropscribe_serve_workers_configured 1" in lines
     assert "dropscribe_serve_worker_restarts_total 0" in lines
+
+
+def transcribe_file(serve: ServeProcess, audio: Path) -> dict[str, Any]:
+    response = flow.submit(serve.base_url, serve.token, uploaded(serve, audio))
+    return flow.wait_until_final(response["urls"]["GET"], serve.token, timeout=60)
+
+
+def test_serve_one_hertz_bomb_is_refused_with_memory_bounded(
+    serve: ServeProcess, tmp_path: Path
+) -> None:
+    assert_legitimate_client_served(serve)  # the model is loaded: memory is at its plateau
+    before = serve.peak_rss_bytes()
+    final = transcribe_file(serve, one_hertz_bomb(tmp_path / "bomb.wav"))
+    assert final["status"] == "failed"
+    assert "sample rate of 1 Hz is too low for speech" in final["error"]
+    assert serve.peak_rss_bytes() - before < MEMORY_SLACK_BYTES
+    assert_legitimate_client_served(serve)
+
+
+def test_serve_recording_over_max_audio_hours_is_refused(tmp_path: Path) -> None:
+    long_wav = silent_wav(tmp_path / "minute.wav", 8000, 8000 * 60)
+    with ServeProcess(tmp_path / "data", ["--max-audio-hours", "0.01"]) as serve:
+        final = transcribe_file(serve, long_wav)
+        assert final["status"] == "failed"
+        assert final["error"] == (
+            "the audio is 1 min 0 s long; this server accepts at most 36 s (max_audio_hours)"
+        )
+        assert_legitimate_client_served(serve)

@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from .engine import DEFAULT_MAX_AUDIO_HOURS
 from .server import ServerOptions, serve_forever
 
 #: Environment variable holding the bearer token when --token is not given.
@@ -43,6 +44,12 @@ def parser() -> argparse.ArgumentParser:
     )
     cli.add_argument("--model", help="faster-whisper model name or folder (default: tiny.en)")
     cli.add_argument("--workers", type=int, default=1, help="engine worker threads")
+    cli.add_argument(
+        "--max-audio-hours",
+        type=float,
+        default=DEFAULT_MAX_AUDIO_HOURS,
+        help=f"refuse longer recordings (default: {DEFAULT_MAX_AUDIO_HOURS:g})",
+    )
     return cli
 
 
@@ -59,6 +66,7 @@ def options_from(args: argparse.Namespace) -> ServerOptions:
         token=token,
         model=args.model,
         workers=args.workers,
+        max_audio_hours=args.max_audio_hours,
     )
 
 

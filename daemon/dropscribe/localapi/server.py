@@ -20,7 +20,7 @@ from types import FrameType
 
 import uvicorn
 
-from .engine import BUNDLED_MODEL, Engine, WhisperEngine
+from .engine import BUNDLED_MODEL, DEFAULT_MAX_AUDIO_HOURS, Engine, WhisperEngine
 from .presign import Presigner, load_or_create_secret
 from .retention import RetentionSweeper
 from .routes import build_app
@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 #: Default upload size limit: 2 GiB.
 DEFAULT_MAX_UPLOAD_BYTES = 2 << 30
+
+#: Largest max_audio_hours accepted: a day of audio is 5.5 GB of samples already.
+MAX_AUDIO_HOURS_CEILING = 24.0
 
 #: The four model paths of the Tiyaro protocol.
 PROTOCOL_ROUTES = ("whisper-tiny", "whisper-small", "whisper-medium", "whisper-large")
@@ -74,6 +77,7 @@ class ServerOptions:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     retention_hours: float = 72
     public_url: str | None = None
+    max_audio_hours: float = DEFAULT_MAX_AUDIO_HOURS
 
     def __post_init__(self) -> None:
         problem = options_problem(self)
@@ -91,6 +95,10 @@ def options_problem(options: ServerOptions) -> str | None:
         (options.max_upload_bytes <= 0, "max_upload_bytes must be positive"),
         (options.retention_hours <= 0, "retention_hours must be positive"),
         (options.presign_secret == b"", "presign_secret must not be empty"),
+        (
+            not 0 < options.max_audio_hours <= MAX_AUDIO_HOURS_CEILING,
+            f"max_audio_hours must be above 0 and at most {MAX_AUDIO_HOURS_CEILING}",
+        ),
     )
     for failed, message in checks:
         if failed:
@@ -145,7 +153,7 @@ class EmbeddedServer:
         instead of waiting for its next poll."""
         self._options = options
         self._on_finished = on_finished
-        self._engine = engine or WhisperEngine()
+        self._engine = engine or WhisperEngine(options.max_audio_hours)
         self._clock = clock
         self._socket: socket.socket | None = None
         self._uvicorn: uvicorn.Server | None = None
