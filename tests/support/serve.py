@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -34,10 +35,17 @@ _LISTENING = re.compile(r"listening on (?P<url>https?://\S+)")
 class ServeProcess:
     """One ``dropscribe serve --port 0`` child; ``start()`` then ``stop()`` (or a with block)."""
 
-    def __init__(self, folder: Path, args: Sequence[str] = (), token: str = SERVE_TOKEN) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        args: Sequence[str] = (),
+        token: str = SERVE_TOKEN,
+        file_limit: int | None = None,
+    ) -> None:
         self.folder = folder
         self.token = token
         self._args = list(args)
+        self._file_limit = file_limit
         self._process: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
         self.lines: list[str] = []
@@ -59,6 +67,10 @@ class ServeProcess:
         """Start the server and return once it listens. Raise AssertionError if it does not."""
         env = dict(os.environ, DROPSCRIBE_SERVE_TOKEN=self.token)
         command = [str(DROPSCRIBE), "serve", "--port", "0", "--data-dir", str(self.folder)]
+        if self._file_limit is not None:
+            # Soft and hard: the server cannot raise it, as under a unit's LimitNOFILE=.
+            limit = self._file_limit
+            command = ["prlimit", f"--nofile={limit}:{limit}", "--", *command]
         self._process = subprocess.Popen(
             [*command, *self._args],
             stdout=subprocess.DEVNULL,
@@ -68,9 +80,11 @@ class ServeProcess:
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        if not self._listening.wait(START_TIMEOUT_SECONDS):
-            self.stop()
-            raise AssertionError("serve did not listen:\n" + "".join(self.lines[-30:]))
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while not self._listening.wait(0.1):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError("serve did not listen:\n" + "".join(self.lines[-30:]))
         return self
 
     def _read(self) -> None:
@@ -132,3 +146,23 @@ def wait_until(predicate: object, timeout: float, step: float = 0.05) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(step)
+
+
+def open_slow_connection(base_url: str, source: str) -> socket.socket:
+    """Open a connection from ``source`` (a 127.x address) that starts a request and never
+    finishes its headers: one slowloris connection."""
+    host, port = base_url.rsplit("//", 1)[1].rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=5, source_address=(source, 0))
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    return sock
+
+
+def closed_by_peer(sock: socket.socket, timeout: float) -> bool:
+    """Return True if the server closes ``sock`` within ``timeout`` seconds."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(1024) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True

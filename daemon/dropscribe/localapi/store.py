@@ -139,6 +139,12 @@ class JobStore:
                 (upload.upload_id, upload.extension, upload.size, upload.created_at),
             )
 
+    def is_submitted(self, upload_id: str) -> bool:
+        """Return True once any job refers to this upload (its file must not change then)."""
+        with self._transaction() as db:
+            row = db.execute("SELECT 1 FROM jobs WHERE upload_id = ? LIMIT 1", (upload_id,))
+            return row.fetchone() is not None
+
     def find_upload(self, upload_id: str) -> UploadRecord | None:
         """Return the completed upload with this id, or None if it never completed."""
         with self._transaction() as db:
