@@ -35,7 +35,7 @@ def test_write_atomic_at_creates_folders_and_writes(root: Path) -> None:
 
 def test_write_atomic_at_link_below_root_is_refused(root: Path, elsewhere: Path) -> None:
     (root / "sub").symlink_to(elsewhere)
-    with pytest.raises(FollowRefused, match="'sub'.*link or not a folder"):
+    with pytest.raises(FollowRefused, match=r"'sub'.*link or not a folder"):
         write_atomic_at(root, "sub/c.txt", b"hello", PREFIX)
     assert list(elsewhere.iterdir()) == []
 
