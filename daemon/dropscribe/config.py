@@ -10,10 +10,12 @@ problem is collected and raised at once as a :class:`ConfigError` whose lines re
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -24,6 +26,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from dropscribe.errors import ConfigError
@@ -73,6 +76,9 @@ class Api(_Section):
     connect_timeout_seconds: PositiveSeconds = 5.0
     read_timeout_seconds: PositiveSeconds = 30.0
     call_deadline_seconds: PositiveSeconds = 120.0
+    # Plain http:// carries the key, the presigned URLs and the audio in cleartext; it is
+    # refused for anything but this machine unless set to true (e.g. on a trusted cable).
+    allow_plain_http: bool = False
 
     @field_validator("base_url")
     @classmethod
@@ -83,6 +89,20 @@ class Api(_Section):
             raise ValueError("must be 'embedded' or an http(s):// URL")
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _cleartext_stays_local(self) -> Api:
+        if (
+            self.base_url.startswith("http://")
+            and not self.allow_plain_http
+            and not is_loopback_url(self.base_url)
+        ):
+            raise ValueError(
+                "base_url: plain http:// to another machine sends the API key and the audio "
+                "in cleartext; use https:// (serve --tls-cert, or a TLS reverse proxy) or set "
+                "api.allow_plain_http: true"
+            )
+        return self
+
     @field_validator("async_path")
     @classmethod
     def _async_path(cls, value: str) -> str:
@@ -91,6 +111,18 @@ class Api(_Section):
                 "must start with '/', e.g. /v1/async/ent/tiyarofs/1/openai/whisper-tiny"
             )
         return value
+
+
+def is_loopback_url(url: str) -> bool:
+    """Return True when the URL's host is this machine: localhost or a loopback address."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
 
 
 class Watch(_Section):
@@ -176,6 +208,9 @@ class Embedded(_Section):
 
     model: str | None = None
     workers: Annotated[int, Field(ge=1, le=16)] = 1
+    # Longer recordings are refused (failed/, with the reason) before they are decoded: a tiny
+    # file can claim hours of audio. 3 h fits a long meeting; same default as `serve`.
+    max_audio_hours: Annotated[float, Field(gt=0, le=24, allow_inf_nan=False)] = 3.0
 
 
 class Settings(_Section):

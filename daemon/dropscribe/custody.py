@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dropscribe.errors import InputRejected
+from dropscribe.fsio import ensure_folder
 from dropscribe.redaction import redact_url
 
 NAME_MAX_BYTES = 255  # the longest file name (in bytes) Linux filesystems accept
@@ -204,8 +205,8 @@ class Custody:
         source = root / validate_rel(rel)
         self._require_inside(source, root)
         body = {"source": rel, **dict(redact_report(dict(report)))}
-        target_dir = self._folders.failed / PurePosixPath(rel).parent
-        target_dir.mkdir(parents=True, exist_ok=True)
+        # Made without following links: a link at failed/sub must not take the recording away.
+        target_dir = ensure_folder(self._folders.failed, PurePosixPath(rel).parent)
         draft = _write_draft(
             target_dir, json.dumps(body, indent=2, ensure_ascii=False, default=str)
         )
@@ -233,10 +234,10 @@ class Custody:
         return target
 
     def _move(self, source: Path, to_root: Path, rel: str) -> Path:
-        target_dir = to_root / validate_rel(rel).parent
+        parent = validate_rel(rel).parent
         with self._lock:
             os.lstat(source)  # FileNotFoundError before any folder is made
-            target_dir.mkdir(parents=True, exist_ok=True)
+            target_dir = ensure_folder(to_root, parent)  # no link below to_root is followed
             target = self._free_path(target_dir, PurePosixPath(rel).name, "")
             os.rename(source, target)
             _sync_dir(target_dir)

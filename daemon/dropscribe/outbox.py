@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dropscribe.fsio import write_atomic_at
 from dropscribe.redaction import Redactor
 
 FORMATS = ("txt", "json", "srt", "vtt")
@@ -272,8 +273,9 @@ class Outbox:
             stem = self._claim_stem(safe_stem(rel), job_id)
             written = []
             for ext, text in files.items():  # json first: it records ownership
-                path = self.root / f"{stem}.{ext}"
-                write_atomic(path, text.encode("utf-8"))
+                # No link below the root is followed: a link at outbox/sub cannot send
+                # transcripts elsewhere.
+                path = write_atomic_at(self.root, f"{stem}.{ext}", text.encode(), TEMP_PREFIX)
                 written.append(path)
         return written
 

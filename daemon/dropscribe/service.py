@@ -273,6 +273,7 @@ def connect(settings: Settings, redactor: Redactor, on_finished: Callable[[str],
             token=token,
             model=s.embedded.model,
             workers=s.embedded.workers,
+            max_audio_hours=s.embedded.max_audio_hours,
         ),
         on_finished=on_finished,
     )

@@ -26,7 +26,7 @@ class SilentEngine:
 def test_embedded_server_start_keeps_the_audit_file_handler(tmp_path: Path) -> None:
     audit.configure(log_dir=tmp_path / "log", redactor=Redactor(), console="json")
     try:
-        options = ServerOptions(tmp_path / "server", token="token-for-test")
+        options = ServerOptions(tmp_path / "server", token="token-for-test-0123456789")
         with EmbeddedServer(options, engine=SilentEngine()) as server:
             with requests.get(f"{server.base_url}/healthz", timeout=5) as answer:
                 assert answer.status_code == 200

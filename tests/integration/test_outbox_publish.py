@@ -36,12 +36,12 @@ def fail_on_call(n: int, exc: BaseException) -> Callable[[Any, Any], None]:
     real = os.replace
     calls = 0
 
-    def replace(src: Any, dst: Any) -> None:
+    def replace(src: Any, dst: Any, **dir_fds: Any) -> None:
         nonlocal calls
         calls += 1
         if calls == n:
             raise exc
-        real(src, dst)
+        real(src, dst, **dir_fds)
 
     return replace
 
@@ -181,13 +181,13 @@ def test_publish_foreign_json_never_overwritten(tmp_path: Path) -> None:
 def test_publish_concurrent_jobs_same_stem_get_distinct_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = outbox.write_atomic
+    real = outbox.write_atomic_at
 
-    def slow_write(path: Path, data: bytes) -> None:
+    def slow_write(root: Path, rel: str, data: bytes, prefix: str) -> Path:
         time.sleep(0.05)  # widens the window between choosing a stem and claiming it
-        real(path, data)
+        return real(root, rel, data, prefix)
 
-    monkeypatch.setattr(outbox, "write_atomic", slow_write)
+    monkeypatch.setattr(outbox, "write_atomic_at", slow_write)
     box = Outbox(tmp_path, formats=("txt", "json"))
     threads = [
         threading.Thread(target=box.publish, args=("a", f"job-{i}", {"text": str(i)}, {}))

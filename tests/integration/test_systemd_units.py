@@ -170,6 +170,19 @@ def test_daemon_unit_service_contract_matches_the_program() -> None:
     assert int(unit_setting(DAEMON_UNIT, "TimeoutStopSec")[0].removesuffix("s")) > drain_seconds
 
 
+@pytest.mark.parametrize("unit", [DAEMON_UNIT, SERVE_UNIT], ids=lambda unit: unit.name)
+def test_unit_caps_memory_tasks_and_descriptors(unit: Path) -> None:
+    limits = {key: unit_setting(unit, key) for key in ("MemoryMax", "TasksMax", "LimitNOFILE")}
+    assert limits == {"MemoryMax": ["4G"], "TasksMax": ["256"], "LimitNOFILE": ["8192"]}
+
+
+def test_serve_unit_listens_on_loopback_and_admits_only_loopback() -> None:
+    exec_start = unit_setting(SERVE_UNIT, "ExecStart")[0]
+    assert " --host 127.0.0.1 " in exec_start
+    assert unit_setting(SERVE_UNIT, "IPAddressDeny") == ["any"]
+    assert unit_setting(SERVE_UNIT, "IPAddressAllow") == ["localhost"]
+
+
 def test_sysusers_creates_accounts_the_units_name(tmp_path: Path) -> None:
     (tmp_path / "etc").mkdir()
     result = run_tool("systemd-sysusers", f"--root={tmp_path}", str(SYSUSERS))

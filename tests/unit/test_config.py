@@ -160,6 +160,26 @@ def test_load_config_base_url_must_be_embedded_or_http(tmp_path: Path) -> None:
     assert any("api.base_url" in p for p in problems_of(path, {"TIYARO_API_KEY": "abcdefg"}))
 
 
+@pytest.mark.parametrize("host", ["gpu-box.lan:8750", "192.168.1.20:8750", "[fe80::1]"])
+def test_load_config_plain_http_to_another_machine_is_refused(tmp_path: Path, host: str) -> None:
+    path = write(tmp_path, REMOTE.replace("https://api.example.test", f"http://{host}"))
+    found = problems_of(path, {"TIYARO_API_KEY": "abcdefg"})
+    assert any("api" in p and "cleartext" in p for p in found), found
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8750", "localhost", "[::1]:8750", "127.8.0.1"])
+def test_load_config_plain_http_to_this_machine_is_allowed(tmp_path: Path, host: str) -> None:
+    path = write(tmp_path, REMOTE.replace("https://api.example.test", f"http://{host}"))
+    assert load_config(path, {"TIYARO_API_KEY": "abcdefg"}).api.base_url == f"http://{host}"
+
+
+def test_load_config_plain_http_allowed_explicitly(tmp_path: Path) -> None:
+    text = REMOTE.replace("https://api.example.test", "http://gpu-box.lan:8750")
+    path = write(tmp_path, text + "  allow_plain_http: true\n")
+    settings = load_config(path, {"TIYARO_API_KEY": "abcdefg"})
+    assert settings.api.base_url == "http://gpu-box.lan:8750"
+
+
 def test_load_config_empty_systemd_credential_falls_back_to_environment(tmp_path: Path) -> None:
     creds = tmp_path / "creds"
     creds.mkdir()

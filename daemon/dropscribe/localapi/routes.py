@@ -14,18 +14,22 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from .guards import FailureLimiter, RequestGuard
 from .problems import ApiProblem
 from .service import UPLOAD_PATH, ApiService, SubmitRequest, check_token
 from .uploads import store_body
 from .views import POLL_PATH, job_view, submit_view, upload_url_view
 
-# The longest a long poll (GET poll URL ?wait=SECONDS) holds its answer, in seconds; each one
-# holds a worker thread of the server meanwhile.
+# The longest a long poll (GET poll URL ?wait=SECONDS) holds its answer, in seconds. A waiting
+# poll is a coroutine, not a thread; guards.py caps how many one client may hold.
 MAX_POLL_WAIT_SECONDS = 30.0
+
+#: Content type of the Prometheus text exposition format.
+METRICS_MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,8 @@ def build_app(
     """Return the ASGI application serving the protocol and its extensions."""
     app = FastAPI(title="dropscribe embedded API", docs_url=None, redoc_url=None, openapi_url=None)
     _install_error_handlers(app)
+    # Authentication and body limits run before FastAPI reads any body (see guards.py).
+    app.add_middleware(RequestGuard, token=token, failures=FailureLimiter())
     routes = service.routes
 
     def base_url(request: Request) -> str:
@@ -64,7 +70,9 @@ def build_app(
         target = service.upload_target(name, expires, signature)
         _check_length(request.headers.get("content-length"), max_upload_bytes)
         try:
-            size = await store_body(request.stream(), target, max_upload_bytes)
+            size = await store_body(
+                request.stream(), target, max_upload_bytes, service.check_replaceable
+            )
         except ClientDisconnect as exc:
             raise ApiProblem(
                 400, "the upload was interrupted before the body was complete"
@@ -84,19 +92,24 @@ def build_app(
         return submit_view(service.submit(route, body, idempotency_key).job, base_url(request))
 
     @app.get(POLL_PATH, dependencies=auth)
-    def poll(
+    async def poll(
         job_id: str, wait: Annotated[float, Query(ge=0, le=MAX_POLL_WAIT_SECONDS)] = 0.0
     ) -> dict[str, Any]:
         # `wait` (an extension): hold the answer until the job has finished, at most that long.
-        return job_view(service.wait_for_job(job_id, wait))
+        return job_view(await service.wait_for_job(job_id, wait))
 
     @app.delete(POLL_PATH, dependencies=auth)
     def cancel(job_id: str) -> dict[str, Any]:
         return job_view(service.cancel(job_id))
 
     @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        return service.health()
+    def healthz() -> JSONResponse:
+        health = service.health()
+        return JSONResponse(health, status_code=200 if health["status"] == "ok" else 503)
+
+    @app.get("/metrics")
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(service.metrics(), media_type=METRICS_MEDIA_TYPE)
 
     return app
 

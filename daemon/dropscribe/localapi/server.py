@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import resource
 import signal
 import socket
 import threading
@@ -20,19 +21,38 @@ from types import FrameType
 
 import uvicorn
 
-from .engine import BUNDLED_MODEL, Engine, WhisperEngine
+from .connections import (
+    MAX_CONNECTIONS_PER_CLIENT,
+    ConnectionCounts,
+    connection_budget,
+    install_log_limits,
+    protocol_options,
+    raise_file_limit,
+)
+from .engine import BUNDLED_MODEL, DEFAULT_MAX_AUDIO_HOURS, Engine, WhisperEngine
 from .presign import Presigner, load_or_create_secret
 from .retention import RetentionSweeper
 from .routes import build_app
 from .service import ApiService
 from .store import JobStore
-from .uploads import remove_drafts, upload_path
+from .uploads import private_folder, remove_drafts, upload_path
 from .workers import EnginePool
 
 log = logging.getLogger(__name__)
 
 #: Default upload size limit: 2 GiB.
 DEFAULT_MAX_UPLOAD_BYTES = 2 << 30
+
+#: Shortest bearer token accepted: 16 characters from a password generator resist guessing.
+MIN_TOKEN_LENGTH = 16
+
+#: What --public-url may look like: scheme, host, optional port and path; no query, no user.
+_PUBLIC_URL = re.compile(
+    r"^https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?(?:/[A-Za-z0-9._~/-]*)?$"
+)
+
+#: Largest max_audio_hours accepted: a day of audio is 5.5 GB of samples already.
+MAX_AUDIO_HOURS_CEILING = 24.0
 
 #: The four model paths of the Tiyaro protocol.
 PROTOCOL_ROUTES = ("whisper-tiny", "whisper-small", "whisper-medium", "whisper-large")
@@ -45,6 +65,10 @@ WAIT_STEP_SECONDS = 0.05
 
 #: Pending connections the kernel queues before refusing more (uvicorn's default).
 LISTEN_BACKLOG = 2048
+
+#: Loggers that can repeat one line per connection or per accept; each line is kept to one
+#: per condition and minute.
+_NOISY_LOGGERS = ("asyncio", "uvicorn.error", "dropscribe.localapi.connections")
 
 _ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -59,6 +83,9 @@ class ServerOptions:
     ``model`` None means the bundled tiny.en; ``model_map`` sends model paths (e.g.
     ``whisper-large``) to other faster-whisper model names or folders; paths it leaves out use
     ``model``. ``presign_secret`` None means a secret generated once and kept in ``data_dir``.
+    ``public_url`` (e.g. ``https://asr.example.org``) is the base of every URL the server
+    issues, for a server behind a reverse proxy; None means the request's own base URL.
+    ``tls_cert`` and ``tls_key`` (PEM files, both or neither) make the server speak HTTPS.
     """
 
     data_dir: Path
@@ -74,6 +101,9 @@ class ServerOptions:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     retention_hours: float = 72
     public_url: str | None = None
+    max_audio_hours: float = DEFAULT_MAX_AUDIO_HOURS
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     def __post_init__(self) -> None:
         problem = options_problem(self)
@@ -85,12 +115,25 @@ def options_problem(options: ServerOptions) -> str | None:
     """Return what is wrong with the options, or None when they are usable."""
     checks = (
         (not options.token, "a bearer token is required"),
+        (
+            len(options.token) < MIN_TOKEN_LENGTH,
+            f"the bearer token must be at least {MIN_TOKEN_LENGTH} characters long",
+        ),
+        ((options.tls_cert is None) != (options.tls_key is None), "give both TLS cert and key"),
+        (
+            options.public_url is not None and not _PUBLIC_URL.match(options.public_url),
+            f"public_url {options.public_url!r} is not an http(s)://host[:port][/path] URL",
+        ),
         (not 0 <= options.port <= 65535, f"port {options.port} is not 0..65535"),
         (options.workers < 1, f"workers must be at least 1, not {options.workers}"),
         (options.presign_ttl_seconds <= 0, "presign_ttl_seconds must be positive"),
         (options.max_upload_bytes <= 0, "max_upload_bytes must be positive"),
         (options.retention_hours <= 0, "retention_hours must be positive"),
         (options.presign_secret == b"", "presign_secret must not be empty"),
+        (
+            not 0 < options.max_audio_hours <= MAX_AUDIO_HOURS_CEILING,
+            f"max_audio_hours must be above 0 and at most {MAX_AUDIO_HOURS_CEILING}",
+        ),
     )
     for failed, message in checks:
         if failed:
@@ -105,11 +148,11 @@ def route_specs(options: ServerOptions) -> dict[str, str]:
     return {route: default for route in PROTOCOL_ROUTES} | dict(options.model_map or {})
 
 
-def base_url_for(host: str, port: int) -> str:
+def base_url_for(host: str, port: int, scheme: str = "http") -> str:
     """Return the URL a local client uses to reach a server bound to host:port."""
     reachable = _WILDCARD_HOSTS.get(host, host)
     shown = f"[{reachable}]" if ":" in reachable else reachable
-    return f"http://{shown}:{port}"
+    return f"{scheme}://{shown}:{port}"
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -145,12 +188,13 @@ class EmbeddedServer:
         instead of waiting for its next poll."""
         self._options = options
         self._on_finished = on_finished
-        self._engine = engine or WhisperEngine()
+        self._engine = engine or WhisperEngine(options.max_audio_hours)
         self._clock = clock
         self._socket: socket.socket | None = None
         self._uvicorn: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._parts: tuple[JobStore, EnginePool, RetentionSweeper] | None = None
+        self._remove_log_limits: Callable[[], None] | None = None
 
     @property
     def options(self) -> ServerOptions:
@@ -162,7 +206,8 @@ class EmbeddedServer:
         """Return ``http://host:port`` of the running server. Raise RuntimeError if not started."""
         if self._socket is None:
             raise RuntimeError("the server is not started")
-        return base_url_for(self._options.host, self._socket.getsockname()[1])
+        scheme = "https" if self._options.tls_cert is not None else "http"
+        return base_url_for(self._options.host, self._socket.getsockname()[1], scheme)
 
     def start(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         """Open the data folder, start workers and uvicorn; return once it is listening."""
@@ -173,11 +218,21 @@ class EmbeddedServer:
         self._socket = bind_socket(self._options.host, self._options.port)
         opts = self._options
         app = build_app(service, opts.token, opts.max_upload_bytes, opts.public_url)
+        soft_file_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        counts = ConnectionCounts(connection_budget(soft_file_limit), MAX_CONNECTIONS_PER_CLIENT)
         # log_config=None: uvicorn's own dictConfig would close the host's log handlers (the
         # daemon's redacting audit trail); its loggers then go through the host's root logger.
         config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="off", log_config=None
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            log_config=None,
+            ssl_certfile=opts.tls_cert,
+            ssl_keyfile=opts.tls_key,
+            **protocol_options(counts),
         )
+        self._remove_log_limits = install_log_limits(_NOISY_LOGGERS)
         self._uvicorn = uvicorn.Server(config)
         pool.start()
         sweeper.start()
@@ -189,8 +244,8 @@ class EmbeddedServer:
 
     def _assemble(self) -> tuple[JobStore, EnginePool, RetentionSweeper, ApiService]:
         opts = self._options
-        uploads_dir = opts.data_dir / "uploads"
-        uploads_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(opts.data_dir)
+        uploads_dir = private_folder(opts.data_dir / "uploads")
         remove_drafts(uploads_dir)
         secret = opts.presign_secret or load_or_create_secret(opts.data_dir)
         store = JobStore(opts.data_dir)
@@ -243,7 +298,10 @@ class EmbeddedServer:
             store.close()
         if self._socket is not None:
             self._socket.close()
+        if self._remove_log_limits is not None:
+            self._remove_log_limits()
         self._uvicorn = self._thread = self._parts = self._socket = None
+        self._remove_log_limits = None
 
     def __enter__(self) -> EmbeddedServer:
         self.start()
@@ -266,6 +324,8 @@ def serve_forever(options: ServerOptions) -> None:
 
     handled = (signal.SIGINT, signal.SIGTERM)
     previous = {sig: signal.signal(sig, request_stop) for sig in handled}
+    # Connections are capped below the file limit; a higher limit (LimitNOFILE=) admits more.
+    raise_file_limit()
     server = EmbeddedServer(options)
     try:
         server.start()

@@ -5,12 +5,12 @@ Every refusal is an ApiProblem carrying its status and a message for a person.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
 import re
-import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import anyio.to_thread
 from pydantic import BaseModel, ConfigDict, Field
 
 from .lifecycle import JobStatus
@@ -26,6 +27,7 @@ from .presign import Presigner
 from .problems import ApiProblem
 from .store import JobRecord, JobStore, UploadRecord
 from .uploads import ALLOWED_EXTENSIONS, new_upload_id, parse_stored_name, upload_path
+from .waiting import JobWaits
 from .workers import EnginePool
 
 #: Path of a presigned upload URL, below the server's base URL.
@@ -33,6 +35,9 @@ UPLOAD_PATH = "/v1/input/uploads/{name}"
 
 #: Longest Idempotency-Key accepted, in characters.
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+#: Prefix of every metric name on /metrics.
+METRIC_PREFIX = "dropscribe_serve_"
 
 _UPLOAD_PATH_TAIL = re.compile(r"/v1/input/uploads/(?P<name>[^/]+)$")
 
@@ -74,9 +79,8 @@ class ApiService:
         self._labels = dict(labels)
         self._default_label = default_label
         self._clock = clock
-        # Long polls wait on this; every job leaving the engine bumps the generation.
-        self._finished = threading.Condition()
-        self._generation = 0
+        # Long polls wait here, in the event loop: a waiting poll holds no thread.
+        self._waits = JobWaits()
 
     @property
     def routes(self) -> tuple[str, ...]:
@@ -101,7 +105,19 @@ class ApiService:
         upload_id, ext, expiry = parsed
         if self._presigner.is_expired(expiry):
             raise ApiProblem(403, "upload URL has expired; request a new upload URL")
-        return upload_path(self._uploads_dir, upload_id, ext)
+        target = upload_path(self._uploads_dir, upload_id, ext)
+        self.check_replaceable(target)
+        return target
+
+    def check_replaceable(self, target: Path) -> None:
+        """Raise 409 if the upload stored at ``target`` was submitted: a job may be reading it.
+
+        Checked when a PUT starts and again just before its body replaces the file.
+        """
+        if self._store.is_submitted(target.name.split(".", 1)[0]):
+            raise ApiProblem(
+                409, "this upload was already submitted; request a new upload URL for a new file"
+            )
 
     def record_upload(self, target: Path, size: int) -> None:
         """Remember that the upload stored at ``target`` is complete."""
@@ -160,48 +176,80 @@ class ApiService:
         return job
 
     def job_finished(self, job_id: str) -> None:
-        """Wake the long polls: a job has left the engine (done, failed or abandoned)."""
-        with self._finished:
-            self._generation += 1
-            self._finished.notify_all()
+        """Wake the long polls of a job that has left the engine (done, failed or abandoned)."""
+        self._waits.announce(job_id)
 
-    def wait_for_job(self, job_id: str, wait_seconds: float) -> JobRecord:
+    async def wait_for_job(self, job_id: str, wait_seconds: float) -> JobRecord:
         """Return the job once it has finished, or as it stands after ``wait_seconds`` (the
         long-poll extension). Raise 404 if there is none."""
-        deadline = time.monotonic() + wait_seconds
-        while True:
-            with self._finished:
-                seen = self._generation
-            job = self.job(job_id)
-            remaining = deadline - time.monotonic()
-            if job.status.is_terminal or remaining <= 0:
+        job = await anyio.to_thread.run_sync(self.job, job_id)
+        if job.status.is_terminal or wait_seconds <= 0:
+            return job
+        with self._waits.watching(job_id) as finished:
+            # Read again once watching, so a job that finished in between is not waited for.
+            job = await anyio.to_thread.run_sync(self.job, job_id)
+            if job.status.is_terminal:
                 return job
-            with self._finished:
-                # A job that finished since `seen` was read bumped the generation: no wait.
-                if self._generation == seen:
-                    self._finished.wait(remaining)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finished.wait(), wait_seconds)
+        return await anyio.to_thread.run_sync(self.job, job_id)
 
     def cancel(self, job_id: str) -> JobRecord:
         """Cancel an unfinished job and return it. Raise 404 if unknown, 409 if it ended."""
         job = self.job(job_id)
         if self._store.cancel(job_id, self._clock()):
             self._pool.cancel(job_id)
+            self._waits.announce(job_id)  # its long polls answer now, not when the engine stops
             return self.job(job_id)
         if job.status is JobStatus.CANCELLED:
             return job
         raise ApiProblem(409, f"job has already finished ({job.status.value}); too late to cancel")
 
     def health(self) -> dict[str, Any]:
-        """Return liveness plus the counters tests use to prove one engine run per file."""
+        """Return liveness, the engine workers' state and the counters tests use to prove one
+        engine run per file. ``status`` is ``degraded`` while a worker is dead."""
         counters = self._store.counters()
+        workers = self._pool.health()
         return {
-            "status": "ok",
+            "status": "ok" if workers.alive == workers.configured else "degraded",
             "model": self._default_label,
             "models": self._labels,
             "submissions": counters.submissions,
             "engine_runs": counters.engine_runs,
             "queued": counters.queued,
+            "workers": {
+                "configured": workers.configured,
+                "alive": workers.alive,
+                "restarts": workers.restarts,
+                "crashed_jobs": workers.crashed_jobs,
+            },
         }
+
+    def metrics(self) -> str:
+        """Return the health counters in the Prometheus text exposition format."""
+        counters = self._store.counters()
+        workers = self._pool.health()
+        samples = (
+            ("submissions_total", "counter", "Jobs accepted since the data folder was made.",
+             counters.submissions),
+            ("engine_runs_total", "counter", "Engine runs started.", counters.engine_runs),
+            ("jobs_queued", "gauge", "Jobs waiting for an engine worker.", counters.queued),
+            ("workers_configured", "gauge", "Engine worker threads configured.",
+             workers.configured),
+            ("workers_alive", "gauge", "Engine worker threads alive now.", workers.alive),
+            ("worker_restarts_total", "counter", "Dead engine workers restarted.",
+             workers.restarts),
+            ("crashed_jobs_total", "counter", "Jobs whose engine worker died under them.",
+             workers.crashed_jobs),
+        )  # fmt: skip
+        return "".join(
+            _metric(f"{METRIC_PREFIX}{name}", kind, text, value)
+            for name, kind, text, value in samples
+        )
+
+
+def _metric(name: str, kind: str, help_text: str, value: int) -> str:
+    return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n{name} {value}\n"
 
 
 def check_token(expected: str, authorization: str | None) -> None:

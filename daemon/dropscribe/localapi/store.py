@@ -9,6 +9,7 @@ claim safe against each other without any other locking.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -39,6 +40,12 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+
+#: Added after the first release: how many times a job was running when its engine died.
+_CRASHES_COLUMN = "ALTER TABLE jobs ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0"
+
+#: Mode of server.db; SQLite gives its -wal and -shm files the database file's mode.
+DB_MODE = 0o600
 
 _JOB_COLUMNS = (
     "id, route, model, upload_id, params, status, accepted_at, started_at, completed_at, "
@@ -105,12 +112,14 @@ class JobStore:
 
     def __init__(self, data_dir: Path) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            data_dir / DB_FILE, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False
-        )
+        path = private_file(data_dir / DB_FILE)
+        self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "crashes" not in columns:
+            self._db.execute(_CRASHES_COLUMN)
 
     def close(self) -> None:
         """Close the connection; the store must not be used afterwards."""
@@ -129,6 +138,12 @@ class JobStore:
                 "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, ?)",
                 (upload.upload_id, upload.extension, upload.size, upload.created_at),
             )
+
+    def is_submitted(self, upload_id: str) -> bool:
+        """Return True once any job refers to this upload (its file must not change then)."""
+        with self._transaction() as db:
+            row = db.execute("SELECT 1 FROM jobs WHERE upload_id = ? LIMIT 1", (upload_id,))
+            return row.fetchone() is not None
 
     def find_upload(self, upload_id: str) -> UploadRecord | None:
         """Return the completed upload with this id, or None if it never completed."""
@@ -239,12 +254,27 @@ class JobStore:
             )
             return cursor.rowcount == 1
 
-    def requeue_unfinished(self) -> list[str]:
-        """Put every unfinished job back to pending and return their ids, oldest first.
+    def record_crash(self, job_id: str, limit: int, now: float) -> bool:
+        """Count an engine death under a processing job; return True if the job was failed.
 
-        Called once at start: whatever was processing when the server died never finished.
+        Below ``limit`` crashes the job goes back to pending, to run again; at ``limit`` it is
+        failed, so a job that kills its engine cannot do so forever.
         """
         with self._transaction() as db:
+            return _crashed(db, job_id, limit, now)
+
+    def requeue_unfinished(self, crash_limit: int, now: float) -> list[str]:
+        """Put every unfinished job back to pending and return their ids, oldest first.
+
+        Called once at start: whatever was processing when the server died never finished, and
+        its death counts as a crash of that job (see record_crash).
+        """
+        with self._transaction() as db:
+            running = db.execute(
+                "SELECT id FROM jobs WHERE status = ?", (JobStatus.PROCESSING.value,)
+            ).fetchall()
+            for (job_id,) in running:
+                _crashed(db, job_id, crash_limit, now)
             db.execute(
                 "UPDATE jobs SET status = ?, started_at = NULL WHERE status IN (?, ?, ?)",
                 (JobStatus.PENDING.value, *(s.value for s in UNFINISHED)),
@@ -288,6 +318,33 @@ class JobStore:
             ).fetchall()
             db.executemany("DELETE FROM uploads WHERE id = ?", [(row[0],) for row in stale])
         return [UploadRecord(*row) for row in stale]
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` (mode 0600, whatever the umask) if absent, tighten it if not; return it."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, DB_MODE))
+    os.chmod(path, DB_MODE)
+    return path
+
+
+def _crashed(db: sqlite3.Connection, job_id: str, limit: int, now: float) -> bool:
+    processing = JobStatus.PROCESSING.value
+    db.execute(
+        "UPDATE jobs SET crashes = crashes + 1 WHERE id = ? AND status = ?", (job_id, processing)
+    )
+    row = db.execute("SELECT crashes FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is not None and row[0] >= limit:
+        error = f"the engine crashed {row[0]} times while running this job; it is not retried"
+        db.execute(
+            "UPDATE jobs SET status = ?, completed_at = ?, error = ? WHERE id = ? AND status = ?",
+            (JobStatus.FAILED.value, now, error, job_id, processing),
+        )
+        return True
+    db.execute(
+        "UPDATE jobs SET status = ?, started_at = NULL WHERE id = ? AND status = ?",
+        (JobStatus.PENDING.value, job_id, processing),
+    )
+    return False
 
 
 def _bump(db: sqlite3.Connection, name: str) -> None:

@@ -2,7 +2,8 @@
 
 Stored names are ``<32 hex id>.<allowlisted extension>`` and nothing else, so no request can
 name a path outside ``<data_dir>/uploads``. A body is written to a unique draft file first and
-renamed into place only once complete, so a half-received upload is never transcribed.
+renamed into place only once complete, so a half-received upload is never transcribed. Files
+are created 0600 and the folders 0700 whatever the umask: uploads are people's recordings.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import anyio.to_thread
@@ -25,6 +26,10 @@ WRITE_BATCH_BYTES = 1 << 20
 
 #: Suffix of a draft file; drafts left by a killed server are removed at the next start.
 DRAFT_SUFFIX = ".part"
+
+#: Mode of upload files and of the server's folders.
+FILE_MODE = 0o600
+FOLDER_MODE = 0o700
 
 _STORED_NAME = re.compile(r"^(?P<upload_id>[0-9a-f]{32})\.(?P<extension>[a-z0-9]{1,8})$")
 
@@ -47,20 +52,32 @@ def upload_path(uploads_dir: Path, upload_id: str, extension: str) -> Path:
     return uploads_dir / f"{upload_id}.{extension}"
 
 
+def private_folder(path: Path) -> Path:
+    """Create ``path`` (and its parents) if absent, make it 0700, and return it."""
+    path.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+    os.chmod(path, FOLDER_MODE)
+    return path
+
+
 def remove_drafts(uploads_dir: Path) -> None:
     """Delete draft files a previous run left behind; no upload can be in flight at start."""
     for draft in uploads_dir.glob(f"*{DRAFT_SUFFIX}"):
         draft.unlink(missing_ok=True)
 
 
-async def store_body(chunks: AsyncIterator[bytes], target: Path, limit: int) -> int:
+async def store_body(
+    chunks: AsyncIterator[bytes], target: Path, limit: int, check_commit: Callable[[Path], None]
+) -> int:
     """Stream a request body into ``target`` and return its size in bytes.
 
     Raise ApiProblem 413 once more than ``limit`` bytes arrive; nothing is left on disk then.
+    ``check_commit(target)`` runs just before the body replaces ``target`` and may refuse it
+    by raising ApiProblem (the draft is removed then).
     """
     draft = target.with_name(f"{target.name}.{secrets.token_hex(4)}{DRAFT_SUFFIX}")
     try:
         size = await _write_chunks(chunks, draft, limit)
+        check_commit(target)
         os.replace(draft, target)
     finally:
         draft.unlink(missing_ok=True)
@@ -70,7 +87,8 @@ async def store_body(chunks: AsyncIterator[bytes], target: Path, limit: int) -> 
 async def _write_chunks(chunks: AsyncIterator[bytes], draft: Path, limit: int) -> int:
     size = 0
     pending = bytearray()
-    with draft.open("wb") as handle:
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+    with os.fdopen(fd, "wb") as handle:
         async for chunk in chunks:
             size += len(chunk)
             if size > limit:

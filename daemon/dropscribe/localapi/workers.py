@@ -4,6 +4,11 @@ Job ids travel through an in-memory queue; the truth lives in the store, so a jo
 stale (cancelled, or already claimed) is simply skipped. A worker checks between segments
 whether its job was cancelled or the pool is stopping, and gives up early: a cancelled job stays
 cancelled, and a job abandoned for shutdown goes back to pending so the next start runs it.
+
+Nothing a job does may take a worker down: any exception from a job fails that job. Should a
+worker thread die all the same, a supervisor restarts it; the job it held counts as a crash,
+and a job that crashed its engine MAX_ENGINE_CRASHES times (here, or by killing the process) is
+failed instead of being queued again.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from .engine import Engine, EngineError, Interrupted, Transcript
@@ -22,6 +28,22 @@ log = logging.getLogger(__name__)
 
 #: Seconds a worker waits on an empty queue before re-checking the stop flag.
 IDLE_WAIT_SECONDS = 0.2
+
+#: Seconds between the supervisor's checks that every worker thread is alive.
+SUPERVISE_SECONDS = 0.5
+
+#: Engine deaths under one job after which that job is failed rather than run again.
+MAX_ENGINE_CRASHES = 2
+
+
+@dataclass(frozen=True)
+class PoolHealth:
+    """Worker threads configured and alive now, restarts of dead ones, and jobs they held."""
+
+    configured: int
+    alive: int
+    restarts: int
+    crashed_jobs: int
 
 
 class EnginePool:
@@ -46,17 +68,32 @@ class EnginePool:
         self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._cancelled: set[str] = set()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"localapi-engine-{n}", daemon=True)
-            for n in range(workers)
-        ]
+        # What each worker slot is running, so the supervisor knows the job of a dead worker.
+        self._current: list[str | None] = [None] * workers
+        self._threads = [self._worker_thread(n) for n in range(workers)]
+        self._supervisor = threading.Thread(
+            target=self._supervise, name="localapi-engine-supervisor", daemon=True
+        )
+        self._restarts = 0
+        self._crashed_jobs = 0
+
+    def _worker_thread(self, slot: int) -> threading.Thread:
+        return threading.Thread(
+            target=self._work, args=(slot,), name=f"localapi-engine-{slot}", daemon=True
+        )
 
     def start(self) -> None:
         """Queue the jobs an earlier run left unfinished, then start the workers."""
-        for job_id in self._store.requeue_unfinished():
+        for job_id in self._store.requeue_unfinished(MAX_ENGINE_CRASHES, self._clock()):
             self._queue.put(job_id)
         for thread in self._threads:
             thread.start()
+        self._supervisor.start()
+
+    def health(self) -> PoolHealth:
+        """Return how many workers run now, and how often one had to be restarted."""
+        alive = sum(thread.is_alive() for thread in self._threads)
+        return PoolHealth(len(self._threads), alive, self._restarts, self._crashed_jobs)
 
     def enqueue(self, job_id: str) -> None:
         """Mark an accepted job pending and put it at the back of the queue."""
@@ -70,22 +107,64 @@ class EnginePool:
     def stop(self, timeout: float) -> None:
         """Stop the workers, abandoning a running job at its next segment; wait up to timeout."""
         self._stopping.set()
-        for thread in self._threads:
+        # The supervisor first, so that it restarts no worker that is stopping.
+        for thread in (self._supervisor, *self._threads):
             if thread.is_alive():
                 thread.join(timeout)
 
-    def _work(self) -> None:
+    def _supervise(self) -> None:
+        while not self._stopping.wait(SUPERVISE_SECONDS):
+            for slot, thread in enumerate(self._threads):
+                if not thread.is_alive() and not self._stopping.is_set():
+                    self._revive(slot)
+
+    def _revive(self, slot: int) -> None:
+        job_id, self._current[slot] = self._current[slot], None
+        self._restarts += 1
+        log.error("engine worker %d died; restarting it (job %s)", slot, job_id)
+        if job_id is not None:
+            self._crashed_jobs += 1
+            failed = self._store.record_crash(job_id, MAX_ENGINE_CRASHES, self._clock())
+            self._cancelled.discard(job_id)
+            if not failed:
+                self._queue.put(job_id)
+            self._finished(job_id)
+        self._threads[slot] = self._worker_thread(slot)
+        self._threads[slot].start()
+
+    def _work(self, slot: int) -> None:
+        try:
+            self._serve(slot)
+        except BaseException:
+            # Only a bug in this loop or a BaseException from the engine gets here; the thread
+            # ends and the supervisor restarts it. Logged here because threading's own hook
+            # would print it without our logger's handlers.
+            log.exception("engine worker %d failed", slot)
+
+    def _serve(self, slot: int) -> None:
         while not self._stopping.is_set():
             try:
                 job_id = self._queue.get(timeout=IDLE_WAIT_SECONDS)
             except queue.Empty:
                 continue
-            try:
-                self._run(job_id)
-            finally:
-                self._cancelled.discard(job_id)
-            if self._on_finished is not None:
-                self._on_finished(job_id)
+            self._current[slot] = job_id
+            self._run_guarded(job_id)
+            self._current[slot] = None
+            self._cancelled.discard(job_id)
+            self._finished(job_id)
+
+    def _finished(self, job_id: str) -> None:
+        if self._on_finished is not None:
+            self._on_finished(job_id)
+
+    def _run_guarded(self, job_id: str) -> None:
+        try:
+            self._run(job_id)
+        except Exception as exc:
+            # A worker must outlive any one bad job; the traceback goes to the log, not the client.
+            log.exception("job %s failed unexpectedly", job_id)
+            message = f"the engine failed unexpectedly: {type(exc).__name__}"
+            self._store.finish(job_id, None, message, self._clock())
 
     def _run(self, job_id: str) -> None:
         job = self._store.get(job_id)
@@ -119,13 +198,6 @@ class EnginePool:
         def should_stop() -> bool:
             return self._stopping.is_set() or job.job_id in self._cancelled
 
-        try:
-            return self._engine.transcribe(
-                spec, self._upload_path(upload.upload_id, upload.extension), args, should_stop
-            )
-        except (EngineError, Interrupted):
-            raise
-        except Exception as exc:
-            # A worker must outlive any one bad job; the traceback goes to the log, not the client.
-            log.exception("engine crashed on job %s", job.job_id)
-            raise EngineError(f"the engine failed unexpectedly: {type(exc).__name__}") from exc
+        return self._engine.transcribe(
+            spec, self._upload_path(upload.upload_id, upload.extension), args, should_stop
+        )

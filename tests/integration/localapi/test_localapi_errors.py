@@ -261,9 +261,14 @@ def test_cancel_finished_job_returns_409(base: str, uploaded: str) -> None:
 
 
 def test_unknown_endpoint_returns_404_json(base: str) -> None:
-    assert_error(requests.get(f"{base}/v2/nothing", timeout=TIMEOUT), 404, "no such endpoint")
+    resp = requests.get(f"{base}/v2/nothing", headers=flow.headers(TOKEN), timeout=TIMEOUT)
+    assert_error(resp, 404, "no such endpoint")
+
+
+def test_unknown_endpoint_without_token_returns_401(base: str) -> None:
+    assert_error(requests.get(f"{base}/v2/nothing", timeout=TIMEOUT), 401, "bearer")
 
 
 def test_wrong_method_returns_405_json(base: str) -> None:
-    resp = requests.get(f"{base}/v1/input/upload-url", timeout=TIMEOUT)
+    resp = requests.get(f"{base}/v1/input/upload-url", headers=flow.headers(TOKEN), timeout=TIMEOUT)
     assert_error(resp, 405, "method GET is not allowed")

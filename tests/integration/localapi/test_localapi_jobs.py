@@ -195,6 +195,7 @@ def test_healthz_reports_model_and_counters(fake_server: EmbeddedServer) -> None
         "submissions": 0,
         "engine_runs": 0,
         "queued": 0,
+        "workers": {"configured": 1, "alive": 1, "restarts": 0, "crashed_jobs": 0},
     }  # fmt: skip
 
 

@@ -20,7 +20,7 @@ from support.wer import word_error_rate
 
 SPEECH = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "speech"
 OSR = "OSR_us_000_0034_8k.wav"
-TOKEN = "restart-token"
+TOKEN = "restart-token-0123456789"
 
 #: Seconds a fresh server process may take to import its libraries and listen.
 START_TIMEOUT_SECONDS = 60.0

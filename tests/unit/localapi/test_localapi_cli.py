@@ -9,6 +9,9 @@ import pytest
 from dropscribe.localapi.__main__ import EXIT_CONFIG, main, options_from, parser
 from dropscribe.localapi.server import ServerOptions
 
+#: A token long enough to be accepted (16 characters or more).
+LONG_TOKEN = "token-0123456789ab"
+
 
 def test_main_without_token_returns_ex_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -19,17 +22,19 @@ def test_main_without_token_returns_ex_config(
 
 
 def test_main_zero_workers_returns_ex_config(tmp_path: Path) -> None:
-    assert main(["--data-dir", str(tmp_path), "--token", "t", "--workers", "0"]) == EXIT_CONFIG
+    assert (
+        main(["--data-dir", str(tmp_path), "--token", LONG_TOKEN, "--workers", "0"]) == EXIT_CONFIG
+    )
 
 
 def test_options_from_env_token_used_when_flag_absent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("DROPSCRIBE_SERVE_TOKEN", "from-env")
+    monkeypatch.setenv("DROPSCRIBE_SERVE_TOKEN", "from-env-0123456789")
     args = parser().parse_args(["--data-dir", str(tmp_path), "--model", "small", "--port", "0"])
     options = options_from(args)
     assert (options.token, options.model, options.port, options.host) == (
-        "from-env", "small", 0, "127.0.0.1"
+        "from-env-0123456789", "small", 0, "127.0.0.1"
     )  # fmt: skip
 
 
@@ -41,13 +46,13 @@ def test_server_options_without_token_raises() -> None:
 def test_options_from_token_file_wins_over_flag_and_env(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("DROPSCRIBE_SERVE_TOKEN", "from-env")
+    monkeypatch.setenv("DROPSCRIBE_SERVE_TOKEN", "from-env-0123456789")
     token_file = tmp_path / "serve_token"
-    token_file.write_text("from-file\n")
+    token_file.write_text("from-file-0123456789\n")
     args = parser().parse_args(
         ["--data-dir", str(tmp_path), "--token", "flag", "--token-file", str(token_file)]
     )
-    assert options_from(args).token == "from-file"
+    assert options_from(args).token == "from-file-0123456789"
 
 
 def test_main_unreadable_token_file_returns_ex_config(
@@ -56,3 +61,24 @@ def test_main_unreadable_token_file_returns_ex_config(
     missing = tmp_path / "nope"
     assert main(["--data-dir", str(tmp_path), "--token-file", str(missing)]) == EXIT_CONFIG
     assert "cannot read the token file" in capsys.readouterr().err
+
+
+def test_server_options_short_token_raises() -> None:
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        ServerOptions(Path("d"), token="fifteen-chars-x")
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        (["--tls-cert", "c.pem"], "both TLS cert and key"),
+        (["--public-url", "https://u:p@example.org"], "public_url"),
+        (["--max-audio-hours", "0"], "max_audio_hours"),
+    ],
+)
+def test_options_from_unusable_security_option_raises(
+    tmp_path: Path, extra: list[str], problem: str
+) -> None:
+    args = parser().parse_args(["--data-dir", str(tmp_path), "--token", LONG_TOKEN, *extra])
+    with pytest.raises(ValueError, match=problem):
+        options_from(args)

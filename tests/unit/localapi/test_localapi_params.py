@@ -74,3 +74,40 @@ def test_whisper_input_bad_value_raises_naming_field(field: str, value: object) 
     with pytest.raises(ValidationError) as caught:
         WhisperInput.model_validate({field: value})
     assert {error["loc"][0] for error in caught.value.errors()} == {field}
+
+
+@pytest.mark.parametrize("increment", [0.05, 2e-8, 5e-324])
+def test_whisper_input_tiny_fallback_increment_raises_naming_the_limit(increment: float) -> None:
+    with pytest.raises(ValidationError, match="at most 11 are allowed"):
+        WhisperInput(temperature=0.0, temperature_increment_on_fallback=increment)
+
+
+def test_temperature_schedule_never_exceeds_eleven_temperatures() -> None:
+    assert len(temperature_schedule(0.0, 5e-324)) == 11
+    assert temperature_schedule(0.0, 0.1)[-1] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("beam_size", 17),
+        ("best_of", 1000),
+        ("patience", 11.0),
+        ("length_penalty", -1.0),
+        ("initial_prompt", "x" * 2001),
+        ("no_speech_threshold", 1.5),
+        ("compression_ratio_threshold", 1e300),
+        ("logprob_threshold", 3.0),
+        ("suppress_tokens", list(range(513))),
+        ("suppress_tokens", [99999999]),
+    ],
+)
+def test_whisper_input_out_of_bounds_value_raises_naming_field(field: str, value: object) -> None:
+    with pytest.raises(ValidationError) as caught:
+        WhisperInput.model_validate({field: value})
+    assert {error["loc"][0] for error in caught.value.errors()} == {field}
+
+
+def test_whisper_input_infinity_in_json_raises() -> None:
+    with pytest.raises(ValidationError, match="finite"):
+        WhisperInput.model_validate_json('{"patience": Infinity}')

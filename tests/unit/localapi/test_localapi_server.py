@@ -9,6 +9,8 @@ import pytest
 
 from dropscribe.localapi.server import ServerOptions, base_url_for, bind_socket, route_specs
 
+TOKEN = "unit-token-0123456789"
+
 
 def test_bind_socket_declares_tcp_so_asyncio_disables_nagle() -> None:
     with bind_socket("127.0.0.1", 0) as sock:
@@ -17,7 +19,9 @@ def test_bind_socket_declares_tcp_so_asyncio_disables_nagle() -> None:
 
 
 def test_route_specs_model_map_overrides_one_path() -> None:
-    options = ServerOptions(Path("d"), token="t", model="base.en", model_map={"whisper-large": "x"})
+    options = ServerOptions(
+        Path("d"), token=TOKEN, model="base.en", model_map={"whisper-large": "x"}
+    )
     assert route_specs(options) == {
         "whisper-tiny": "base.en",
         "whisper-small": "base.en",
@@ -27,7 +31,7 @@ def test_route_specs_model_map_overrides_one_path() -> None:
 
 
 def test_route_specs_without_model_uses_bundled() -> None:
-    assert set(route_specs(ServerOptions(Path("d"), token="t")).values()) == {"bundled"}
+    assert set(route_specs(ServerOptions(Path("d"), token=TOKEN)).values()) == {"bundled"}
 
 
 def test_base_url_for_wildcard_host_uses_loopback() -> None:
@@ -42,4 +46,4 @@ def test_base_url_for_wildcard_host_uses_loopback() -> None:
 )  # fmt: skip
 def test_server_options_bad_value_raises(field: str, value: object) -> None:
     with pytest.raises(ValueError):
-        ServerOptions(Path("d"), token="t", **{field: value})  # type: ignore[arg-type]
+        ServerOptions(Path("d"), token=TOKEN, **{field: value})  # type: ignore[arg-type]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,11 +81,47 @@ def test_requeue_unfinished_returns_processing_and_waiting_in_order(tmp_path: Pa
     store.cancel("d", 101.0)
     store.close()
     reopened = JobStore(tmp_path)
-    assert reopened.requeue_unfinished() == ["a", "b", "c"]
+    assert reopened.requeue_unfinished(2, 102.0) == ["a", "b", "c"]
     job = reopened.get("b")
     assert job is not None and job.status is JobStatus.PENDING and job.started_at is None
     assert reopened.counters().engine_runs == 1
     reopened.close()
+
+
+def test_requeue_unfinished_second_death_under_a_job_fails_it(tmp_path: Path) -> None:
+    store = JobStore(tmp_path)
+    store.admit(new_job("a"), None, "fp")
+    for attempt in range(2):
+        store.claim("a", "tiny.en", 101.0 + attempt)
+        store.close()  # the process dies with the job processing
+        store = JobStore(tmp_path)
+        requeued = store.requeue_unfinished(2, 110.0)
+    job = store.get("a")
+    store.close()
+    assert requeued == []
+    assert job is not None and job.status is JobStatus.FAILED
+    assert job.error == "the engine crashed 2 times while running this job; it is not retried"
+    assert job.completed_at == 110.0
+
+
+def test_record_crash_below_limit_returns_job_to_pending(store: JobStore) -> None:
+    store.admit(new_job("a"), None, "fp")
+    store.claim("a", "tiny.en", 101.0)
+    assert not store.record_crash("a", 2, 102.0)
+    job = store.get("a")
+    assert job is not None and job.status is JobStatus.PENDING and job.started_at is None
+
+
+def test_store_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        store = JobStore(tmp_path)
+        store.admit(new_job("a"), None, "fp")
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+        store.close()
+    finally:
+        os.umask(previous)
+    assert modes == {"server.db": 0o600, "server.db-wal": 0o600, "server.db-shm": 0o600}
 
 
 def test_counters_queued_counts_waiting_jobs_only(store: JobStore) -> None:

@@ -1,0 +1,189 @@
+"""Probing and bounded decoding of uploaded audio, so a small file cannot claim a huge memory.
+
+A WAV of 10 kB whose header says 1 Hz holds 2 h 46 min of audio: resampled to 16 kHz at once it
+took gigabytes. So the container is probed first (sample rate, declared duration) and refused
+when either is out of bounds; then it is decoded frame by frame into one preallocated buffer,
+counting samples as they come, because a header may lie about the duration.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+#: Lowest sample rate accepted, in Hz: telephone audio (8 kHz) is the poorest speech there is,
+#: and a lower rate is how a tiny file claims hours of audio.
+MIN_SAMPLE_RATE = 8000
+
+#: Growth factor of the sample buffer when a file holds more audio than its header said.
+_GROWTH = 1.5
+
+Samples = npt.NDArray[np.float32]
+
+
+class AudioProblem(Exception):
+    """The file is not audio we accept; the message says why, for a person."""
+
+
+class DecodeStopped(Exception):
+    """Decoding was abandoned because ``should_stop`` turned True."""
+
+
+@dataclass(frozen=True)
+class AudioFacts:
+    """What the container says before decoding: sample rate (Hz) and duration (s, if known)."""
+
+    sample_rate: int
+    duration_seconds: float | None
+
+
+def probe(path: Path) -> AudioFacts:
+    """Return the first audio stream's rate and declared duration. Raise AudioProblem."""
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise AudioProblem("the uploaded file has no audio stream")
+            stream = container.streams.audio[0]
+            return AudioFacts(int(stream.rate or 0), declared_duration(stream, container))
+    except av.error.FFmpegError as exc:
+        raise AudioProblem(f"the uploaded file could not be decoded as audio ({exc})") from exc
+
+
+def declared_duration(stream: Any, container: Any) -> float | None:
+    """Return the stream's duration in seconds from its header, else the container's, else None."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return float(container.duration / av.time_base)
+    return None
+
+
+def refusal(facts: AudioFacts, max_seconds: float) -> str | None:
+    """Given probed facts and the duration limit, return why the file is refused, or None."""
+    if facts.sample_rate < MIN_SAMPLE_RATE:
+        return (
+            f"the audio's sample rate of {facts.sample_rate} Hz is too low for speech; "
+            f"at least {MIN_SAMPLE_RATE} Hz is required"
+        )
+    if facts.duration_seconds is not None and facts.duration_seconds > max_seconds:
+        return too_long(facts.duration_seconds, max_seconds)
+    return None
+
+
+def too_long(seconds: float, max_seconds: float) -> str:
+    """Return the message refusing ``seconds`` of audio over a limit of ``max_seconds``."""
+    return (
+        f"the audio is {spoken_duration(seconds)} long; this server accepts at most "
+        f"{spoken_duration(max_seconds)} (max_audio_hours)"
+    )
+
+
+def spoken_duration(seconds: float) -> str:
+    """Return a duration as a person says it: ``2 h 46 min``, ``12 min 5 s``, ``40 s``."""
+    whole = int(seconds)
+    hours, minutes, secs = whole // 3600, whole // 60 % 60, whole % 60
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def decode_bounded(
+    path: Path, sampling_rate: int, max_seconds: float, should_stop: Callable[[], bool]
+) -> Samples:
+    """Return the file's audio as mono float32 samples at ``sampling_rate``.
+
+    Raise AudioProblem if it is not audio, its rate is too low, or it is (or turns out to be)
+    longer than ``max_seconds``; raise DecodeStopped when ``should_stop`` turns True.
+    """
+    facts = probe(path)
+    problem = refusal(facts, max_seconds)
+    if problem is not None:
+        raise AudioProblem(problem)
+    return decode_within(path, sampling_rate, max_seconds, facts.duration_seconds, should_stop)
+
+
+def decode_within(
+    path: Path,
+    sampling_rate: int,
+    max_seconds: float,
+    expected_seconds: float | None,
+    should_stop: Callable[[], bool],
+) -> Samples:
+    """Decode as decode_bounded does, without probing: refuse the file (AudioProblem) as soon
+    as the samples decoded pass ``max_seconds``, whatever its header said.
+
+    ``expected_seconds`` (the declared duration, if any) sizes the buffer up front.
+    """
+    limit = int(max_seconds * sampling_rate)
+    expected = int((expected_seconds or 60.0) * sampling_rate)
+    buffer = SampleBuffer(min(expected, limit) + sampling_rate, limit)
+    try:
+        for chunk in resampled(path, sampling_rate):
+            if should_stop():
+                raise DecodeStopped()
+            if not buffer.append(chunk):
+                raise AudioProblem(too_long(buffer.size / sampling_rate, max_seconds))
+    except av.error.FFmpegError as exc:
+        raise AudioProblem(f"the uploaded file could not be decoded as audio ({exc})") from exc
+    finally:
+        # PyAV's resampler keeps buffers alive until a collection (faster-whisper issue 390).
+        gc.collect()
+    return buffer.samples()
+
+
+def resampled(path: Path, sampling_rate: int) -> Iterator[Samples]:
+    """Yield the first audio stream as mono float32 chunks at ``sampling_rate``, frame by
+    frame, so no more than one frame's worth is ever converted at once."""
+    resampler = av.audio.resampler.AudioResampler(format="flt", layout="mono", rate=sampling_rate)
+    with av.open(str(path), metadata_errors="ignore") as container:
+        for frame in valid_frames(container.decode(audio=0)):
+            frame.pts = None  # timestamps of damaged files confuse the resampler
+            for out in resampler.resample(frame):
+                yield out.to_ndarray()[0]
+    for out in resampler.resample(None):
+        yield out.to_ndarray()[0]
+
+
+def valid_frames(frames: Iterator[Any]) -> Iterator[Any]:
+    """Yield the decodable frames, skipping damaged ones as faster-whisper does."""
+    while True:
+        try:
+            yield next(frames)
+        except StopIteration:
+            return
+        except av.error.InvalidDataError:
+            continue
+
+
+class SampleBuffer:
+    """A growable float32 buffer that refuses to hold more than ``limit`` samples."""
+
+    def __init__(self, capacity: int, limit: int) -> None:
+        self._data: Samples = np.empty(max(capacity, 1), dtype=np.float32)
+        self._limit = limit
+        self.size = 0
+
+    def append(self, chunk: Samples) -> bool:
+        """Append a chunk; return False (keeping the count) if it would pass the limit."""
+        end = self.size + len(chunk)
+        if end > self._limit:
+            self.size = end
+            return False
+        if end > len(self._data):
+            grown = np.empty(min(max(end, int(len(self._data) * _GROWTH)), self._limit), np.float32)
+            grown[: self.size] = self._data[: self.size]
+            self._data = grown
+        self._data[self.size : end] = chunk
+        self.size = end
+        return True
+
+    def samples(self) -> Samples:
+        """Return the samples appended so far (a view, no copy)."""
+        return self._data[: self.size]
