@@ -219,20 +219,27 @@ class Run:
     def slowloris(self, serve: ServeProcess) -> None:
         sources = [f"127.0.0.{10 + n % 20}" for n in range(110 if self.small else 1100)]
         sources += ["127.0.0.2"] * (20 if self.small else 200)
-        socks: dict[socket.socket, str] = {}
+        socks: dict[int, tuple[socket.socket, str]] = {}
+        watch = select.poll()  # not select(): these descriptors go past 1024
         while not self.stop.is_set():
-            for source in sources[len(socks) :]:
+            while sources:
+                source = sources.pop()
                 try:
-                    socks[open_slow_connection(serve.base_url, source)] = source
-                    self.count("slowloris opened")
+                    sock = open_slow_connection(serve.base_url, source)
                 except OSError:
                     self.count("slowloris connect failed")
-            readable, _, _ = select.select(list(socks), [], [], 0.5)
-            for sock in readable:  # the server closed it (per-client cap or header timeout)
-                sources.append(socks.pop(sock))
+                    sources.append(source)
+                    break
+                socks[sock.fileno()] = (sock, source)
+                watch.register(sock, select.POLLIN)
+                self.count("slowloris opened")
+            for fd, _ in watch.poll(500):  # the server closed it: per-client cap or timeout
+                sock, source = socks.pop(fd)
+                watch.unregister(fd)
                 sock.close()
+                sources.append(source)
                 self.count("slowloris dropped by server")
-        for sock in socks:
+        for sock, _ in socks.values():
             sock.close()
 
     def polls(self, serve: ServeProcess) -> None:
