@@ -209,8 +209,9 @@ class Embedded(_Section):
     model: str | None = None
     workers: Annotated[int, Field(ge=1, le=16)] = 1
     # Longer recordings are refused (failed/, with the reason) before they are decoded: a tiny
-    # file can claim hours of audio. 3 h fits a long meeting; same default as `serve`.
-    max_audio_hours: Annotated[float, Field(gt=0, le=24, allow_inf_nan=False)] = 3.0
+    # file can claim hours of audio, and the engine needs about 3 GiB per hour of it (see
+    # localapi.engine.DEFAULT_MAX_AUDIO_HOURS); same default as `serve`.
+    max_audio_hours: Annotated[float, Field(gt=0, le=24, allow_inf_nan=False)] = 1.0
 
 
 class Settings(_Section):

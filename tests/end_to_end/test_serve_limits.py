@@ -178,8 +178,8 @@ class SourceAdapter(requests.adapters.HTTPAdapter):
 def test_serve_45_long_polls_leave_healthz_prompt_and_cancel_wakes_them(
     serve: ServeProcess, tmp_path: Path
 ) -> None:
-    # Twenty minutes of silence keep the engine busy long enough to poll and cancel it.
-    job = submit(serve, silent_wav(tmp_path / "silence.wav", 8000, 8000 * 1200))
+    # Ten minutes of silence keep the engine busy long enough to poll and cancel it.
+    job = submit(serve, silent_wav(tmp_path / "silence.wav", 8000, 8000 * 600))
     poll_url = job["urls"]["GET"]
     with ThreadPoolExecutor(max_workers=46) as pool:
         polls = [
@@ -204,7 +204,7 @@ def test_serve_45_long_polls_leave_healthz_prompt_and_cancel_wakes_them(
 def test_serve_long_polls_past_the_per_client_limit_get_429(
     serve: ServeProcess, tmp_path: Path
 ) -> None:
-    job = submit(serve, silent_wav(tmp_path / "silence.wav", 8000, 8000 * 1200))
+    job = submit(serve, silent_wav(tmp_path / "silence.wav", 8000, 8000 * 600))
     poll_url = job["urls"]["GET"]
     with ThreadPoolExecutor(max_workers=17) as pool:
         polls = [pool.submit(long_poll, poll_url, serve.token, 5, "127.0.2.1") for _ in range(17)]

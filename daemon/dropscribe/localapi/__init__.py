@@ -26,7 +26,16 @@ Extensions beyond Tiyaro:
 - ``GET <poll url>?wait=SECONDS`` (0 to 30): a long poll; the answer comes as soon as the job
   has finished, or with its current state once the wait is over. 422 beyond 30.
 - ``GET /healthz`` (no bearer) -> ``{"status": "ok", "model", "models", "submissions",
-  "engine_runs", "queued"}``; the counters are lifetime totals kept in the database.
+  "engine_runs", "queued", "workers"}``; the counters are lifetime totals kept in the database;
+  ``workers`` says how many engine workers are configured and alive and how often a dead one
+  was restarted. 503 with status ``degraded`` while a worker is dead.
+- ``GET /metrics`` (no bearer): the same figures in the Prometheus text format.
+
+Limits on hostile clients (guards.py, connections.py, audio.py): every other request is
+authenticated from its headers before its body is read (401; 429 after 10 failures a minute
+from one address); JSON bodies at most 32 KiB (413); 16 long polls per address (429); headers
+within 10 s; 64 connections per address; a PUT to an upload already submitted -> 409; audio
+under 8 kHz or longer than ``max_audio_hours`` fails its job with the reason.
 
 Python API: ``server.EmbeddedServer``, ``server.ServerOptions``, ``server.serve_forever``;
 command line: ``python -m dropscribe.localapi`` (see ``__main__``).

@@ -34,8 +34,9 @@ BODY_IDLE_SECONDS = 60.0
 #: Connections one client address may hold at once; the daemon needs a few per worker.
 MAX_CONNECTIONS_PER_CLIENT = 64
 
-#: Most connections in all, unless the file limit is lower (see connection_budget).
-MAX_CONNECTIONS = 1000
+#: Most connections in all, unless the file limit is lower (see connection_budget); an idle
+#: connection costs a few kB, so 4,000 slow ones cost tens of MB, not the service.
+MAX_CONNECTIONS = 4000
 
 #: File descriptors kept for everything but connections: uploads, the database, the model.
 FD_RESERVE = 128

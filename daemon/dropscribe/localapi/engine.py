@@ -28,9 +28,11 @@ BUNDLED_MODEL = "bundled"
 #: What responses call the bundled model.
 BUNDLED_LABEL = "tiny.en"
 
-#: Default longest audio accepted, in hours: a long meeting or lecture. Its 16 kHz samples take
-#: 0.7 GB, which leaves the model room under the units' MemoryMax=.
-DEFAULT_MAX_AUDIO_HOURS = 3.0
+#: Default longest audio accepted, in hours. faster-whisper's transcribe computes the whole
+#: recording's spectrogram in one pass, which peaks at about 51 MiB per minute of audio
+#: (measured: +467 MiB for 10 min, +1.5 GiB for 30 min), so one hour costs about 3 GiB on top
+#: of the model: what fits the units' MemoryMax=4G with one worker. Raise both together.
+DEFAULT_MAX_AUDIO_HOURS = 1.0
 
 Transcript = dict[str, Any]
 StopCheck = Callable[[], bool]

@@ -67,7 +67,8 @@ def test_is_long_poll_nonzero_wait_on_get(method: str, query: bytes, expected: b
 
 def test_connection_budget_keeps_a_reserve_below_the_file_limit() -> None:
     assert connection_budget(1024) == 1024 - FD_RESERVE
-    assert connection_budget(8192) == 1000
+    assert connection_budget(8192) == 4000
+    assert connection_budget(20000) == 4000
     assert connection_budget(100) == 1
 
 
