@@ -7,9 +7,8 @@ import stat
 
 import pytest
 
+from dropscribe.config import Watch
 from dropscribe.recordings import (
-    DEFAULT_EXTENSIONS,
-    DEFAULT_IGNORE,
     has_allowed_extension,
     is_candidate,
     is_candidate_rel,
@@ -17,6 +16,9 @@ from dropscribe.recordings import (
     looks_like_audio,
     verdict_for_stat,
 )
+
+DEFAULT_EXTENSIONS = Watch().extensions
+DEFAULT_IGNORE = Watch().ignore
 
 
 @pytest.mark.parametrize(
