@@ -426,7 +426,7 @@ class Service:
                     self.watcher.rescan_now()
                 last_adopt = 0.0
             if now - last_adopt >= ADOPT_EVERY_SECONDS:
-                self.parts.pipeline.recover()
+                self.parts.pipeline.adopt()
                 last_adopt = now
             if ping_every and now - last_ping >= ping_every and self.healthy():
                 self._notify.watchdog()
