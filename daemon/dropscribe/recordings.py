@@ -20,8 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dropscribe.errors import InputRejected
-
 HEAD_BYTES = 16  # bytes read to recognise a container; the longest signature ends at byte 12
 
 
@@ -32,10 +30,6 @@ class Verdict:
     ok: bool
     reason: str = ""
     hint: str = ""
-
-    def as_error(self) -> InputRejected:
-        """Return the rejection as the :class:`InputRejected` the pipeline raises."""
-        return InputRejected(self.reason, self.hint)
 
 
 ACCEPTED = Verdict(ok=True)

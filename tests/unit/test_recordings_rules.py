@@ -138,10 +138,3 @@ def test_verdict_for_stat_wrong_extension_rejected() -> None:
     verdict = verdict_for_stat("a.txt", st, max_bytes=100, extensions=DEFAULT_EXTENSIONS)
     assert not verdict.ok
     assert "extension" in verdict.reason
-
-
-def test_verdict_as_error_carries_reason_and_hint() -> None:
-    st = _stat(stat.S_IFIFO)
-    error = verdict_for_stat("a.wav", st, max_bytes=1, extensions=("wav",)).as_error()
-    assert error.reason.startswith("is a FIFO")
-    assert error.hint
