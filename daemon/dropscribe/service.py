@@ -264,6 +264,7 @@ def connect(settings: Settings, redactor: Redactor, on_finished: Callable[[str],
     # Imported here: the engine brings numpy, CTranslate2 and FFmpeg (about 55 MB and a
     # thread pool), which a daemon talking to a remote service does without.
     from dropscribe.localapi.server import EmbeddedServer, ServerOptions
+    from dropscribe.localapi.store import StoreTooNew
 
     token = secrets.token_urlsafe(32)
     redactor.add(token)
@@ -276,7 +277,10 @@ def connect(settings: Settings, redactor: Redactor, on_finished: Callable[[str],
         ),
         on_finished=on_finished,
     )
-    server.start()
+    try:
+        server.start()
+    except StoreTooNew as exc:
+        raise ConfigError([f"{exc}; upgrade dropscribe or use another state_dir"]) from exc
     audit.get_logger().info(Event.SERVER_STARTED, base_url=server.base_url)
     client = ApiClient(server.base_url, s.api.async_path, s.api.service_tier, token, timeouts)
     return Remote(client, RebasedClient(client, server.base_url), server)
