@@ -392,7 +392,7 @@ class Daemon:
 
 def files_under(root: Path) -> list[str]:
     """Return every non-folder entry under ``root``, relative posix paths, sorted."""
-    found = []
+    found: list[str] = []
     for folder, _dirs, names in os.walk(root):
         base = Path(folder).relative_to(root)
         found.extend((base / name).as_posix() for name in names)
