@@ -30,7 +30,12 @@ from typing import Any
 import requests
 from _common import ROOT  # importing _common also puts tests/ on sys.path, for support.*
 
-from dropscribe.localapi.engine import BUNDLED_MODEL, WhisperEngine, decoded
+from dropscribe.localapi.engine import (
+    BUNDLED_MODEL,
+    DEFAULT_MAX_AUDIO_HOURS,
+    WhisperEngine,
+    decoded,
+)
 from dropscribe.localapi.params import WhisperInput, transcribe_args
 from dropscribe.localapi.server import EmbeddedServer, ServerOptions
 from support.tiyaro_flow import whisper_input
@@ -102,7 +107,8 @@ def measure_file(
 ) -> dict[str, Any]:
     """Return timings for one fixture."""
     audio = SPEECH / name
-    duration = decoded(audio, SAMPLE_RATE).size / SAMPLE_RATE
+    samples = decoded(audio, SAMPLE_RATE, DEFAULT_MAX_AUDIO_HOURS * 3600, lambda: False)
+    duration = samples.size / SAMPLE_RATE
     time_direct(engine, audio)  # warm-up: model load and caches
     time_http(http, base, audio)
     direct, via_http, via_long_poll = [], [], []

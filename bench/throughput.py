@@ -41,21 +41,27 @@ import argparse
 import json
 import re
 import resource
+import secrets
 import shutil
-import sqlite3
+import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
+import urllib.request
 import wave
+from collections.abc import Sequence
+from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 from _common import (
+    DROPSCRIBE,
     PYTHON,
     ROOT,
+    START_TIMEOUT_SECONDS,
+    STOP_TIMEOUT_SECONDS,
     AuditTail,
     Daemon,
     Target,
@@ -257,7 +263,8 @@ def run_dropscribe(clips: list[dict[str, Any]], settle: float) -> dict[str, Any]
         audit = AuditTail(ws.audit_log)
         audit.read()
         texts = {p.stem + ".wav": p.read_text().strip() for p in ws.folder("outbox").glob("*.txt")}
-        engine = engine_timeline(ws.folder("state") / "embedded" / "server.db")
+        requests = sorted({e["request_id"] for e in audit.named("submit.accepted")})
+        engine = engine_timeline(ws.folder("state") / "embedded", requests)
     started_at = event_time(audit.named("daemon.started")[0])
     claims = [event_time(e) for e in audit.named("job.claimed")]
     published = [event_time(e) for e in audit.named("job.published")]
@@ -299,14 +306,27 @@ def watch_threads(pid: int, proc: subprocess.Popen[bytes]) -> list[dict[str, Any
     return [{"tid": tid, "main": tid == pid, "cpu_seconds": round(cpu, 2)} for tid, cpu in ranked]
 
 
-def engine_timeline(server_db: Path) -> dict[str, Any]:
-    """Return, from the embedded server's job table, how long its engine was busy, how long it
-    sat idle between jobs, and when its first job started and last one ended (Unix time)."""
-    with sqlite3.connect(server_db) as db:
-        spans = db.execute(
-            "SELECT started_at, completed_at FROM jobs WHERE completed_at IS NOT NULL "
-            "ORDER BY started_at"
-        ).fetchall()
+def engine_timeline(data_dir: Path, request_ids: Sequence[str]) -> dict[str, Any]:
+    """Return how long the embedded server's engine was busy, how long it sat idle between
+    jobs, and when its first job started and last one ended (Unix time).
+
+    Read through the server's own API, as any client would: after the run, ``dropscribe
+    serve`` is started on the run's server data and each request is polled for its
+    ``startedAt`` and ``completedAt``.
+    """
+    token = secrets.token_urlsafe(16)
+    port = free_port()
+    command = [str(DROPSCRIBE), "serve", "--data-dir", str(data_dir), "--port", str(port)]
+    server = subprocess.Popen(
+        [*command, "--token", token], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base)
+        spans = sorted(filter(None, (engine_span(base, token, rid) for rid in request_ids)))
+    finally:
+        server.terminate()
+        server.wait(STOP_TIMEOUT_SECONDS)
     if not spans:
         return {}
     busy = sum(end - start for start, end in spans)
@@ -319,6 +339,43 @@ def engine_timeline(server_db: Path) -> dict[str, Any]:
         "first_started_at": spans[0][0],
         "last_completed_at": spans[-1][1],
     }
+
+
+def free_port() -> int:
+    """Return a TCP port on loopback that is free now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_healthy(base: str) -> None:
+    """Wait until the server at ``base`` answers /healthz. Raise TimeoutError if it never does."""
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"no server at {base}")
+
+
+def engine_span(base: str, token: str, request_id: str) -> tuple[float, float] | None:
+    """Return (started, completed) of one request, in Unix time, from its poll answer; None if
+    it never ran."""
+    ask = urllib.request.Request(
+        f"{base}/v1/async/requests/{request_id}", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(ask, timeout=10.0) as answer:
+        body = json.loads(answer.read())
+    if not body.get("startedAt") or not body.get("completedAt"):
+        return None
+    return unix_time(body["startedAt"]), unix_time(body["completedAt"])
+
+
+def unix_time(iso: str) -> float:
+    """Return the Unix time of an ISO 8601 UTC timestamp ("...Z")."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 # -- 3. the seed's sample client ---------------------------------------------------------------
@@ -521,4 +578,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -17,40 +17,11 @@ Events are emitted with a stable name from :class:`Event` and keyword fields::
     log = get_logger()
     log.info(Event.JOB_CLAIMED, job_id=job.id, source=job.source, sha256=job.sha256)
 
-Every line carries ``event``, ``timestamp`` (ISO-8601, UTC), ``level`` and ``logger``. The fields
-by event (``job_id``, ``source``, ``sha256``, ``request_id`` whenever known at that point)::
-
-    file.detected        source, size
-    file.rejected        source, reason, hint
-    job.claimed          job_id, source, sha256, size
-    upload.started       job_id, source, sha256, size, attempt
-    upload.done          job_id, source, sha256, duration_seconds
-    submit.sent          job_id, source, sha256, idempotency_key
-    submit.accepted      job_id, source, sha256, request_id, duration_seconds
-    submit.resent        job_id, source, sha256, idempotency_key (after a crash mid-submit)
-    poll.status          job_id, request_id, status, polls, next_poll_seconds
-    poll.unknown_status  job_id, request_id, status (a status the protocol does not document)
-    job.retry            job_id, step, attempt, delay_seconds, error
-    job.succeeded        job_id, source, sha256, request_id, duration_seconds
-    job.published        job_id, source, outputs (paths written), duration_seconds
-    job.failed           job_id, source, sha256, request_id, step, error, retryable
-    job.duplicate        job_id, source, sha256, original_job_id (result reused, no API call)
-    job.waiting          job_id, source, sha256, leader_job_id (a twin is in flight: no call)
-    job.restarted        job_id, source, sha256, reason (the file changed after its claim)
-    job.recovered        job_id, source, state (resumed at start-up where it stopped)
-    job.requeued         job_id, source, state (by ``retry``)
-    job.summary          job_id, source, sha256, request_id, state, duration_seconds and the
-                         seconds spent in each step: one line per finished job
-    auth.paused          error, delay_seconds (the key was refused: all work waits)
-    auth.resumed         paused_seconds
-    daemon.started       version, inbox, outbox, base_url, pid
-    daemon.stopping      signal, reason
-    daemon.stopped       duration_seconds
-    inbox.problem        path, error (the inbox vanished, is unreadable, the watcher died)
-    config.invalid       file, problems
-    server.started       url (the embedded server; its token is redacted)
-
-Durations are ``duration_seconds`` (float seconds, wall-clock, measured with a monotonic clock).
+Every line carries ``event``, ``timestamp`` (ISO-8601, UTC), ``level`` and ``logger`` (and
+``exception``, a redacted traceback, when one is logged). :data:`CONTRACT` lists, as data, the
+fields of each event: those it always has and those it has when known. A test holds a real
+run's ``audit.jsonl`` and the README's event list to it. Durations are ``duration_seconds``
+(float seconds of wall-clock time).
 """
 
 from __future__ import annotations
@@ -59,6 +30,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
@@ -101,6 +73,7 @@ class Event(StrEnum):
     JOB_WAITING = "job.waiting"  # same content and parameters as a job in flight: waits for it
     JOB_RESTARTED = "job.restarted"  # the file changed after its claim: hashed and sent again
     JOB_RECOVERED = "job.recovered"  # resumed at start-up where it stopped
+    JOB_ADOPTED = "job.adopted"  # a job requeued by ``retry``, taken up by the running daemon
     JOB_REQUEUED = "job.requeued"  # a failed job sent back by ``retry``
     JOB_SUMMARY = "job.summary"  # one line per finished job, with step durations
     AUTH_PAUSED = "auth.paused"  # the key was refused: all work waits
@@ -111,6 +84,68 @@ class Event(StrEnum):
     INBOX_PROBLEM = "inbox.problem"  # the inbox is missing, unreadable, or the watcher died
     CONFIG_INVALID = "config.invalid"  # the configuration was refused
     SERVER_STARTED = "server.started"  # the embedded server listens
+
+
+@dataclass(frozen=True)
+class Fields:
+    """The fields of one event besides the ones every line has: ``always`` present, ``known``
+    present when known at that point."""
+
+    always: frozenset[str]
+    known: frozenset[str] = frozenset()
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        """Return every field the event may carry."""
+        return self.always | self.known | LINE_FIELDS
+
+
+def _f(always: str, known: str = "") -> Fields:
+    return Fields(frozenset(always.split()), frozenset(known.split()))
+
+
+# Every line has these; ``exception`` only when a traceback is logged.
+LINE_FIELDS = frozenset({"event", "timestamp", "level", "logger", "exception"})
+# The identifiers of a job event (jobs.audit_fields): sha256 and request id once known.
+_JOB = "job_id source"
+_KNOWN = "sha256 request_id"
+
+#: The audit contract: each event and its fields.
+CONTRACT: dict[Event, Fields] = {
+    Event.FILE_DETECTED: _f("source"),
+    Event.FILE_REJECTED: _f("job_id source reason hint failed_path"),
+    Event.JOB_CLAIMED: _f(_JOB, _KNOWN),
+    Event.UPLOAD_STARTED: _f(f"{_JOB} sha256 size", _KNOWN),
+    Event.UPLOAD_DONE: _f(f"{_JOB} sha256 size duration_seconds", _KNOWN),
+    Event.SUBMIT_SENT: _f(f"{_JOB} sha256", _KNOWN),
+    Event.SUBMIT_ACCEPTED: _f(f"{_JOB} sha256 request_id model", _KNOWN),
+    Event.SUBMIT_RESENT: _f(f"{_JOB} reason", _KNOWN),
+    Event.POLL_STATUS: _f(f"{_JOB} request_id status", _KNOWN),
+    Event.POLL_UNKNOWN_STATUS: _f(f"{_JOB} request_id status", _KNOWN),
+    Event.JOB_RETRY: _f(f"{_JOB} state attempt delay_seconds error status", _KNOWN),
+    Event.JOB_SUCCEEDED: _f(f"{_JOB} sha256 request_id model", _KNOWN),
+    Event.JOB_PUBLISHED: _f(f"{_JOB} sha256 outputs", _KNOWN),
+    Event.JOB_FAILED: _f(f"{_JOB} step error failed_path", _KNOWN),
+    Event.JOB_DUPLICATE: _f(f"{_JOB} sha256 reused_job_id reason", _KNOWN),
+    Event.JOB_WAITING: _f(f"{_JOB} sha256 leader_job_id reason", _KNOWN),
+    Event.JOB_RESTARTED: _f(f"{_JOB} sha256 reason", _KNOWN),
+    Event.JOB_RECOVERED: _f(f"{_JOB} state", _KNOWN),
+    Event.JOB_ADOPTED: _f(f"{_JOB} state", _KNOWN),
+    Event.JOB_REQUEUED: _f(f"{_JOB} state", _KNOWN),
+    Event.JOB_SUMMARY: _f(f"{_JOB} sha256 outcome model size duration_seconds", _KNOWN),
+    Event.AUTH_PAUSED: _f("status error resume_in_seconds hint"),
+    Event.AUTH_RESUMED: _f(""),
+    Event.DAEMON_STARTED: _f(
+        "pid recovered_jobs orphans_adopted temp_files_swept backend inbox outbox"
+    ),
+    Event.DAEMON_STOPPING: _f("hard"),
+    # jobs (counts per state) after a clean drain; drained=False if steps were still running;
+    # error when an internal error stopped the daemon.
+    Event.DAEMON_STOPPED: _f("", "jobs drained error"),
+    Event.INBOX_PROBLEM: _f("problem"),
+    Event.CONFIG_INVALID: _f("problems"),
+    Event.SERVER_STARTED: _f("base_url"),
+}
 
 
 # Handlers installed by the last configure(), so that the next one or shutdown() can close them.

@@ -17,10 +17,10 @@ class RetryPolicy:
     Retry-After is honoured but never beyond ``retry_after_max_seconds``.
     """
 
-    max_attempts: int = 8
-    base_seconds: float = 2.0
-    cap_seconds: float = 300.0
-    retry_after_max_seconds: float = 900.0
+    max_attempts: int  # the settings' retry section is where the defaults of these live
+    base_seconds: float
+    cap_seconds: float
+    retry_after_max_seconds: float = 900.0  # not a setting: a guard against a wild header
 
 
 @dataclass(frozen=True)
@@ -29,10 +29,10 @@ class PollPolicy:
     poll with +-``jitter`` to ``max_seconds``; past ``deadline_seconds`` after submission the job
     fails."""
 
-    initial_seconds: float = 2.0
-    max_seconds: float = 60.0
-    deadline_seconds: float = 6 * 3600.0
-    growth: float = 1.5
+    initial_seconds: float  # the settings' poll section is where the defaults of these live
+    max_seconds: float
+    deadline_seconds: float
+    growth: float = 1.5  # not settings: the shape of the curve, not its scale
     jitter: float = 0.2
 
 

@@ -9,6 +9,8 @@ Only this module calls ``sys.exit``. Commands::
     dropscribe check-config -c CONFIG    validate and print every problem
     dropscribe transcribe FILE...        one-shot in the foreground, for trying it out
     dropscribe serve ...                 the embedded API server on its own
+
+``-c`` defaults to ``$DROPSCRIBE_CONFIG``, else ``/etc/dropscribe/config.yaml``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn, TextIO
 
@@ -37,6 +39,7 @@ EXIT_SOFTWARE = 70  # EX_SOFTWARE: an internal error
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another run/once/transcribe holds the state folder
 EXIT_CONFIG = 78  # EX_CONFIG: a bad configuration; systemd does not restart on it
 EXIT_HARD_STOP = 130  # stopped at once by a second signal; the state is still consistent
+ARGPARSE_USAGE = 2  # what argparse exits with on wrong arguments
 
 DEFAULT_CONFIG = Path(os.environ.get("DROPSCRIBE_CONFIG", "/etc/dropscribe/config.yaml"))
 
@@ -57,7 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     def with_config(name: str, text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG, help="YAML file")
+        p.add_argument(
+            "-c",
+            "--config",
+            type=Path,
+            default=DEFAULT_CONFIG,
+            help="YAML file (default: $DROPSCRIBE_CONFIG, else /etc/dropscribe/config.yaml)",
+        )
         return p
 
     run = with_config("run", "run the daemon until SIGTERM")
@@ -87,9 +96,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         # here: the engine's libraries cost ~55 MB that the other commands do without.
         from dropscribe.localapi.__main__ import main as serve_main
 
-        sys.exit(serve_main(words[1:]))
+        sys.exit(_usage_exit(serve_main, words[1:]))
     args = build_parser().parse_args(words)
     sys.exit(dispatch(args))
+
+
+def _usage_exit(command: Callable[[list[str]], int], argv: list[str]) -> int:
+    """Run ``command(argv)``; return its code, with argparse's 2 for wrong arguments turned
+    into EX_USAGE, as for the other commands."""
+    try:
+        return command(argv)
+    except SystemExit as exc:
+        if exc.code == ARGPARSE_USAGE:
+            return EXIT_USAGE
+        raise
 
 
 def dispatch(args: argparse.Namespace) -> int:

@@ -133,7 +133,20 @@ class Watch(_Section):
     settle_seconds: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = 2.0
     rescan_seconds: PositiveSeconds = 60.0
     extensions: tuple[str, ...] = ("mp3", "wav", "flac", "ogg", "opus", "m4a", "aac", "webm", "mp4")
-    ignore: tuple[str, ...] = (".*", "*.part", "*.tmp", "*.crdownload", "~$*", ".syncthing.*")
+    # ".*" covers dotfiles, rsync's temporary ".name.XXXXXX" and Syncthing's ".syncthing.*"
+    # names; the rest are what browsers, sync tools and office programs use while a file is
+    # incomplete.
+    ignore: tuple[str, ...] = (
+        ".*",
+        ".syncthing.*",
+        "*.part",
+        "*.partial",
+        "*.tmp",
+        "*.crdownload",
+        "*.download",
+        "*.!sync",
+        "~$*",
+    )
     max_file_mb: Annotated[int, Field(gt=0, le=1024 * 1024)] = 2048
 
     @field_validator("extensions")

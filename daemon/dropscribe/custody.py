@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,12 +23,16 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dropscribe.errors import InputRejected
-from dropscribe.fsio import ensure_folder
+from dropscribe.fsio import (
+    NAME_MAX_BYTES,
+    ensure_folder,
+    fsync_folder_if_possible,
+    numbered_name,
+    write_draft,
+)
 from dropscribe.redaction import redact_url
 
-NAME_MAX_BYTES = 255  # the longest file name (in bytes) Linux filesystems accept
 REPORT_SUFFIX = ".error.json"
-LONGEST_SUFFIX_BYTES = 32  # a longer "extension" is treated as part of the name when cutting
 MAX_DUPLICATES = 10_000  # free names tried before giving up; far beyond any real collision
 
 
@@ -50,37 +53,6 @@ def validate_rel(rel: str) -> PurePosixPath:
     if not rel or "\0" in rel or any(part in ("", ".", "..") for part in parts):
         raise ValueError(f"not a safe relative path: {rel!r}")
     return PurePosixPath(rel)
-
-
-def fit_name(name: str, max_bytes: int = NAME_MAX_BYTES) -> str:
-    """Return ``name`` shortened to at most ``max_bytes`` bytes, cutting its stem (never the
-    extension, unless that alone is unreasonably long) on a character boundary."""
-    return numbered_name(name, 1, max_bytes)
-
-
-def numbered_name(name: str, number: int, max_bytes: int = NAME_MAX_BYTES) -> str:
-    """Return the ``number``-th name to try for ``name``: itself for 1, then "stem (2).ext",
-    "stem (3).ext", ..., each shortened to fit in ``max_bytes`` bytes."""
-    tag = f" ({number})" if number > 1 else ""
-    if len(os.fsencode(name)) + len(tag) <= max_bytes:
-        stem, suffix = _split_suffix(name)
-        return stem + tag + suffix
-    stem, suffix = _split_suffix(name)
-    if len(os.fsencode(suffix)) > LONGEST_SUFFIX_BYTES:
-        stem, suffix = name, ""
-    return _cut(stem, max_bytes - len(tag) - len(os.fsencode(suffix))) + tag + suffix
-
-
-def _cut(text: str, max_bytes: int) -> str:
-    # Whole characters go, so a multi-byte UTF-8 character is never split.
-    while len(os.fsencode(text)) > max_bytes:
-        text = text[:-1]
-    return text
-
-
-def _split_suffix(name: str) -> tuple[str, str]:
-    stem, dot, ext = name.rpartition(".")
-    return (stem, dot + ext) if stem and dot else (name, "")
 
 
 def check_layout(folders: Folders, outbox: Path) -> list[str]:
@@ -207,7 +179,7 @@ class Custody:
         body = {"source": rel, **dict(redact_report(dict(report)))}
         # Made without following links: a link at failed/sub must not take the recording away.
         target_dir = ensure_folder(self._folders.failed, PurePosixPath(rel).parent)
-        draft = _write_draft(
+        draft = write_draft(
             target_dir, json.dumps(body, indent=2, ensure_ascii=False, default=str)
         )
         try:
@@ -215,7 +187,7 @@ class Custody:
                 target = self._free_path(target_dir, source.name, REPORT_SUFFIX)
                 os.rename(source, target)
                 os.rename(draft, target.with_name(target.name + REPORT_SUFFIX))
-                _sync_dir(target_dir)
+                fsync_folder_if_possible(target_dir)
                 self._prune(source.parent, root)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -240,8 +212,8 @@ class Custody:
             target_dir = ensure_folder(to_root, parent)  # no link below to_root is followed
             target = self._free_path(target_dir, PurePosixPath(rel).name, "")
             os.rename(source, target)
-            _sync_dir(target_dir)
-            _sync_dir(source.parent)
+            fsync_folder_if_possible(target_dir)
+            fsync_folder_if_possible(source.parent)
             self._prune(source.parent, self._root_of(source))
         return target
 
@@ -281,24 +253,3 @@ class Custody:
                 "is in a folder that was replaced by a link",
                 "move the recording itself into the inbox",
             )
-
-
-def _write_draft(folder: Path, text: str) -> str:
-    """Write ``text`` to a new hidden file in ``folder``, synced to disk; return its path."""
-    fd, draft = tempfile.mkstemp(dir=folder, prefix=".dropscribe-", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    return draft
-
-
-def _sync_dir(folder: Path) -> None:
-    # A rename is durable only once its folder is synced; some filesystems cannot, and then
-    # the rename still stands, just less durably.
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

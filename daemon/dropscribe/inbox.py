@@ -30,13 +30,7 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from dropscribe.mounts import WatchMode, choose_observer_kind, filesystem_type
-from dropscribe.recordings import (
-    DEFAULT_EXTENSIONS,
-    DEFAULT_IGNORE,
-    is_candidate,
-    is_candidate_rel,
-    is_ignored,
-)
+from dropscribe.recordings import is_candidate, is_candidate_rel, is_ignored
 from dropscribe.settle import SettleTracker
 
 # How often the polling observer snapshots the tree, in seconds: a file is first seen at most
@@ -99,12 +93,12 @@ class InboxWatcher:
         inbox: Path,
         *,
         on_ready: Callable[[Entry], None],
-        mode: WatchMode = WatchMode.AUTO,
-        recursive: bool = True,
-        settle_seconds: float = 2.0,
-        rescan_seconds: float = 60.0,
-        extensions: Sequence[str] = DEFAULT_EXTENSIONS,
-        ignore: Sequence[str] = DEFAULT_IGNORE,
+        mode: WatchMode,
+        recursive: bool,
+        settle_seconds: float,
+        rescan_seconds: float,
+        extensions: Sequence[str],
+        ignore: Sequence[str],
         check_interval: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
         on_problem: Callable[[str], None] | None = None,

@@ -18,11 +18,6 @@ class Notifier:
         watchdog_usec = env.get("WATCHDOG_USEC", "")
         self.watchdog_seconds = int(watchdog_usec) / 1e6 if watchdog_usec.isdigit() else 0.0
 
-    @property
-    def enabled(self) -> bool:
-        """Return True when systemd listens."""
-        return bool(self._address)
-
     def send(self, message: str) -> None:
         """Send one message; errors are swallowed, since notification is best effort."""
         if not self._address:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import stat
 import threading
 import unicodedata
@@ -35,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dropscribe.fsio import write_atomic_at
+from dropscribe.fsio import NAME_MAX_BYTES, TEMP_PREFIX, cut_to_bytes, numbered, write_atomic_at
 from dropscribe.redaction import Redactor
 
 FORMATS = ("txt", "json", "srt", "vtt")
@@ -44,14 +43,11 @@ ALWAYS = ("json", "txt")
 # Only written when the result carries timed segments.
 TIMED = ("srt", "vtt")
 
-TEMP_PREFIX = ".dropscribe-tmp-"
-# POSIX NAME_MAX on every Linux filesystem we expect, in bytes of the encoded name.
-NAME_MAX = 255
 # Room kept in every name for the longest collision suffix (" (9999)", 7 bytes) and the longest
 # extension (".json", 5 bytes).
 MAX_COLLISIONS = 9999
 _RESERVED_BYTES = len(f" ({MAX_COLLISIONS})") + len(".json")
-COMPONENT_MAX_BYTES = NAME_MAX - _RESERVED_BYTES
+COMPONENT_MAX_BYTES = NAME_MAX_BYTES - _RESERVED_BYTES
 # Version of the json layout, so readers can tell ours from anything else named *.json.
 JSON_VERSION = 1
 # Character categories never kept in a name: controls (newline, NUL, ESC), line and paragraph
@@ -79,17 +75,7 @@ def _safe_component(name: str) -> str:
     cleaned = "".join("_" if unicodedata.category(c) in _UNSAFE_CATEGORIES else c for c in name)
     if cleaned[:1] in ("-", "."):
         cleaned = "_" + cleaned[1:]
-    return _truncate_utf8(cleaned, COMPONENT_MAX_BYTES)
-
-
-def _truncate_utf8(text: str, max_bytes: int) -> str:
-    # Dropping the bytes of a cut character keeps the name valid UTF-8.
-    return text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
-
-
-def candidate_stem(stem: str, n: int) -> str:
-    """Return the ``n``-th name tried for ``stem``: the stem itself, then ``<stem> (n)``."""
-    return stem if n == 1 else f"{stem} ({n})"
+    return cut_to_bytes(cleaned, COMPONENT_MAX_BYTES)
 
 
 @dataclass(frozen=True)
@@ -281,7 +267,7 @@ class Outbox:
 
     def _claim_stem(self, stem: str, job_id: str) -> str:
         for n in range(1, MAX_COLLISIONS + 1):
-            candidate = candidate_stem(stem, n)
+            candidate = numbered(stem, n)
             if stem_is_available(self._occupancy(candidate), job_id):
                 return candidate
         raise FileExistsError(f"no free output name for {stem!r} in {self.root}")
@@ -304,37 +290,3 @@ class Outbox:
                         os.unlink(os.path.join(folder, name))
                         removed += 1
         return removed
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
-
-    A temporary file in the same folder is written and fsynced, renamed over ``path``, then the
-    folder is fsynced so the rename survives a power loss. On an error the temporary file is
-    removed; only a crash leaves one behind (see :meth:`Outbox.sweep_temp`).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
-    # Not mkstemp: its 0600 would make transcripts unreadable to the people they are for;
-    # 0666 lets the umask decide, as for any file the user creates.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except Exception:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_folder(path.parent)
-
-
-def fsync_folder(folder: Path) -> None:
-    """Flush ``folder``'s entries (a rename) to disk."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -20,22 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dropscribe.errors import InputRejected
-
-DEFAULT_EXTENSIONS = ("mp3", "wav", "flac", "ogg", "opus", "m4a", "aac", "webm", "mp4")
-# ".*" covers dotfiles, rsync's temporary ".name.XXXXXX" and Syncthing's ".syncthing.*" names;
-# the rest are what browsers, sync tools and office programs use while a file is incomplete.
-DEFAULT_IGNORE = (
-    ".*",
-    ".syncthing.*",
-    "*.part",
-    "*.partial",
-    "*.tmp",
-    "*.crdownload",
-    "*.download",
-    "*.!sync",
-    "~$*",
-)
 HEAD_BYTES = 16  # bytes read to recognise a container; the longest signature ends at byte 12
 
 
@@ -46,10 +30,6 @@ class Verdict:
     ok: bool
     reason: str = ""
     hint: str = ""
-
-    def as_error(self) -> InputRejected:
-        """Return the rejection as the :class:`InputRejected` the pipeline raises."""
-        return InputRejected(self.reason, self.hint)
 
 
 ACCEPTED = Verdict(ok=True)

@@ -23,3 +23,9 @@ def test_cli_retry_without_a_target_exits_64() -> None:
     done = run_cli("retry", "-c", "config.yaml")
     assert done.returncode == 64
     assert "job_id --all-failed" in done.stderr
+
+
+def test_cli_serve_unknown_option_exits_64() -> None:
+    done = run_cli("serve", "--bogus")
+    assert done.returncode == 64
+    assert "unrecognized arguments: --bogus" in done.stderr

@@ -22,8 +22,8 @@ from support.suite_daemon import (
     CANARY_KEY,
     CANARY_PRESIGN_SECRET,
     assert_no_secrets,
+    suite_daemon,
     wav_bytes,
-    workspace,
 )
 
 SEED = 6_2024
@@ -51,21 +51,23 @@ def test_crash_recovery_sigkill_at_random_moments_loses_and_repeats_nothing(
             polls_before_success=3,
             latency_seconds=LATENCY_SECONDS,
         ) as srv,
-        workspace(tmp_path, srv) as ws,
+        contextlib.closing(
+            suite_daemon(tmp_path, srv, workers={"transfers": 1}, retry={"max_attempts": 50})
+        ) as ws,
     ):
-        ws.configure(workers={"transfers": 1}, retry={"max_attempts": 50})
         ws.drop(files)
         seen_at_kills: list[Counter[str]] = []
         for _ in range(ROUNDS):
-            proc = ws.start()
+            ws.start("run", "--log-format", "json")
+            assert ws.proc is not None
             with contextlib.suppress(subprocess.TimeoutExpired):  # still running, as it should
-                proc.wait(rng.uniform(*KILL_AFTER_SECONDS))
-            assert proc.poll() is None, f"the daemon exited by itself: {ws.stderr_text()}"
-            ws.kill(proc)
-            if (ws.path("state") / "state.db").exists():
+                ws.proc.wait(rng.uniform(*KILL_AFTER_SECONDS))
+            assert ws.running(), f"the daemon exited by itself: {ws.stderr_text()}"
+            ws.kill()
+            if ws.state_db.exists():
                 seen_at_kills.append(Counter(job["state"] for job in ws.jobs()))
 
-        exit_code = ws.once(timeout=120)
+        exit_code = ws.run("once", "--log-format", "json", timeout=120).returncode
 
         assert exit_code == 0, ws.stderr_text()
         interrupted = set().union(*seen_at_kills) & UNFINISHED
@@ -86,4 +88,4 @@ def test_crash_recovery_sigkill_at_random_moments_loses_and_repeats_nothing(
         jobs = ws.jobs()
         assert {job["state"] for job in jobs} == {"published"}
         assert sorted(job["source"] for job in jobs) == sorted(files)
-        assert_no_secrets(ws)
+        assert_no_secrets(ws, srv)

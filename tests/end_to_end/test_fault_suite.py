@@ -26,19 +26,18 @@ from typing import Any
 
 import pytest
 
-from support.daemon import wait_for
+from support.daemon import Daemon, wait_for
 from support.fault_server import Fault, FaultServer, Recorded
 from support.suite_daemon import (
     CANARY_KEY,
     CANARY_PRESIGN_SECRET,
-    Workspace,
     assert_no_secrets,
+    suite_daemon,
     wav_bytes,
-    workspace,
 )
 
 SEED = 2_0240_611
-#: The config's timings (see support.suite_daemon.config_text), in seconds.
+#: The config's timings (see support.suite_daemon.suite_settings), in seconds.
 READ_TIMEOUT = 2.0
 CALL_DEADLINE = 3.0
 RETRY_CAP = 1.0
@@ -54,7 +53,7 @@ class Outcome:
     """What one run left: the server's records, the daemon's folders, the recordings."""
 
     srv: FaultServer
-    ws: Workspace
+    ws: Daemon
     files: dict[str, bytes]
 
     def requests(self, step: str) -> list[Recorded]:
@@ -82,7 +81,7 @@ def recordings(count: int, seed: int = SEED) -> dict[str, bytes]:
     return {f"take{i}.wav": wav_bytes(rng, rng.randrange(2_000, 20_000)) for i in range(count)}
 
 
-def finished_jobs(ws: Workspace) -> set[str]:
+def finished_jobs(ws: Daemon) -> set[str]:
     return {e["job_id"] for e in ws.events() if e["event"] in ("job.published", "job.failed")}
 
 
@@ -106,9 +105,8 @@ def fault_run(tmp_path: Path) -> Iterator[Run]:
                     polls_before_success=polls_before_success,
                 )
             )
-            ws = stack.enter_context(workspace(tmp_path, srv))
-            ws.configure()
-            proc = ws.start()
+            ws = stack.enter_context(contextlib.closing(suite_daemon(tmp_path, srv)))
+            ws.start("run", "--log-format", "json")
             wait_for(lambda: bool(ws.events("daemon.started")), RUN_TIMEOUT, "daemon.started")
             for step, faults in plan.items():
                 srv.plan(step, faults)
@@ -117,7 +115,7 @@ def fault_run(tmp_path: Path) -> Iterator[Run]:
             data = recordings(files)
             ws.drop(data)
             wait_for(lambda: len(finished_jobs(ws)) >= files, RUN_TIMEOUT, "every job to end")
-            assert ws.stop(proc) == 0, ws.stderr_text()
+            assert ws.stop() == 0, ws.stderr_text()
             srv.stop()  # ends hung requests; the records stay readable
             outcome = Outcome(srv, ws, data)
             _assert_common(outcome, plan)
@@ -136,7 +134,7 @@ def _assert_common(outcome: Outcome, plan: Mapping[str, Sequence[Fault]]) -> Non
     assert {job["state"] for job in ws.jobs()} <= {"published", "failed"}
     assert ws.files("inbox") == [] == ws.files("processing")
     assert "Traceback" not in ws.stderr_text()
-    assert_no_secrets(ws)
+    assert_no_secrets(ws, srv)
 
 
 def gap_after(records: Sequence[Recorded], index: int) -> float:

@@ -10,7 +10,7 @@ import os
 import signal
 import time
 
-from support.daemon import MakeDaemon, expect_outputs, sha256_of, wav_bytes
+from support.daemon import Daemon, MakeDaemon, expect_outputs, sha256_of, wav_bytes
 from support.fault_server import Fault, FaultServer
 
 #: The drain timeout of these tests, in seconds: short, so a held upload is given up quickly.
@@ -20,7 +20,7 @@ EXIT_SLACK_SECONDS = 5.0
 UNFINISHED = {"claimed", "uploading", "uploaded", "submitting", "submitted", "succeeded"}
 
 
-def hold_upload(make_daemon: MakeDaemon, server: FaultServer, drain: float) -> tuple:
+def hold_upload(make_daemon: MakeDaemon, server: FaultServer, drain: float) -> tuple[Daemon, bytes]:
     """Start a daemon, drop one recording and wait until its upload hangs in flight; return
     the daemon and the recording's content."""
     server.plan("put", [Fault.hang()])

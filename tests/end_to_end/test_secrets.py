@@ -7,6 +7,7 @@ echoes the key and signed URLs back in its errors is shown not to get them writt
 
 from __future__ import annotations
 
+import contextlib
 import random
 from pathlib import Path
 
@@ -18,8 +19,8 @@ from support.suite_daemon import (
     CANARY_PRESIGN_SECRET,
     assert_no_secrets,
     assert_no_secrets_in,
+    suite_daemon,
     wav_bytes,
-    workspace,
 )
 
 SEED = 0x7F3A9
@@ -66,18 +67,17 @@ def test_secrets_echoed_by_the_server_are_written_nowhere(tmp_path: Path) -> Non
     files = {f"echo{i}.wav": wav_bytes(rng, 4_000) for i in range(2)}
     with (
         FaultServer(token=CANARY_KEY, presign_secret=CANARY_PRESIGN_SECRET) as srv,
-        workspace(tmp_path, srv) as ws,
+        contextlib.closing(suite_daemon(tmp_path, srv)) as ws,
     ):
         srv.plan("upload_url", [Fault.status(500, body=ECHO), Fault.status(400, body=ECHO)])
         srv.plan("submit", [Fault.status(503, body=ECHO)])
         srv.plan("poll", [Fault.job_failed(f"quota exceeded for key {CANARY_KEY}")])
-        ws.configure()
         ws.drop(files)
 
-        exit_code = ws.once()
+        exit_code = ws.run("once", "--log-format", "json").returncode
 
         assert exit_code == 1  # the 400 and the remote failure each fail one file
         assert len(ws.files("failed")) == 4  # two recordings, two reports
         assert len(ws.events("job.failed")) == 2
         assert ws.events("job.retry")  # the echoing 5xx were logged, redacted
-        assert_no_secrets(ws)
+        assert_no_secrets(ws, srv)

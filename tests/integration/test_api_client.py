@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dropscribe.api_client import ApiClient, RemoteStatus, Timeouts
+from dropscribe.config import Api
 from dropscribe.errors import (
     ApiError,
     AuthError,
@@ -35,12 +36,25 @@ def srv() -> Iterator[FaultServer]:
         yield server
 
 
+def timeouts_of(**overrides: float) -> Timeouts:
+    """Return the settings' default timeouts with ``overrides``."""
+    api = Api()
+    limits = {
+        "connect_seconds": api.connect_timeout_seconds,
+        "read_seconds": api.read_timeout_seconds,
+        "call_deadline_seconds": api.call_deadline_seconds,
+    }
+    return Timeouts(**{**limits, **overrides})
+
+
 @pytest.fixture
 def make_client() -> Iterator[ClientFactory]:
     made: list[ApiClient] = []
 
     def make(server: FaultServer, key: str = TOKEN, **timeouts: float) -> ApiClient:
-        client = ApiClient(server.base_url, server.async_path, "gpuflex", key, Timeouts(**timeouts))
+        client = ApiClient(
+            server.base_url, server.async_path, "gpuflex", key, timeouts_of(**timeouts)
+        )
         made.append(client)
         return client
 
@@ -222,7 +236,7 @@ def test_get_upload_url_connection_refused_raises_transient(make_client: ClientF
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    client = ApiClient(f"http://127.0.0.1:{port}", "/v1/async/m", "gpuflex", TOKEN)
+    client = ApiClient(f"http://127.0.0.1:{port}", "/v1/async/m", "gpuflex", TOKEN, timeouts_of())
     try:
         with pytest.raises(TransientApiError):
             client.get_upload_url("mp3")

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from dropscribe import inbox as inbox_module
+from dropscribe.config import Watch
 from dropscribe.inbox import Entry, InboxWatcher
 from dropscribe.mounts import WatchMode
 
@@ -80,9 +81,14 @@ def watch(inbox: Path, claimer: Claimer, mode: WatchMode) -> Iterator[Callable[.
     started: list[InboxWatcher] = []
 
     def start(**overrides: object) -> InboxWatcher:
+        defaults = Watch()
         options: dict[str, object] = {
             "on_ready": claimer,
             "mode": mode,
+            "recursive": defaults.recursive,
+            "rescan_seconds": defaults.rescan_seconds,
+            "extensions": defaults.extensions,
+            "ignore": defaults.ignore,
             "settle_seconds": SETTLE,
             "check_interval": TICK,
             "on_problem": claimer.problems.append,

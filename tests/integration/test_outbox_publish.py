@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from dropscribe import outbox
-from dropscribe.outbox import TEMP_PREFIX, Outbox
+from dropscribe.fsio import TEMP_PREFIX
+from dropscribe.outbox import Outbox
 from dropscribe.redaction import MASK, Redactor
 
 RESULT = {

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from dropscribe.recordings import DEFAULT_EXTENSIONS, Verdict, inspect_entry
+from dropscribe.config import Watch
+from dropscribe.recordings import Verdict, inspect_entry
+
+DEFAULT_EXTENSIONS = Watch().extensions
 
 AUDIO = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 48
 LIMIT = 1024  # bytes

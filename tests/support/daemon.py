@@ -153,6 +153,7 @@ class Daemon:
         self._events: list[dict[str, Any]] = []
         self._audit_offset = 0
         self._logs: list[tuple[IO[bytes], IO[bytes]]] = []
+        self._captured: list[tuple[str, str]] = []
         root.mkdir(parents=True, exist_ok=True)
         self.write_config()
 
@@ -210,8 +211,9 @@ class Daemon:
     def run(
         self, command: str, *args: str, timeout: float = 60.0, env: Mapping[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``dropscribe COMMAND -c config.yaml ARGS`` to its end; return what it did."""
-        return subprocess.run(
+        """Run ``dropscribe COMMAND -c config.yaml ARGS`` to its end; return what it did (its
+        output is also kept for :meth:`outputs`)."""
+        done = subprocess.run(
             [str(DROPSCRIBE), command, "-c", str(self.config), *args],
             cwd=self.root,
             env=dict(env) if env is not None else self.env(),
@@ -221,6 +223,8 @@ class Daemon:
             timeout=timeout,
             check=False,
         )
+        self._captured.append((done.stdout, done.stderr))
+        return done
 
     @property
     def pid(self) -> int:
@@ -380,6 +384,36 @@ class Daemon:
                 sets[rel[: -len(".json")]] = doc
         return sets
 
+    def path(self, name: str) -> Path:
+        """Return the folder ``data/<name>`` (inbox, processing, done, failed, outbox, ...)."""
+        return self.root / "data" / name
+
+    def files(self, name: str) -> list[Path]:
+        """Return every file under ``data/<name>``, sorted, as paths relative to it."""
+        base = self.path(name)
+        return sorted(p.relative_to(base) for p in base.rglob("*") if p.is_file())
+
+    def drop(self, files: Mapping[str, bytes]) -> None:
+        """Write recordings into the inbox under hidden temporary names, then rename them into
+        place, so the daemon never sees a half-written one."""
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            draft = self.inbox / f".{name}.part"
+            draft.write_bytes(data)
+            draft.rename(self.inbox / name)
+
+    def process_outputs(self) -> list[bytes]:
+        """Return the stdout and stderr of every command run so far, started or run."""
+        logs = sorted(self.root.glob("std*-*.log"))
+        captured = [text.encode() for pair in self._captured for text in pair]
+        return [p.read_bytes() for p in logs] + captured
+
+    def stderr_text(self) -> str:
+        """Return the stderr of every command run so far, concatenated."""
+        logs = sorted(self.root.glob("stderr-*.log"))
+        texts = [p.read_text(encoding="utf-8", errors="replace") for p in logs]
+        return "".join(texts + [err for _, err in self._captured])
+
     def stderr_tail(self) -> str:
         """Return the last lines of the latest run's stderr."""
         path = self.root / f"stderr-{self._runs}.log"
@@ -392,7 +426,7 @@ class Daemon:
 
 def files_under(root: Path) -> list[str]:
     """Return every non-folder entry under ``root``, relative posix paths, sorted."""
-    found = []
+    found: list[str] = []
     for folder, _dirs, names in os.walk(root):
         base = Path(folder).relative_to(root)
         found.extend((base / name).as_posix() for name in names)

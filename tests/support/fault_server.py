@@ -9,7 +9,7 @@ submissions per uploaded content, so suites can assert what the client really di
 
     with FaultServer(token="t") as srv:
         srv.plan("submit", [Fault.status(503), Fault.status(429, headers={"Retry-After": "1"})])
-        client = ApiClient(srv.base_url, srv.async_path, "gpuflex", "t")
+        client = ApiClient(srv.base_url, srv.async_path, "gpuflex", "t", timeouts)
         ...
         assert srv.submissions_by_sha256() == {sha: 1}
 

@@ -17,7 +17,9 @@ from dropscribe.backoff import (
 RETRY = RetryPolicy(
     max_attempts=5, base_seconds=2.0, cap_seconds=30.0, retry_after_max_seconds=90.0
 )
-POLL = PollPolicy(initial_seconds=2.0, max_seconds=60.0, growth=1.5, jitter=0.2)
+POLL = PollPolicy(
+    initial_seconds=2.0, max_seconds=60.0, deadline_seconds=3600.0, growth=1.5, jitter=0.2
+)
 # The largest float below 1: ``random`` is drawn from [0, 1), so this is its upper end.
 ALMOST_ONE = 1.0 - 2.0**-53
 
@@ -88,7 +90,7 @@ def test_attempts_left_at_last_attempt_false() -> None:
 
 
 def test_attempts_left_single_attempt_policy_never_retries() -> None:
-    assert not attempts_left(RetryPolicy(max_attempts=1), 1)
+    assert not attempts_left(RetryPolicy(max_attempts=1, base_seconds=2.0, cap_seconds=300.0), 1)
 
 
 def test_next_poll_delay_first_poll_without_jitter_is_initial() -> None:

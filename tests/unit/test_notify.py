@@ -48,10 +48,6 @@ def test_notifier_status_delivers_text(listener: tuple[socket.socket, str]) -> N
     assert received(sock) == "STATUS=3 jobs waiting"
 
 
-def test_notifier_with_socket_enabled(listener: tuple[socket.socket, str]) -> None:
-    assert Notifier({"NOTIFY_SOCKET": listener[1]}).enabled
-
-
 def test_notifier_abstract_namespace_address_delivers() -> None:
     name = f"dropscribe-test-{os.getpid()}-{id(object())}"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
@@ -68,11 +64,6 @@ def test_notifier_reads_process_environment_by_default(
     monkeypatch.setenv("NOTIFY_SOCKET", address)
     Notifier().ready()
     assert received(sock) == "READY=1"
-
-
-def test_notifier_without_socket_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
-    assert not Notifier().enabled
 
 
 def test_notifier_without_socket_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,10 +8,10 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dropscribe.fsio import NAME_MAX_BYTES as NAME_MAX
+from dropscribe.fsio import numbered as candidate_stem
 from dropscribe.outbox import (
-    NAME_MAX,
     Occupancy,
-    candidate_stem,
     format_timestamp,
     owner_in_json,
     render_all,

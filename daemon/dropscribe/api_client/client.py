@@ -64,10 +64,10 @@ class Timeouts:
     """Time limits of one call, in seconds; an upload's deadline also grants
     ``size / upload_min_bytes_per_second`` on top of ``call_deadline_seconds``."""
 
-    connect_seconds: float = 5.0
-    read_seconds: float = 30.0
-    call_deadline_seconds: float = 120.0
-    upload_min_bytes_per_second: float = 64 * 1024
+    connect_seconds: float  # the settings' api section is where the defaults of these live
+    read_seconds: float
+    call_deadline_seconds: float
+    upload_min_bytes_per_second: float = 64 * 1024  # not a setting: a floor for slow links
 
 
 class _DeadlinePassed(Exception):
@@ -126,7 +126,7 @@ class ApiClient:
         async_path: str,
         service_tier: str,
         api_key: str,
-        timeouts: Timeouts = Timeouts(),
+        timeouts: Timeouts,
         user_agent: str = "dropscribe/0.1",
     ) -> None:
         self._base_url = base_url.rstrip("/")

@@ -26,23 +26,63 @@ DB_FILE = "server.db"
 #: Seconds a statement waits for a lock held by another process before failing.
 BUSY_TIMEOUT_SECONDS = 10.0
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS uploads (
-    id TEXT PRIMARY KEY, extension TEXT NOT NULL, size INTEGER NOT NULL, created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, route TEXT NOT NULL,
-    model TEXT NOT NULL, upload_id TEXT NOT NULL, params TEXT NOT NULL, status TEXT NOT NULL,
-    accepted_at REAL NOT NULL, started_at REAL, completed_at REAL, result TEXT, error TEXT
-);
-CREATE TABLE IF NOT EXISTS idempotency (
-    key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, job_id TEXT NOT NULL, created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"""
+# The schema, as the steps that lead to it: MIGRATIONS[n] takes a file from version n to n + 1
+# (``PRAGMA user_version``). A released step never changes; a new version is a new step.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: the tables of 0.1.0, which left its files at version 0 (hence IF NOT EXISTS).
+    (
+        """CREATE TABLE IF NOT EXISTS uploads (
+            id TEXT PRIMARY KEY, extension TEXT NOT NULL, size INTEGER NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS jobs (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, route TEXT NOT NULL,
+            model TEXT NOT NULL, upload_id TEXT NOT NULL, params TEXT NOT NULL,
+            status TEXT NOT NULL, accepted_at REAL NOT NULL, started_at REAL,
+            completed_at REAL, result TEXT, error TEXT
+        )""",
+        """CREATE TABLE IF NOT EXISTS idempotency (
+            key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, job_id TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+        "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    ),
+    # 2: how many times a job was running when its engine died.
+    ("ALTER TABLE jobs ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0",),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
 
-#: Added after the first release: how many times a job was running when its engine died.
-_CRASHES_COLUMN = "ALTER TABLE jobs ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0"
+
+class StoreTooNew(RuntimeError):
+    """server.db was written by a newer version; this one must not change it."""
+
+
+def migrate(db: sqlite3.Connection, path: Path) -> int:
+    """Bring an open server.db up to SCHEMA_VERSION, one step per transaction; return the
+    version it had. Raise StoreTooNew if a newer version wrote it."""
+    first: int | None = None
+    while True:
+        # Read inside the transaction, so that two processes opening one file migrate it once.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            first = version if first is None else first
+            if version > SCHEMA_VERSION:
+                raise StoreTooNew(
+                    f"{path}: written by a newer version (server data version {version}; this "
+                    f"one reads up to {SCHEMA_VERSION})"
+                )
+            if version == SCHEMA_VERSION:
+                db.execute("COMMIT")
+                return first
+            for statement in MIGRATIONS[version]:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version={version + 1}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
 
 #: Mode of server.db; SQLite gives its -wal and -shm files the database file's mode.
 DB_MODE = 0o600
@@ -112,14 +152,22 @@ class JobStore:
 
     def __init__(self, data_dir: Path) -> None:
         self._lock = threading.Lock()
-        path = private_file(data_dir / DB_FILE)
-        self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
-        if "crashes" not in columns:
-            self._db.execute(_CRASHES_COLUMN)
+        self._db = sqlite3.connect(
+            private_file(data_dir / DB_FILE),
+            timeout=BUSY_TIMEOUT_SECONDS,
+            check_same_thread=False,
+        )
+        try:
+            # The version is checked first: a newer version's file is left as it is.
+            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                migrate(self._db, data_dir / DB_FILE)  # raises StoreTooNew
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            migrate(self._db, data_dir / DB_FILE)
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         """Close the connection; the store must not be used afterwards."""

@@ -70,15 +70,15 @@ def decide(
     step = step_of(exc, job)
     if isinstance(exc, errors.AuthError):
         return Outcome(Action.PAUSE, str(exc), step)
-    if isinstance(exc, errors.TransientApiError):
-        return _transient(exc, job, now, retry, poll, random, step)
+    if getattr(exc, "retryable", False):
+        return _retryable(exc, job, now, retry, poll, random, step)
     if isinstance(exc, errors.DropscribeError | OSError):
         return Outcome(Action.FAIL, str(exc), step, attempt=job.attempts)
     return Outcome(Action.FAIL, f"internal error: {exc!r}", step, attempt=job.attempts)
 
 
-def _transient(
-    exc: errors.TransientApiError,
+def _retryable(
+    exc: BaseException,
     job: Job,
     now: float,
     retry: RetryPolicy,
@@ -97,7 +97,7 @@ def _transient(
         str(exc),
         step,
         attempt=attempt,
-        delay=compute_delay(retry, attempt, random, exc.retry_after),
+        delay=compute_delay(retry, attempt, random, getattr(exc, "retry_after", None)),
         drop_upload_url=isinstance(exc, errors.UploadUrlExpired)
         and job.state is JobState.UPLOADING,
     )

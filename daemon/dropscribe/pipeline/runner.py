@@ -61,8 +61,15 @@ class Pipeline:
         return job
 
     def recover(self) -> int:
-        """Schedule every unfinished job the scheduler does not know yet from where it stopped
-        (after a start, or a job requeued by ``retry``); return how many."""
+        """At start-up: schedule every unfinished job from where it stopped; return how many."""
+        return self._resume(Event.JOB_RECOVERED)
+
+    def adopt(self) -> int:
+        """While running: schedule the unfinished jobs the scheduler does not know (requeued
+        by ``retry``); return how many."""
+        return self._resume(Event.JOB_ADOPTED)
+
+    def _resume(self, event: Event) -> int:
         count = 0
         for job in self._store.unfinished():
             if self._scheduler.knows(job.id):
@@ -74,7 +81,7 @@ class Pipeline:
                     reason="a submission may have been sent before the stop; "
                     "re-sent with the same Idempotency-Key",
                 )
-            self._log.info(Event.JOB_RECOVERED, state=job.state.value, **audit_fields(job))
+            self._log.info(event, state=job.state.value, **audit_fields(job))
             self._schedule(job, max(0.0, job.next_due - self._clock.time()))
             count += 1
         return count

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import PRESIGN_SECRET, TOKEN, FakeClock
 from dropscribe.localapi.server import EmbeddedServer
 from support import tiyaro_flow as flow
+from support.localapi_doubles import PRESIGN_SECRET, TOKEN, FakeClock
 
 SUBMIT_TINY = "/v1/async/ent/tiyarofs/1/openai/whisper-tiny"
 TIMEOUT = 10.0

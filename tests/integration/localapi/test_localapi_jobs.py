@@ -11,9 +11,9 @@ from pathlib import Path
 
 import requests
 
-from conftest import TOKEN, FakeEngine
 from dropscribe.localapi.server import EmbeddedServer, ServerOptions
 from support import tiyaro_flow as flow
+from support.localapi_doubles import TOKEN, FakeEngine
 
 TIMEOUT = 10.0
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

@@ -1,0 +1,213 @@
+"""A running dropscribe over complete parts: start order, the main loop, signals, systemd
+notification, and shutdown in reverse data-flow order."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+
+from dropscribe import audit, inbox, recordings
+from dropscribe.audit import Event
+from dropscribe.jobs import Job, JobState, new_job
+from dropscribe.notify import Notifier
+from dropscribe.service.parts import SERVER_STOP_TIMEOUT_SECONDS, Parts
+
+# How often the main loop wakes to ping the watchdog, rescan and adopt (seconds).
+TICK_SECONDS = 0.5
+# How often `once` checks whether every job has finished (seconds); a cheap indexed query.
+IDLE_CHECK_SECONDS = 0.1
+# How often STATUS= is sent to systemd (seconds).
+STATUS_EVERY_SECONDS = 5.0
+# How often a running daemon looks for jobs requeued by `dropscribe retry` (seconds).
+ADOPT_EVERY_SECONDS = 5.0
+
+
+@dataclass
+class Flags:
+    """What the signal handlers ask for; read by the main loop."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    hard_stop: threading.Event = field(default_factory=threading.Event)
+    rescan: threading.Event = field(default_factory=threading.Event)
+
+    def on_stop(self, signum: int, frame: FrameType | None) -> None:
+        """First signal: drain; second: stop now."""
+        if self.stop.is_set():
+            self.hard_stop.set()
+        self.stop.set()
+
+    def on_hup(self, signum: int, frame: FrameType | None) -> None:
+        """Rescan the inbox now."""
+        self.rescan.set()
+
+
+def install_signal_handlers(flags: Flags) -> None:
+    """Route SIGTERM, SIGINT and SIGHUP to ``flags``."""
+    signal.signal(signal.SIGTERM, flags.on_stop)
+    signal.signal(signal.SIGINT, flags.on_stop)
+    signal.signal(signal.SIGHUP, flags.on_hup)
+
+
+class Service:
+    """One running dropscribe over complete :class:`Parts`: start, serve, stop."""
+
+    def __init__(
+        self, parts: Parts, *, watch: bool, flags: Flags, notifier: Notifier | None = None
+    ) -> None:
+        """With ``watch``, the inbox is scanned and observed as well."""
+        self.parts = parts
+        self.settings = parts.settings
+        self.flags = flags
+        self._notify = notifier or Notifier()
+        self._log = audit.get_logger()
+        self.watcher = self._watcher() if watch else None
+
+    # -- start --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Settle, recover and start the workers, then the inbox scan and observer."""
+        parts = self.parts
+        swept = parts.outbox.sweep_temp()
+        parts.lifecycle.settle_failed(parts.store.in_states([JobState.FAILED]))
+        orphans = self._adopt_orphans()
+        recovered = parts.pipeline.recover()
+        parts.scheduler.start()
+        self._log.info(
+            Event.DAEMON_STARTED,
+            pid=os.getpid(),
+            recovered_jobs=recovered,
+            orphans_adopted=orphans,
+            temp_files_swept=swept,
+            backend="embedded" if self.settings.is_embedded else self.settings.api.base_url,
+            inbox=str(self.settings.paths.inbox),
+            outbox=str(self.settings.paths.outbox),
+        )
+        if self.watcher is not None:
+            self.watcher.start()
+
+    def _adopt_orphans(self) -> int:
+        """Give a job to every file in processing/ that has none (a crash right after the
+        claim, before the job was saved)."""
+        count = 0
+        for rel in self.parts.custody.held():
+            if self.parts.store.active_for_source(rel) is None:
+                self.parts.store.save(new_job(rel, time.time()))
+                count += 1
+        return count
+
+    def _watcher(self) -> inbox.InboxWatcher:
+        w = self.settings.watch
+        return inbox.InboxWatcher(
+            self.settings.paths.inbox,
+            on_ready=self._take_entry,
+            mode=w.mode,
+            recursive=w.recursive,
+            settle_seconds=w.settle_seconds,
+            rescan_seconds=w.rescan_seconds,
+            extensions=w.extensions,
+            ignore=w.ignore,
+            on_problem=lambda problem: self._log.warning(Event.INBOX_PROBLEM, problem=problem),
+        )
+
+    # -- intake ---------------------------------------------------------------------------------
+
+    def _take_entry(self, entry: inbox.Entry) -> None:
+        self.take(entry)
+
+    def take(self, entry: inbox.Entry) -> Job | None:
+        """Inspect a settled inbox entry, then claim it or move it to failed/; return the job."""
+        self._log.info(Event.FILE_DETECTED, source=entry.rel)
+        verdict = recordings.inspect_entry(
+            entry.path,
+            max_bytes=self.settings.max_file_bytes,
+            extensions=self.settings.watch.extensions,
+        )
+        if not verdict.ok:
+            return self.parts.lifecycle.refuse(entry.rel, verdict.reason, verdict.hint)
+        try:
+            claimed = self.parts.custody.claim(entry.rel)
+        except FileNotFoundError:
+            return None  # taken away by its owner between the scan and the claim
+        rel = claimed.relative_to(self.settings.paths.processing).as_posix()
+        return self.parts.pipeline.accept(rel)
+
+    # -- running ----------------------------------------------------------------------------
+
+    def healthy(self) -> bool:
+        """Return True while the observer (when watching) and the scheduler run."""
+        watching = self.watcher is None or self.watcher.is_alive()
+        return watching and self.parts.scheduler.alive()
+
+    def run_until_stopped(self) -> None:
+        """Serve until a stop signal: watchdog pings, status lines, rescans, adoptions."""
+        self._notify.ready()
+        last_status = last_adopt = last_ping = 0.0
+        ping_every = self._notify.watchdog_seconds / 2 if self._notify.watchdog_seconds else 0.0
+        while not self.flags.stop.wait(TICK_SECONDS):
+            now = time.monotonic()
+            if self.flags.rescan.is_set():
+                self.flags.rescan.clear()
+                if self.watcher is not None:
+                    self.watcher.rescan_now()
+                last_adopt = 0.0
+            if now - last_adopt >= ADOPT_EVERY_SECONDS:
+                self.parts.pipeline.adopt()
+                last_adopt = now
+            if ping_every and now - last_ping >= ping_every and self.healthy():
+                self._notify.watchdog()
+                last_ping = now
+            if now - last_status >= STATUS_EVERY_SECONDS:
+                self._notify.status(self.status_line())
+                last_status = now
+
+    def status_line(self) -> str:
+        """Return a one-line summary of the jobs per state."""
+        counts = self.parts.store.counts()
+        return ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "idle"
+
+    def wait_until_idle(self, progress: Callable[[dict[str, int]], None] | None = None) -> None:
+        """Block until no job is unfinished (or a stop was asked for)."""
+        while not self.flags.stop.is_set():
+            if progress is not None:
+                progress(self.parts.store.counts())
+            if not self.parts.store.unfinished():
+                return
+            self.flags.stop.wait(IDLE_CHECK_SECONDS)
+
+    # -- stop -------------------------------------------------------------------------------------
+
+    def shutdown(self) -> bool:
+        """Stop in reverse data-flow order; return True if every transfer finished in time."""
+        self._notify.stopping()
+        self._log.info(Event.DAEMON_STOPPING, hard=self.flags.hard_stop.is_set())
+        # Intake first: nothing new is claimed while the rest winds down.
+        if self.watcher is not None:
+            self.watcher.stop()
+        drained = self._drain()
+        remote = self.parts.remote
+        # The server goes after the transfers that talk to it.
+        if remote.server is not None and drained:
+            remote.server.stop(SERVER_STOP_TIMEOUT_SECONDS)
+        remote.client.close()
+        if drained:
+            self._log.info(Event.DAEMON_STOPPED, jobs=self.parts.store.counts())
+            self.parts.store.close()
+        else:
+            # Threads still in a step may write to the state; the process exit ends them.
+            self._log.warning(Event.DAEMON_STOPPED, drained=False)
+        self.parts.lock.release()
+        return drained
+
+    def _drain(self) -> bool:
+        scheduler = self.parts.scheduler
+        scheduler.stop()
+        deadline = time.monotonic() + self.settings.workers.drain_timeout_seconds
+        while time.monotonic() < deadline and not self.flags.hard_stop.is_set():
+            if scheduler.join(min(deadline, time.monotonic() + TICK_SECONDS)):
+                return True
+        return False

@@ -1,0 +1,214 @@
+"""Every part of a run, built in one phase from the settings: :func:`build` returns them
+complete, in the order of the package docstring."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dropscribe import audit
+from dropscribe.api_client import ApiClient, RebasedClient, Timeouts
+from dropscribe.audit import Event
+from dropscribe.backoff import PollPolicy, RetryPolicy
+from dropscribe.config import Settings
+from dropscribe.custody import Custody, Folders, check_layout, ensure_layout
+from dropscribe.errors import ConfigError
+from dropscribe.jobs import JobState, fingerprint
+from dropscribe.outbox import Outbox
+from dropscribe.pipeline import POLL, TRANSFER, AuthGate, Clock, Lifecycle, Options, Pipeline, Steps
+from dropscribe.pipeline.ports import Remote as Caller
+from dropscribe.redaction import Redactor
+from dropscribe.scheduler import Scheduler
+from dropscribe.state import StateStore
+
+if TYPE_CHECKING:  # the engine's import is heavy; see connect()
+    from dropscribe.localapi.server import EmbeddedServer
+
+from dropscribe.service.lock import StateLock
+
+# Threads that poll the service and publish results; polls are short, so a few serve thousands.
+POLL_THREADS = 2
+# How long the embedded server may take to stop once the transfers have drained (seconds).
+SERVER_STOP_TIMEOUT_SECONDS = 10.0
+# Wall-clock time and jitter of a real run (tests pass their own).
+WALL_CLOCK = Clock()
+
+
+def folders_of(settings: Settings) -> Folders:
+    """Return the custody folders named in the settings."""
+    p = settings.paths
+    return Folders(inbox=p.inbox, processing=p.processing, done=p.done, failed=p.failed)
+
+
+def state_dir(settings: Settings) -> Path:
+    """Return the state folder (load_config guarantees it is set)."""
+    assert settings.paths.state_dir is not None
+    return settings.paths.state_dir
+
+
+def check_folders(settings: Settings) -> None:
+    """Create the folders and raise ConfigError if their layout is unsafe."""
+    folders = folders_of(settings)
+    ensure_layout(folders, settings.paths.outbox)
+    problems = check_layout(folders, settings.paths.outbox)
+    if problems:
+        source = settings.source or Path("config")
+        raise ConfigError([f"{source}: paths: {problem}" for problem in problems])
+
+
+def pipeline_options(settings: Settings) -> Options:
+    """Return what the pipeline needs from the settings."""
+    api = settings.api
+    engine = f"embedded:{settings.embedded.model or 'bundled'}" if settings.is_embedded else ""
+    return Options(
+        whisper_input=settings.whisper_input,
+        fingerprint=fingerprint(
+            api.base_url + engine, api.async_path, api.service_tier, settings.whisper_input
+        ),
+        service_tier=api.service_tier,
+        retry=RetryPolicy(
+            max_attempts=settings.retry.max_attempts,
+            base_seconds=settings.retry.base_seconds,
+            cap_seconds=settings.retry.cap_seconds,
+        ),
+        poll=PollPolicy(
+            initial_seconds=settings.poll.initial_seconds,
+            max_seconds=max(settings.poll.max_seconds, settings.poll.initial_seconds),
+            deadline_seconds=settings.poll.deadline_hours * 3600.0,
+        ),
+        delete_after_success=settings.output.after_success == "delete",
+    )
+
+
+@dataclass(frozen=True)
+class Remote:
+    """The connection to the service: the client, what the pipeline calls, and the embedded
+    server when it is the backend."""
+
+    client: ApiClient
+    calls: Caller
+    server: EmbeddedServer | None
+
+
+@dataclass(frozen=True)
+class Parts:
+    """Everything a run needs, complete."""
+
+    settings: Settings
+    lock: StateLock
+    store: StateStore
+    custody: Custody
+    outbox: Outbox
+    scheduler: Scheduler
+    remote: Remote
+    lifecycle: Lifecycle
+    pipeline: Pipeline
+
+
+def build(settings: Settings, redactor: Redactor, clock: Clock = WALL_CLOCK) -> Parts:
+    """Build every part from the settings, in order (see the module docstring); return them.
+
+    Raise AlreadyRunning if another process holds the state folder, ConfigError if the
+    folders or the state file cannot be used. Whatever was opened is closed again on an error.
+    """
+    check_folders(settings)
+    lock = StateLock(state_dir(settings))
+    opened: list[Callable[[], None]] = [lock.release]
+    try:
+        store = StateStore(state_dir(settings) / "state.db")
+        opened.append(store.close)
+        return _build_on(settings, redactor, clock, lock, store, opened)
+    except BaseException:
+        for close in reversed(opened):
+            close()
+        raise
+
+
+def _build_on(
+    settings: Settings,
+    redactor: Redactor,
+    clock: Clock,
+    lock: StateLock,
+    store: StateStore,
+    opened: list[Callable[[], None]],
+) -> Parts:
+    log = audit.get_logger()
+    custody = Custody(folders_of(settings))
+    outbox = Outbox(settings.paths.outbox, settings.output.formats, redactor)
+    # The scheduler calls the pipeline and the pipeline schedules: the scheduler takes
+    # callables, bound to the pipeline made below; it runs nothing before Service.start().
+    scheduler = Scheduler(
+        {TRANSFER: settings.workers.transfers, POLL: POLL_THREADS},
+        {
+            TRANSFER: lambda job_id: pipeline.run_transfer(job_id),
+            POLL: lambda job_id: pipeline.run_poll(job_id),
+        },
+    )
+    remote = connect(settings, redactor, lambda rid: wake_poll(store, scheduler, rid))
+    opened.append(lambda: close_remote(remote, SERVER_STOP_TIMEOUT_SECONDS))
+    options = pipeline_options(settings)
+    p = settings.paths
+    lifecycle = Lifecycle(store, custody, log, clock.time, (p.processing, p.failed))
+    gate = AuthGate(scheduler.hold, log, clock.time)
+    steps = Steps(store, remote.calls, outbox, custody, log, options, clock, gate.accepted)
+    pipeline = Pipeline(store, steps, lifecycle, gate, scheduler, log, options, clock)
+    return Parts(settings, lock, store, custody, outbox, scheduler, remote, lifecycle, pipeline)
+
+
+def connect(settings: Settings, redactor: Redactor, on_finished: Callable[[str], None]) -> Remote:
+    """Return the connection to the configured service; for the embedded backend, start the
+    server first (``on_finished(request_id)`` is called as each of its jobs ends)."""
+    s = settings
+    timeouts = Timeouts(
+        connect_seconds=s.api.connect_timeout_seconds,
+        read_seconds=s.api.read_timeout_seconds,
+        call_deadline_seconds=s.api.call_deadline_seconds,
+    )
+    if not s.is_embedded:
+        if s.api_key is None:
+            raise ConfigError(["api_key: required for a remote service"])
+        key = s.api_key.get_secret_value()
+        client = ApiClient(s.api.base_url, s.api.async_path, s.api.service_tier, key, timeouts)
+        return Remote(client, client, None)
+    # Imported here: the engine brings numpy, CTranslate2 and FFmpeg (about 55 MB and a
+    # thread pool), which a daemon talking to a remote service does without.
+    from dropscribe.localapi.server import EmbeddedServer, ServerOptions
+    from dropscribe.localapi.store import StoreTooNew
+
+    token = secrets.token_urlsafe(32)
+    redactor.add(token)
+    server = EmbeddedServer(
+        ServerOptions(
+            data_dir=state_dir(s) / "embedded",
+            token=token,
+            model=s.embedded.model,
+            workers=s.embedded.workers,
+            max_audio_hours=s.embedded.max_audio_hours,
+        ),
+        on_finished=on_finished,
+    )
+    try:
+        server.start()
+    except StoreTooNew as exc:
+        raise ConfigError([f"{exc}; upgrade dropscribe or use another state_dir"]) from exc
+    audit.get_logger().info(Event.SERVER_STARTED, base_url=server.base_url)
+    client = ApiClient(server.base_url, s.api.async_path, s.api.service_tier, token, timeouts)
+    return Remote(client, RebasedClient(client, server.base_url), server)
+
+
+def close_remote(remote: Remote, server_timeout: float) -> None:
+    """Close the client, then stop the embedded server if there is one."""
+    remote.client.close()
+    if remote.server is not None:
+        remote.server.stop(server_timeout)
+
+
+def wake_poll(store: StateStore, scheduler: Scheduler, request_id: str) -> None:
+    """The service says ``request_id`` finished: poll its job at once, not at its next due
+    time. Safe to call from any thread."""
+    job = store.by_request_id(request_id)
+    if job is not None and job.state is JobState.SUBMITTED:
+        scheduler.schedule(job.id, POLL, 0.0)
