@@ -124,7 +124,6 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
-
 class Watch(_Section):
     """How finished recordings are noticed in the inbox."""
 

@@ -179,9 +179,7 @@ class Custody:
         body = {"source": rel, **dict(redact_report(dict(report)))}
         # Made without following links: a link at failed/sub must not take the recording away.
         target_dir = ensure_folder(self._folders.failed, PurePosixPath(rel).parent)
-        draft = write_draft(
-            target_dir, json.dumps(body, indent=2, ensure_ascii=False, default=str)
-        )
+        draft = write_draft(target_dir, json.dumps(body, indent=2, ensure_ascii=False, default=str))
         try:
             with self._lock:
                 target = self._free_path(target_dir, source.name, REPORT_SUFFIX)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from dropscribe import outbox
+from dropscribe import fsio
 from dropscribe.fsio import TEMP_PREFIX
 from dropscribe.outbox import Outbox
 from dropscribe.redaction import MASK, Redactor
@@ -182,13 +182,13 @@ def test_publish_foreign_json_never_overwritten(tmp_path: Path) -> None:
 def test_publish_concurrent_jobs_same_stem_get_distinct_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = outbox.write_atomic_at
+    real = fsio.write_atomic_at
 
     def slow_write(root: Path, rel: str, data: bytes, prefix: str) -> Path:
         time.sleep(0.05)  # widens the window between choosing a stem and claiming it
         return real(root, rel, data, prefix)
 
-    monkeypatch.setattr(outbox, "write_atomic_at", slow_write)
+    monkeypatch.setattr("dropscribe.outbox.write_atomic_at", slow_write)
     box = Outbox(tmp_path, formats=("txt", "json"))
     threads = [
         threading.Thread(target=box.publish, args=("a", f"job-{i}", {"text": str(i)}, {}))
