@@ -20,7 +20,7 @@ from types import FrameType
 
 import uvicorn
 
-from .engine import BUNDLED_MODEL, Engine, WhisperEngine
+from .engine import BUNDLED_MODEL, DEFAULT_MIN_COVERAGE, Engine, WhisperEngine
 from .presign import Presigner, load_or_create_secret
 from .retention import RetentionSweeper
 from .routes import build_app
@@ -56,7 +56,9 @@ _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 class ServerOptions:
     """Everything the embedded server needs; validated when built (ValueError if wrong).
 
-    ``model`` None means the bundled tiny.en; ``model_map`` sends model paths (e.g.
+    ``min_coverage`` is the share of a recording's speech a transcript must cover to be
+    complete (below it the engine tries its other strategy once). ``model`` None means the
+    bundled tiny.en; ``model_map`` sends model paths (e.g.
     ``whisper-large``) to other faster-whisper model names or folders; paths it leaves out use
     ``model``. ``presign_secret`` None means a secret generated once and kept in ``data_dir``.
     """
@@ -74,6 +76,7 @@ class ServerOptions:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     retention_hours: float = 72
     public_url: str | None = None
+    min_coverage: float = DEFAULT_MIN_COVERAGE
 
     def __post_init__(self) -> None:
         problem = options_problem(self)
@@ -91,6 +94,7 @@ def options_problem(options: ServerOptions) -> str | None:
         (options.max_upload_bytes <= 0, "max_upload_bytes must be positive"),
         (options.retention_hours <= 0, "retention_hours must be positive"),
         (options.presign_secret == b"", "presign_secret must not be empty"),
+        (not 0 <= options.min_coverage <= 1, "min_coverage must be between 0 and 1"),
     )
     for failed, message in checks:
         if failed:
@@ -145,7 +149,7 @@ class EmbeddedServer:
         instead of waiting for its next poll."""
         self._options = options
         self._on_finished = on_finished
-        self._engine = engine or WhisperEngine()
+        self._engine = engine or WhisperEngine(options.workers, options.min_coverage)
         self._clock = clock
         self._socket: socket.socket | None = None
         self._uvicorn: uvicorn.Server | None = None
