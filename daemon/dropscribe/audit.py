@@ -39,6 +39,11 @@ by event (``job_id``, ``source``, ``sha256``, ``request_id`` whenever known at t
     job.requeued         job_id, source, state (by ``retry``)
     job.summary          job_id, source, sha256, request_id, state, duration_seconds and the
                          seconds spent in each step: one line per finished job
+    transcript.incomplete job_id, source, sha256, request_id, coverage (share of the speech
+                         covered), speech_seconds, covered_seconds, uncovered and doubtful
+                         (lists of [start, end] seconds)
+    quality.unknown      job_id, source, sha256, request_id, error (speech detection failed;
+                         the transcript is published without a completeness verdict)
     auth.paused          error, delay_seconds (the key was refused: all work waits)
     auth.resumed         paused_seconds
     daemon.started       version, inbox, outbox, base_url, pid
@@ -99,6 +104,8 @@ class Event(StrEnum):
     JOB_RECOVERED = "job.recovered"  # resumed at start-up where it stopped
     JOB_REQUEUED = "job.requeued"  # a failed job sent back by ``retry``
     JOB_SUMMARY = "job.summary"  # one line per finished job, with step durations
+    TRANSCRIPT_INCOMPLETE = "transcript.incomplete"  # it misses speech or decoded doubtfully
+    QUALITY_UNKNOWN = "quality.unknown"  # the recording's speech could not be measured
     AUTH_PAUSED = "auth.paused"  # the key was refused: all work waits
     AUTH_RESUMED = "auth.resumed"  # the key works again
     DAEMON_STARTED = "daemon.started"  # everything is up

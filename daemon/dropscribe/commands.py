@@ -21,6 +21,8 @@ from dropscribe.config import Paths, Settings
 from dropscribe.custody import Custody
 from dropscribe.jobs import Job, JobState, advance
 from dropscribe.outbox import render_txt
+from dropscribe.probe import SpeechProbe
+from dropscribe.quality import checked, describe_shortfall, is_incomplete
 from dropscribe.redaction import Redactor
 from dropscribe.service import (
     Flags,
@@ -74,7 +76,7 @@ def once(settings: Settings, redactor: Redactor, progress_stream: TextIO) -> int
     if flags.hard_stop.is_set():
         raise HardStop
     bar(None)
-    return 1 if _failed_since(settings, started) else 0
+    return 1 if _failed_since(settings, started) or _incomplete_since(settings, started) else 0
 
 
 def _progress_printer(stream: TextIO) -> Any:
@@ -107,6 +109,18 @@ def _failed_since(settings: Settings, since: float) -> list[Job]:
         store.close()
 
 
+def _incomplete_since(settings: Settings, since: float) -> list[Job]:
+    store = StateStore(state_dir(settings) / "state.db")
+    try:
+        return [
+            j
+            for j in store.recent(JobState.PUBLISHED, 100_000)
+            if j.extra.get("incomplete") and j.steps.get("published", 0.0) >= since
+        ]
+    finally:
+        store.close()
+
+
 def status_report(settings: Settings) -> dict[str, Any]:
     """Return counts per state, the jobs in flight with step and age, and recent failures."""
     store = StateStore(state_dir(settings) / "state.db")
@@ -134,7 +148,17 @@ def status_report(settings: Settings) -> dict[str, Any]:
             }
             for j in store.recent(JobState.FAILED, RECENT_FAILURES)
         ]
-        return {"counts": store.counts(), "in_flight": flight, "recent_failures": failures}
+        incomplete = [
+            {"job_id": j.id, "source": j.source, "outputs": list(j.outputs)}
+            for j in store.recent(JobState.PUBLISHED, RECENT_FAILURES)
+            if j.extra.get("incomplete")
+        ]
+        return {
+            "counts": store.counts(),
+            "in_flight": flight,
+            "recent_failures": failures,
+            "recent_incomplete": incomplete,
+        }
     finally:
         store.close()
 
@@ -153,6 +177,10 @@ def format_status(report: dict[str, Any]) -> str:
         lines.append("recent failures:")
         for j in report["recent_failures"]:
             lines.append(f"  {j['job_id'][:12]}  {j['source']}: [{j['step']}] {j['error']}")
+    if report.get("recent_incomplete"):
+        lines.append("published incomplete (speech missing or doubtful; see the .json):")
+        for j in report["recent_incomplete"]:
+            lines.append(f"  {j['job_id'][:12]}  {j['source']}")
     return "\n".join(lines)
 
 
@@ -234,24 +262,34 @@ def transcribe(
     service = Service(settings, redactor)
     remote = service.remote_only()
     options = pipeline_options(settings)
+    probe = None if settings.is_embedded else SpeechProbe()
+    find = None if probe is None else probe.speech
     failures = 0
     try:
         for path in files:
             try:
-                text = _transcribe_one(remote, options, path)
+                result = _transcribe_one(remote, options, path)
+                result, _ = checked(result, options.quality, find, path)
             except Exception as exc:
                 failures += 1
                 print(f"dropscribe: {path}: {redactor.text(str(exc))}", file=err)
                 continue
+            if is_incomplete(result):
+                failures += 1
+                print(f"dropscribe: {path}: incomplete: {describe_shortfall(result)}", file=err)
+                if options.quality.fail_incomplete:
+                    continue
             if len(files) > 1:
                 print(f"== {path}", file=out)
-            print(text.rstrip("\n"), file=out)
+            print(render_txt(result).rstrip("\n"), file=out)
     finally:
         service.shutdown()
+        if probe is not None:
+            probe.close()
     return failures
 
 
-def _transcribe_one(remote: Any, options: Any, path: Path) -> str:
+def _transcribe_one(remote: Any, options: Any, path: Path) -> dict[str, Any]:
     url = remote.get_upload_url(path.suffix.lower().lstrip(".") or "wav")
     remote.upload(url, path)
     sub = remote.submit(url, options.whisper_input, f"transcribe-{time.time_ns()}")
@@ -260,7 +298,7 @@ def _transcribe_one(remote: Any, options: Any, path: Path) -> str:
     while time.monotonic() < deadline:
         result = remote.poll(sub.poll_url)
         if result.status is RemoteStatus.SUCCESS:
-            return render_txt(result.result or {})
+            return dict(result.result or {})
         if result.status in (RemoteStatus.FAILED, RemoteStatus.CANCELLED):
             raise RuntimeError(result.error or f"the service reports {result.raw_status}")
         time.sleep(min(1.0, next_poll_delay(options.poll, polls, 0.5)))

@@ -24,11 +24,12 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from dropscribe import errors
+from dropscribe import quality as completeness
 from dropscribe.api_client import PollResult, RemoteStatus, Submission
 from dropscribe.audit import Event
 from dropscribe.backoff import PollPolicy, RetryPolicy, attempts_left, compute_delay
@@ -114,6 +115,9 @@ class Options:
     retry: RetryPolicy
     poll: PollPolicy
     delete_after_success: bool = False
+    quality: completeness.QualityPolicy = field(default_factory=completeness.QualityPolicy)
+    #: Finds the speech in a recording whose result carries no coverage (a remote service's).
+    speech: completeness.SpeechFinder | None = None
 
 
 @dataclass(frozen=True)
@@ -356,7 +360,7 @@ class Pipeline:
         )
 
     def _succeed(self, job: Job, outcome: PollResult, now: float) -> None:
-        result = dict(outcome.result or {})
+        result = self._assess_quality(job, dict(outcome.result or {}))
         job = advance(job, JobState.SUCCEEDED, now, model=outcome.model or job.model, attempts=0)
         self._store.save(job, result)
         self._log.info(
@@ -366,8 +370,25 @@ class Pipeline:
         )
         self._publish(job)
 
+    def _assess_quality(self, job: Job, result: dict[str, Any]) -> dict[str, Any]:
+        recording = self._custody.processing_path(job.source)
+        assessed, problem = completeness.checked(
+            result, self._opt.quality, self._opt.speech, recording
+        )
+        if problem is not None:
+            self._log.warning(Event.QUALITY_UNKNOWN, **audit_fields(job), error=problem)
+        return assessed
+
     def _publish(self, job: Job) -> None:
         result = self._store.result(job.id) or {}
+        if completeness.is_incomplete(result):
+            self._log.warning(
+                Event.TRANSCRIPT_INCOMPLETE, **audit_fields(job), **completeness.shortfall(result)
+            )
+            if self._opt.quality.fail_incomplete:
+                self.fail(job, errors.IncompleteTranscript(completeness.describe_shortfall(result)))
+                return
+            job = update(job, extra={**job.extra, "incomplete": True})
         outputs = self._outbox.publish(
             output_stem(job.source), job.id, result, self._provenance(job)
         )

@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -34,6 +34,8 @@ from dropscribe.jobs import Job, JobState, fingerprint, new_job, update
 from dropscribe.notify import Notifier
 from dropscribe.outbox import Outbox
 from dropscribe.pipeline import POLL, TRANSFER, Options, Pipeline
+from dropscribe.probe import SpeechProbe
+from dropscribe.quality import QualityPolicy
 from dropscribe.redaction import Redactor
 from dropscribe.scheduler import Scheduler
 from dropscribe.state import StateStore
@@ -95,6 +97,9 @@ def pipeline_options(settings: Settings) -> Options:
             deadline_seconds=settings.poll.deadline_hours * 3600.0,
         ),
         delete_after_success=settings.output.after_success == "delete",
+        quality=QualityPolicy(
+            settings.quality.min_coverage, settings.quality.on_incomplete == "fail"
+        ),
     )
 
 
@@ -183,6 +188,8 @@ class Service:
         self.watcher: inbox.InboxWatcher | None = None
         self.custody = Custody(folders_of(settings))
         self.outbox = Outbox(settings.paths.outbox, settings.output.formats, redactor)
+        # Measures a remote result's coverage in a helper process, started on first use.
+        self._speech_probe = SpeechProbe()
 
     # -- start --------------------------------------------------------------------------------
 
@@ -198,7 +205,7 @@ class Service:
             self.outbox,
             self.custody,
             self._log,
-            pipeline_options(self.settings),
+            self._with_speech_probe(pipeline_options(self.settings)),
         )
         self.pipeline.settle_failed(self.store.in_states([JobState.FAILED]))
         orphans = self._adopt_orphans()
@@ -254,6 +261,7 @@ class Service:
                 token=token,
                 model=s.embedded.model,
                 workers=s.embedded.workers,
+                min_coverage=s.quality.min_coverage,
             ),
             on_finished=self._result_ready,
         )
@@ -263,6 +271,12 @@ class Service:
             self._server.base_url, s.api.async_path, s.api.service_tier, token, timeouts
         )
         return RebasedClient(self._client, self._server.base_url)
+
+    def _with_speech_probe(self, options: Options) -> Options:
+        # The embedded engine measures coverage itself; a remote result is measured here.
+        if self.settings.is_embedded:
+            return options
+        return replace(options, speech=self._speech_probe.speech)
 
     def _result_ready(self, request_id: str) -> None:
         if self.pipeline is not None:
@@ -400,6 +414,7 @@ class Service:
             self._server.stop(SERVER_STOP_TIMEOUT_SECONDS)
         if self._client is not None:
             self._client.close()
+        self._speech_probe.close()
         if self.store is None:
             return drained
         if drained:

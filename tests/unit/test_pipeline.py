@@ -435,3 +435,64 @@ def test_pipeline_poll_now_schedules_the_submitted_job_at_once(world: World) -> 
     world.pipeline.poll_now("req-1")
     world.pipeline.poll_now("unknown-request")
     assert world.scheduler.scheduled == [(job.id, "poll", 0.0)]
+
+
+def speech_finder(spans: list[tuple[float, float]]) -> Any:
+    def find(path: Path) -> list[tuple[float, float]]:
+        return spans
+
+    return find
+
+
+def guarded_world(world: World, fail_incomplete: bool) -> World:
+    """The world's pipeline, with speech found over 0-20 s of every recording (the fake
+    result's segments cover far less of it)."""
+    from dataclasses import replace
+
+    from dropscribe.quality import QualityPolicy
+
+    options = replace(
+        world.pipeline._opt,
+        quality=QualityPolicy(0.95, fail_incomplete),
+        speech=speech_finder([(0.0, 20.0)]),
+    )
+    pipeline = Pipeline(
+        world.store, world.remote, world.outbox, world.custody, structlog.get_logger(), options
+    )
+    pipeline.attach(world.scheduler)  # type: ignore[arg-type]
+    return replace(world, pipeline=pipeline)
+
+
+def poll_to_success(world: World) -> Job:
+    world.remote.polls = [
+        poll_result(RemoteStatus.SUCCESS, result={"text": "hi", "segments": [HALF_SEGMENT]})
+    ]
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.pipeline.run_poll(job.id)
+    return world.job(job.id)
+
+
+HALF_SEGMENT = {"start": 0.0, "end": 2.0, "text": "two words"}
+
+
+def test_pipeline_incomplete_remote_result_published_marked_and_audited(world: World) -> None:
+    world = guarded_world(world, fail_incomplete=False)
+    with capture_logs() as logs:
+        job = poll_to_success(world)
+    assert job.state is JobState.PUBLISHED
+    assert job.extra.get("incomplete") is True
+    (_, _, result, _) = world.outbox.published[0]
+    assert result["complete"] is False
+    assert result["coverage"]["uncovered"]
+    assert "transcript.incomplete" in events(logs)
+
+
+def test_pipeline_incomplete_result_with_fail_policy_goes_to_failed(world: World) -> None:
+    world = guarded_world(world, fail_incomplete=True)
+    with capture_logs() as logs:
+        job = poll_to_success(world)
+    assert job.state is JobState.FAILED
+    assert world.outbox.published == []
+    assert world.custody.failed and "speech" in (job.error or "")
+    assert "transcript.incomplete" in events(logs)

@@ -7,6 +7,9 @@ recording; a span is ``(start, end)``.
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +26,11 @@ WINDOW_SECONDS = 20.0
 MIN_SILENCE_MS = 160
 
 Span = tuple[float, float]
+
+# ONNX Runtime (which runs the Silero model) starts a telemetry session when it is imported,
+# writing a session file into $TMPDIR and a device id under ~/.cache; this service sends
+# nothing anywhere and leaves no stray files, so it is switched off before any import of it.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 
 def speech_spans(samples: Any) -> list[Span]:
@@ -47,3 +55,25 @@ def windows(spans: Sequence[Span], limit: float = WINDOW_SECONDS) -> list[Span]:
         else:
             merged.append((start, end))
     return merged
+
+
+def answer(line: str) -> dict[str, Any]:
+    """Given a JSON-quoted recording path, return ``{"spans": [...]}`` or ``{"error": ...}``."""
+    from faster_whisper import decode_audio
+
+    path = json.loads(line)
+    try:
+        samples = decode_audio(path, sampling_rate=SAMPLING_RATE)
+    except Exception as exc:  # any decoder failure means "no answer for this file"
+        return {"error": f"could not decode {path}: {exc}"}
+    return {"spans": [[round(a, 3), round(b, 3)] for a, b in speech_spans(samples)]}
+
+
+def serve_probe() -> None:
+    """Answer one recording path per input line with its speech spans, until end of input."""
+    for line in sys.stdin:
+        print(json.dumps(answer(line)), flush=True)
+
+
+if __name__ == "__main__":
+    serve_probe()
