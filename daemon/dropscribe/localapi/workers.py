@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from .batch_jobs import MAX_BATCH_JOBS, BatchEngine, BatchRunner
 from .engine import Engine, EngineError, Interrupted, Transcript
 from .params import WhisperInput, transcribe_args
 from .store import JobRecord, JobStore
@@ -46,6 +47,15 @@ class EnginePool:
         self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._cancelled: set[str] = set()
+        # Short recordings queued together share one batched call when the engine can do that.
+        self._batches = (
+            BatchRunner(
+                store, engine, routes, upload_path, clock,
+                self._stopping.is_set, self._cancelled.__contains__,
+            )
+            if isinstance(engine, BatchEngine)
+            else None
+        )  # fmt: skip
         self._threads = [
             threading.Thread(target=self._work, name=f"localapi-engine-{n}", daemon=True)
             for n in range(workers)
@@ -80,12 +90,41 @@ class EnginePool:
                 job_id = self._queue.get(timeout=IDLE_WAIT_SECONDS)
             except queue.Empty:
                 continue
+            for batch in self._taken(job_id):
+                if self._stopping.is_set():
+                    break  # the jobs left stay pending in the store for the next start
+                try:
+                    self._run_batch(batch)
+                finally:
+                    self._cancelled.difference_update(batch)
+                if self._on_finished is not None:
+                    for done in batch:
+                        self._on_finished(done)
+
+    def _taken(self, first: str) -> list[list[str]]:
+        """Return the jobs to run now, as batches: with a batching engine, the first job and
+        whatever else is queued (up to a batch), the small uploads together, others alone."""
+        if self._batches is None:
+            return [[first]]
+        taken = [first]
+        while len(taken) < MAX_BATCH_JOBS:
             try:
+                taken.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        small = [job_id for job_id in taken if self._batches.batchable(job_id)]
+        return (
+            [small, *([job_id] for job_id in taken if job_id not in small)]
+            if small
+            else [[job_id] for job_id in taken]
+        )
+
+    def _run_batch(self, batch: list[str]) -> None:
+        if len(batch) == 1 or self._batches is None:
+            for job_id in batch:
                 self._run(job_id)
-            finally:
-                self._cancelled.discard(job_id)
-            if self._on_finished is not None:
-                self._on_finished(job_id)
+        else:
+            self._batches.run(batch)
 
     def _run(self, job_id: str) -> None:
         job = self._store.get(job_id)
