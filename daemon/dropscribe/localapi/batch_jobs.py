@@ -44,6 +44,14 @@ class BatchEngine(Protocol):
         """Return each recording's transcript or error; raise Interrupted to abandon all."""
         ...
 
+    def prefetch(self, audio: Path) -> None:
+        """Start decoding a recording that will be transcribed soon."""
+        ...
+
+    def close(self) -> None:
+        """Stop decoding ahead."""
+        ...
+
 
 @dataclass(frozen=True)
 class Claimed:
@@ -86,9 +94,24 @@ class BatchRunner:
 
     def batchable(self, job_id: str) -> bool:
         """Return True when the job's upload is small enough to share a batch."""
+        return self._small_upload(job_id) is not None
+
+    def ahead(self, job_id: str) -> None:
+        """Have the engine decode a queued job's small upload while it works on others."""
+        audio = self._small_upload(job_id)
+        if audio is not None:
+            self._engine.prefetch(audio)
+
+    def close(self) -> None:
+        """Stop the engine's decoding ahead."""
+        self._engine.close()
+
+    def _small_upload(self, job_id: str) -> Path | None:
         job = self._store.get(job_id)
         upload = None if job is None else self._store.find_upload(job.upload_id)
-        return upload is not None and upload.size <= BATCH_UPLOAD_LIMIT_BYTES
+        if upload is None or upload.size > BATCH_UPLOAD_LIMIT_BYTES:
+            return None
+        return self._upload_path(upload.upload_id, upload.extension)
 
     def run(self, job_ids: Sequence[str]) -> None:
         """Claim the jobs, run them in batches of like parameters, finish each."""

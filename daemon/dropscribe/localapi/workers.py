@@ -72,6 +72,8 @@ class EnginePool:
         """Mark an accepted job pending and put it at the back of the queue."""
         self._store.mark_pending(job_id)
         self._queue.put(job_id)
+        if self._batches is not None:
+            self._batches.ahead(job_id)
 
     def cancel(self, job_id: str) -> None:
         """Ask a worker running this job to abandon it (the store already says cancelled)."""
@@ -83,6 +85,8 @@ class EnginePool:
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout)
+        if self._batches is not None:
+            self._batches.close()
 
     def _work(self) -> None:
         while not self._stopping.is_set():

@@ -35,6 +35,7 @@ class FakeBatchEngine(FakeEngine):
     def __init__(self) -> None:
         super().__init__()
         self.batches: list[list[str]] = []
+        self.prefetched: list[str] = []
         self.batch_started = threading.Event()
         self.batch_release = threading.Event()
         self.batch_interrupted = threading.Event()
@@ -49,6 +50,12 @@ class FakeBatchEngine(FakeEngine):
                 self.batch_interrupted.set()
                 raise Interrupted()
         return [self._fake(audio) for audio in audios]
+
+    def prefetch(self, audio: Path) -> None:
+        self.prefetched.append(audio.read_text())
+
+    def close(self) -> None:
+        pass
 
     def _fake(self, audio: Path) -> Transcript:
         text = audio.read_text().strip()
@@ -109,6 +116,7 @@ def test_pool_queued_jobs_run_as_one_batch_each_with_its_result(
         batch_engine.batch_release.set()
         bodies = {name: flow.wait_until_final(url, TOKEN) for name, url in polls.items()}
     assert batch_engine.batches == [["a", "b", "c"]]
+    assert batch_engine.prefetched == ["first", "a", "b", "c"]
     assert {name: body["result"]["text"] for name, body in bodies.items()} == {
         "a": "a",
         "b": "b",

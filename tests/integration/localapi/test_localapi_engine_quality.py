@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dropscribe.localapi.engine import Strategy, WhisperEngine
+from dropscribe.localapi.engine import DEFAULT_MIN_COVERAGE, Strategy, WhisperEngine
 from dropscribe.localapi.params import TranscribeArgs
 from support.wer import word_error_rate
 
@@ -70,7 +70,9 @@ def test_engine_german_speech_flagged_incomplete(engine: WhisperEngine, tmp_path
     assert result["no_speech"] is False
     assert result["complete"] is False
     assert result["strategies_tried"] == ["batched", "sequential"]
-    assert result["coverage"]["ratio"] < 0.5
+    # Sequential decoding samples at temperature > 0 after a failed window, so how much of
+    # the German it passes off as English varies (0 to 0.55 of it seen); never enough.
+    assert result["coverage"]["ratio"] < DEFAULT_MIN_COVERAGE
 
 
 def test_engine_decoding_cut_short_flagged_incomplete(engine: WhisperEngine) -> None:
