@@ -56,24 +56,26 @@ def offsets(lengths: Sequence[float], gap: float = GAP_SECONDS) -> list[float]:
 
 
 def laid_windows(clips: Sequence[Clip], starts: Sequence[float]) -> list[Span]:
-    """Return every recording's speech windows, shifted to where the recording lies."""
-    return [
+    """Return decoding windows over every recording's speech, shifted to where the recording
+    lies. A window may hold the end of one recording and the start of the next: that is the
+    saving, since each window costs one full encoder pass however little speech it holds."""
+    return windows([
         (start + a, start + b) for clip, start in zip(clips, starts, strict=True)
-        for a, b in windows(clip.speech)
-    ]  # fmt: skip
+        for a, b in clip.speech
+    ])  # fmt: skip
 
 
 def owner(time: float, starts: Sequence[float]) -> int:
     """Return the index of the recording that the laid-out time falls in."""
-    return max(0, bisect.bisect_right(starts, time + 1e-6) - 1)
+    return max(0, bisect.bisect_right(starts, time) - 1)
 
 
 def shifted(segment: dict[str, Any], by: float) -> dict[str, Any]:
     """Return the segment with its times moved back by ``by`` seconds."""
     return {
         **segment,
-        "start": round(segment["start"] - by, 3),
-        "end": round(segment["end"] - by, 3),
+        "start": max(0.0, round(segment["start"] - by, 3)),
+        "end": max(0.0, round(segment["end"] - by, 3)),
         "seek": 0,
     }
 
@@ -84,7 +86,9 @@ def split(
     """Return the segments of each recording, in its own time, renumbered from 1."""
     parts: list[list[dict[str, Any]]] = [[] for _ in starts]
     for segment in segments:
-        index = owner(segment["start"], starts)
+        # By the middle: a segment's start is rounded to the millisecond and may fall a hair
+        # before the recording it opens.
+        index = owner((segment["start"] + segment["end"]) / 2, starts)
         parts[index].append(shifted(segment, starts[index]))
     for part in parts:
         for n, segment in enumerate(part, start=1):

@@ -21,9 +21,14 @@ def test_laid_audio_length_matches_offsets() -> None:
     assert len(laid_audio(clips, gap=1.0)) == int(13.5 * 16000)
 
 
-def test_laid_windows_never_span_two_recordings() -> None:
+def test_laid_windows_short_recordings_share_a_window() -> None:
     clips = [clip(5.0, (0.5, 4.5)), clip(6.0, (0.2, 5.8))]
-    assert laid_windows(clips, offsets([5.0, 6.0], gap=1.0)) == [(0.5, 4.5), (6.2, 11.8)]
+    assert laid_windows(clips, offsets([5.0, 6.0], gap=1.0)) == [(0.5, 11.8)]
+
+
+def test_laid_windows_shifted_to_where_each_recording_lies() -> None:
+    clips = [clip(15.0, (0.5, 14.5)), clip(16.0, (0.2, 15.8))]
+    assert laid_windows(clips, offsets([15.0, 16.0], gap=1.0)) == [(0.5, 14.5), (16.2, 31.8)]
 
 
 def test_split_segments_go_back_to_their_recording_in_its_own_time() -> None:
@@ -55,3 +60,10 @@ def test_groups_jobs_with_other_parameters_run_apart() -> None:
 
     found = groups([claimed("a", "{}"), claimed("b", '{"beam_size":1}'), claimed("c", "{}")])
     assert [[c.job.job_id for c in g] for g in found] == [["a", "c"], ["b"]]
+
+
+def test_split_segment_starting_a_hair_before_its_recording_goes_to_it() -> None:
+    # Segment times are rounded to the millisecond; the recording starts at 6.4603 s.
+    segments = [{"id": 1, "start": 6.46, "end": 11.0, "text": "b"}]
+    first, second = split(segments, [0.0, 6.4603])
+    assert first == [] and [s["text"] for s in second] == ["b"]
