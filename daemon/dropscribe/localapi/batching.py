@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 
 from .coverage import Span
-from .vad import SAMPLING_RATE, windows
+from .vad import SAMPLING_RATE, WINDOW_SECONDS, windows
 
-#: Silence laid between two recordings, in seconds: no window spans two recordings, and
-#: Whisper sees the end of each one as a pause.
-GAP_SECONDS = 1.0
+#: Silence laid between two recordings, in seconds: Whisper sees the end of each one as a
+#: pause long enough to end its segment there.
+GAP_SECONDS = 1.5
 
 #: Recordings at most this long (in seconds of audio) are batched with others; a longer one has
 #: windows enough to fill batches by itself.
@@ -57,12 +57,17 @@ def offsets(lengths: Sequence[float], gap: float = GAP_SECONDS) -> list[float]:
 
 def laid_windows(clips: Sequence[Clip], starts: Sequence[float]) -> list[Span]:
     """Return decoding windows over every recording's speech, shifted to where the recording
-    lies. A window may hold the end of one recording and the start of the next: that is the
-    saving, since each window costs one full encoder pass however little speech it holds."""
-    return windows([
-        (start + a, start + b) for clip, start in zip(clips, starts, strict=True)
-        for a, b in clip.speech
-    ])  # fmt: skip
+    lies. Whole recordings share a window while they fit in one (each window costs a full
+    encoder pass however little speech it holds); a recording is never cut between two
+    windows unless it is longer than one, so a window edge never falls inside a short one."""
+    packed: list[Span] = []
+    for clip, start in zip(clips, starts, strict=True):
+        own = [(start + a, start + b) for a, b in windows(clip.speech)]
+        if len(own) == 1 and packed and own[0][1] - packed[-1][0] <= WINDOW_SECONDS:
+            packed[-1] = (packed[-1][0], own[0][1])
+        else:
+            packed.extend(own)
+    return packed
 
 
 def owner(time: float, starts: Sequence[float]) -> int:
