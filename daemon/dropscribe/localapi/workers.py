@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 #: Seconds a worker waits on an empty queue before re-checking the stop flag.
 IDLE_WAIT_SECONDS = 0.2
 
+#: Seconds a worker waits for one more job to join its batch: a client submitting a folder
+#: sends the next file within milliseconds, so a batch fills while they keep coming, and a
+#: lone job starts at most this much later.
+GATHER_STEP_SECONDS = 0.1
+
 
 class EnginePool:
     """Worker threads that run queued jobs through the engine."""
@@ -113,7 +118,7 @@ class EnginePool:
         taken = [first]
         while len(taken) < MAX_BATCH_JOBS:
             try:
-                taken.append(self._queue.get_nowait())
+                taken.append(self._queue.get(timeout=GATHER_STEP_SECONDS))
             except queue.Empty:
                 break
         small = [job_id for job_id in taken if self._batches.batchable(job_id)]

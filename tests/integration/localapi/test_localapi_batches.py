@@ -191,7 +191,8 @@ def test_server_sigkilled_during_a_batch_finishes_each_job_once_after_restart(
         base = first.base_url
         warm = flow.get_upload_url(base, "restart-token", "wav")
         flow.upload(warm, SPEECH / "OSR_us_000_0034_8k.wav")
-        flow.submit(base, "restart-token", warm)
+        warm_poll = flow.submit(base, "restart-token", warm)["urls"]["GET"]
+        wait_for_status(warm_poll, "processing")  # it runs alone; the next ones queue
         polls = []
         for _ in range(3):
             url = flow.get_upload_url(base, "restart-token", "flac")
