@@ -23,16 +23,23 @@ Measured, in this order, each on the same files:
    Note the seed asks for ``extension=mp3`` whatever the file is; the server decodes by content.
 
 A warm-up direct run on one file comes first (so neither side pays for a cold page cache), then
-direct and dropscribe alternate ``--repeat`` times (default 2) and the fastest run of each is
-compared (the least disturbed by other load); every run is kept in the report.
+direct and dropscribe alternate ``--repeat`` times (default 3) and the median run of each is
+compared; every run is printed and kept in the report.
 
 Each run's transcripts are scored against the spoken sentences (word error rate) to show that
-all of them did the same work. Target (issue 6): dropscribe <= 1.15 x the direct engine time,
+all of them did the same work. Target (issue 9): dropscribe <= 0.7 x the direct engine time,
 checked end to end (process wall times, both including start-up and model load) and steady
 state (first claim -> last publish, less the model load, against the direct transcription time).
 
+``--long`` measures instead two recordings of at least five minutes made of espeak-ng
+sentences with 0.6 s pauses: one of varied sentences, one of a single phrasing with a few words
+changed each time. Each goes through a plain sequential ``WhisperModel.transcribe`` (the direct
+worker above) and ``dropscribe once``, interleaved ``--repeat`` times; the median and spread of
+wall time and WER of each side are reported. Target (issue 9): on the varied one, dropscribe
+<= 0.7 x plain, WER no worse than plain + 1 point; the repeated one is reported beside.
+
 Usage: .venv/bin/python bench/throughput.py [--small] [--files N] [--repeat N]
-       [--skip-seed-as-written]
+       [--skip-seed-as-written] [--long]
 """
 
 from __future__ import annotations

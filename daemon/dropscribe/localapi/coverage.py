@@ -24,6 +24,12 @@ DOUBTFUL_LOGPROB = -0.5
 #: gzip compression ratio above which a segment's text is repetition (Whisper's own threshold).
 DOUBTFUL_COMPRESSION = 2.4
 
+#: Repetition counts as doubtful only when decoded at a log-probability below this: speech that
+#: really repeats one phrasing decodes confidently (-0.05 to -0.09 a chunk, compression ratio
+#: 2.7 to 3.6 on a reading of one sentence pattern), a decoder stuck in a loop does not (German
+#: through tiny.en: -0.44 at a compression ratio over 2.4).
+REPETITION_LOGPROB = -0.3
+
 #: Seconds a segment's range is widened on each side: the VAD pads speech by 0.4 s and Whisper
 #: rounds timestamps, so a complete transcript still leaves slivers at span edges.
 SEGMENT_SLACK_SECONDS = 0.4
@@ -71,9 +77,10 @@ def is_doubtful(segment: Mapping[str, Any]) -> bool:
     """Return True when a segment's decoding looks confidently wrong."""
     logprob = segment.get("avg_logprob")
     ratio = segment.get("compression_ratio")
-    low = isinstance(logprob, int | float) and logprob < DOUBTFUL_LOGPROB
+    if not isinstance(logprob, int | float):
+        return False
     repeated = isinstance(ratio, int | float) and ratio > DOUBTFUL_COMPRESSION
-    return low or repeated
+    return logprob < DOUBTFUL_LOGPROB or (repeated and logprob < REPETITION_LOGPROB)
 
 
 def union(spans: Iterable[Span]) -> list[Span]:

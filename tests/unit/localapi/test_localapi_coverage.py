@@ -39,9 +39,14 @@ def test_measure_low_logprob_segment_counts_as_doubtful_not_covered() -> None:
     assert coverage.uncovered == ((22.0, 30.0),)
 
 
-def test_measure_repetitive_segment_counts_as_doubtful() -> None:
-    repeated = {**segment(0.0, 30.0), "compression_ratio": 3.1}
+def test_measure_repetitive_segment_at_middling_confidence_counts_as_doubtful() -> None:
+    repeated = {**segment(0.0, 30.0, logprob=-0.44), "compression_ratio": 3.1}
     assert measure(SPEECH, [repeated]).covered_seconds == 0
+
+
+def test_measure_confidently_repeated_phrasing_counts_as_covered() -> None:
+    repeated = {**segment(0.0, 30.0, logprob=-0.06), "compression_ratio": 3.5}
+    assert measure(SPEECH, [repeated]).ratio == 1.0
 
 
 def test_measure_no_speech_reports_no_speech_and_full_ratio() -> None:
