@@ -360,7 +360,7 @@ class Pipeline:
         )
 
     def _succeed(self, job: Job, outcome: PollResult, now: float) -> None:
-        result = self._assess_quality(job, dict(outcome.result or {}))
+        result, problem = self._assess_quality(job, dict(outcome.result or {}))
         job = advance(job, JobState.SUCCEEDED, now, model=outcome.model or job.model, attempts=0)
         self._store.save(job, result)
         self._log.info(
@@ -368,16 +368,16 @@ class Pipeline:
             **audit_fields(job),
             model=job.model,
         )
-        self._publish(job)
-
-    def _assess_quality(self, job: Job, result: dict[str, Any]) -> dict[str, Any]:
-        recording = self._custody.processing_path(job.source)
-        assessed, problem = completeness.checked(
-            result, self._opt.quality, self._opt.speech, recording
-        )
         if problem is not None:
             self._log.warning(Event.QUALITY_UNKNOWN, **audit_fields(job), error=problem)
-        return assessed
+        self._publish(job)
+
+    def _assess_quality(
+        self, job: Job, result: dict[str, Any]
+    ) -> tuple[dict[str, Any], str | None]:
+        # Logs nothing: the result is committed before the next audit line is written.
+        recording = self._custody.processing_path(job.source)
+        return completeness.checked(result, self._opt.quality, self._opt.speech, recording)
 
     def _publish(self, job: Job) -> None:
         result = self._store.result(job.id) or {}
