@@ -76,6 +76,8 @@ class Event(StrEnum):
     JOB_ADOPTED = "job.adopted"  # a job requeued by ``retry``, taken up by the running daemon
     JOB_REQUEUED = "job.requeued"  # a failed job sent back by ``retry``
     JOB_SUMMARY = "job.summary"  # one line per finished job, with step durations
+    TRANSCRIPT_INCOMPLETE = "transcript.incomplete"  # it misses speech or decoded doubtfully
+    QUALITY_UNKNOWN = "quality.unknown"  # the recording's speech could not be measured
     AUTH_PAUSED = "auth.paused"  # the key was refused: all work waits
     AUTH_RESUMED = "auth.resumed"  # the key works again
     DAEMON_STARTED = "daemon.started"  # everything is up
@@ -133,6 +135,10 @@ CONTRACT: dict[Event, Fields] = {
     Event.JOB_ADOPTED: _f(f"{_JOB} state", _KNOWN),
     Event.JOB_REQUEUED: _f(f"{_JOB} state", _KNOWN),
     Event.JOB_SUMMARY: _f(f"{_JOB} sha256 outcome model size duration_seconds", _KNOWN),
+    Event.TRANSCRIPT_INCOMPLETE: _f(
+        f"{_JOB} coverage speech_seconds covered_seconds uncovered doubtful", _KNOWN
+    ),
+    Event.QUALITY_UNKNOWN: _f(f"{_JOB} error", _KNOWN),
     Event.AUTH_PAUSED: _f("status error resume_in_seconds hint"),
     Event.AUTH_RESUMED: _f(""),
     Event.DAEMON_STARTED: _f(

@@ -8,6 +8,8 @@ Only this module calls ``sys.exit``. Commands::
     dropscribe retry -c CONFIG JOB_ID|--all-failed
     dropscribe check-config -c CONFIG    validate and print every problem
     dropscribe transcribe FILE...        one-shot in the foreground, for trying it out
+    dropscribe models [-c CONFIG]        the configured model and the models in the cache
+    dropscribe models pull NAME          fetch a model ahead, for a host that will be offline
     dropscribe serve ...                 the embedded API server on its own
 
 ``-c`` defaults to ``$DROPSCRIBE_CONFIG``, else ``/etc/dropscribe/config.yaml``.
@@ -35,6 +37,7 @@ EXIT_JOBS_FAILED = 1  # `once`/`transcribe`: at least one recording failed
 EXIT_USAGE = 64  # EX_USAGE: wrong arguments
 EXIT_NOT_RETRYABLE = 65  # EX_DATAERR: `retry` named jobs that exist but cannot be requeued
 EXIT_NOT_FOUND = 66  # EX_NOINPUT: no such job or file
+EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: a model could not be fetched
 EXIT_SOFTWARE = 70  # EX_SOFTWARE: an internal error
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another run/once/transcribe holds the state folder
 EXIT_CONFIG = 78  # EX_CONFIG: a bad configuration; systemd does not restart on it
@@ -83,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("transcribe", help="transcribe files in the foreground and print the text")
     tr.add_argument("files", nargs="+", type=Path)
     tr.add_argument("-c", "--config", type=Path, default=None, help="YAML file (optional)")
+    models = sub.add_parser("models", help="list the configured and cached models; pull one")
+    models.add_argument("-c", "--config", type=Path, default=None, help="YAML file (optional)")
+    models.add_argument("action", nargs="?", choices=["pull"], help="fetch NAME into the cache")
+    models.add_argument("name", nargs="?", help="a faster-whisper model name, e.g. small.en")
     # Listed for --help only: main() hands `serve` to the server's own parser.
     sub.add_parser("serve", help="run the embedded API server (see `dropscribe serve --help`)")
     return parser
@@ -116,6 +123,8 @@ def dispatch(args: argparse.Namespace) -> int:
     """Run the chosen subcommand; return its exit code."""
     if args.command == "transcribe":
         return _transcribe(args)
+    if args.command == "models":
+        return _models(args)
     try:
         settings = load_config(args.config)
     except ConfigError as exc:
@@ -133,6 +142,29 @@ def dispatch(args: argparse.Namespace) -> int:
         _print_problems(exc, sys.stderr)
         return EXIT_CONFIG
     return _serve_daemon(settings, args.command, args.log_format)
+
+
+def _models(args: argparse.Namespace) -> int:
+    from dropscribe.localapi.models import ModelError
+    from dropscribe.model_commands import list_models, pull_model
+
+    if args.action == "pull":
+        if not args.name:
+            print("dropscribe: models pull needs a model NAME", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            pull_model(args.name, sys.stdout)
+        except ModelError as exc:
+            print(f"dropscribe: {exc}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
+        return EXIT_OK
+    try:
+        settings = load_config(args.config) if args.config else Settings()
+    except ConfigError as exc:
+        _print_problems(exc, sys.stderr)
+        return EXIT_CONFIG
+    list_models(settings, sys.stdout)
+    return EXIT_OK
 
 
 def _print_problems(exc: ConfigError, out: TextIO) -> None:

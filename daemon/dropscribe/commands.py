@@ -22,6 +22,7 @@ from dropscribe.custody import Custody
 from dropscribe.jobs import Job, JobState
 from dropscribe.outbox import render_txt
 from dropscribe.pipeline import Clock, Lifecycle
+from dropscribe.quality import describe_shortfall, is_incomplete
 from dropscribe.redaction import Redactor
 from dropscribe.service import (
     Flags,
@@ -79,6 +80,7 @@ def once(settings: Settings, redactor: Redactor, progress_stream: TextIO) -> int
             watcher.stop()
         service.wait_until_idle(bar)
         failed = _failed_since(service.parts.store, started)
+        failed += _incomplete_since(service.parts.store, started)
     finally:
         service.shutdown()
     if flags.hard_stop.is_set():
@@ -113,6 +115,14 @@ def _failed_since(store: StateStore, since: float) -> list[Job]:
     ]
 
 
+def _incomplete_since(store: StateStore, since: float) -> list[Job]:
+    return [
+        j
+        for j in store.recent(JobState.PUBLISHED, 100_000)
+        if j.steps.get("published", 0.0) >= since and is_incomplete(store.result(j.id) or {})
+    ]
+
+
 @dataclass(frozen=True)
 class StatusReport:
     """What ``status`` shows: counts per state, jobs in flight, recent failures, and the pid of
@@ -122,6 +132,8 @@ class StatusReport:
     in_flight: list[JsonObject]
     recent_failures: list[JsonObject]
     daemon_pid: int | None
+    #: Recently published transcripts marked incomplete (speech missing or doubtful).
+    recent_incomplete: list[JsonObject]
 
     def as_json(self) -> JsonObject:
         """Return the report as JSON-ready data."""
@@ -129,6 +141,7 @@ class StatusReport:
             "counts": self.counts,
             "in_flight": self.in_flight,
             "recent_failures": self.recent_failures,
+            "recent_incomplete": self.recent_incomplete,
             "daemon": {"running": self.daemon_pid is not None, "pid": self.daemon_pid or None},
         }
 
@@ -161,7 +174,14 @@ def status_report(settings: Settings) -> StatusReport:
             }
             for j in store.recent(JobState.FAILED, RECENT_FAILURES)
         ]
-        return StatusReport(store.counts(), flight, failures, lock_holder(state_dir(settings)))
+        incomplete: list[JsonObject] = [
+            {"job_id": j.id, "source": j.source, "outputs": list(j.outputs)}
+            for j in store.recent(JobState.PUBLISHED, RECENT_FAILURES)
+            if is_incomplete(store.result(j.id) or {})
+        ]
+        return StatusReport(
+            store.counts(), flight, failures, lock_holder(state_dir(settings)), incomplete
+        )
     finally:
         store.close()
 
@@ -182,6 +202,10 @@ def format_status(report: StatusReport) -> str:
         lines.append("recent failures:")
         for j in report.recent_failures:
             lines.append(f"  {str(j['job_id'])[:12]}  {j['source']}: [{j['step']}] {j['error']}")
+    if report.recent_incomplete:
+        lines.append("published incomplete (speech missing or doubtful; see the .json):")
+        for j in report.recent_incomplete:
+            lines.append(f"  {str(j['job_id'])[:12]}  {j['source']}")
     return "\n".join(lines)
 
 
@@ -260,11 +284,15 @@ def transcribe(
             if held is not None:
                 held.release()
     failures = 0
-    for path, (text, error) in zip(files, texts, strict=True):
+    for path, (text, error, shortfall) in zip(files, texts, strict=True):
         if error is not None:
             failures += 1
             print(f"dropscribe: {path}: {redactor.text(error)}", file=err)
             continue
+        if shortfall is not None:
+            # Published all the same (quality.on_incomplete: publish), but not a success.
+            failures += 1
+            print(f"dropscribe: {path}: incomplete: {shortfall}", file=err)
         if len(files) > 1:
             print(f"== {path}", file=out)
         print(text.rstrip("\n"), file=out)
@@ -273,7 +301,7 @@ def transcribe(
 
 def _transcribe_all(
     settings: Settings, redactor: Redactor, files: Sequence[Path]
-) -> list[tuple[str, str | None]]:
+) -> list[tuple[str, str | None, str | None]]:
     service = Service(build(settings, redactor), watch=False, flags=Flags())
     parts = service.parts
     try:
@@ -292,11 +320,15 @@ def _place(settings: Settings, number: int, path: Path) -> str:
     return rel
 
 
-def _text_of(store: StateStore, job_id: str) -> tuple[str, str | None]:
+def _text_of(store: StateStore, job_id: str) -> tuple[str, str | None, str | None]:
+    """Return the job's text, its error (None: published) and how it falls short (None:
+    complete)."""
     job = store.get(job_id)
     if job is None or job.state is not JobState.PUBLISHED:
-        return "", (job.error if job is not None else None) or "not transcribed"
-    return render_txt(store.result(job.id) or {}), None
+        return "", (job.error if job is not None else None) or "not transcribed", None
+    result = store.result(job.id) or {}
+    shortfall = describe_shortfall(result) if is_incomplete(result) else None
+    return render_txt(result), None, shortfall
 
 
 __all__ = ["HardStop", "format_status", "once", "retry", "run", "status_report", "transcribe"]

@@ -218,12 +218,21 @@ class Whisper(_Section):
 class Embedded(_Section):
     """The in-process server used when ``api.base_url`` is ``embedded``."""
 
-    model: str | None = None
+    model: Annotated[str, Field(min_length=1)] = "bundled"
     workers: Annotated[int, Field(ge=1, le=16)] = 1
     # Longer recordings are refused (failed/, with the reason) before they are decoded: a tiny
     # file can claim hours of audio, and the engine needs about 3 GiB per hour of it (see
     # localapi.engine.DEFAULT_MAX_AUDIO_HOURS); same default as `serve`.
     max_audio_hours: Annotated[float, Field(gt=0, le=24, allow_inf_nan=False)] = 1.0
+
+
+class Quality(_Section):
+    """When a transcript counts as complete, and what happens to one that is not."""
+
+    # 0.95: complete transcripts of the speech fixtures cover 0.996-1.0 of the speech the VAD
+    # finds; one sentence dropped from a half-minute recording leaves 0.90-0.92.
+    min_coverage: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.95
+    on_incomplete: Literal["publish", "fail"] = "publish"
 
 
 class Settings(_Section):
@@ -238,6 +247,7 @@ class Settings(_Section):
     output: Output = Output()
     whisper: Whisper = Whisper()
     embedded: Embedded = Embedded()
+    quality: Quality = Quality()
     # Filled by load_config, never read from YAML.
     api_key: SecretStr | None = Field(default=None, exclude=True)
     source: Path | None = Field(default=None, exclude=True)

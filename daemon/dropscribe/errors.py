@@ -7,6 +7,7 @@ simply be tried again later (``retryable``)::
     DropscribeError                      retryable?
     ├── ConfigError                      no   bad or incomplete configuration; stops the start
     ├── InputRejected                    no   a recording we must not or cannot send
+    ├── IncompleteTranscript             no   the transcript misses speech (quality: fail)
     └── ApiError                              a remote call went wrong
         ├── TransientApiError            yes  connection trouble, timeouts, 408/429/5xx, bad bodies
         │   └── UploadUrlExpired         yes  the presigned URL is no longer good: get a new one
@@ -42,6 +43,13 @@ class InputRejected(DropscribeError):
         self.reason = reason
         self.hint = hint
         super().__init__(reason)
+
+
+class IncompleteTranscript(DropscribeError):
+    """The transcript covers too little of the recording's speech, and ``quality.on_incomplete``
+    says such a recording goes to failed/ rather than to the outbox."""
+
+    step = "publish"
 
 
 class ApiError(DropscribeError):

@@ -6,6 +6,7 @@ is exactly what a restarted daemon would find.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from dropscribe.api_client import PollResult, RemoteStatus, Submission
 from dropscribe.backoff import PollPolicy, RetryPolicy
 from dropscribe.jobs import Job, JobState, advance, update
 from dropscribe.pipeline import AuthGate, Clock, Lifecycle, Options, Pipeline, Steps
+from dropscribe.quality import QualityPolicy
 from dropscribe.service import wake_poll
 from dropscribe.state import StateStore
 
@@ -148,8 +150,16 @@ class World:
         return found
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+OPTIONS = Options(
+    whisper_input={"language": "en"},
+    fingerprint="fp",
+    service_tier="cpuflex",
+    retry=RetryPolicy(max_attempts=3, base_seconds=1.0, cap_seconds=10.0),
+    poll=PollPolicy(initial_seconds=2.0, max_seconds=8.0, deadline_seconds=3600.0),
+)
+
+
+def build_world(tmp_path: Path, options: Options = OPTIONS) -> World:
     store = StateStore(tmp_path / "state.db")
     remote = FakeRemote(store=store)
     outbox = FakeOutbox()
@@ -158,21 +168,31 @@ def world(tmp_path: Path) -> Iterator[World]:
     custody = FakeCustody(processing)
     scheduler = FakeScheduler()
     now = [1000.0]
-    options = Options(
-        whisper_input={"language": "en"},
-        fingerprint="fp",
-        service_tier="cpuflex",
-        retry=RetryPolicy(max_attempts=3, base_seconds=1.0, cap_seconds=10.0),
-        poll=PollPolicy(initial_seconds=2.0, max_seconds=8.0, deadline_seconds=3600.0),
-    )
     clock = Clock(time=lambda: now[0], random=lambda: 0.5)
     log = structlog.get_logger()
     lifecycle = Lifecycle(store, custody, log, clock.time, (processing, tmp_path / "failed"))
     gate = AuthGate(scheduler.hold, log, clock.time)
     steps = Steps(store, remote, outbox, custody, log, options, clock, gate.accepted)
     pipeline = Pipeline(store, steps, lifecycle, gate, scheduler, log, options, clock)
-    yield World(store, remote, outbox, custody, scheduler, pipeline, now)
-    store.close()
+    return World(store, remote, outbox, custody, scheduler, pipeline, now)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    built = build_world(tmp_path)
+    yield built
+    built.store.close()
+
+
+def guarded_world(tmp_path: Path, fail_incomplete: bool) -> World:
+    """A world whose pipeline finds speech over 0-20 s of every recording (the fake result's
+    segments cover far less of it)."""
+
+    def speech(path: Path) -> list[tuple[float, float]]:
+        return [(0.0, 20.0)]
+
+    quality = QualityPolicy(0.95, fail_incomplete)
+    return build_world(tmp_path, dataclasses.replace(OPTIONS, quality=quality, speech=speech))
 
 
 def claim(world: World, name: str = "a.wav", content: bytes = b"RIFF....WAVEdata") -> Job:
@@ -519,3 +539,39 @@ def test_pipeline_failure_report_has_one_shape_for_refusals_and_step_failures(
     assert refusal_report["step"] == "inspect"
     assert refusal_report["hint"] == "drop a recording"
     assert events(logs) == ["job.failed", "file.rejected"]
+
+
+HALF_SEGMENT = {"start": 0.0, "end": 2.0, "text": "two words"}
+
+
+def poll_to_success(world: World) -> Job:
+    world.remote.polls = [
+        poll_result(RemoteStatus.SUCCESS, result={"text": "hi", "segments": [HALF_SEGMENT]})
+    ]
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.pipeline.run_poll(job.id)
+    return world.job(job.id)
+
+
+def test_pipeline_incomplete_remote_result_published_marked_and_audited(tmp_path: Path) -> None:
+    world = guarded_world(tmp_path, fail_incomplete=False)
+    with capture_logs() as logs:
+        job = poll_to_success(world)
+    world.store.close()
+    assert job.state is JobState.PUBLISHED
+    (_, _, result, _) = world.outbox.published[0]
+    assert result["complete"] is False
+    assert result["coverage"]["uncovered"]
+    assert "transcript.incomplete" in events(logs)
+
+
+def test_pipeline_incomplete_result_with_fail_policy_goes_to_failed(tmp_path: Path) -> None:
+    world = guarded_world(tmp_path, fail_incomplete=True)
+    with capture_logs() as logs:
+        job = poll_to_success(world)
+    world.store.close()
+    assert job.state is JobState.FAILED
+    assert world.outbox.published == []
+    assert world.custody.failed and "speech" in (job.error or "")
+    assert "transcript.incomplete" in events(logs)

@@ -29,7 +29,13 @@ from .connections import (
     protocol_options,
     raise_file_limit,
 )
-from .engine import BUNDLED_MODEL, DEFAULT_MAX_AUDIO_HOURS, Engine, WhisperEngine
+from .engine import (
+    BUNDLED_MODEL,
+    DEFAULT_MAX_AUDIO_HOURS,
+    DEFAULT_MIN_COVERAGE,
+    Engine,
+    WhisperEngine,
+)
 from .presign import Presigner, load_or_create_secret
 from .retention import RetentionSweeper
 from .routes import build_app
@@ -80,7 +86,9 @@ _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 class ServerOptions:
     """Everything the embedded server needs; validated when built (ValueError if wrong).
 
-    ``model`` None means the bundled tiny.en; ``model_map`` sends model paths (e.g.
+    ``min_coverage`` is the share of a recording's speech a transcript must cover to be
+    complete (below it the engine tries its other strategy once). ``model`` None means the
+    bundled tiny.en; ``model_map`` sends model paths (e.g.
     ``whisper-large``) to other faster-whisper model names or folders; paths it leaves out use
     ``model``. ``presign_secret`` None means a secret generated once and kept in ``data_dir``.
     ``public_url`` (e.g. ``https://asr.example.org``) is the base of every URL the server
@@ -104,6 +112,7 @@ class ServerOptions:
     max_audio_hours: float = DEFAULT_MAX_AUDIO_HOURS
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    min_coverage: float = DEFAULT_MIN_COVERAGE
 
     def __post_init__(self) -> None:
         problem = options_problem(self)
@@ -134,6 +143,7 @@ def options_problem(options: ServerOptions) -> str | None:
             not 0 < options.max_audio_hours <= MAX_AUDIO_HOURS_CEILING,
             f"max_audio_hours must be above 0 and at most {MAX_AUDIO_HOURS_CEILING}",
         ),
+        (not 0 <= options.min_coverage <= 1, "min_coverage must be between 0 and 1"),
     )
     for failed, message in checks:
         if failed:
@@ -188,7 +198,9 @@ class EmbeddedServer:
         instead of waiting for its next poll."""
         self._options = options
         self._on_finished = on_finished
-        self._engine = engine or WhisperEngine(options.max_audio_hours)
+        self._engine = engine or WhisperEngine(
+            options.workers, options.min_coverage, max_audio_hours=options.max_audio_hours
+        )
         self._clock = clock
         self._socket: socket.socket | None = None
         self._uvicorn: uvicorn.Server | None = None

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .batch_jobs import MAX_BATCH_JOBS, BatchEngine, BatchRunner
 from .engine import Engine, EngineError, Interrupted, Transcript
 from .params import WhisperInput, transcribe_args
 from .store import JobRecord, JobStore
@@ -28,6 +29,11 @@ log = logging.getLogger(__name__)
 
 #: Seconds a worker waits on an empty queue before re-checking the stop flag.
 IDLE_WAIT_SECONDS = 0.2
+
+#: Seconds a worker waits for one more job to join its batch: a client submitting a folder
+#: sends the next file within milliseconds, so a batch fills while they keep coming, and a
+#: lone job starts at most this much later.
+GATHER_STEP_SECONDS = 0.1
 
 #: Seconds between the supervisor's checks that every worker thread is alive.
 SUPERVISE_SECONDS = 0.5
@@ -68,8 +74,20 @@ class EnginePool:
         self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._cancelled: set[str] = set()
-        # What each worker slot is running, so the supervisor knows the job of a dead worker.
-        self._current: list[str | None] = [None] * workers
+        # What each worker slot is running, so the supervisor knows the jobs of a dead worker.
+        self._current: list[list[str]] = [[] for _ in range(workers)]
+        # Jobs that were in a batch whose worker died: each runs alone from then on, so that a
+        # crash is blamed on the job that caused it.
+        self._alone: set[str] = set()
+        # Short recordings queued together share one batched call when the engine can do that.
+        self._batches = (
+            BatchRunner(
+                store, engine, routes, upload_path, clock,
+                self._stopping.is_set, self._cancelled.__contains__,
+            )
+            if isinstance(engine, BatchEngine)
+            else None
+        )  # fmt: skip
         self._threads = [self._worker_thread(n) for n in range(workers)]
         self._supervisor = threading.Thread(
             target=self._supervise, name="localapi-engine-supervisor", daemon=True
@@ -99,6 +117,8 @@ class EnginePool:
         """Mark an accepted job pending and put it at the back of the queue."""
         self._store.mark_pending(job_id)
         self._queue.put(job_id)
+        if self._batches is not None:
+            self._batches.ahead(job_id)
 
     def cancel(self, job_id: str) -> None:
         """Ask a worker running this job to abandon it (the store already says cancelled)."""
@@ -111,6 +131,8 @@ class EnginePool:
         for thread in (self._supervisor, *self._threads):
             if thread.is_alive():
                 thread.join(timeout)
+        if self._batches is not None:
+            self._batches.close()
 
     def _supervise(self) -> None:
         while not self._stopping.wait(SUPERVISE_SECONDS):
@@ -119,18 +141,28 @@ class EnginePool:
                     self._revive(slot)
 
     def _revive(self, slot: int) -> None:
-        job_id, self._current[slot] = self._current[slot], None
+        held, self._current[slot] = self._current[slot], []
         self._restarts += 1
-        log.error("engine worker %d died; restarting it (job %s)", slot, job_id)
-        if job_id is not None:
-            self._crashed_jobs += 1
-            failed = self._store.record_crash(job_id, MAX_ENGINE_CRASHES, self._clock())
-            self._cancelled.discard(job_id)
-            if not failed:
-                self._queue.put(job_id)
-            self._finished(job_id)
+        log.error("engine worker %d died; restarting it (jobs %s)", slot, ", ".join(held))
+        if len(held) == 1:
+            self._crashed(held[0])
+        else:
+            # A batch: which of its jobs killed the worker is unknown, so none is blamed; each
+            # runs alone next time, where a crash is its own.
+            for job_id in held:
+                if self._store.release(job_id):
+                    self._alone.add(job_id)
+                    self._queue.put(job_id)
         self._threads[slot] = self._worker_thread(slot)
         self._threads[slot].start()
+
+    def _crashed(self, job_id: str) -> None:
+        self._crashed_jobs += 1
+        failed = self._store.record_crash(job_id, MAX_ENGINE_CRASHES, self._clock())
+        self._cancelled.discard(job_id)
+        if not failed:
+            self._queue.put(job_id)
+        self._finished(job_id)
 
     def _work(self, slot: int) -> None:
         try:
@@ -147,24 +179,56 @@ class EnginePool:
                 job_id = self._queue.get(timeout=IDLE_WAIT_SECONDS)
             except queue.Empty:
                 continue
-            self._current[slot] = job_id
-            self._run_guarded(job_id)
-            self._current[slot] = None
-            self._cancelled.discard(job_id)
-            self._finished(job_id)
+            for batch in self._taken(job_id):
+                if self._stopping.is_set():
+                    break  # the jobs left stay pending in the store for the next start
+                self._current[slot] = batch
+                self._run_guarded(batch)
+                self._current[slot] = []
+                self._cancelled.difference_update(batch)
+                for done in batch:
+                    self._finished(done)
 
     def _finished(self, job_id: str) -> None:
         if self._on_finished is not None:
             self._on_finished(job_id)
 
-    def _run_guarded(self, job_id: str) -> None:
+    def _run_guarded(self, batch: list[str]) -> None:
         try:
-            self._run(job_id)
+            self._run_batch(batch)
         except Exception as exc:
             # A worker must outlive any one bad job; the traceback goes to the log, not the client.
-            log.exception("job %s failed unexpectedly", job_id)
+            log.exception("jobs %s failed unexpectedly", ", ".join(batch))
             message = f"the engine failed unexpectedly: {type(exc).__name__}"
-            self._store.finish(job_id, None, message, self._clock())
+            for job_id in batch:
+                self._store.finish(job_id, None, message, self._clock())
+
+    def _taken(self, first: str) -> list[list[str]]:
+        """Return the jobs to run now, as batches: with a batching engine, the first job and
+        whatever else is queued (up to a batch), the small uploads together, others alone."""
+        if self._batches is None:
+            return [[first]]
+        taken = [first]
+        while len(taken) < MAX_BATCH_JOBS:
+            try:
+                taken.append(self._queue.get(timeout=GATHER_STEP_SECONDS))
+            except queue.Empty:
+                break
+        batches = self._batches
+        small = [j for j in taken if j not in self._alone and batches.batchable(j)]
+        return (
+            [small, *([job_id] for job_id in taken if job_id not in small)]
+            if small
+            else [[job_id] for job_id in taken]
+        )
+
+    def _run_batch(self, batch: list[str]) -> None:
+        if len(batch) == 1 or self._batches is None:
+            for job_id in batch:
+                self._alone.discard(job_id)
+                self._run(job_id)
+        else:
+            self._batches.run(batch)
 
     def _run(self, job_id: str) -> None:
         job = self._store.get(job_id)

@@ -22,11 +22,12 @@ import os
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dropscribe import errors
+from dropscribe import quality as completeness
 from dropscribe.api_client import PollResult, RemoteStatus
 from dropscribe.audit import Event
 from dropscribe.backoff import PollPolicy, RetryPolicy, next_poll_delay
@@ -57,6 +58,9 @@ class Options:
     retry: RetryPolicy
     poll: PollPolicy
     delete_after_success: bool = False
+    quality: completeness.QualityPolicy = field(default_factory=completeness.QualityPolicy)
+    #: Finds the speech in a recording whose result carries no coverage (a remote service's).
+    speech: completeness.SpeechFinder | None = None
 
 
 @dataclass(frozen=True)
@@ -250,15 +254,26 @@ class Steps:
         return Next(job, delay)
 
     def _succeed(self, job: Job, outcome: PollResult, now: float) -> None:
-        result = dict(outcome.result or {})
+        recording = self._custody.processing_path(job.source)
+        result, problem = completeness.checked(
+            dict(outcome.result or {}), self._opt.quality, self._opt.speech, recording
+        )
         job = advance(job, JobState.SUCCEEDED, now, model=outcome.model or job.model, attempts=0)
         self._store.save(job, result)
+        if problem is not None:
+            self._log.warning(Event.QUALITY_UNKNOWN, **audit_fields(job), error=problem)
         self._log.info(Event.JOB_SUCCEEDED, **audit_fields(job), model=job.model)
         self.publish(job)
 
     def publish(self, job: Job) -> None:
         """Write the outputs, move the recording to done/, mark the job published."""
         result = self._store.result(job.id) or {}
+        if completeness.is_incomplete(result):
+            self._log.warning(
+                Event.TRANSCRIPT_INCOMPLETE, **audit_fields(job), **completeness.shortfall(result)
+            )
+            if self._opt.quality.fail_incomplete:
+                raise errors.IncompleteTranscript(completeness.describe_shortfall(result))
         outputs = self._outbox.publish(
             output_stem(job.source), job.id, result, self._provenance(job)
         )

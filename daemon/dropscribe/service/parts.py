@@ -20,6 +20,8 @@ from dropscribe.jobs import JobState, fingerprint
 from dropscribe.outbox import Outbox
 from dropscribe.pipeline import POLL, TRANSFER, AuthGate, Clock, Lifecycle, Options, Pipeline, Steps
 from dropscribe.pipeline.ports import Remote as Caller
+from dropscribe.probe import SpeechProbe
+from dropscribe.quality import QualityPolicy, SpeechFinder
 from dropscribe.redaction import Redactor
 from dropscribe.scheduler import Scheduler
 from dropscribe.state import StateStore
@@ -59,8 +61,9 @@ def check_folders(settings: Settings) -> None:
         raise ConfigError([f"{source}: paths: {problem}" for problem in problems])
 
 
-def pipeline_options(settings: Settings) -> Options:
-    """Return what the pipeline needs from the settings."""
+def pipeline_options(settings: Settings, speech: SpeechFinder | None = None) -> Options:
+    """Return what the pipeline needs from the settings; ``speech`` finds the speech in a
+    recording whose result carries no coverage (a remote service's)."""
     api = settings.api
     engine = f"embedded:{settings.embedded.model or 'bundled'}" if settings.is_embedded else ""
     return Options(
@@ -80,6 +83,10 @@ def pipeline_options(settings: Settings) -> Options:
             deadline_seconds=settings.poll.deadline_hours * 3600.0,
         ),
         delete_after_success=settings.output.after_success == "delete",
+        quality=QualityPolicy(
+            settings.quality.min_coverage, settings.quality.on_incomplete == "fail"
+        ),
+        speech=speech,
     )
 
 
@@ -91,6 +98,9 @@ class Remote:
     client: ApiClient
     calls: Caller
     server: EmbeddedServer | None
+    #: Measures a remote result's coverage in a helper process started on first use; None with
+    #: the embedded engine, which measures coverage itself.
+    speech_probe: SpeechProbe | None = None
 
 
 @dataclass(frozen=True)
@@ -149,7 +159,8 @@ def _build_on(
     )
     remote = connect(settings, redactor, lambda rid: wake_poll(store, scheduler, rid))
     opened.append(lambda: close_remote(remote, SERVER_STOP_TIMEOUT_SECONDS))
-    options = pipeline_options(settings)
+    probe = remote.speech_probe
+    options = pipeline_options(settings, None if probe is None else probe.speech)
     p = settings.paths
     lifecycle = Lifecycle(store, custody, log, clock.time, (p.processing, p.failed))
     gate = AuthGate(scheduler.hold, log, clock.time)
@@ -172,7 +183,7 @@ def connect(settings: Settings, redactor: Redactor, on_finished: Callable[[str],
             raise ConfigError(["api_key: required for a remote service"])
         key = s.api_key.get_secret_value()
         client = ApiClient(s.api.base_url, s.api.async_path, s.api.service_tier, key, timeouts)
-        return Remote(client, client, None)
+        return Remote(client, client, None, SpeechProbe())
     # Imported here: the engine brings numpy, CTranslate2 and FFmpeg (about 55 MB and a
     # thread pool), which a daemon talking to a remote service does without.
     from dropscribe.localapi.server import EmbeddedServer, ServerOptions
@@ -187,6 +198,7 @@ def connect(settings: Settings, redactor: Redactor, on_finished: Callable[[str],
             model=s.embedded.model,
             workers=s.embedded.workers,
             max_audio_hours=s.embedded.max_audio_hours,
+            min_coverage=s.quality.min_coverage,
         ),
         on_finished=on_finished,
     )
@@ -202,6 +214,8 @@ def connect(settings: Settings, redactor: Redactor, on_finished: Callable[[str],
 def close_remote(remote: Remote, server_timeout: float) -> None:
     """Close the client, then stop the embedded server if there is one."""
     remote.client.close()
+    if remote.speech_probe is not None:
+        remote.speech_probe.close()
     if remote.server is not None:
         remote.server.stop(server_timeout)
 

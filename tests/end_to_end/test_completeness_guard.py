@@ -1,0 +1,84 @@
+"""The completeness guard with a remote service: the daemon measures the returned segments
+against the speech in the recording (found in its helper process) and says when they miss some.
+
+The fault server's result covers 0-3.25 s; jfk.flac holds about 10 s of speech.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from support.daemon import Daemon, MakeDaemon
+
+SPEECH = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "speech"
+EXIT_JOBS_FAILED = 1
+ONCE_TIMEOUT = 90.0
+
+pytestmark = pytest.mark.slow
+
+
+def drop_speech(daemon: Daemon) -> None:
+    daemon.inbox.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SPEECH / "jfk.flac", daemon.inbox / "jfk.flac")
+
+
+def test_once_remote_result_missing_speech_published_incomplete_exit_1(
+    make_daemon: MakeDaemon,
+) -> None:
+    daemon = make_daemon()
+    drop_speech(daemon)
+
+    done = daemon.run("once", timeout=ONCE_TIMEOUT)
+
+    assert done.returncode == EXIT_JOBS_FAILED, done.stderr
+    doc = json.loads((daemon.outbox / "jfk.json").read_text(encoding="utf-8"))
+    result = doc["result"]
+    assert result["complete"] is False
+    assert result["no_speech"] is False
+    assert result["coverage"]["speech_seconds"] > 9
+    assert result["coverage"]["uncovered"]
+    (event,) = daemon.events("transcript.incomplete")
+    assert event["source"] == "jfk.flac" and event["coverage"] < 0.5
+    status = daemon.run("status")
+    assert "published incomplete" in status.stdout and "jfk.flac" in status.stdout
+
+
+def test_once_remote_result_missing_speech_with_fail_policy_goes_to_failed(
+    make_daemon: MakeDaemon,
+) -> None:
+    daemon = make_daemon(quality={"on_incomplete": "fail"})
+    drop_speech(daemon)
+
+    done = daemon.run("once", timeout=ONCE_TIMEOUT)
+
+    assert done.returncode == EXIT_JOBS_FAILED, done.stderr
+    assert daemon.outputs() == []
+    report = json.loads((daemon.failed / "jfk.flac.error.json").read_text(encoding="utf-8"))
+    assert "of the speech" in report["error"]
+
+
+def test_cli_transcribe_german_speech_exits_1_saying_incomplete(tmp_path: Path) -> None:
+    import subprocess
+
+    from support.daemon import DROPSCRIBE
+
+    german = tmp_path / "german.wav"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-ss", "30.5", "-i", str(SPEECH / "multilingual.mp3"),
+         str(german)],
+        check=True,
+    )  # fmt: skip
+    done = subprocess.run(
+        [DROPSCRIBE, "transcribe", str(german)],
+        capture_output=True,
+        text=True,
+        timeout=170,
+        env={"TMPDIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert done.returncode == EXIT_JOBS_FAILED, done.stderr
+    assert "incomplete" in done.stderr and "of the speech" in done.stderr
