@@ -73,8 +73,10 @@ def as_0_1_0_state(path: Path) -> None:
 
 
 def as_0_1_0_server_data(path: Path) -> None:
-    """Mark server.db as 0.1.0 left it: the same tables, at version 0."""
+    """Turn server.db into what 0.1.0 left: its tables (without the later ``crashes``
+    column), at version 0."""
     db = sqlite3.connect(path)
+    db.execute("ALTER TABLE jobs DROP COLUMN crashes")
     db.execute("PRAGMA user_version=0")
     db.commit()
     db.close()
