@@ -27,3 +27,19 @@ def test_cli_serve_without_token_exits_78(tmp_path: Path) -> None:
     assert done.returncode == 78
     assert "token is required" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_cli_serve_model_not_cached_offline_exits_78_with_reason(tmp_path: Path) -> None:
+    # An empty Hugging Face cache and offline mode: nothing can be fetched, so nothing is.
+    env = dict(
+        os.environ,
+        DROPSCRIBE_SERVE_TOKEN="serve-test-token-0123456789",
+        HF_HUB_OFFLINE="1",
+        HF_HOME=str(tmp_path / "hf"),
+    )
+    args = ("--port", "0", "--data-dir", str(tmp_path / "data"), "--model", "small.en")
+    done = run_cli("serve", *args, env=env)
+    assert done.returncode == 78
+    assert "could not load model 'small.en'" in done.stderr
+    assert "listening" not in done.stderr
+    assert "Traceback" not in done.stderr

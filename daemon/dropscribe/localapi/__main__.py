@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from .engine import DEFAULT_MAX_AUDIO_HOURS
+from .engine import DEFAULT_MAX_AUDIO_HOURS, EngineError
 from .server import ServerOptions, serve_forever
 
 #: Environment variable holding the bearer token when --token is not given.
@@ -99,7 +99,8 @@ def read_token_file(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the server until SIGINT/SIGTERM; return 0, or 78 (EX_CONFIG) for bad options."""
+    """Run the server until SIGINT/SIGTERM; return 0, or 78 (EX_CONFIG) for bad options or a
+    served model that cannot be loaded."""
     args = parser().parse_args(argv)
     try:
         options = options_from(args)
@@ -109,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.token and not args.token_file:
         print(TOKEN_IN_PS_WARNING, file=sys.stderr)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    serve_forever(options)
+    try:
+        serve_forever(options)
+    except EngineError as exc:
+        print(f"dropscribe serve: not starting: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     return EXIT_OK
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Protocol, runtime_checkable
 
 import uvicorn
 
@@ -30,6 +31,7 @@ from .connections import (
     raise_file_limit,
 )
 from .engine import BUNDLED_MODEL, DEFAULT_MAX_AUDIO_HOURS, Engine, WhisperEngine
+from .lifecycle import JobStatus
 from .presign import Presigner, load_or_create_secret
 from .retention import RetentionSweeper
 from .routes import build_app
@@ -74,6 +76,15 @@ _ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 #: Hosts that listen everywhere; clients on this machine reach them through loopback.
 _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
+@runtime_checkable
+class ModelLoader(Protocol):
+    """An engine that can load a model ahead of the first job (the real WhisperEngine can)."""
+
+    def model(self, spec: str) -> object:
+        """Return the loaded model for a spec. Raise EngineError if it cannot be loaded."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -148,6 +159,22 @@ def route_specs(options: ServerOptions) -> dict[str, str]:
     return {route: default for route in PROTOCOL_ROUTES} | dict(options.model_map or {})
 
 
+def distinct_specs(specs: Mapping[str, str]) -> list[str]:
+    """Given the path -> model spec mapping, return each spec once, in first-use order."""
+    return list(dict.fromkeys(specs.values()))
+
+
+def failure_logger(store: JobStore) -> Callable[[str], None]:
+    """Return a job-finished listener that logs the error of every job that failed."""
+
+    def log_if_failed(job_id: str) -> None:
+        job = store.get(job_id)
+        if job is not None and job.status is JobStatus.FAILED:
+            log.warning("job %s (%s) failed: %s", job_id, job.route, job.error)
+
+    return log_if_failed
+
+
 def base_url_for(host: str, port: int, scheme: str = "http") -> str:
     """Return the URL a local client uses to reach a server bound to host:port."""
     reachable = _WILDCARD_HOSTS.get(host, host)
@@ -209,6 +236,18 @@ class EmbeddedServer:
         scheme = "https" if self._options.tls_cert is not None else "http"
         return base_url_for(self._options.host, self._socket.getsockname()[1], scheme)
 
+    def load_models(self) -> None:
+        """Load every model a path is mapped to, so a model that cannot load stops the start.
+
+        Raise EngineError naming the first model that cannot be loaded. An engine that cannot
+        load ahead (a test fake) is left to load on first use.
+        """
+        if not isinstance(self._engine, ModelLoader):
+            return
+        for spec in distinct_specs(route_specs(self._options)):
+            log.info("dropscribe serve: loading model %s", self._engine.label(spec))
+            self._engine.model(spec)
+
     def start(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         """Open the data folder, start workers and uvicorn; return once it is listening."""
         if self._socket is not None:
@@ -254,7 +293,7 @@ class EmbeddedServer:
         def stored(upload_id: str, extension: str) -> Path:
             return upload_path(uploads_dir, upload_id, extension)
 
-        listeners: list[Callable[[str], None]] = []
+        listeners: list[Callable[[str], None]] = [failure_logger(store)]
 
         def finished(job_id: str) -> None:
             for listener in listeners:
@@ -328,6 +367,7 @@ def serve_forever(options: ServerOptions) -> None:
     raise_file_limit()
     server = EmbeddedServer(options)
     try:
+        server.load_models()
         server.start()
         log.info("dropscribe serve: listening on %s", server.base_url)
         while not stop_requested.wait(WAIT_STEP_SECONDS * 20):

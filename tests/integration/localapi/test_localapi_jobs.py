@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import stat
@@ -9,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from conftest import TOKEN, FakeEngine
@@ -258,3 +260,14 @@ def test_long_poll_wait_beyond_the_maximum_is_refused_by_name(
     )
     assert answer.status_code == 422
     assert "wait" in answer.json()["error"]
+
+
+def test_failed_job_is_logged_with_its_error(
+    fake_server: EmbeddedServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    junk = tmp_path / "junk.mp3"
+    junk.write_bytes(b"BAD not audio")
+    with caplog.at_level(logging.WARNING, logger="dropscribe.localapi.server"):
+        body = flow.transcribe(fake_server.base_url, TOKEN, junk)
+    failures = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+    assert failures == [f"job {body['id']} (whisper-large) failed: {body['error']}"]
