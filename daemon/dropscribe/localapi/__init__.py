@@ -26,7 +26,9 @@ Extensions beyond Tiyaro:
 - ``GET <poll url>?wait=SECONDS`` (0 to 30): a long poll; the answer comes as soon as the job
   has finished, or with its current state once the wait is over. 422 beyond 30.
 - ``GET /healthz`` (no bearer) -> ``{"status": "ok", "model", "models", "submissions",
-  "engine_runs", "queued"}``; the counters are lifetime totals kept in the database.
+  "engine_runs", "queued"}``; ``models`` maps each model path to the model it serves (all four
+  ``whisper-*`` paths serve ``--model`` unless ``--route PATH=MODEL`` says otherwise); the
+  counters are lifetime totals kept in the database.
 
 Python API: ``server.EmbeddedServer``, ``server.ServerOptions``, ``server.serve_forever``;
 command line: ``python -m dropscribe.localapi`` (see ``__main__``).

@@ -52,7 +52,21 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         help="file holding the token (e.g. a systemd credential); wins over --token",
     )
-    cli.add_argument("--model", help="faster-whisper model name or folder (default: tiny.en)")
+    cli.add_argument(
+        "--model",
+        help="faster-whisper model name or folder that every model path serves (default: the "
+        "bundled tiny.en weights)",
+    )
+    cli.add_argument(
+        "--route",
+        action="append",
+        type=route_argument,
+        default=[],
+        metavar="PATH=MODEL",
+        help="serve a model path (e.g. whisper-large) with another model (e.g. large-v3, a "
+        "folder, or 'bundled'); repeatable; paths not named serve --model. All four "
+        "whisper-tiny/-small/-medium/-large paths serve --model unless routed",
+    )
     cli.add_argument("--workers", type=int, default=1, help="engine worker threads")
     cli.add_argument(
         "--public-url",
@@ -70,6 +84,14 @@ def parser() -> argparse.ArgumentParser:
     return cli
 
 
+def route_argument(text: str) -> tuple[str, str]:
+    """Given ``PATH=MODEL``, return (path, model). Raise ArgumentTypeError if a side is empty."""
+    path, equals, model = text.partition("=")
+    if not equals or not path.strip() or not model.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not PATH=MODEL (e.g. whisper-large=small)")
+    return path.strip(), model.strip()
+
+
 def options_from(args: argparse.Namespace) -> ServerOptions:
     """Given parsed arguments, return validated ServerOptions. Raise ValueError if unusable."""
     token = read_token_file(args.token_file) if args.token_file else ""
@@ -82,6 +104,7 @@ def options_from(args: argparse.Namespace) -> ServerOptions:
         port=args.port,
         token=token,
         model=args.model,
+        model_map=dict(args.route),
         workers=args.workers,
         max_audio_hours=args.max_audio_hours,
         public_url=args.public_url,
