@@ -518,3 +518,22 @@ def test_pipeline_failure_report_has_one_shape_for_refusals_and_step_failures(
     assert refusal_report["step"] == "inspect"
     assert refusal_report["hint"] == "drop a recording"
     assert events(logs) == ["job.failed", "file.rejected"]
+
+
+def test_pipeline_remote_failure_report_does_not_advise_polling_again(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.remote.polls = [poll_result(RemoteStatus.FAILED, error="not decodable audio")]
+    world.pipeline.run_poll(job.id)
+    (_, report), *_ = world.custody.failed
+    assert "poll the same request again" not in report["hint"]
+    assert "drop a repaired copy" in report["hint"]
+
+
+def test_pipeline_poll_deadline_report_advises_polling_again(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.now[0] += 3601
+    world.pipeline.run_poll(job.id)
+    (_, report), *_ = world.custody.failed
+    assert "poll the same request again" in report["hint"]

@@ -244,7 +244,7 @@ class Steps:
         else:
             self._log.info(Event.POLL_STATUS, status=outcome.status.value, **fields)
         if past_deadline(job, now, self._opt.poll):
-            raise errors.RemoteJobFailed(deadline_reason(self._opt.poll), step="poll")
+            raise errors.PollDeadlinePassed(deadline_reason(self._opt.poll), step="poll")
         delay = next_poll_delay(self._opt.poll, job.polls, self._clock.random())
         job = self._store.save(update(job, polls=job.polls + 1, next_due=now + delay, attempts=0))
         return Next(job, delay)
