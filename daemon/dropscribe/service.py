@@ -274,6 +274,7 @@ def connect(settings: Settings, redactor: Redactor, on_finished: Callable[[str],
             model=s.embedded.model,
             workers=s.embedded.workers,
             max_audio_hours=s.embedded.max_audio_hours,
+            keep_finished_uploads=False,  # the recording stays in our custody until published
         ),
         on_finished=on_finished,
     )

@@ -36,6 +36,8 @@ def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(
         prog="dropscribe serve",
         description="Serve the Tiyaro-compatible async transcription API on this machine.",
+        epilog="Uploads and finished jobs (with their transcripts) are kept 72 hours, then "
+        "deleted; an unfinished job keeps its upload. API documentation: /docs.",
     )
     cli.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     cli.add_argument("--port", type=int, default=8750, help="TCP port (0: any free port)")

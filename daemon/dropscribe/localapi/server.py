@@ -97,6 +97,9 @@ class ServerOptions:
     ``public_url`` (e.g. ``https://asr.example.org``) is the base of every URL the server
     issues, for a server behind a reverse proxy; None means the request's own base URL.
     ``tls_cert`` and ``tls_key`` (PEM files, both or neither) make the server speak HTTPS.
+    Uploads and finished jobs are kept ``retention_hours``; ``keep_finished_uploads`` False
+    deletes a job's upload as soon as the job has finished (its result stays for polls), for a
+    client that keeps the recording itself, as the daemon does.
     """
 
     data_dir: Path
@@ -111,6 +114,7 @@ class ServerOptions:
     presign_ttl_seconds: float = 900
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     retention_hours: float = 72
+    keep_finished_uploads: bool = True
     public_url: str | None = None
     max_audio_hours: float = DEFAULT_MAX_AUDIO_HOURS
     tls_cert: Path | None = None
@@ -173,6 +177,24 @@ def failure_logger(store: JobStore) -> Callable[[str], None]:
             log.warning("job %s (%s) failed: %s", job_id, job.route, job.error)
 
     return log_if_failed
+
+
+def upload_remover(store: JobStore, stored: Callable[[str, str], Path]) -> Callable[[str], None]:
+    """Return a job-finished listener that deletes the finished job's upload file.
+
+    The upload's record stays, so a submit replayed with the job's Idempotency-Key still
+    finds its job; only an unfinished job is ever run again, and it keeps its file.
+    """
+
+    def remove_upload(job_id: str) -> None:
+        job = store.get(job_id)
+        if job is None or not job.status.is_terminal:
+            return
+        upload = store.find_upload(job.upload_id)
+        if upload is not None:
+            stored(upload.upload_id, upload.extension).unlink(missing_ok=True)
+
+    return remove_upload
 
 
 def base_url_for(host: str, port: int, scheme: str = "http") -> str:
@@ -294,6 +316,8 @@ class EmbeddedServer:
             return upload_path(uploads_dir, upload_id, extension)
 
         listeners: list[Callable[[str], None]] = [failure_logger(store)]
+        if not opts.keep_finished_uploads:
+            listeners.append(upload_remover(store, stored))
 
         def finished(job_id: str) -> None:
             for listener in listeners:
