@@ -124,7 +124,6 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
-
 class Watch(_Section):
     """How finished recordings are noticed in the inbox."""
 
@@ -173,6 +172,7 @@ class Output(_Section):
 
     formats: tuple[Literal["txt", "json", "srt", "vtt"], ...] = ("txt", "json", "srt", "vtt")
     after_success: Literal["move", "delete"] = "move"
+    txt_line_per_segment: bool = False
 
     @field_validator("formats")
     @classmethod

@@ -225,7 +225,12 @@ def _build_on(
 ) -> Parts:
     log = audit.get_logger()
     custody = Custody(folders_of(settings))
-    outbox = Outbox(settings.paths.outbox, settings.output.formats, redactor)
+    outbox = Outbox(
+        settings.paths.outbox,
+        settings.output.formats,
+        redactor,
+        txt_line_per_segment=settings.output.txt_line_per_segment,
+    )
     # The scheduler calls the pipeline and the pipeline schedules: the scheduler takes
     # callables, bound to the pipeline made below; it runs nothing before Service.start().
     scheduler = Scheduler(
