@@ -7,6 +7,7 @@ is exactly what a restarted daemon would find.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,9 @@ from dropscribe.jobs import Job, JobState, advance, update
 from dropscribe.pipeline import AuthGate, Clock, Lifecycle, Options, Pipeline, Steps
 from dropscribe.service import wake_poll
 from dropscribe.state import StateStore
+
+#: A time in ISO 8601, UTC, with its zone, as the outputs carry them.
+ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 RESULT = {"text": "hello world", "segments": [{"id": 0, "start": 0.0, "end": 1.0, "text": "hi"}]}
 
@@ -224,6 +228,9 @@ def test_pipeline_poll_success_publishes_and_completes_the_source(world: World) 
     assert final.state is JobState.PUBLISHED
     assert world.outbox.published[0][2] == RESULT
     assert world.outbox.published[0][3]["request_id"] == "req-1"
+    step_times = world.outbox.published[0][3]["steps"]
+    assert set(step_times) >= {"claimed", "submitted", "succeeded"}
+    assert all(ISO_UTC.match(when) for when in step_times.values())
     assert world.custody.completed == ["a.wav"]
     assert world.outbox.published[0][0] == "a"
     assert {"job.succeeded", "job.published", "job.summary"} <= set(events(logs))

@@ -37,6 +37,7 @@ from dropscribe.jobs import (
     audit_fields,
     extension_of,
     output_stem,
+    step_times,
     update,
 )
 from dropscribe.pipeline.outcomes import deadline_reason, past_deadline
@@ -301,6 +302,6 @@ class Steps:
             "model": job.model,
             "service_tier": self._opt.service_tier,
             "input": dict(self._opt.whisper_input),
-            "steps": job.steps,
+            "steps": step_times(job.steps),
             "reused_from_job": job.result_of,
         }
