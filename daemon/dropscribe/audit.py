@@ -22,6 +22,7 @@ by event (``job_id``, ``source``, ``sha256``, ``request_id`` whenever known at t
 
     file.detected        source, size
     file.rejected        source, reason, hint
+    file.ignored         source, reason (left in the inbox: its extension is not watched)
     job.claimed          job_id, source, sha256, size
     upload.started       job_id, source, sha256, size, attempt
     upload.done          job_id, source, sha256, duration_seconds
@@ -75,7 +76,9 @@ LEVELS = ("debug", "info", "warning", "error", "critical")
 CONSOLE_MODES = ("auto", "json", "console")
 # Libraries chatty at DEBUG/INFO (one line per HTTP request, per file event); their warnings
 # still count.
-NOISY_LOGGERS = ("urllib3", "watchdog")
+# faster-whisper's INFO lines ("Processing audio with duration ...") name no job: the job's
+# own events say what it does.
+NOISY_LOGGERS = ("urllib3", "watchdog", "faster_whisper")
 # audit.jsonl lists file names and request ids: readable by the service user and its group.
 AUDIT_FILE_MODE = 0o640
 
@@ -85,6 +88,7 @@ class Event(StrEnum):
 
     FILE_DETECTED = "file.detected"  # a candidate file appeared in the inbox
     FILE_REJECTED = "file.rejected"  # a file we will not send (symlink, too big, not audio)
+    FILE_IGNORED = "file.ignored"  # a file left in the inbox: its extension is not watched
     JOB_CLAIMED = "job.claimed"  # moved to processing/, a job exists
     UPLOAD_STARTED = "upload.started"  # the presigned PUT begins
     UPLOAD_DONE = "upload.done"  # the recording is uploaded

@@ -389,6 +389,7 @@ class Service:
             extensions=w.extensions,
             ignore=w.ignore,
             on_problem=lambda problem: self._log.warning(Event.INBOX_PROBLEM, problem=problem),
+            on_ignored=lambda rel, why: self._log.info(Event.FILE_IGNORED, source=rel, reason=why),
         )
 
     # -- intake ---------------------------------------------------------------------------------

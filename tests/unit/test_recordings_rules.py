@@ -11,6 +11,7 @@ from dropscribe.recordings import (
     DEFAULT_EXTENSIONS,
     DEFAULT_IGNORE,
     has_allowed_extension,
+    ignored_reason,
     is_candidate,
     is_candidate_rel,
     is_ignored,
@@ -143,3 +144,13 @@ def test_verdict_as_error_carries_reason_and_hint() -> None:
     error = verdict_for_stat("a.wav", st, max_bytes=1, extensions=("wav",)).as_error()
     assert error.reason.startswith("is a FIFO")
     assert error.hint
+
+
+def test_ignored_reason_names_the_extension_and_the_setting() -> None:
+    reason = ignored_reason("call.MKV", ("mp3", "wav"))
+    assert reason == "its extension .MKV is not in watch.extensions (mp3, wav)"
+
+
+@pytest.mark.parametrize("name", ["README", ".profile"])
+def test_ignored_reason_without_extension_says_so(name: str) -> None:
+    assert ignored_reason(name, ("mp3",)).startswith("it has no extension")
