@@ -47,7 +47,9 @@ LEVELS = ("debug", "info", "warning", "error", "critical")
 CONSOLE_MODES = ("auto", "json", "console")
 # Libraries chatty at DEBUG/INFO (one line per HTTP request, per file event); their warnings
 # still count.
-NOISY_LOGGERS = ("urllib3", "watchdog")
+# faster-whisper's INFO lines ("Processing audio with duration ...") name no job: the job's
+# own events say what it does.
+NOISY_LOGGERS = ("urllib3", "watchdog", "faster_whisper")
 # audit.jsonl lists file names and request ids: readable by the service user and its group.
 AUDIT_FILE_MODE = 0o640
 
@@ -57,6 +59,7 @@ class Event(StrEnum):
 
     FILE_DETECTED = "file.detected"  # a candidate file appeared in the inbox
     FILE_REJECTED = "file.rejected"  # a file we will not send (symlink, too big, not audio)
+    FILE_IGNORED = "file.ignored"  # a file left in the inbox: its extension is not watched
     JOB_CLAIMED = "job.claimed"  # moved to processing/, a job exists
     UPLOAD_STARTED = "upload.started"  # the presigned PUT begins
     UPLOAD_DONE = "upload.done"  # the recording is uploaded
@@ -115,6 +118,7 @@ _KNOWN = "sha256 request_id"
 #: The audit contract: each event and its fields.
 CONTRACT: dict[Event, Fields] = {
     Event.FILE_DETECTED: _f("source"),
+    Event.FILE_IGNORED: _f("source reason"),
     Event.FILE_REJECTED: _f("job_id source reason hint failed_path"),
     Event.JOB_CLAIMED: _f(_JOB, _KNOWN),
     Event.UPLOAD_STARTED: _f(f"{_JOB} sha256 size", _KNOWN),

@@ -38,6 +38,31 @@ MIB = 1024 * 1024
 
 PositiveSeconds = Annotated[float, Field(gt=0, le=7 * 24 * 3600, allow_inf_nan=False)]
 
+# The language codes Whisper knows (faster-whisper's list; a test keeps the two in step).
+WHISPER_LANGUAGES = (
+    "af", "am", "ar", "as", "az", "ba", "be", "bg", "bn", "bo", "br", "bs", "ca", "cs", "cy",
+    "da", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fo", "fr", "gl", "gu", "ha", "haw",
+    "he", "hi", "hr", "ht", "hu", "hy", "id", "is", "it", "ja", "jw", "ka", "kk", "km", "kn",
+    "ko", "la", "lb", "ln", "lo", "lt", "lv", "mg", "mi", "mk", "ml", "mn", "mr", "ms", "mt",
+    "my", "ne", "nl", "nn", "no", "oc", "pa", "pl", "ps", "pt", "ro", "ru", "sa", "sd", "si",
+    "sk", "sl", "sn", "so", "sq", "sr", "su", "sv", "sw", "ta", "te", "tg", "th", "tk", "tl",
+    "tr", "tt", "uk", "ur", "uz", "vi", "yi", "yo", "zh", "yue",
+)  # fmt: skip
+
+
+def _ordered(section: BaseModel, pairs: tuple[tuple[str, str], ...]) -> list[str]:
+    """Return a problem for each (low, high) pair of the section's fields where low > high."""
+    return [
+        f"{low} ({getattr(section, low):g}) must not be above {high} ({getattr(section, high):g})"
+        for low, high in pairs
+        if getattr(section, low) > getattr(section, high)
+    ]
+
+
+def _refuse(problems: list[str]) -> None:
+    if problems:
+        raise ValueError("; ".join(problems))
+
 
 def _without_nul(value: Path) -> Path:
     # No filesystem call accepts a NUL; refused here, it is a config error, not a crash later.
@@ -101,6 +126,15 @@ class Api(_Section):
                 "in cleartext; use https:// (serve --tls-cert, or a TLS reverse proxy) or set "
                 "api.allow_plain_http: true"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _timeouts_fit_the_deadline(self) -> Api:
+        pairs = (
+            ("connect_timeout_seconds", "call_deadline_seconds"),
+            ("read_timeout_seconds", "call_deadline_seconds"),
+        )
+        _refuse(_ordered(self, pairs))
         return self
 
     @field_validator("async_path")
@@ -171,6 +205,17 @@ class Poll(_Section):
     max_seconds: PositiveSeconds = 60.0
     deadline_hours: Annotated[float, Field(gt=0, le=24 * 30, allow_inf_nan=False)] = 6.0
 
+    @model_validator(mode="after")
+    def _intervals_in_order(self) -> Poll:
+        problems = _ordered(self, (("initial_seconds", "max_seconds"),))
+        if self.max_seconds > self.deadline_hours * 3600:
+            problems.append(
+                f"max_seconds ({self.max_seconds:g}) must not be above deadline_hours "
+                f"({self.deadline_hours:g}) in seconds"
+            )
+        _refuse(problems)
+        return self
+
 
 class Retry(_Section):
     """How a failed step is retried: capped exponential backoff with full jitter."""
@@ -179,12 +224,18 @@ class Retry(_Section):
     base_seconds: PositiveSeconds = 2.0
     cap_seconds: PositiveSeconds = 300.0
 
+    @model_validator(mode="after")
+    def _base_below_cap(self) -> Retry:
+        _refuse(_ordered(self, (("base_seconds", "cap_seconds"),)))
+        return self
+
 
 class Output(_Section):
     """What is written to the outbox, and what happens to the recording afterwards."""
 
     formats: tuple[Literal["txt", "json", "srt", "vtt"], ...] = ("txt", "json", "srt", "vtt")
     after_success: Literal["move", "delete"] = "move"
+    txt_line_per_segment: bool = False
 
     @field_validator("formats")
     @classmethod
@@ -213,6 +264,26 @@ class Whisper(_Section):
     no_speech_threshold: Annotated[float, Field(allow_inf_nan=False)] | None = 0.6
     compression_ratio_threshold: Annotated[float, Field(allow_inf_nan=False)] | None = 2.4
     logprob_threshold: Annotated[float, Field(allow_inf_nan=False)] | None = -1.0
+
+    @field_validator("language")
+    @classmethod
+    def _language_code(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        problem = language_problem(value.strip().lower())
+        if problem is not None:
+            raise ValueError(problem)
+        return value.strip().lower()
+
+
+def language_problem(value: str) -> str | None:
+    """Return why ``value`` is not a Whisper language code, naming the codes; None if it is."""
+    if value in WHISPER_LANGUAGES:
+        return None
+    return (
+        f"{value!r} is not a language code; use a Whisper language code, e.g. en for English "
+        f"or de for German (or null to detect the language). Codes: {', '.join(WHISPER_LANGUAGES)}"
+    )
 
 
 class Embedded(_Section):
@@ -279,13 +350,26 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Setting
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
         schema_problems = [_format_error(path, err) for err in exc.errors()]
-        raise ConfigError(schema_problems + _key_problems(raw, path, env)) from None
+        others = _path_problems(raw, path, env) + _key_problems(raw, path, env)
+        raise ConfigError(schema_problems + others) from None
     problems: list[str] = []
     paths = _resolve_paths(settings.paths, path.parent.resolve(), env, path, problems)
     key = _find_api_key(settings.api, path.parent.resolve(), env, path, problems)
     if problems:
         raise ConfigError(problems)
     return settings.model_copy(update={"paths": paths, "api_key": key, "source": path.resolve()})
+
+
+def _path_problems(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> list[str]:
+    """Return the folders' problems when other sections are invalid, so that every problem
+    is reported at once (like _key_problems)."""
+    try:
+        paths = Paths.model_validate(raw.get("paths") or {})
+    except ValidationError:
+        return []
+    problems: list[str] = []
+    _resolve_paths(paths, path.parent.resolve(), env, path, problems)
+    return problems
 
 
 def _key_problems(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> list[str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -171,7 +172,9 @@ class Custody:
 
         The report is written to a temporary file and synced before anything moves, so a
         failure to write it leaves the recording where it was. The entry itself is renamed,
-        never opened, so links, FIFOs and sockets are safe. URL signatures are masked.
+        never opened, so links, FIFOs and sockets are safe. URL signatures are masked. The
+        report gets the recording's read/write mode and group, so whoever may read the
+        recording may read why it failed.
         """
         root = self._folders.inbox if from_inbox else self._folders.processing
         source = root / validate_rel(rel)
@@ -180,6 +183,7 @@ class Custody:
         # Made without following links: a link at failed/sub must not take the recording away.
         target_dir = ensure_folder(self._folders.failed, PurePosixPath(rel).parent)
         draft = write_draft(target_dir, json.dumps(body, indent=2, ensure_ascii=False, default=str))
+        _share_like(draft, source)
         try:
             with self._lock:
                 target = self._free_path(target_dir, source.name, REPORT_SUFFIX)
@@ -251,3 +255,23 @@ class Custody:
                 "is in a folder that was replaced by a link",
                 "move the recording itself into the inbox",
             )
+
+
+def report_mode(recording_mode: int) -> int:
+    """Given a recording's st_mode, return the report's permissions: the recording's read and
+    write bits (never execute or special bits), and always the owner's read and write."""
+    return stat.S_IMODE(recording_mode) & 0o666 | 0o600
+
+
+def _share_like(report: str, recording: Path) -> None:
+    # Only a regular file lends its mode: a link's or a FIFO's says nothing about readers.
+    # The group is best effort: the service user may not belong to the recording's group.
+    try:
+        st = os.lstat(recording)
+    except OSError:
+        return
+    if not stat.S_ISREG(st.st_mode):
+        return
+    os.chmod(report, report_mode(st.st_mode))
+    with contextlib.suppress(OSError):
+        os.chown(report, -1, st.st_gid)

@@ -13,7 +13,8 @@ simply be tried again later (``retryable``)::
         │   └── UploadUrlExpired         yes  the presigned URL is no longer good: get a new one
         ├── AuthError                    yes  401/403: the key is wrong or revoked; all work pauses
         ├── PermanentApiError            no   any other 4xx: the request itself is wrong
-        └── RemoteJobFailed              no   the service ran the job and reports failed/cancelled
+        ├── RemoteJobFailed              no   the service ran the job and reports failed/cancelled
+        └── PollDeadlinePassed           no   no result in time; polling again later may help
 """
 
 from __future__ import annotations
@@ -94,3 +95,7 @@ class PermanentApiError(ApiError):
 
 class RemoteJobFailed(ApiError):
     """The service finished the job as failed or cancelled; ``message`` is its reason."""
+
+
+class PollDeadlinePassed(ApiError):
+    """The service had no result by the poll deadline; the request may still finish."""

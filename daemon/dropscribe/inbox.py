@@ -16,6 +16,7 @@ This is the only module that imports watchdog.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import stat
 import threading
@@ -30,7 +31,7 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from dropscribe.mounts import WatchMode, choose_observer_kind, filesystem_type
-from dropscribe.recordings import is_candidate, is_candidate_rel, is_ignored
+from dropscribe.recordings import ignored_reason, is_candidate, is_candidate_rel, is_ignored
 from dropscribe.settle import SettleTracker
 
 # How often the polling observer snapshots the tree, in seconds: a file is first seen at most
@@ -39,6 +40,26 @@ POLLING_SECONDS = 0.25
 STALL_SECONDS = 60.0  # a settle thread silent this long (seconds) counts as hung
 JOIN_SECONDS = 5.0  # longest wait (seconds) for a replaced observer's threads to end
 _SKIPPED_EVENTS = frozenset({"opened", "closed_no_write"})  # our own reads cause these
+# watchdog's inotify emitter says this, as an error, when it is stopped while it waits for
+# events; that is every clean stop that races with its read, not a fault.
+_INACTIVE_EMITTER = "called when the thread is inactive"
+
+
+class _StoppedEmitterFilter(logging.Filter):
+    """Drops the inotify emitter's "called when the thread is inactive" line (see above)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _INACTIVE_EMITTER not in record.getMessage()
+
+
+_STOPPED_EMITTER_FILTER = _StoppedEmitterFilter()
+
+
+def quiet_stopped_emitter() -> None:
+    """Keep watchdog's error line about a stopped inotify emitter out of the log (idempotent)."""
+    emitter_log = logging.getLogger("watchdog.observers.inotify")
+    if _STOPPED_EMITTER_FILTER not in emitter_log.filters:
+        emitter_log.addFilter(_STOPPED_EMITTER_FILTER)
 
 
 @dataclass(frozen=True)
@@ -102,8 +123,13 @@ class InboxWatcher:
         check_interval: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
         on_problem: Callable[[str], None] | None = None,
+        on_ignored: Callable[[str, str], None] | None = None,
     ) -> None:
+        """``on_ignored(rel, reason)`` is called once per file left in the inbox because of
+        its extension (again only if another file takes its name)."""
         self._inbox = inbox
+        self._on_ignored = on_ignored
+        self._ignored: dict[str, int] = {}  # rel -> inode of the files already reported
         self._on_ready = on_ready
         self._on_problem = on_problem
         self._mode = mode
@@ -139,6 +165,7 @@ class InboxWatcher:
         """
         if self._thread is not None:
             raise RuntimeError("the inbox watcher was already started")
+        quiet_stopped_emitter()
         self._rescan.set()
         self._tick()
         self._thread = threading.Thread(target=self._run, name="inbox-settle", daemon=True)
@@ -184,7 +211,10 @@ class InboxWatcher:
         if self._rescan.is_set() or now >= self._next_scan:
             self._rescan.clear()
             self._next_scan = now + self._rescan_seconds
-            rels.update(self._scan(""))
+            scanned = set(self._scan(""))
+            # Forget reported files that are gone, so the memory follows the inbox.
+            self._ignored = {r: i for r, i in self._ignored.items() if r in scanned}
+            rels.update(scanned)
         for rel in sorted(rels):
             self._observe(rel, now)
         for rel in self._tracker.ready(now):
@@ -227,6 +257,14 @@ class InboxWatcher:
             self._tracker.observe(rel, st.st_size, st.st_mtime_ns, now, inode=st.st_ino)
         else:
             self._tracker.forget(rel)
+            self._report_ignored(rel, st.st_ino)
+
+    def _report_ignored(self, rel: str, inode: int) -> None:
+        if self._ignored.get(rel) == inode:
+            return
+        self._ignored[rel] = inode
+        if self._on_ignored is not None:
+            self._on_ignored(rel, ignored_reason(rel.rpartition("/")[2], self._extensions))
 
     def _scan(self, under: str) -> Iterator[str]:
         """Yield the candidate rels under the inbox-relative folder ``under``, never entering

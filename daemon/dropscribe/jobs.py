@@ -19,6 +19,7 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import Any
@@ -156,9 +157,21 @@ def failure_report(job: Job, hint: str | None = None) -> dict[str, Any]:
         "request_id": job.request_id,
         "poll_url": job.poll_url,
         "sha256": job.sha256 or None,
-        "steps": job.steps,
+        "steps": step_times(job.steps),
         "hint": hint or hint_for(job),
     }
+
+
+def iso_utc(epoch_seconds: float) -> str:
+    """Return a Unix time as ISO 8601 in UTC, to the millisecond, with its zone:
+    ``2026-11-30T09:50:00.123Z`` (the form the embedded server answers in)."""
+    moment = datetime.fromtimestamp(epoch_seconds, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def step_times(steps: Mapping[str, float]) -> dict[str, str]:
+    """Given a job's ``steps`` (state -> epoch seconds), return them in ISO 8601 (iso_utc)."""
+    return {state: iso_utc(when) for state, when in steps.items()}
 
 
 def hint_for(job: Job) -> str:

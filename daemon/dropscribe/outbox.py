@@ -54,6 +54,9 @@ JSON_VERSION = 1
 # separators that act as newlines, and lone surrogates (undecodable bytes from os.fsdecode)
 # that cannot be written as UTF-8.
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
+# Silence between two segments, in seconds, that starts a new paragraph in the .txt: longer
+# than the breath between two sentences, as long as a new speaker or topic usually takes.
+PARAGRAPH_PAUSE_SECONDS = 2.0
 
 
 # --- names -----------------------------------------------------------------------------------
@@ -129,17 +132,52 @@ def format_timestamp(seconds: float, sep: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{sep}{ms:03d}"
 
 
-def render_txt(result: Mapping[str, Any]) -> str:
-    """Return the plain text of a result: its ``text``, else its segments' texts joined.
+def render_txt(result: Mapping[str, Any], line_per_segment: bool = False) -> str:
+    """Return the plain text of a result, ending with one newline (empty: an empty file).
 
-    The text ends with one newline; an empty transcript is an empty file.
+    With timed segments, a pause of PARAGRAPH_PAUSE_SECONDS or more starts a new paragraph
+    (a blank line), or, with ``line_per_segment``, each segment is a line of its own. Without
+    them, the result's ``text``, else its segments' texts joined.
     """
+    timed = timed_texts(result.get("segments") or ())
+    if timed:
+        if line_per_segment:
+            return "".join(f"{text}\n" for _, _, text in timed)
+        return "\n\n".join(paragraphs(timed)) + "\n"
     text = result.get("text")
     if not isinstance(text, str) or not text.strip():
         cues = (_cue_lines(seg) for seg in result.get("segments") or ())
         text = " ".join(cue for cue in cues if cue)
     text = text.strip()
     return text + "\n" if text else ""
+
+
+def timed_texts(segments: Sequence[Mapping[str, Any]]) -> list[tuple[float, float, str]]:
+    """Return (start, end, text on one line) of each segment with text, in order; an empty
+    list if any such segment lacks a usable start or end."""
+    timed = []
+    for segment in segments:
+        text = " ".join(_cue_lines(segment).splitlines())
+        if not text:
+            continue
+        try:
+            timed.append((float(segment["start"]), float(segment["end"]), text))
+        except (KeyError, TypeError, ValueError):
+            return []
+    return timed
+
+
+def paragraphs(timed: Sequence[tuple[float, float, str]]) -> list[str]:
+    """Given (start, end, text) segments, return paragraphs: the texts joined, split where
+    the silence before a segment is PARAGRAPH_PAUSE_SECONDS or longer."""
+    groups: list[list[str]] = []
+    previous_end: float | None = None
+    for start, end, text in timed:
+        if previous_end is None or start - previous_end >= PARAGRAPH_PAUSE_SECONDS:
+            groups.append([])
+        groups[-1].append(text)
+        previous_end = end
+    return [" ".join(group) for group in groups]
 
 
 def _cue_lines(segment: Mapping[str, Any]) -> str:
@@ -203,11 +241,12 @@ def render_all(
     result: Mapping[str, Any],
     provenance: Mapping[str, Any],
     formats: Sequence[str],
+    txt_line_per_segment: bool = False,
 ) -> dict[str, str]:
     """Return the text of each file to publish, keyed by extension, json first."""
     files = {
         "json": render_json(job_id, result, provenance),
-        "txt": render_txt(result),
+        "txt": render_txt(result, txt_line_per_segment),
     }
     segments = result.get("segments") or []
     if segments and "srt" in formats:
@@ -228,12 +267,15 @@ class Outbox:
         root: Path,
         formats: Sequence[str] = FORMATS,
         redactor: Redactor | None = None,
+        txt_line_per_segment: bool = False,
     ) -> None:
+        """``txt_line_per_segment`` writes the .txt one line per segment, not in paragraphs."""
         unknown = sorted(set(formats) - set(FORMATS))
         if unknown:
             raise ValueError(f"unknown output formats: {', '.join(unknown)}")
         self.root = root
         self.formats = tuple(formats)
+        self.txt_line_per_segment = txt_line_per_segment
         # Even without known secrets, URL signatures are recognised and masked.
         self.redactor = redactor or Redactor()
         # Choosing a stem and claiming it must be one step, or two sources with the same stem
@@ -254,7 +296,9 @@ class Outbox:
         """
         clean_result = self.redactor.value(dict(result))
         clean_provenance = self.redactor.value(dict(provenance))
-        files = render_all(job_id, clean_result, clean_provenance, self.formats)
+        files = render_all(
+            job_id, clean_result, clean_provenance, self.formats, self.txt_line_per_segment
+        )
         with self._lock:
             stem = self._claim_stem(safe_stem(rel), job_id)
             written = []

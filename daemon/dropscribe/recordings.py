@@ -3,8 +3,9 @@
 What is a candidate: a regular file whose name is not ignored and whose extension is allowed;
 and every other entry that is not a folder (symlinks, FIFOs, sockets, devices), whatever its
 extension, so that the caller can refuse it with :func:`inspect_entry` and move it to failed/
-where the user sees why. Regular files with other extensions are skipped silently: an inbox may
-well hold notes or cover images.
+where the user sees why. Regular files with other extensions stay where they are (an inbox may
+well hold notes or cover images); the watcher says once per file why it leaves one
+(:func:`ignored_reason`).
 
 Entries are never opened except by :func:`inspect_entry`, which never follows links and never
 blocks on a FIFO or device; everything else here decides from names, lstat results and bytes.
@@ -44,6 +45,16 @@ def has_allowed_extension(name: str, extensions: Sequence[str]) -> bool:
     """Return True if ``name`` ends in one of ``extensions`` (no dots; any letter case)."""
     _, dot, ext = name.rpartition(".")
     return bool(dot) and ext.lower() in {e.lower().lstrip(".") for e in extensions}
+
+
+def ignored_reason(name: str, extensions: Sequence[str]) -> str:
+    """Return why a regular file named ``name`` is left in the inbox: its extension is not
+    one of ``extensions``."""
+    listed = ", ".join(extensions)
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        return f"it has no extension; watch.extensions lists {listed}"
+    return f"its extension .{ext} is not in watch.extensions ({listed})"
 
 
 def is_candidate(name: str, mode: int, extensions: Sequence[str]) -> bool:

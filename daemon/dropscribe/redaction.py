@@ -35,7 +35,12 @@ _PARAM_RE = re.compile(
     r"(?P<name>[?&;](?:" + "|".join(re.escape(p) for p in _SIGNED_PARAMS) + r")=)[^&#\s\"'<>]*",
     re.IGNORECASE,
 )
-_BEARER_RE = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+_BEARER_RE = re.compile(r"(?P<scheme>Bearer\s+)(?P<credential>[A-Za-z0-9._~+/=-]+)", re.IGNORECASE)
+# What follows "bearer" in prose ("invalid bearer token", "Bearer authentication"): one word,
+# lower case but for its first letter. A credential has digits, capitals or punctuation, or is
+# longer than a word.
+_PROSE_WORD = re.compile(r"[A-Za-z][a-z]*")
+_LONGEST_PROSE_WORD = 20
 # Shorter known secrets would mask ordinary words; such values are refused as secrets.
 MIN_SECRET_LENGTH = 6
 
@@ -63,7 +68,7 @@ class Redactor:
         for secret in self._secrets:
             if secret in value:
                 value = value.replace(secret, MASK)
-        value = _BEARER_RE.sub(lambda m: m.group(1) + MASK, value)
+        value = _BEARER_RE.sub(_masked_bearer, value)
         return _PARAM_RE.sub(lambda m: m.group("name") + MASK, value)
 
     def value(self, value: Any) -> Any:
@@ -75,6 +80,17 @@ class Redactor:
         if isinstance(value, list | tuple):
             return type(value)(self.value(v) for v in value)
         return value
+
+
+def is_prose_word(credential: str) -> bool:
+    """Return True if what follows "bearer" is an ordinary word, not a credential."""
+    return len(credential) < _LONGEST_PROSE_WORD and bool(_PROSE_WORD.fullmatch(credential))
+
+
+def _masked_bearer(match: re.Match[str]) -> str:
+    if is_prose_word(match["credential"]):
+        return match[0]
+    return match["scheme"] + MASK
 
 
 def redact_url(url: str) -> str:

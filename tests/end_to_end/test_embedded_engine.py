@@ -44,3 +44,20 @@ def test_once_embedded_engine_transcribes_fixtures_within_10_percent_wer(tmp_pat
         text = (daemon.outbox / f"{stem}.txt").read_text(encoding="utf-8")
         wer = word_error_rate(references[name]["reference"], text)
         assert wer <= MAX_WER, f"{name}: WER {wer:.1%} > {MAX_WER:.0%}: {text!r}"
+
+
+@pytest.mark.slow
+def test_once_embedded_after_success_delete_leaves_no_copy_of_the_recording(
+    tmp_path: Path,
+) -> None:
+    settings = {**EMBEDDED_SETTINGS, "output": {"after_success": "delete"}}
+    daemon = Daemon(tmp_path, settings)
+    daemon.inbox.mkdir(parents=True)
+    shutil.copyfile(SPEECH / "jfk.flac", daemon.inbox / "jfk.flac")
+
+    done = daemon.run("once", timeout=ONCE_TIMEOUT)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (daemon.outbox / "jfk.txt").exists()
+    leftovers = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix == ".flac"]
+    assert leftovers == []

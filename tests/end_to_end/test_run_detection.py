@@ -216,3 +216,23 @@ def test_run_inbox_deleted_and_recreated_still_takes_new_files(
     daemon.wait_for_published(1)
 
     assert daemon.outputs() == expect_outputs(["after"])
+
+
+def test_once_unwatched_extension_logged_once_and_left_and_no_error_line(
+    make_daemon: MakeDaemon,
+) -> None:
+    daemon = make_daemon()
+    daemon.inbox.mkdir(parents=True)
+    (daemon.inbox / "call.mkv").write_bytes(wav_bytes("video"))
+    (daemon.inbox / "talk.wav").write_bytes(wav_bytes("talk"))
+
+    done = daemon.run("once")
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    (ignored,) = daemon.events("file.ignored")
+    assert ignored["source"] == "call.mkv"
+    assert "watch.extensions" in ignored["reason"]
+    assert (daemon.inbox / "call.mkv").exists()
+    assert daemon.outputs() == expect_outputs(["talk"])
+    # A clean run, shutdown included, logs nothing at error level.
+    assert [e for e in daemon.events() if e.get("level") in ("error", "critical")] == []

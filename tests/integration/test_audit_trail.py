@@ -134,6 +134,15 @@ def test_audit_urllib3_debug_hidden_even_at_debug_level(tmp_path: Path) -> None:
     assert [json.loads(line)["event"] for line in file_lines(audit_file)] == ["poll.status"]
 
 
+def test_audit_faster_whisper_info_lines_kept_out(tmp_path: Path) -> None:
+    out = io.StringIO()
+    audit_file = configure(tmp_path, out)
+    logging.getLogger("faster_whisper").info("Processing audio with duration 00:11.000")
+    logging.getLogger("faster_whisper").warning("a model warning")
+    events = [json.loads(line)["event"] for line in file_lines(audit_file)]
+    assert events == ["a model warning"]
+
+
 def test_audit_level_info_drops_debug_events(tmp_path: Path) -> None:
     audit_file = configure(tmp_path, io.StringIO())
     get_logger().debug(Event.POLL_STATUS, job_id="j1")

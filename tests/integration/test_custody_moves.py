@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 from pathlib import Path
 
 import pytest
 
-from dropscribe.custody import Custody, Folders, check_layout, ensure_layout
+from dropscribe.custody import Custody, Folders, check_layout, ensure_layout, report_mode
 from dropscribe.errors import InputRejected
 
 AUDIO = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 48
@@ -273,3 +274,32 @@ def test_check_layout_other_filesystem_reported(tmp_path: Path, folders: Folders
     problems = check_layout(apart, tmp_path / "outbox")
     assert len(problems) == 1
     assert "the done folder" in problems[0] and "another filesystem" in problems[0]
+
+
+def other_group() -> int:
+    """Return a group the recording can be given that differs from ours where possible: any
+    group as root, else one of our supplementary groups, else our own."""
+    if os.geteuid() == 0:
+        return os.getegid() + 4242
+    others = [gid for gid in os.getgroups() if gid != os.getegid()]
+    return others[0] if others else os.getegid()
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o755])
+def test_custody_fail_report_gets_the_recordings_mode_and_group(
+    folders: Folders, custody: Custody, mode: int
+) -> None:
+    recording = drop(folders, "a.wav")
+    gid = other_group()
+    os.chown(recording, -1, gid)
+    recording.chmod(mode)
+    custody.claim("a.wav")
+    custody.fail("a.wav", {"step": "poll"})
+    report = (folders.failed / "a.wav.error.json").stat()
+    assert stat.S_IMODE(report.st_mode) == mode & 0o666
+    assert report.st_gid == gid
+
+
+def test_report_mode_never_executable_always_owner_readable() -> None:
+    assert report_mode(stat.S_IFREG | 0o4755) == 0o644
+    assert report_mode(stat.S_IFREG | 0o044) == 0o644

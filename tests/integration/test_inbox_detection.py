@@ -6,6 +6,7 @@ entry out of the inbox, so "reported exactly once" is tested the way the daemon 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -353,3 +354,33 @@ def test_watcher_inbox_replaced_between_ticks_still_sees_new_files(
     (inbox / "after.wav").write_bytes(AUDIO)
     assert claimer.wait_for(1) == ["after.wav"]
     assert watcher.is_alive()
+
+
+def test_watcher_unwatched_extension_reported_once_with_reason(
+    inbox: Path, claimer: Claimer, watch: Callable[..., InboxWatcher]
+) -> None:
+    ignored: list[tuple[str, str]] = []
+    (inbox / "call.mkv").write_bytes(AUDIO)
+    watcher = watch(on_ignored=lambda rel, why: ignored.append((rel, why)))
+    (inbox / "notes").write_bytes(b"no extension")
+    (inbox / "late.wav").write_bytes(AUDIO)
+    claimer.wait_for(1)
+    for _ in range(3):  # later scans see the same files again
+        watcher.rescan_now()
+        time.sleep(4 * TICK)
+    assert sorted(rel for rel, _ in ignored) == ["call.mkv", "notes"]
+    reasons = dict(ignored)
+    assert ".mkv is not in watch.extensions" in reasons["call.mkv"]
+    assert "no extension" in reasons["notes"]
+    assert claimer.rels() == ["late.wav"]
+
+
+def test_watcher_stopped_inotify_emitter_error_kept_out_of_the_log(
+    watch: Callable[..., InboxWatcher], caplog: pytest.LogCaptureFixture
+) -> None:
+    watch()
+    emitter_log = logging.getLogger("watchdog.observers.inotify")
+    with caplog.at_level(logging.ERROR, logger="watchdog.observers.inotify"):
+        emitter_log.error("InotifyEmitter.queue_events() called when the thread is inactive")
+        emitter_log.error("a real inotify failure")
+    assert [r.getMessage() for r in caplog.records] == ["a real inotify failure"]

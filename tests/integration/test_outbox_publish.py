@@ -51,11 +51,17 @@ def names(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
 
+def test_publish_txt_line_per_segment_writes_one_line_per_segment(tmp_path: Path) -> None:
+    Outbox(tmp_path, txt_line_per_segment=True).publish("m", "job-1", RESULT, PROVENANCE)
+    assert (tmp_path / "m.txt").read_text() == "Hello there.\nAn hour in.\n"
+
+
 def test_publish_all_formats_written_json_first(tmp_path: Path) -> None:
     paths = Outbox(tmp_path).publish("talks/monday", "job-1", RESULT, PROVENANCE)
     assert [p.name for p in paths] == ["monday.json", "monday.txt", "monday.srt", "monday.vtt"]
     assert names(tmp_path) == {f"talks/monday.{ext}" for ext in ("json", "txt", "srt", "vtt")}
-    assert (tmp_path / "talks/monday.txt").read_text() == "Hello there. An hour in.\n"
+    # An hour of silence between the two segments: two paragraphs.
+    assert (tmp_path / "talks/monday.txt").read_text() == "Hello there.\n\nAn hour in.\n"
     assert (tmp_path / "talks/monday.vtt").read_text().startswith("WEBVTT\n\n00:00:00.000")
     assert "01:01:01,000 --> 01:01:02,000" in (tmp_path / "talks/monday.srt").read_text()
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from dropscribe.config import Settings, load_config
+from dropscribe.config import WHISPER_LANGUAGES, Settings, load_config
 from dropscribe.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,7 +70,7 @@ def test_example_config_states_each_default_of_the_schema() -> None:
 
 def test_load_config_unknown_key_names_file_and_key_path(tmp_path: Path) -> None:
     path = write(tmp_path, "watch:\n  setle_seconds: 3\n")
-    assert problems_of(path) == [
+    assert problems_of(path, {"STATE_DIRECTORY": "/s", "LOGS_DIRECTORY": "/l"}) == [
         f"{path}: watch.setle_seconds: unknown setting (check its spelling and section)"
     ]
 
@@ -188,3 +188,53 @@ def test_load_config_empty_systemd_credential_falls_back_to_environment(tmp_path
     settings = load_config(write(tmp_path, REMOTE), env)
     assert settings.api_key is not None
     assert settings.api_key.get_secret_value() == "env-key-777"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "words"),
+    [
+        ("poll:\n  initial_seconds: 100\n  max_seconds: 10\n", "poll", "initial_seconds (100)"),
+        ("poll:\n  max_seconds: 7200\n  deadline_hours: 1\n", "poll", "deadline_hours (1)"),
+        ("retry:\n  base_seconds: 600\n  cap_seconds: 60\n", "retry", "base_seconds (600)"),
+        (
+            "api:\n  read_timeout_seconds: 300\n  call_deadline_seconds: 60\n",
+            "api",
+            "read_timeout_seconds (300)",
+        ),
+    ],
+)
+def test_load_config_settings_out_of_order_refused_by_name(
+    tmp_path: Path, text: str, key: str, words: str
+) -> None:
+    path = write(tmp_path, text + "paths:\n  state_dir: s\n  log_dir: l\n")
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path}: {key}: ")
+    assert words in problem and "must not be above" in problem
+
+
+def test_load_config_schema_and_path_problems_listed_in_one_pass(tmp_path: Path) -> None:
+    path = write(tmp_path, "watch:\n  settle_seconds: -1\n")
+    found = problems_of(path)
+    assert any(f"{path}: watch.settle_seconds" in line for line in found)
+    assert any(f"{path}: paths.state_dir: not set" in line for line in found)
+    assert any(f"{path}: paths.log_dir: not set" in line for line in found)
+
+
+def test_load_config_language_name_refused_with_the_codes(tmp_path: Path) -> None:
+    path = write(tmp_path, "whisper:\n  language: english\npaths:\n  state_dir: s\n  log_dir: l\n")
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path}: whisper.language: ")
+    assert "'english' is not a language code" in problem
+    assert "en for English" in problem and "yue" in problem
+
+
+@pytest.mark.parametrize(("given", "kept"), [("de", "de"), (" DE ", "de"), ("haw", "haw")])
+def test_load_config_language_code_accepted(tmp_path: Path, given: str, kept: str) -> None:
+    text = f"whisper:\n  language: '{given}'\npaths:\n  state_dir: s\n  log_dir: l\n"
+    assert load_config(write(tmp_path, text), {}).whisper.language == kept
+
+
+def test_whisper_languages_are_faster_whispers_codes() -> None:
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    assert set(WHISPER_LANGUAGES) == set(_LANGUAGE_CODES)

@@ -6,7 +6,16 @@ import itertools
 
 import pytest
 
-from dropscribe.jobs import IllegalTransition, Job, JobState, advance, audit_fields, update
+from dropscribe.jobs import (
+    IllegalTransition,
+    Job,
+    JobState,
+    advance,
+    audit_fields,
+    failure_report,
+    iso_utc,
+    update,
+)
 
 S = JobState
 HAPPY_PATH = [
@@ -146,4 +155,18 @@ def test_audit_fields_carry_sha256_and_request_id_once_known() -> None:
         "source": "a.wav",
         "sha256": "ab" * 32,
         "request_id": "req-9",
+    }
+
+
+def test_iso_utc_epoch_is_iso_8601_with_zone() -> None:
+    assert iso_utc(0.0) == "1970-01-01T00:00:00.000Z"
+    assert iso_utc(1_780_000_000.25) == "2026-05-28T20:26:40.250Z"
+
+
+def test_failure_report_step_times_are_iso_8601_with_zone() -> None:
+    job = Job(id="j", source="a.wav", steps={"claimed": 0.5, "failed": 61.0})
+    report = failure_report(job)
+    assert report["steps"] == {
+        "claimed": "1970-01-01T00:00:00.500Z",
+        "failed": "1970-01-01T00:01:01.000Z",
     }

@@ -80,11 +80,28 @@ def test_render_vtt_arrow_and_markup_in_text_escaped() -> None:
 
 
 def test_render_txt_text_field_stripped_with_one_newline() -> None:
-    assert render_txt({"text": "  Hello world. \n", "segments": SEGMENTS}) == "Hello world.\n"
+    assert render_txt({"text": "  Hello world. \n", "segments": []}) == "Hello world.\n"
 
 
-def test_render_txt_without_text_joins_segment_texts() -> None:
-    assert render_txt({"segments": SEGMENTS}) == "Hello there. An hour in.\n"
+def test_render_txt_segments_without_times_joined_on_one_line() -> None:
+    segments = [{"text": " Hello there."}, {"text": "An hour in."}]
+    assert render_txt({"segments": segments}) == "Hello there. An hour in.\n"
+
+
+def test_render_txt_long_pause_starts_a_new_paragraph() -> None:
+    segments = [
+        {"start": 0.0, "end": 2.0, "text": " One."},
+        {"start": 3.9, "end": 5.0, "text": " Two."},  # 1.9 s pause: same paragraph
+        {"start": 7.0, "end": 8.0, "text": " Three."},  # 2.0 s pause: a new one
+        {"start": 8.1, "end": 9.0, "text": "\n Four. \n"},
+    ]
+    text = render_txt({"text": "One. Two. Three. Four.", "segments": segments})
+    assert text == "One. Two.\n\nThree. Four.\n"
+
+
+def test_render_txt_line_per_segment_one_line_each_blank_segments_skipped() -> None:
+    text = render_txt({"text": "x", "segments": SEGMENTS}, line_per_segment=True)
+    assert text == "Hello there.\nAn hour in.\n"
 
 
 def test_render_txt_empty_result_empty_file() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,9 @@ from dropscribe.pipeline import AuthGate, Clock, Lifecycle, Options, Pipeline, S
 from dropscribe.quality import QualityPolicy
 from dropscribe.service import wake_poll
 from dropscribe.state import StateStore
+
+#: A time in ISO 8601, UTC, with its zone, as the outputs carry them.
+ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 RESULT = {"text": "hello world", "segments": [{"id": 0, "start": 0.0, "end": 1.0, "text": "hi"}]}
 
@@ -244,6 +248,9 @@ def test_pipeline_poll_success_publishes_and_completes_the_source(world: World) 
     assert final.state is JobState.PUBLISHED
     assert world.outbox.published[0][2] == RESULT
     assert world.outbox.published[0][3]["request_id"] == "req-1"
+    step_times = world.outbox.published[0][3]["steps"]
+    assert set(step_times) >= {"claimed", "submitted", "succeeded"}
+    assert all(ISO_UTC.match(when) for when in step_times.values())
     assert world.custody.completed == ["a.wav"]
     assert world.outbox.published[0][0] == "a"
     assert {"job.succeeded", "job.published", "job.summary"} <= set(events(logs))
@@ -575,3 +582,22 @@ def test_pipeline_incomplete_result_with_fail_policy_goes_to_failed(tmp_path: Pa
     assert world.outbox.published == []
     assert world.custody.failed and "speech" in (job.error or "")
     assert "transcript.incomplete" in events(logs)
+
+
+def test_pipeline_remote_failure_report_does_not_advise_polling_again(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.remote.polls = [poll_result(RemoteStatus.FAILED, error="not decodable audio")]
+    world.pipeline.run_poll(job.id)
+    (_, report), *_ = world.custody.failed
+    assert "poll the same request again" not in report["hint"]
+    assert "drop a repaired copy" in report["hint"]
+
+
+def test_pipeline_poll_deadline_report_advises_polling_again(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.now[0] += 3601
+    world.pipeline.run_poll(job.id)
+    (_, report), *_ = world.custody.failed
+    assert "poll the same request again" in report["hint"]

@@ -10,6 +10,7 @@ import pytest
 from dropscribe.config import Watch
 from dropscribe.recordings import (
     has_allowed_extension,
+    ignored_reason,
     is_candidate,
     is_candidate_rel,
     is_ignored,
@@ -138,3 +139,13 @@ def test_verdict_for_stat_wrong_extension_rejected() -> None:
     verdict = verdict_for_stat("a.txt", st, max_bytes=100, extensions=DEFAULT_EXTENSIONS)
     assert not verdict.ok
     assert "extension" in verdict.reason
+
+
+def test_ignored_reason_names_the_extension_and_the_setting() -> None:
+    reason = ignored_reason("call.MKV", ("mp3", "wav"))
+    assert reason == "its extension .MKV is not in watch.extensions (mp3, wav)"
+
+
+@pytest.mark.parametrize("name", ["README", ".profile"])
+def test_ignored_reason_without_extension_says_so(name: str) -> None:
+    assert ignored_reason(name, ("mp3",)).startswith("it has no extension")

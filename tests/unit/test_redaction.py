@@ -118,3 +118,24 @@ def test_redactor_value_keeps_container_types() -> None:
 @pytest.mark.parametrize("value", [None, 42, 1.5, True, b"bytes"])
 def test_redactor_value_non_string_scalar_unchanged(value: object) -> None:
     assert Redactor([KEY]).value(value) == value
+
+
+@pytest.mark.parametrize(
+    "prose",
+    ["invalid bearer token", "Bearer authentication failed", "missing Bearer Token here"],
+)
+def test_redactor_words_after_bearer_in_prose_kept(prose: str) -> None:
+    assert Redactor().text(prose) == prose
+
+
+@pytest.mark.parametrize(
+    "credential", ["tok123", "AbcDefGhi", "abcdefghijklmnopqrstuvwxyz", "x.y", "c2VjcmV0=="]
+)
+def test_redactor_bearer_credential_that_is_no_word_masked(credential: str) -> None:
+    assert Redactor().text(f"Authorization: Bearer {credential} sent") == (
+        f"Authorization: Bearer {MASK} sent"
+    )
+
+
+def test_redactor_known_secret_after_bearer_masked_even_if_it_looks_like_a_word() -> None:
+    assert Redactor(["letmein"]).text("Bearer letmein") == f"Bearer {MASK}"

@@ -23,11 +23,14 @@ Extensions beyond Tiyaro:
   current state) and the engine runs once; the same key with a different request -> 422.
 - ``DELETE <poll url>`` (bearer) cancels an unfinished job -> 200 with status ``cancelled``
   (409 if it already succeeded or failed).
-- ``GET <poll url>?wait=SECONDS`` (0 to 30): a long poll; the answer comes as soon as the job
-  has finished, or with its current state once the wait is over. 422 beyond 30.
+- ``GET <poll url>?wait=SECONDS``: a long poll; the answer comes as soon as the job has
+  finished, or with its current state once the wait is over. A wait beyond 30 is served as 30.
+- ``GET /docs`` (Swagger UI), ``/redoc`` and ``/openapi.json`` (no bearer) describe every
+  endpoint and extension (``apidocs``).
 - ``GET /healthz`` (no bearer) -> ``{"status": "ok", "model", "models", "submissions",
-  "engine_runs", "queued", "workers"}``; the counters are lifetime totals kept in the database;
-  ``workers`` says how many engine workers are configured and alive and how often a dead one
+  "engine_runs", "queued", "workers"}``; ``models`` maps each model path to the model it
+  serves (all four ``whisper-*`` paths serve ``--model`` unless ``--route PATH=MODEL`` says
+  otherwise); the counters are lifetime totals kept in the database; ``workers`` says how many engine workers are configured and alive and how often a dead one
   was restarted. 503 with status ``degraded`` while a worker is dead.
 - ``GET /metrics`` (no bearer): the same figures in the Prometheus text format.
 

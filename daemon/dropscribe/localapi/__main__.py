@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from .engine import DEFAULT_MAX_AUDIO_HOURS
+from .engine import DEFAULT_MAX_AUDIO_HOURS, EngineError
 from .server import ServerOptions, serve_forever
 
 #: Environment variable holding the bearer token when --token is not given.
@@ -36,6 +36,8 @@ def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(
         prog="dropscribe serve",
         description="Serve the Tiyaro-compatible async transcription API on this machine.",
+        epilog="Uploads and finished jobs (with their transcripts) are kept 72 hours, then "
+        "deleted; an unfinished job keeps its upload. API documentation: /docs.",
     )
     cli.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     cli.add_argument("--port", type=int, default=8750, help="TCP port (0: any free port)")
@@ -52,7 +54,21 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         help="file holding the token (e.g. a systemd credential); wins over --token",
     )
-    cli.add_argument("--model", help="faster-whisper model name or folder (default: tiny.en)")
+    cli.add_argument(
+        "--model",
+        help="faster-whisper model name or folder that every model path serves (default: the "
+        "bundled tiny.en weights)",
+    )
+    cli.add_argument(
+        "--route",
+        action="append",
+        type=route_argument,
+        default=[],
+        metavar="PATH=MODEL",
+        help="serve a model path (e.g. whisper-large) with another model (e.g. large-v3, a "
+        "folder, or 'bundled'); repeatable; paths not named serve --model. All four "
+        "whisper-tiny/-small/-medium/-large paths serve --model unless routed",
+    )
     cli.add_argument("--workers", type=int, default=1, help="engine worker threads")
     cli.add_argument(
         "--public-url",
@@ -70,6 +86,14 @@ def parser() -> argparse.ArgumentParser:
     return cli
 
 
+def route_argument(text: str) -> tuple[str, str]:
+    """Given ``PATH=MODEL``, return (path, model). Raise ArgumentTypeError if a side is empty."""
+    path, equals, model = text.partition("=")
+    if not equals or not path.strip() or not model.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not PATH=MODEL (e.g. whisper-large=small)")
+    return path.strip(), model.strip()
+
+
 def options_from(args: argparse.Namespace) -> ServerOptions:
     """Given parsed arguments, return validated ServerOptions. Raise ValueError if unusable."""
     token = read_token_file(args.token_file) if args.token_file else ""
@@ -82,6 +106,7 @@ def options_from(args: argparse.Namespace) -> ServerOptions:
         port=args.port,
         token=token,
         model=args.model,
+        model_map=dict(args.route),
         workers=args.workers,
         max_audio_hours=args.max_audio_hours,
         public_url=args.public_url,
@@ -99,7 +124,8 @@ def read_token_file(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the server until SIGINT/SIGTERM; return 0, or 78 (EX_CONFIG) for bad options."""
+    """Run the server until SIGINT/SIGTERM; return 0, or 78 (EX_CONFIG) for bad options or a
+    served model that cannot be loaded."""
     args = parser().parse_args(argv)
     try:
         options = options_from(args)
@@ -109,7 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.token and not args.token_file:
         print(TOKEN_IN_PS_WARNING, file=sys.stderr)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    serve_forever(options)
+    try:
+        serve_forever(options)
+    except EngineError as exc:
+        print(f"dropscribe serve: not starting: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     return EXIT_OK
 
 

@@ -53,7 +53,16 @@ def probe(path: Path) -> AudioFacts:
             stream = container.streams.audio[0]
             return AudioFacts(int(stream.rate or 0), declared_duration(stream, container))
     except av.error.FFmpegError as exc:
-        raise AudioProblem(f"the uploaded file could not be decoded as audio ({exc})") from exc
+        raise AudioProblem(undecodable(exc)) from exc
+
+
+def undecodable(exc: av.error.FFmpegError) -> str:
+    """Return the message for a file FFmpeg cannot read: its reason, never the server's path.
+
+    ``str(exc)`` ends with the file name, which is the upload's place on this server.
+    """
+    reason = exc.strerror or type(exc).__name__
+    return f"the uploaded file could not be decoded as audio ({reason})"
 
 
 def declared_duration(stream: Any, container: Any) -> float | None:
@@ -131,7 +140,7 @@ def decode_within(
             if not buffer.append(chunk):
                 raise AudioProblem(too_long(buffer.size / sampling_rate, max_seconds))
     except av.error.FFmpegError as exc:
-        raise AudioProblem(f"the uploaded file could not be decoded as audio ({exc})") from exc
+        raise AudioProblem(undecodable(exc)) from exc
     finally:
         # PyAV's resampler keeps buffers alive until a collection (faster-whisper issue 390).
         gc.collect()

@@ -6,7 +6,7 @@ middleware decides from the headers alone: a request without the right token is 
 before a byte of its body is read; a client that keeps failing gets 429 for a while; a JSON
 body may hold at most MAX_JSON_BODY_BYTES; and each client may hold at most
 MAX_LONG_POLLS_PER_CLIENT long polls at once. Presigned uploads (the URL is the credential),
-/healthz and /metrics need no token.
+/healthz, /metrics and the API documentation need no token.
 """
 
 from __future__ import annotations
@@ -38,8 +38,12 @@ MAX_LONG_POLLS_PER_CLIENT = 16
 #: Client addresses whose failures are remembered; the oldest are forgotten beyond this.
 MAX_TRACKED_CLIENTS = 10_000
 
-#: Paths served without a bearer token: health, metrics, and the presigned upload URLs.
-OPEN_PATHS = ("/healthz", "/metrics")
+#: Paths of the API documentation: Swagger UI, the OpenAPI description, ReDoc.
+DOCS_PATHS = ("/docs", "/openapi.json", "/redoc")
+
+#: Paths served without a bearer token: health, metrics and the documentation (besides the
+#: presigned upload URLs, whose signature is their credential).
+OPEN_PATHS = ("/healthz", "/metrics", *DOCS_PATHS)
 UPLOAD_PREFIX = "/v1/input/uploads/"
 
 

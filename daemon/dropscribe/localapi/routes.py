@@ -18,10 +18,11 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from .guards import FailureLimiter, RequestGuard
+from .apidocs import DESCRIPTION, ENDPOINTS, TITLE
+from .guards import DOCS_PATHS, FailureLimiter, RequestGuard
 from .problems import ApiProblem
 from .service import UPLOAD_PATH, ApiService, SubmitRequest, check_token
-from .uploads import store_body
+from .uploads import ALLOWED_EXTENSIONS, store_body
 from .views import POLL_PATH, job_view, submit_view, upload_url_view
 
 # The longest a long poll (GET poll URL ?wait=SECONDS) holds its answer, in seconds. A waiting
@@ -30,6 +31,14 @@ MAX_POLL_WAIT_SECONDS = 30.0
 
 #: Content type of the Prometheus text exposition format.
 METRICS_MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+#: Documentation of the upload-url endpoint's ``extension`` query parameter.
+EXTENSION_HELP = f"the recording's format, one of {', '.join(ALLOWED_EXTENSIONS)}"
+
+#: Documentation of the poll endpoint's ``wait`` query parameter.
+WAIT_HELP = (
+    f"seconds to hold the answer until the job has finished; at most {MAX_POLL_WAIT_SECONDS:g}"
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +49,10 @@ def build_app(
     service: ApiService, token: str, max_upload_bytes: int, public_url: str | None
 ) -> FastAPI:
     """Return the ASGI application serving the protocol and its extensions."""
-    app = FastAPI(title="dropscribe embedded API", docs_url=None, redoc_url=None, openapi_url=None)
+    docs, openapi, redoc = DOCS_PATHS
+    app = FastAPI(
+        title=TITLE, description=DESCRIPTION, docs_url=docs, openapi_url=openapi, redoc_url=redoc
+    )
     _install_error_handlers(app)
     # Authentication and body limits run before FastAPI reads any body (see guards.py).
     app.add_middleware(RequestGuard, token=token, failures=FailureLimiter())
@@ -59,11 +71,14 @@ def build_app(
 
     auth = [Depends(authorized)]
 
-    @app.post("/v1/input/upload-url", status_code=201, dependencies=auth)
-    def upload_url(request: Request, extension: str | None = None) -> dict[str, Any]:
+    @app.post("/v1/input/upload-url", status_code=201, dependencies=auth, **ENDPOINTS["upload_url"])
+    def upload_url(
+        request: Request,
+        extension: Annotated[str | None, Query(description=EXTENSION_HELP)] = None,
+    ) -> dict[str, Any]:
         return upload_url_view(service.issue_upload_url(extension, base_url(request)))
 
-    @app.put(UPLOAD_PATH)
+    @app.put(UPLOAD_PATH, **ENDPOINTS["upload"])
     async def upload(
         name: str, request: Request, expires: str | None = None, signature: str | None = None
     ) -> dict[str, Any]:
@@ -80,7 +95,12 @@ def build_app(
         service.record_upload(target, size)
         return {"size": size}
 
-    @app.post("/v1/async/ent/tiyarofs/1/openai/{model_name}", status_code=202, dependencies=auth)
+    @app.post(
+        "/v1/async/ent/tiyarofs/1/openai/{model_name}",
+        status_code=202,
+        dependencies=auth,
+        **ENDPOINTS["submit"],
+    )
     def submit(
         request: Request,
         route: Annotated[str, Depends(known_model)],
@@ -91,27 +111,36 @@ def build_app(
         # serviceTier is accepted for compatibility; this server has a single tier.
         return submit_view(service.submit(route, body, idempotency_key).job, base_url(request))
 
-    @app.get(POLL_PATH, dependencies=auth)
+    @app.get(POLL_PATH, dependencies=auth, **ENDPOINTS["poll"])
     async def poll(
-        job_id: str, wait: Annotated[float, Query(ge=0, le=MAX_POLL_WAIT_SECONDS)] = 0.0
+        job_id: str,
+        wait: Annotated[float, Query(ge=0, allow_inf_nan=False, description=WAIT_HELP)] = 0.0,
     ) -> dict[str, Any]:
         # `wait` (an extension): hold the answer until the job has finished, at most that long.
-        return job_view(await service.wait_for_job(job_id, wait))
+        return job_view(await service.wait_for_job(job_id, capped_wait(wait)))
 
-    @app.delete(POLL_PATH, dependencies=auth)
+    @app.delete(POLL_PATH, dependencies=auth, **ENDPOINTS["cancel"])
     def cancel(job_id: str) -> dict[str, Any]:
         return job_view(service.cancel(job_id))
 
-    @app.get("/healthz")
+    @app.get("/healthz", **ENDPOINTS["healthz"])
     def healthz() -> JSONResponse:
         health = service.health()
         return JSONResponse(health, status_code=200 if health["status"] == "ok" else 503)
 
-    @app.get("/metrics")
+    @app.get("/metrics", **ENDPOINTS["metrics"])
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(service.metrics(), media_type=METRICS_MEDIA_TYPE)
 
     return app
+
+
+def capped_wait(seconds: float) -> float:
+    """Return the long-poll wait to honour: ``seconds``, at most MAX_POLL_WAIT_SECONDS.
+
+    A client cannot know this server's maximum, so a longer wait is served, not refused.
+    """
+    return min(seconds, MAX_POLL_WAIT_SECONDS)
 
 
 def _check_length(header: str | None, limit: int) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Protocol, runtime_checkable
 
 import uvicorn
 
@@ -36,6 +37,7 @@ from .engine import (
     Engine,
     WhisperEngine,
 )
+from .lifecycle import JobStatus
 from .presign import Presigner, load_or_create_secret
 from .retention import RetentionSweeper
 from .routes import build_app
@@ -82,6 +84,15 @@ _ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
+@runtime_checkable
+class ModelLoader(Protocol):
+    """An engine that can load a model ahead of the first job (the real WhisperEngine can)."""
+
+    def model(self, spec: str) -> object:
+        """Return the loaded model for a spec. Raise EngineError if it cannot be loaded."""
+        ...
+
+
 @dataclass(frozen=True)
 class ServerOptions:
     """Everything the embedded server needs; validated when built (ValueError if wrong).
@@ -94,6 +105,9 @@ class ServerOptions:
     ``public_url`` (e.g. ``https://asr.example.org``) is the base of every URL the server
     issues, for a server behind a reverse proxy; None means the request's own base URL.
     ``tls_cert`` and ``tls_key`` (PEM files, both or neither) make the server speak HTTPS.
+    Uploads and finished jobs are kept ``retention_hours``; ``keep_finished_uploads`` False
+    deletes a job's upload as soon as the job has finished (its result stays for polls), for a
+    client that keeps the recording itself, as the daemon does.
     """
 
     data_dir: Path
@@ -108,6 +122,7 @@ class ServerOptions:
     presign_ttl_seconds: float = 900
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     retention_hours: float = 72
+    keep_finished_uploads: bool = True
     public_url: str | None = None
     max_audio_hours: float = DEFAULT_MAX_AUDIO_HOURS
     tls_cert: Path | None = None
@@ -156,6 +171,40 @@ def route_specs(options: ServerOptions) -> dict[str, str]:
     """Return which model spec serves each model path."""
     default = options.model or BUNDLED_MODEL
     return {route: default for route in PROTOCOL_ROUTES} | dict(options.model_map or {})
+
+
+def distinct_specs(specs: Mapping[str, str]) -> list[str]:
+    """Given the path -> model spec mapping, return each spec once, in first-use order."""
+    return list(dict.fromkeys(specs.values()))
+
+
+def failure_logger(store: JobStore) -> Callable[[str], None]:
+    """Return a job-finished listener that logs the error of every job that failed."""
+
+    def log_if_failed(job_id: str) -> None:
+        job = store.get(job_id)
+        if job is not None and job.status is JobStatus.FAILED:
+            log.warning("job %s (%s) failed: %s", job_id, job.route, job.error)
+
+    return log_if_failed
+
+
+def upload_remover(store: JobStore, stored: Callable[[str, str], Path]) -> Callable[[str], None]:
+    """Return a job-finished listener that deletes the finished job's upload file.
+
+    The upload's record stays, so a submit replayed with the job's Idempotency-Key still
+    finds its job; only an unfinished job is ever run again, and it keeps its file.
+    """
+
+    def remove_upload(job_id: str) -> None:
+        job = store.get(job_id)
+        if job is None or not job.status.is_terminal:
+            return
+        upload = store.find_upload(job.upload_id)
+        if upload is not None:
+            stored(upload.upload_id, upload.extension).unlink(missing_ok=True)
+
+    return remove_upload
 
 
 def base_url_for(host: str, port: int, scheme: str = "http") -> str:
@@ -221,6 +270,18 @@ class EmbeddedServer:
         scheme = "https" if self._options.tls_cert is not None else "http"
         return base_url_for(self._options.host, self._socket.getsockname()[1], scheme)
 
+    def load_models(self) -> None:
+        """Load every model a path is mapped to, so a model that cannot load stops the start.
+
+        Raise EngineError naming the first model that cannot be loaded. An engine that cannot
+        load ahead (a test fake) is left to load on first use.
+        """
+        if not isinstance(self._engine, ModelLoader):
+            return
+        for spec in distinct_specs(route_specs(self._options)):
+            log.info("dropscribe serve: loading model %s", self._engine.label(spec))
+            self._engine.model(spec)
+
     def start(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         """Open the data folder, start workers and uvicorn; return once it is listening."""
         if self._socket is not None:
@@ -266,7 +327,9 @@ class EmbeddedServer:
         def stored(upload_id: str, extension: str) -> Path:
             return upload_path(uploads_dir, upload_id, extension)
 
-        listeners: list[Callable[[str], None]] = []
+        listeners: list[Callable[[str], None]] = [failure_logger(store)]
+        if not opts.keep_finished_uploads:
+            listeners.append(upload_remover(store, stored))
 
         def finished(job_id: str) -> None:
             for listener in listeners:
@@ -340,6 +403,7 @@ def serve_forever(options: ServerOptions) -> None:
     raise_file_limit()
     server = EmbeddedServer(options)
     try:
+        server.load_models()
         server.start()
         log.info("dropscribe serve: listening on %s", server.base_url)
         while not stop_requested.wait(WAIT_STEP_SECONDS * 20):

@@ -89,9 +89,11 @@ class ApiService:
 
     def issue_upload_url(self, extension: str | None, base_url: str) -> str:
         """Return a presigned PUT URL for a new upload. Raise 400 for a missing/odd extension."""
-        ext = (extension or "").lower().lstrip(".")
+        allowed = ", ".join(ALLOWED_EXTENSIONS)
+        if not extension:
+            raise ApiProblem(400, f"the extension query parameter is missing; use one of {allowed}")
+        ext = extension.lower().lstrip(".")
         if ext not in ALLOWED_EXTENSIONS:
-            allowed = ", ".join(ALLOWED_EXTENSIONS)
             raise ApiProblem(400, f"extension {extension!r} is not supported; use one of {allowed}")
         signed = self._presigner.issue(new_upload_id(), ext)
         path = UPLOAD_PATH.format(name=f"{signed.upload_id}.{ext}")

@@ -33,6 +33,31 @@ class Outcome:
     attempt: int = 0  # the attempt that just failed, counted from 1 (retries and fails)
     delay: float = 0.0  # seconds until the retry
     drop_upload_url: bool = False  # the upload URL expired: ask for a fresh one
+    hint: str | None = None  # what to do about a failure, when the usual advice would mislead
+
+
+#: Advice for a recording the service ran and failed: polling the same request again, which is
+#: what `retry` does once a request exists, would only fetch the same failure.
+REMOTE_FAILURE_HINT = (
+    "the service could not transcribe this recording (see error); `dropscribe retry` would only "
+    "fetch the same answer again. Check that the file plays, then drop a repaired copy into "
+    "the inbox"
+)
+
+#: Advice for a request the service refused while being polled (it no longer knows it).
+LOST_REQUEST_HINT = (
+    "the service refused the request while it was polled (see error); drop the recording into "
+    "the inbox again to send it anew"
+)
+
+
+def failure_hint(exc: BaseException, job: Job) -> str | None:
+    """Return advice for a failure that polling again cannot mend, or None for the usual."""
+    if isinstance(exc, errors.RemoteJobFailed):
+        return REMOTE_FAILURE_HINT
+    if isinstance(exc, errors.PermanentApiError) and job.poll_url:
+        return LOST_REQUEST_HINT
+    return None
 
 
 def past_deadline(job: Job, now: float, poll: PollPolicy) -> bool:
@@ -73,7 +98,8 @@ def decide(
     if getattr(exc, "retryable", False):
         return _retryable(exc, job, now, retry, poll, random, step)
     if isinstance(exc, errors.DropscribeError | OSError):
-        return Outcome(Action.FAIL, str(exc), step, attempt=job.attempts)
+        hint = failure_hint(exc, job)
+        return Outcome(Action.FAIL, str(exc), step, attempt=job.attempts, hint=hint)
     return Outcome(Action.FAIL, f"internal error: {exc!r}", step, attempt=job.attempts)
 
 

@@ -135,7 +135,11 @@ class Pipeline:
             internal = not isinstance(exc, errors.DropscribeError | OSError)
             failed = self._store.save(update(job, attempts=outcome.attempt))
             self._lifecycle.fail(
-                failed, outcome.reason, outcome.step, exc_info=exc if internal else None
+                failed,
+                outcome.reason,
+                outcome.step,
+                hint=outcome.hint,
+                exc_info=exc if internal else None,
             )
             self._wake_twins(failed)
 

@@ -38,6 +38,7 @@ from dropscribe.jobs import (
     audit_fields,
     extension_of,
     output_stem,
+    step_times,
     update,
 )
 from dropscribe.pipeline.outcomes import deadline_reason, past_deadline
@@ -248,7 +249,7 @@ class Steps:
         else:
             self._log.info(Event.POLL_STATUS, status=outcome.status.value, **fields)
         if past_deadline(job, now, self._opt.poll):
-            raise errors.RemoteJobFailed(deadline_reason(self._opt.poll), step="poll")
+            raise errors.PollDeadlinePassed(deadline_reason(self._opt.poll), step="poll")
         delay = next_poll_delay(self._opt.poll, job.polls, self._clock.random())
         job = self._store.save(update(job, polls=job.polls + 1, next_due=now + delay, attempts=0))
         return Next(job, delay)
@@ -316,6 +317,6 @@ class Steps:
             "model": job.model,
             "service_tier": self._opt.service_tier,
             "input": dict(self._opt.whisper_input),
-            "steps": job.steps,
+            "steps": step_times(job.steps),
             "reused_from_job": job.result_of,
         }

@@ -106,6 +106,7 @@ class Service:
             self.settings.paths.inbox,
             on_ready=self._take_entry,
             mode=w.mode,
+            on_ignored=lambda rel, why: self._log.info(Event.FILE_IGNORED, source=rel, reason=why),
             recursive=w.recursive,
             settle_seconds=w.settle_seconds,
             rescan_seconds=w.rescan_seconds,

@@ -147,7 +147,12 @@ def _build_on(
 ) -> Parts:
     log = audit.get_logger()
     custody = Custody(folders_of(settings))
-    outbox = Outbox(settings.paths.outbox, settings.output.formats, redactor)
+    outbox = Outbox(
+        settings.paths.outbox,
+        settings.output.formats,
+        redactor,
+        txt_line_per_segment=settings.output.txt_line_per_segment,
+    )
     # The scheduler calls the pipeline and the pipeline schedules: the scheduler takes
     # callables, bound to the pipeline made below; it runs nothing before Service.start().
     scheduler = Scheduler(
@@ -199,6 +204,7 @@ def connect(settings: Settings, redactor: Redactor, on_finished: Callable[[str],
             workers=s.embedded.workers,
             max_audio_hours=s.embedded.max_audio_hours,
             min_coverage=s.quality.min_coverage,
+            keep_finished_uploads=False,  # the recording stays in our custody until published
         ),
         on_finished=on_finished,
     )

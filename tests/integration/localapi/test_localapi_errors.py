@@ -70,11 +70,12 @@ def test_upload_url_with_unlisted_extension_returns_400(base: str) -> None:
     assert_error(resp, 400, "'exe'", "not supported", "mp3")
 
 
-def test_upload_url_without_extension_returns_400(base: str) -> None:
+def test_upload_url_without_extension_says_the_parameter_is_missing(base: str) -> None:
     resp = requests.post(
         f"{base}/v1/input/upload-url", headers=flow.headers(TOKEN), timeout=TIMEOUT
     )
-    assert_error(resp, 400, "not supported")
+    assert_error(resp, 400, "extension query parameter is missing", "mp3")
+    assert "None" not in resp.json()["error"]
 
 
 def test_upload_with_tampered_signature_returns_403(base: str) -> None:

@@ -113,3 +113,17 @@ def test_refusal_rate_and_duration_limits(facts: AudioFacts, expected: str | Non
 
 def test_spoken_duration_hours_minutes_seconds() -> None:
     assert [spoken_duration(s) for s in (10_000, 725, 40)] == ["2 h 46 min", "12 min 5 s", "40 s"]
+
+
+def test_decode_bounded_truncated_wav_header_message_hides_the_server_path(
+    tmp_path: Path,
+) -> None:
+    whole = silent_wav(tmp_path / "whole.wav", RATE, RATE)
+    truncated = tmp_path / "uploads" / "0123abcd.wav"
+    truncated.parent.mkdir()
+    truncated.write_bytes(whole.read_bytes()[:30])  # cut inside the 44-byte header
+    with pytest.raises(AudioProblem) as caught:
+        decode_bounded(truncated, RATE, 60, never)
+    message = str(caught.value)
+    assert "could not be decoded as audio" in message
+    assert str(tmp_path) not in message and "0123abcd" not in message

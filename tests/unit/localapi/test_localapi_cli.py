@@ -82,3 +82,20 @@ def test_options_from_unusable_security_option_raises(
     args = parser().parse_args(["--data-dir", str(tmp_path), "--token", LONG_TOKEN, *extra])
     with pytest.raises(ValueError, match=problem):
         options_from(args)
+
+
+def test_options_from_routes_become_the_model_map(tmp_path: Path) -> None:
+    argv = ["--token", LONG_TOKEN, "--route", "whisper-large=large-v3", "--route", "x=bundled"]
+    options = options_from(parser().parse_args(argv))
+    assert options.model_map == {"whisper-large": "large-v3", "x": "bundled"}
+
+
+def test_parser_route_without_equals_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--route", "whisper-large"])
+    assert "is not PATH=MODEL" in capsys.readouterr().err
+
+
+def test_main_route_with_unusable_path_returns_ex_config(tmp_path: Path) -> None:
+    argv = ["--data-dir", str(tmp_path), "--token", LONG_TOKEN, "--route", "../x=small"]
+    assert main(argv) == EXIT_CONFIG

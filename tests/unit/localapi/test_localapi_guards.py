@@ -108,3 +108,8 @@ def test_once_per_interval_cuts_an_os_error_traceback_to_one_line() -> None:
     bug = record("handler crashed", ZeroDivisionError("x"))
     assert OncePerInterval().filter(bug)
     assert bug.exc_info is not None  # a bug keeps its traceback
+
+
+@pytest.mark.parametrize("path", ["/docs", "/openapi.json", "/redoc"])
+def test_needs_token_documentation_path_is_open(path: str) -> None:
+    assert not needs_token("GET", path)

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from dropscribe.localapi.server import ServerOptions, base_url_for, bind_socket, route_specs
+from dropscribe.localapi.engine import EngineError, StopCheck, Transcript
+from dropscribe.localapi.params import TranscribeArgs
+from dropscribe.localapi.server import (
+    EmbeddedServer,
+    ServerOptions,
+    base_url_for,
+    bind_socket,
+    route_specs,
+)
 
 TOKEN = "unit-token-0123456789"
 
@@ -47,3 +55,41 @@ def test_base_url_for_wildcard_host_uses_loopback() -> None:
 def test_server_options_bad_value_raises(field: str, value: object) -> None:
     with pytest.raises(ValueError):
         ServerOptions(Path("d"), token=TOKEN, **{field: value})  # type: ignore[arg-type]
+
+
+class LoadingEngine:
+    """An engine that can load models ahead; ``missing`` names the one that cannot load."""
+
+    def __init__(self, missing: str = "") -> None:
+        self.loaded: list[str] = []
+        self.missing = missing
+
+    def label(self, spec: str) -> str:
+        return spec
+
+    def model(self, spec: str) -> object:
+        if spec == self.missing:
+            raise EngineError(f"could not load model {spec!r}: not cached")
+        self.loaded.append(spec)
+        return spec
+
+    def transcribe(
+        self, spec: str, audio: Path, args: TranscribeArgs, should_stop: StopCheck
+    ) -> Transcript:
+        raise EngineError("not used")
+
+
+def test_load_models_loads_each_mapped_model_once(tmp_path: Path) -> None:
+    engine = LoadingEngine()
+    options = ServerOptions(
+        tmp_path, token=TOKEN, model="base.en", model_map={"whisper-large": "large-v3"}
+    )
+    EmbeddedServer(options, engine=engine).load_models()
+    assert engine.loaded == ["base.en", "large-v3"]
+
+
+def test_load_models_model_that_cannot_load_raises_engine_error(tmp_path: Path) -> None:
+    engine = LoadingEngine(missing="large-v3")
+    options = ServerOptions(tmp_path, token=TOKEN, model_map={"whisper-large": "large-v3"})
+    with pytest.raises(EngineError, match="large-v3"):
+        EmbeddedServer(options, engine=engine).load_models()
