@@ -30,8 +30,9 @@ Extensions beyond Tiyaro:
 - ``GET /healthz`` (no bearer) -> ``{"status": "ok", "model", "models", "submissions",
   "engine_runs", "queued", "workers"}``; ``models`` maps each model path to the model it
   serves (all four ``whisper-*`` paths serve ``--model`` unless ``--route PATH=MODEL`` says
-  otherwise); the counters are lifetime totals kept in the database; ``workers`` says how many engine workers are configured and alive and how often a dead one
-  was restarted. 503 with status ``degraded`` while a worker is dead.
+  otherwise); the counters are lifetime totals kept in the database; ``workers`` says how
+  many engine workers are configured and alive and how often a dead one was restarted. 503
+  with status ``degraded`` while a worker is dead.
 - ``GET /metrics`` (no bearer): the same figures in the Prometheus text format.
 
 Limits on hostile clients (guards.py, connections.py, audio.py): every other request is
