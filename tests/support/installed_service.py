@@ -51,6 +51,10 @@ DROPPER = "alice"
 OUTSIDER = "bob"
 #: The serve unit's comment gives its token's install line; the test runs that line.
 SERVE_TOKEN_LINE = re.compile(r"^#\s+(install -m 0600 .*serve_token.*)$", re.MULTILINE)
+#: The per-test limit of the system tests, in seconds. The first one also pays for the shared
+#: set-up (a cold cache: about two minutes of debootstrap and downloads on a slow mirror, then
+#: the boot and the install); every wait inside has its own, shorter deadline.
+SYSTEM_TEST_TIMEOUT_SECONDS = 900
 #: Starting the daemon loads the Whisper model before READY=1: seconds, generous when shared.
 START_TIMEOUT_SECONDS = 120.0
 #: How long one recording may take from drop to transcript on two shared cores, in seconds.
