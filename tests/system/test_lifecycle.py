@@ -19,6 +19,7 @@ from support.installed_service import (
     START_TIMEOUT_SECONDS,
     SYSTEM_TEST_TIMEOUT_SECONDS,
     TRANSCRIPT_TIMEOUT_SECONDS,
+    Backend,
     Service,
     config_install,
 )
@@ -98,7 +99,7 @@ def test_reload_makes_the_daemon_rescan_the_inbox(service: Service) -> None:
 
 def test_bad_config_exits_78_and_is_not_restarted(service: Service) -> None:
     service.use_embedded()
-    service.mode = "bad config"  # whatever happens here, the next test restarts the daemon
+    service.backend = Backend.OTHER  # whatever happens here, the next test restarts it
     misspelled = service.steps.config_yaml + "watch:\n  setle_seconds: 2\n"
     service.container.sh(config_install(misspelled))
     start = service.container.sh(
@@ -126,7 +127,7 @@ def test_stop_drains_the_transfer_in_flight(service: Service) -> None:
         time.sleep(IN_FLIGHT_SECONDS)
         service.container.sh(f"systemctl stop --no-block {DAEMON}")
         service.wait_event(mark, "daemon.stopping")
-        service.mode = "stopped"
+        service.backend = Backend.OTHER
         # The daemon waits for its transfer, and systemd lets it (TimeoutStopSec=).
         time.sleep(DRAIN_HOLD_SECONDS)
         assert service.show(DAEMON, "ActiveState") == {"ActiveState": "deactivating"}
