@@ -29,6 +29,8 @@ CACHE = RESULTS_DIR / "system-cache"
 PHASE = re.compile(r"^\s*(\d+(?:\.\d+)?) s  (.+)$", re.MULTILINE)
 #: What one cold run may take, in seconds: the whole of .ci/run's 15 minutes.
 CI_BUDGET_SECONDS = 900.0
+#: How much of a failed run's output the report keeps.
+OUTPUT_TAIL_CHARS = 6000
 #: A hang guard for one run, in seconds.
 RUN_TIMEOUT_SECONDS = 1200
 
@@ -46,13 +48,16 @@ def run_once(kind: str) -> dict[str, Any]:
     seconds = time.monotonic() - started
     phases = {name: float(value) for value, name in PHASE.findall(result.stdout)}
     last_line = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
-    return {
+    run = {
         "kind": kind,
         "seconds": round(seconds, 1),
         "exit": result.returncode,
         "summary": last_line,
         "phases": phases,
     }
+    if result.returncode != 0:
+        run["output_tail"] = (result.stdout + result.stderr)[-OUTPUT_TAIL_CHARS:]
+    return run
 
 
 def main() -> None:
