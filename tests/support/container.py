@@ -13,6 +13,9 @@ files exactly as a login shell would. Files are also readable from this side thr
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -33,8 +36,14 @@ INSIDE_ENV = (
 )
 #: How long booting may take, nspawn start to `is-system-running`, in seconds (about 5 here).
 BOOT_TIMEOUT_SECONDS = 120.0
-#: How long the container may take to power off after nspawn's SIGTERM, in seconds.
-POWEROFF_TIMEOUT_SECONDS = 30.0
+#: How long the container may take to power off after nspawn's SIGTERM, in seconds: the units'
+#: own stop timeouts (45 s for the daemon) plus room. After that its PID 1 is killed, which
+#: ends every process of the container; killing only nspawn would leave them running.
+POWEROFF_TIMEOUT_SECONDS = 90.0
+#: Where the cgroup hierarchies nspawn uses are mounted: cgroup v1's name=systemd and the
+#: unified one beside it (a hybrid host), or the unified one alone (a cgroup v2 host).
+CGROUP_MOUNTS = {"name=systemd": Path("/sys/fs/cgroup/systemd"), "": Path("/sys/fs/cgroup")}
+HYBRID_UNIFIED = Path("/sys/fs/cgroup/unified")
 #: Seconds between two checks of a condition.
 CHECK_INTERVAL_SECONDS = 0.2
 #: The default limit of one command inside, in seconds: a hang guard, not a target.
@@ -185,15 +194,55 @@ def wait_until_running(container: Container) -> None:
 
 
 def power_off(nspawn: subprocess.Popen[bytes]) -> None:
-    """Ask nspawn to power the container off (SIGTERM); kill it if that takes too long."""
+    """Ask nspawn to power the container off (SIGTERM); if that takes too long, kill the
+    container's PID 1 (and with it every process inside), then nspawn."""
     if nspawn.poll() is not None:
         return
     nspawn.send_signal(signal.SIGTERM)
     try:
         nspawn.wait(timeout=POWEROFF_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
+        init = container_init(nspawn.pid)
+        if init is not None:
+            os.kill(init, signal.SIGKILL)
         nspawn.kill()
         nspawn.wait(timeout=POWEROFF_TIMEOUT_SECONDS)
+
+
+def own_cgroups(name: str) -> list[Path]:
+    """Return a new cgroup ``name`` below this process's own, in each hierarchy nspawn uses.
+
+    nspawn --keep-unit puts the container in "payload" beside its own cgroup: two containers
+    started from the same cgroup (two test runs at once) would share it. Each run's nspawn
+    moves into its own cgroup first (:func:`in_cgroups`).
+    """
+    made = []
+    for line in Path("/proc/self/cgroup").read_text(encoding="ascii").splitlines():
+        _, controllers, path = line.split(":", 2)
+        mount = CGROUP_MOUNTS.get(controllers)
+        if controllers == "" and HYBRID_UNIFIED.is_dir():
+            mount = HYBRID_UNIFIED
+        if mount is None or not (mount / "cgroup.procs").exists():
+            continue
+        folder = mount / path.lstrip("/") / name
+        folder.mkdir(exist_ok=True)
+        made.append(folder)
+    return made
+
+
+def in_cgroups(argv: list[str], cgroups: list[Path]) -> list[str]:
+    """Return ``argv`` preceded by a shell that moves itself into ``cgroups`` and then execs it
+    (a shell rather than a preexec function: the test process may have threads)."""
+    moves = "".join(f'echo "$$" > {shlex.quote(str(c / "cgroup.procs"))}; ' for c in cgroups)
+    return ["sh", "-c", f'{moves}exec "$@"', "nspawn", *argv]
+
+
+def remove_cgroups(cgroups: list[Path]) -> None:
+    """Remove the (now empty) cgroups of a run and what nspawn left inside them."""
+    for cgroup in cgroups:
+        for folder in sorted(cgroup.glob("**/"), key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 @contextmanager
@@ -204,17 +253,23 @@ def booted(
     require_tools("systemd-nspawn", "nsenter")
     with overlay(lower, work / "overlay") as root:
         console_log = work / "console.log"
+        cgroups = own_cgroups(f"dropscribe-system-test-{os.getpid()}")
         with open(console_log, "wb") as console:
-            nspawn = start_nspawn(nspawn_argv(root, binds, hostname), console)
+            nspawn = start_nspawn(nspawn_argv(root, binds, hostname), console, cgroups)
             try:
                 yield boot_wait(nspawn, root, console_log)
             finally:
                 power_off(nspawn)
+                remove_cgroups(cgroups)
 
 
-def start_nspawn(argv: list[str], console: IO[bytes]) -> subprocess.Popen[bytes]:
-    """Start nspawn with its console going to ``console``."""
-    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console, stderr=console)
+def start_nspawn(
+    argv: list[str], console: IO[bytes], cgroups: list[Path]
+) -> subprocess.Popen[bytes]:
+    """Start nspawn in its own ``cgroups``, its console going to ``console``."""
+    return subprocess.Popen(
+        in_cgroups(argv, cgroups), stdin=subprocess.DEVNULL, stdout=console, stderr=console
+    )
 
 
 def boot_wait(nspawn: subprocess.Popen[bytes], root: Path, console_log: Path) -> Container:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import shlex
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,10 @@ DROPPER = "alice"
 OUTSIDER = "bob"
 #: The serve unit's comment gives its token's install line; the test runs that line.
 SERVE_TOKEN_LINE = re.compile(r"^#\s+(install -m 0600 .*serve_token.*)$", re.MULTILINE)
+#: The per-test limit of the system tests, in seconds. The first one also pays for the shared
+#: set-up (a cold cache: about two minutes of debootstrap and downloads on a slow mirror, then
+#: the boot and the install); every wait inside has its own, shorter deadline.
+SYSTEM_TEST_TIMEOUT_SECONDS = 900
 #: Starting the daemon loads the Whisper model before READY=1: seconds, generous when shared.
 START_TIMEOUT_SECONDS = 120.0
 #: How long one recording may take from drop to transcript on two shared cores, in seconds.
@@ -111,14 +115,23 @@ def install_as_readme_says(container: Container, steps: InstallSteps) -> None:
     container.sh(in_checkout(steps.unit), timeout=START_TIMEOUT_SECONDS)
 
 
+class Backend(StrEnum):
+    """What the daemon runs against, as far as the tests know; OTHER after a test that left it
+    stopped or misconfigured, so that the next test restarts it."""
+
+    EMBEDDED = "embedded"  # the README's configuration: the in-process engine
+    SERVE = "serve"  # dropscribe-serve.service on loopback, key from the credential
+    OTHER = "other"
+
+
 @dataclass
 class Service:
-    """The installed daemon (and the serve unit) inside ``container``."""
+    """The installed daemon (and the serve unit, once started) inside ``container``."""
 
     container: Container
     steps: InstallSteps
-    mode: str = "embedded"
-    serve_token: str = field(default_factory=lambda: "")
+    backend: Backend = Backend.EMBEDDED
+    serve_token: str = ""
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -198,17 +211,17 @@ class Service:
 
     def use_embedded(self) -> None:
         """Run the daemon with the README's configuration: the embedded engine."""
-        if self.mode == "embedded" and self.main_pid():
+        if self.backend is Backend.EMBEDDED and self.main_pid():
             return
         mark = len(self.events())
         self.container.sh(config_install(self.steps.config_yaml))
         self.restart_daemon(mark)
-        self.mode = "embedded"
+        self.backend = Backend.EMBEDDED
 
     def use_serve(self) -> None:
         """Run the daemon against dropscribe-serve.service on loopback, its token given to the
         daemon as the API key through README step 4's credential file."""
-        if self.mode == "serve" and self.main_pid():
+        if self.backend is Backend.SERVE and self.main_pid():
             return
         self.start_serve()
         self.container.sh(self.steps.api_key.replace(KEY_PLACEHOLDER, self.serve_token))
@@ -216,7 +229,7 @@ class Service:
         mark = len(self.events())
         self.container.sh(config_install(self.steps.config_yaml + served))
         self.restart_daemon(mark)
-        self.mode = "serve"
+        self.backend = Backend.SERVE
 
     def start_serve(self) -> None:
         """Install and start dropscribe-serve.service as its own comment says, once."""
@@ -245,7 +258,3 @@ class Service:
             return self.http_status("GET", url, None) == 200
         except ContainerError:
             return False
-
-    def fresh_key(self) -> str:
-        """Return a random string, for names that must not collide between tests."""
-        return secrets.token_hex(4)

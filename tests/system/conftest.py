@@ -13,12 +13,18 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from support.container import booted
-from support.debian_root import HOSTNAME, WHEELHOUSE_INSIDE, cached_root, cached_wheels
+from support.debian_root import (
+    CACHE_ENV,
+    DEFAULT_CACHE,
+    HOSTNAME,
+    WHEELHOUSE_INSIDE,
+    cached_root,
+    cached_wheels,
+)
 from support.installed_service import (
     FIXTURES_INSIDE,
     REPO,
@@ -65,5 +71,4 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.section("system tests: set-up time")
     for phase, seconds in TIMINGS.items():
         terminalreporter.write_line(f"{seconds:7.1f} s  {phase}")
-    cache = os.environ.get("DROPSCRIBE_SYSTEM_TEST_CACHE", "/var/cache/dropscribe-system-test")
-    terminalreporter.write_line(f"cache: {Path(cache)}")
+    terminalreporter.write_line(f"cache: {os.environ.get(CACHE_ENV, str(DEFAULT_CACHE))}")

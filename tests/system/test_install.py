@@ -9,9 +9,16 @@ import re
 import pytest
 
 from support.container import wait_for
-from support.installed_service import DAEMON, DROPPER, OUTBOX, OUTSIDER, Service
+from support.installed_service import (
+    DAEMON,
+    DROPPER,
+    OUTBOX,
+    OUTSIDER,
+    SYSTEM_TEST_TIMEOUT_SECONDS,
+    Service,
+)
 
-pytestmark = pytest.mark.system
+pytestmark = [pytest.mark.system, pytest.mark.timeout(SYSTEM_TEST_TIMEOUT_SECONDS)]
 
 #: What tmpfiles must have made: mode, owner, group.
 FOLDERS = {

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shlex
 import time
+from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -15,12 +17,14 @@ from support.installed_service import (
     INBOX,
     SERVE,
     START_TIMEOUT_SECONDS,
+    SYSTEM_TEST_TIMEOUT_SECONDS,
     TRANSCRIPT_TIMEOUT_SECONDS,
+    Backend,
     Service,
     config_install,
 )
 
-pytestmark = pytest.mark.system
+pytestmark = [pytest.mark.system, pytest.mark.timeout(SYSTEM_TEST_TIMEOUT_SECONDS)]
 
 #: The unit's RestartSec= (5 s) plus a margin: a restart would have begun by then.
 NO_RESTART_WAIT_SECONDS = 10.0
@@ -29,6 +33,11 @@ WATCHDOG_RESTART_TIMEOUT_SECONDS = 120.0
 #: The daemon's settle_seconds (2 s, the README's configuration) three times over: a file the
 #: watcher saw would have been claimed by then.
 MISSED_WAIT_SECONDS = 6.0
+#: watch.rescan_seconds in the README's configuration (the default): the periodic rescan.
+README_RESCAN_SECONDS = 60.0
+#: How long the server stays frozen once the stop has begun (seconds): the transfer is still
+#: held then, well inside the daemon's 30 s drain and the unit's TimeoutStopSec=45s.
+DRAIN_HOLD_SECONDS = 5.0
 #: How long after job.claimed the transfer thread surely waits on the frozen server (seconds).
 IN_FLIGHT_SECONDS = 1.0
 #: Fills the daemon's inotify queue (more events than max_queued_events) with a dotfile the
@@ -41,6 +50,12 @@ for _ in range(limit):
     os.close(os.open(noise, os.O_WRONLY | os.O_CREAT, 0o600))
     os.unlink(noise)
 """
+
+
+def seconds_between(earlier: dict[str, Any], later: dict[str, Any]) -> float:
+    """Return the seconds between the timestamps of two audit events."""
+    start, end = (datetime.fromisoformat(e["timestamp"]) for e in (earlier, later))
+    return (end - start).total_seconds()
 
 
 def test_reload_makes_the_daemon_rescan_the_inbox(service: Service) -> None:
@@ -72,13 +87,19 @@ def test_reload_makes_the_daemon_rescan_the_inbox(service: Service) -> None:
     assert service.container.path(f"{INBOX}/missed.wav").exists(), "the watcher saw the file"
 
     service.container.sh(f"systemctl reload {DAEMON}")
+    claimed = service.wait_event(
+        mark, "job.claimed", TRANSCRIPT_TIMEOUT_SECONDS, source="missed.wav"
+    )
+    # Taken by the reload's rescan, not by the periodic one a minute after the start.
+    started = service.events_since(mark, "daemon.started")[-1]
+    assert seconds_between(started, claimed) < README_RESCAN_SECONDS
     service.wait_event(mark, "job.published", TRANSCRIPT_TIMEOUT_SECONDS, source="missed.wav")
     assert service.main_pid() == pid
 
 
 def test_bad_config_exits_78_and_is_not_restarted(service: Service) -> None:
     service.use_embedded()
-    service.mode = "bad config"  # whatever happens here, the next test restarts the daemon
+    service.backend = Backend.OTHER  # whatever happens here, the next test restarts it
     misspelled = service.steps.config_yaml + "watch:\n  setle_seconds: 2\n"
     service.container.sh(config_install(misspelled))
     start = service.container.sh(
@@ -106,7 +127,10 @@ def test_stop_drains_the_transfer_in_flight(service: Service) -> None:
         time.sleep(IN_FLIGHT_SECONDS)
         service.container.sh(f"systemctl stop --no-block {DAEMON}")
         service.wait_event(mark, "daemon.stopping")
-        service.mode = "stopped"
+        service.backend = Backend.OTHER
+        # The daemon waits for its transfer, and systemd lets it (TimeoutStopSec=).
+        time.sleep(DRAIN_HOLD_SECONDS)
+        assert service.show(DAEMON, "ActiveState") == {"ActiveState": "deactivating"}
         assert not service.events_since(mark, "submit.accepted", job_id=job_id)
     finally:
         service.signal(serve_pid, "CONT")

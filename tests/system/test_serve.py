@@ -11,11 +11,12 @@ from support.installed_service import (
     OUTBOX,
     SERVE,
     SERVE_PORT,
+    SYSTEM_TEST_TIMEOUT_SECONDS,
     TRANSCRIPT_TIMEOUT_SECONDS,
     Service,
 )
 
-pytestmark = pytest.mark.system
+pytestmark = [pytest.mark.system, pytest.mark.timeout(SYSTEM_TEST_TIMEOUT_SECONDS)]
 
 UPLOAD_URL = f"http://127.0.0.1:{SERVE_PORT}/v1/input/upload-url?extension=wav"
 CREDENTIALS = "/run/credentials/dropscribe-serve.service"
