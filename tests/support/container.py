@@ -225,7 +225,10 @@ def own_cgroups(name: str) -> list[Path]:
         if mount is None or not (mount / "cgroup.procs").exists():
             continue
         folder = mount / path.lstrip("/") / name
-        folder.mkdir(exist_ok=True)
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError:
+            continue  # a read-only cgroup tree: nspawn stays where it is, as before
         made.append(folder)
     return made
 
