@@ -69,14 +69,13 @@ from _common import (
     ROOT,
     START_TIMEOUT_SECONDS,
     STOP_TIMEOUT_SECONDS,
-    AuditTail,
-    Daemon,
     Target,
+    bench_daemon,
+    bench_settings,
+    event_counts,
     event_time,
     print_table,
     thread_cpu_seconds,
-    workspace,
-    write_config,
     write_report,
 )
 
@@ -259,25 +258,26 @@ def run_direct(clips: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_dropscribe(clips: list[dict[str, Any]], settle: float) -> dict[str, Any]:
     """Run ``dropscribe once`` over the clips with the embedded engine; return phase timings."""
-    with workspace("throughput") as ws:
-        write_config(ws, base_url="embedded", settle_seconds=settle)
+    with bench_daemon("throughput", bench_settings("embedded", settle_seconds=settle)) as daemon:
         for clip in clips:
-            shutil.copy(clip["path"], ws.folder("inbox") / clip["name"])
+            shutil.copy(clip["path"], daemon.inbox / clip["name"])
         cpu_before = children_cpu_seconds()
-        daemon = Daemon(ws, command="once").start(wait_ready=False)
+        spawned_at = time.time()
+        daemon.start("once")
         assert daemon.proc is not None
         per_thread = watch_threads(daemon.pid, daemon.proc)
-        code = daemon.proc.wait(RUN_TIMEOUT_SECONDS)
+        code = daemon.wait_exit(RUN_TIMEOUT_SECONDS)
         cpu = children_cpu_seconds() - cpu_before
         ended = time.time()
-        audit = AuditTail(ws.audit_log)
-        audit.read()
-        texts = {p.stem + ".wav": p.read_text().strip() for p in ws.folder("outbox").glob("*.txt")}
-        requests = sorted({e["request_id"] for e in audit.named("submit.accepted")})
-        engine = engine_timeline(ws.folder("state") / "embedded", requests)
-    started_at = event_time(audit.named("daemon.started")[0])
-    claims = [event_time(e) for e in audit.named("job.claimed")]
-    published = [event_time(e) for e in audit.named("job.published")]
+        texts = {p.stem + ".wav": p.read_text().strip() for p in daemon.outbox.glob("*.txt")}
+        requests = sorted({e["request_id"] for e in daemon.events("submit.accepted")})
+        engine = engine_timeline(daemon.path("state") / "embedded", requests)
+        names = ("daemon.started", "job.claimed", "job.published")
+        events = {name: daemon.events(name) for name in names}
+        polls = event_counts(daemon)["poll.status"]
+    started_at = event_time(events["daemon.started"][0])
+    claims = [event_time(e) for e in events["job.claimed"]]
+    published = [event_time(e) for e in events["job.published"]]
     first_claim, last_publish = min(claims), max(published)
     if engine:
         phases_engine = {
@@ -288,11 +288,11 @@ def run_dropscribe(clips: list[dict[str, Any]], settle: float) -> dict[str, Any]
     return {
         "exit_code": code,
         "published": len(published),
-        "wall_seconds": round(ended - daemon.spawned_at, 3),
+        "wall_seconds": round(ended - spawned_at, 3),
         "cpu_seconds": round(cpu, 3),
-        "polls": audit.counts.get("poll.status", 0),
+        "polls": polls,
         "phases_seconds": {
-            "spawn_to_daemon_started": round(started_at - daemon.spawned_at, 3),
+            "spawn_to_daemon_started": round(started_at - spawned_at, 3),
             "daemon_started_to_first_claim": round(first_claim - started_at, 3),
             "first_claim_to_last_publish": round(last_publish - first_claim, 3),
             "last_publish_to_exit": round(ended - last_publish, 3),
