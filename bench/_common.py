@@ -47,8 +47,9 @@ from support.daemon import (  # noqa: E402 (found through the path set just abov
 
 __all__ = ["DROPSCRIBE", "Daemon"]
 
-#: Bearer token the benchmarks' FaultServer expects (and the daemon sends).
-BENCH_TOKEN = "bench-token"
+#: Bearer token the benchmarks' servers expect (and the daemon sends); the embedded server
+#: wants at least 16 characters.
+BENCH_TOKEN = "bench-token-0123456789"
 
 #: Seconds between /proc samples of the daemon.
 SAMPLE_SECONDS = 0.05
