@@ -38,14 +38,11 @@ if str(ROOT / "tests") not in sys.path:
 from support.daemon import (  # noqa: E402 (found through the path set just above)
     CHECK_INTERVAL,
     DATA_PATHS,
-    DROPSCRIBE,
     FOLDERS,
     Daemon,
     NotifySocket,
     WaitTimeout,
 )
-
-__all__ = ["DROPSCRIBE", "Daemon"]
 
 #: Bearer token the benchmarks' servers expect (and the daemon sends); the embedded server
 #: wants at least 16 characters.

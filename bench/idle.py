@@ -20,7 +20,6 @@ from typing import Any
 
 from _common import (
     BENCH_TOKEN,
-    Daemon,
     Target,
     bench_daemon,
     bench_settings,
@@ -32,6 +31,7 @@ from _common import (
     write_report,
 )
 
+from support.daemon import Daemon
 from support.fault_server import FaultServer
 
 #: Seconds after READY=1 before the window opens: late start-up work is not idle work.

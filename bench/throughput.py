@@ -48,9 +48,7 @@ import argparse
 import json
 import re
 import resource
-import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -64,11 +62,8 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
-    DROPSCRIBE,
     PYTHON,
     ROOT,
-    START_TIMEOUT_SECONDS,
-    STOP_TIMEOUT_SECONDS,
     Target,
     bench_daemon,
     bench_settings,
@@ -78,6 +73,8 @@ from _common import (
     thread_cpu_seconds,
     write_report,
 )
+
+from support.serve import ServeProcess
 
 SEED_DOC = ROOT.parent / "shared" / "seed" / "tiyaro-async-api.txt"
 SEED_TOKEN = "bench-seed-token"
@@ -324,19 +321,9 @@ def engine_timeline(data_dir: Path, request_ids: Sequence[str]) -> dict[str, Any
     serve`` is started on the run's server data and each request is polled for its
     ``startedAt`` and ``completedAt``.
     """
-    token = secrets.token_urlsafe(16)
-    port = free_port()
-    command = [str(DROPSCRIBE), "serve", "--data-dir", str(data_dir), "--port", str(port)]
-    server = subprocess.Popen(
-        [*command, "--token", token], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base)
-        spans = sorted(filter(None, (engine_span(base, token, rid) for rid in request_ids)))
-    finally:
-        server.terminate()
-        server.wait(STOP_TIMEOUT_SECONDS)
+    with ServeProcess(data_dir) as serve:
+        found = (engine_span(serve.base_url, serve.token, rid) for rid in request_ids)
+        spans = sorted(filter(None, found))
     if not spans:
         return {}
     busy = sum(end - start for start, end in spans)
@@ -349,25 +336,6 @@ def engine_timeline(data_dir: Path, request_ids: Sequence[str]) -> dict[str, Any
         "first_started_at": spans[0][0],
         "last_completed_at": spans[-1][1],
     }
-
-
-def free_port() -> int:
-    """Return a TCP port on loopback that is free now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_healthy(base: str) -> None:
-    """Wait until the server at ``base`` answers /healthz. Raise TimeoutError if it never does."""
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1.0):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"no server at {base}")
 
 
 def engine_span(base: str, token: str, request_id: str) -> tuple[float, float] | None:
