@@ -203,8 +203,7 @@ def bench_settings(
 @contextmanager
 def bench_daemon(prefix: str, settings: Mapping[str, Any]) -> Iterator[Daemon]:
     """Yield a Daemon (not started, its folders made) in a fresh temporary folder with
-    BENCH_TOKEN as its key;
-    afterwards stop it if it runs, and remove the folder."""
+    BENCH_TOKEN as its key; afterwards stop it if it runs, and remove the folder."""
     root = Path(tempfile.mkdtemp(prefix=f"dropscribe-bench-{prefix}-"))
     daemon = Daemon(root, settings, api_key=BENCH_TOKEN)
     for name in FOLDERS:
