@@ -1,5 +1,6 @@
-"""Helpers shared by the benchmarks: machine facts, configs, the daemon as a subprocess,
-/proc sampling, the audit trail, test audio, and the report.
+"""What the benchmarks share beyond the test harness: machine facts, bench settings, /proc
+sampling, test audio, percentiles and the report. The daemon itself runs through
+:class:`support.daemon.Daemon`, the harness of the test suites.
 
 Every benchmark writes ``bench/results/<name>.json`` and prints a table; targets are checked
 and printed as PASS or FAIL, but a benchmark is a measurement, so it always exits 0.
@@ -11,15 +12,14 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import wave
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -28,16 +28,25 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
-DROPSCRIBE = ROOT / ".venv" / "bin" / "dropscribe"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 
-# tests/support holds FaultServer, the seed-flow helpers and the WER function; the test suite
-# imports them as ``support.*`` from tests/, and so do the benchmarks.
+# tests/support holds the Daemon harness, FaultServer, the seed-flow helpers and the WER
+# function; the test suite imports them as ``support.*`` from tests/, and so do the benchmarks.
 if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
 
-#: Bearer token the benchmarks' FaultServer expects (and the daemon sends).
-BENCH_TOKEN = "bench-token"
+from support.daemon import (  # noqa: E402 (found through the path set just above)
+    CHECK_INTERVAL,
+    DATA_PATHS,
+    FOLDERS,
+    Daemon,
+    NotifySocket,
+    WaitTimeout,
+)
+
+#: Bearer token the benchmarks' servers expect (and the daemon sends); the embedded server
+#: wants at least 16 characters.
+BENCH_TOKEN = "bench-token-0123456789"
 
 #: Seconds between /proc samples of the daemon.
 SAMPLE_SECONDS = 0.05
@@ -161,227 +170,95 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-# -- configuration and folders ------------------------------------------------------------------
+# -- the daemon, through the test suites' harness ---------------------------------------------
 
 
-@dataclass
-class Workspace:
-    """A daemon's folders under one temporary root (one filesystem, as custody requires)."""
-
-    root: Path
-
-    @property
-    def config(self) -> Path:
-        """The config file."""
-        return self.root / "config.yaml"
-
-    def folder(self, name: str) -> Path:
-        """Return data/<name> (inbox, processing, done, failed, outbox, state, log)."""
-        return self.root / "data" / name
-
-    @property
-    def staging(self) -> Path:
-        """A folder beside the inbox where files are written before a rename drops them in."""
-        path = self.root / "staging"
-        path.mkdir(exist_ok=True)
-        return path
-
-    @property
-    def audit_log(self) -> Path:
-        """The daemon's audit trail."""
-        return self.folder("log") / "audit.jsonl"
-
-
-def write_config(
-    ws: Workspace,
-    *,
+def bench_settings(
     base_url: str,
     async_path: str | None = None,
+    *,
     settle_seconds: float = 0.5,
     mode: str = "auto",
     transfers: int = 2,
     max_file_mb: int | None = None,
-) -> Path:
-    """Write the daemon's config into the workspace and return its path.
-
-    JSON is valid YAML, so the config is written with json and read by the daemon's YAML loader.
-    """
-    from support.daemon import DATA_PATHS
-
+) -> dict[str, Any]:
+    """Return the settings of a benchmarked daemon in ``data/``: the backend at ``base_url``
+    ("embedded" for the in-process one), fast polling and the given watch and worker knobs.
+    Rescans and retries keep their defaults, since the idle figures include them."""
     watch: dict[str, Any] = {"settle_seconds": settle_seconds, "mode": mode}
     if max_file_mb is not None:
         watch["max_file_mb"] = max_file_mb
     api: dict[str, Any] = {"base_url": base_url}
     if async_path is not None:
         api["async_path"] = async_path
-    config = {
+    return {
         "paths": dict(DATA_PATHS),
         "api": api,
         "watch": watch,
         "poll": {"initial_seconds": 0.2, "max_seconds": 1},
         "workers": {"transfers": transfers},
     }
-    ws.config.write_text(json.dumps(config, indent=2) + "\n")
-    for name in ("inbox", "processing", "done", "failed", "outbox", "state", "log"):
-        ws.folder(name).mkdir(parents=True, exist_ok=True)
-    return ws.config
 
 
 @contextmanager
-def workspace(prefix: str) -> Iterator[Workspace]:
-    """Yield a Workspace in a fresh temporary folder, removed afterwards."""
+def bench_daemon(prefix: str, settings: Mapping[str, Any]) -> Iterator[Daemon]:
+    """Yield a Daemon (not started, its folders made) in a fresh temporary folder with
+    BENCH_TOKEN as its key; afterwards stop it if it runs, and remove the folder."""
     root = Path(tempfile.mkdtemp(prefix=f"dropscribe-bench-{prefix}-"))
+    daemon = Daemon(root, settings, api_key=BENCH_TOKEN)
+    for name in FOLDERS:
+        daemon.path(name).mkdir(parents=True)
     try:
-        yield Workspace(root)
+        yield daemon
     finally:
+        stop(daemon)
+        daemon.close()
         shutil.rmtree(root, ignore_errors=True)
 
 
-# -- the daemon as a subprocess -------------------------------------------------------------------
-
-
-class Daemon:
-    """``dropscribe run`` (or ``once``) as a subprocess, with systemd's READY=1 as the signal
-    that the observer runs. stdout and stderr go to files in the workspace."""
-
-    def __init__(self, ws: Workspace, command: str = "run", token: str = BENCH_TOKEN) -> None:
-        self.ws = ws
-        self.command = command
-        self.token = token
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.spawned_at = 0.0  # time.time() when the process was started
-        self.ready_at = 0.0  # time.time() when READY=1 arrived
-        self._notify: socket.socket | None = None
-
-    @property
-    def pid(self) -> int:
-        """The daemon's process id."""
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self, wait_ready: bool = True) -> Daemon:
-        """Spawn the daemon; with ``wait_ready`` return once it sent READY=1."""
-        notify_path = self.ws.root / "notify.sock"
-        self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._notify.bind(str(notify_path))
-        env = {
-            **os.environ,
-            "TIYARO_API_KEY": self.token,
-            "NOTIFY_SOCKET": str(notify_path),
-            "PYTHONUNBUFFERED": "1",
-        }
-        args = [str(DROPSCRIBE), self.command, "-c", str(self.ws.config), "--log-format", "json"]
-        self.spawned_at = time.time()
-        self.proc = subprocess.Popen(
-            args,
-            env=env,
-            stdout=(self.ws.root / "stdout.log").open("wb"),
-            stderr=(self.ws.root / "stderr.log").open("wb"),
-            stdin=subprocess.DEVNULL,
+def start_ready(daemon: Daemon, timeout: float = START_TIMEOUT_SECONDS) -> float:
+    """Start ``dropscribe run`` and wait for systemd's READY=1 (sent once the observer runs);
+    return the seconds from spawn to READY=1. Raise WaitTimeout if it does not come in time."""
+    with NotifySocket(daemon.root / "notify.sock") as sock:
+        daemon.extra_env["NOTIFY_SOCKET"] = sock.address
+        spawned = time.monotonic()
+        daemon.start()
+        daemon.wait_for(
+            lambda: "READY=1" in sock.receive_until(lambda got: "READY=1" in got, CHECK_INTERVAL),
+            timeout,
+            "READY=1",
         )
-        if wait_ready:
-            self.wait_ready()
-        return self
-
-    def wait_ready(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
-        """Block until READY=1. Raise RuntimeError if the daemon exits or takes too long."""
-        assert self._notify is not None and self.proc is not None
-        deadline = time.monotonic() + timeout
-        self._notify.settimeout(0.2)
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                code = self.proc.returncode
-                raise RuntimeError(f"the daemon exited with {code}: {self.stderr()}")
-            try:
-                message = self._notify.recv(4096).decode()
-            except TimeoutError:
-                continue
-            if "READY=1" in message.split("\n"):
-                self.ready_at = time.time()
-                return
-        raise RuntimeError("the daemon did not send READY=1 in time")
-
-    def stop(self) -> int:
-        """SIGTERM the daemon, wait for it (killing it past the timeout); return its exit code."""
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        if self._notify is not None:
-            self._notify.close()
-        return code
-
-    def stderr(self) -> str:
-        """Return the last lines the daemon wrote to stderr."""
-        path = self.ws.root / "stderr.log"
-        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
-
-    def __enter__(self) -> Daemon:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        return time.monotonic() - spawned
 
 
-@contextmanager
-def fault_server(polls_before_success: int = 0) -> Iterator[Any]:
-    """Yield a started FaultServer (instant answers) that accepts BENCH_TOKEN."""
-    from support import fault_server as module
+def stop(daemon: Daemon) -> None:
+    """SIGTERM a running daemon so it drains; kill it if it takes longer than
+    STOP_TIMEOUT_SECONDS."""
+    if not daemon.running():
+        return
+    try:
+        daemon.stop(STOP_TIMEOUT_SECONDS)
+    except WaitTimeout:
+        daemon.kill()
 
-    with module.FaultServer(token=BENCH_TOKEN, polls_before_success=polls_before_success) as srv:
-        yield srv
 
+def wait_finished(daemon: Daemon, name: str, count: int, timeout: float) -> bool:
+    """Wait until ``count`` events ``name`` (or job.failed) are in the audit trail; return
+    False on timeout, since a benchmark reports an incomplete run rather than failing."""
 
-# -- the audit trail ----------------------------------------------------------------------------
+    def finished() -> bool:
+        return len(daemon.events(name)) + len(daemon.events("job.failed")) >= count
 
-
-class AuditTail:
-    """Reads the daemon's audit.jsonl incrementally, keeping every event parsed."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._offset = 0
-        self._partial = b""
-        self.events: list[dict[str, Any]] = []
-        self.counts: dict[str, int] = {}
-
-    def read(self) -> list[dict[str, Any]]:
-        """Parse the lines written since the last call; return the new events."""
-        try:
-            with self._path.open("rb") as handle:
-                handle.seek(self._offset)
-                data = handle.read()
-        except FileNotFoundError:
-            return []
-        self._offset += len(data)
-        lines = (self._partial + data).split(b"\n")
-        self._partial = lines.pop()
-        new = [json.loads(line) for line in lines if line.strip()]
-        for event in new:
-            name = str(event.get("event"))
-            self.counts[name] = self.counts.get(name, 0) + 1
-        self.events.extend(new)
-        return new
-
-    def named(self, name: str) -> list[dict[str, Any]]:
-        """Return the events seen so far with this name."""
-        return [e for e in self.events if e.get("event") == name]
-
-    def wait_for(self, name: str, count: int, timeout: float, step: float = 0.05) -> bool:
-        """Read until ``count`` events named ``name`` (or any job.failed beyond them) were seen;
-        return False on timeout."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.read()
-            if self.counts.get(name, 0) + self.counts.get("job.failed", 0) >= count:
-                return True
-            time.sleep(step)
+    try:
+        daemon.wait_for(finished, timeout, f"{count} {name}")
+    except WaitTimeout:
         return False
+    return True
+
+
+def event_counts(daemon: Daemon) -> Counter[str]:
+    """Return how many audit events of each name the daemon wrote so far."""
+    return Counter(str(event.get("event")) for event in daemon.events())
 
 
 def event_time(event: dict[str, Any]) -> float:

@@ -46,7 +46,7 @@ from _common import ROOT, ProcSampler, Target, print_table, write_report
 
 from support import tiyaro_flow as flow
 from support.bombs import one_hertz_bomb, silent_wav
-from support.serve import ServeProcess, open_slow_connection
+from support.serve import ServeProcess, SourceAdapter, open_slow_connection
 
 SPEECH = ROOT.parent / "shared" / "fixtures" / "speech" / "jfk.flac"
 SUBMIT_TINY = "/v1/async/ent/tiyarofs/1/openai/whisper-tiny"
@@ -291,18 +291,6 @@ class Run:
     def cycle(self, values: list[Any], pause: float) -> Any:
         while not self.stop.wait(pause):
             yield from values
-
-
-class SourceAdapter(requests.adapters.HTTPAdapter):
-    """Connects from a chosen loopback address: one process, several clients."""
-
-    def __init__(self, source: str) -> None:
-        self._source = source
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["source_address"] = (self._source, 0)
-        super().init_poolmanager(*args, **kwargs)
 
 
 def spread(values: list[float]) -> str:

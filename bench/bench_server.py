@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from _common import ROOT  # importing _common also puts tests/ on sys.path, for support.*
+
+# Importing _common also puts tests/ on sys.path, for support.*.
+from _common import BENCH_TOKEN, ROOT
 
 from dropscribe.localapi.engine import (
     BUNDLED_MODEL,
@@ -43,7 +45,6 @@ from support.tiyaro_flow import whisper_input
 SPEECH = ROOT.parent / "shared" / "fixtures" / "speech"
 FIXTURES = ("OSR_us_000_0034_8k.wav", "jfk.flac")
 RESULTS = ROOT / "bench" / "results" / "server.json"
-TOKEN = "bench-token"
 
 #: Seconds between polls in the HTTP flow. The protocol's sample uses 15 s; 0.05 s adds at most
 #: 0.05 s of latency (the client's choice, not the server's cost), while much faster polling
@@ -70,7 +71,7 @@ def time_direct(engine: WhisperEngine, audio: Path) -> float:
 def time_http(http: requests.Session, base: str, audio: Path, long_poll: bool = False) -> float:
     """Return seconds for the four-step flow on the file, from first request to success,
     polling every POLL_SECONDS or, with ``long_poll``, waiting in the server."""
-    auth = {"Authorization": f"Bearer {TOKEN}"}
+    auth = {"Authorization": f"Bearer {BENCH_TOKEN}"}
     start = time.perf_counter()
     ext = audio.suffix.lstrip(".")
     resp = http.post(f"{base}/v1/input/upload-url?extension={ext}", json={}, headers=auth)
@@ -94,7 +95,7 @@ def measure(repetitions: int) -> dict[str, Any]:
     engine = WhisperEngine()
     report: dict[str, Any] = {"fixtures": {}}
     with tempfile.TemporaryDirectory() as data, requests.Session() as http:
-        options = ServerOptions(Path(data), token=TOKEN)
+        options = ServerOptions(Path(data), token=BENCH_TOKEN)
         with EmbeddedServer(options, engine=engine) as server:
             for name in FIXTURES:
                 report["fixtures"][name] = measure_file(engine, http, server.base_url, name,

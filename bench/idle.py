@@ -19,17 +19,20 @@ from contextlib import ExitStack
 from typing import Any
 
 from _common import (
-    Daemon,
+    BENCH_TOKEN,
     Target,
+    bench_daemon,
+    bench_settings,
     cpu_seconds,
-    fault_server,
     open_fds,
     print_table,
     proc_status,
-    workspace,
-    write_config,
+    start_ready,
     write_report,
 )
+
+from support.daemon import Daemon
+from support.fault_server import FaultServer
 
 #: Seconds after READY=1 before the window opens: late start-up work is not idle work.
 WARMUP_SECONDS = 10.0
@@ -48,20 +51,20 @@ VARIANTS = (
 def measure(window: float, warmup: float) -> list[dict[str, Any]]:
     """Run the daemons side by side; return one row per variant."""
     with ExitStack() as stack:
-        srv = stack.enter_context(fault_server())
-        daemons: list[tuple[str, str, str, Daemon]] = []
+        srv = stack.enter_context(FaultServer(token=BENCH_TOKEN))
+        daemons: list[tuple[str, str, str, Daemon, float]] = []
         for label, backend, mode in VARIANTS:
-            ws = stack.enter_context(workspace("idle"))
             if backend == "fault":
-                write_config(ws, base_url=srv.base_url, async_path=srv.async_path, mode=mode)
+                settings = bench_settings(srv.base_url, srv.async_path, mode=mode)
             else:
-                write_config(ws, base_url="embedded", mode=mode)
-            daemons.append((label, backend, mode, stack.enter_context(Daemon(ws))))
+                settings = bench_settings("embedded", mode=mode)
+            daemon = stack.enter_context(bench_daemon("idle", settings))
+            daemons.append((label, backend, mode, daemon, start_ready(daemon)))
         time.sleep(warmup)
-        before = {d.pid: (cpu_seconds(d.pid), time.monotonic()) for *_, d in daemons}
+        before = {d.pid: (cpu_seconds(d.pid), time.monotonic()) for *_, d, _ in daemons}
         time.sleep(window)
         rows = []
-        for label, backend, mode, d in daemons:
+        for label, backend, mode, d, startup in daemons:
             used = cpu_seconds(d.pid) - before[d.pid][0]
             elapsed = time.monotonic() - before[d.pid][1]
             status = proc_status(d.pid)
@@ -76,7 +79,7 @@ def measure(window: float, warmup: float) -> list[dict[str, Any]]:
                     "rss_mb": round(status["rss_bytes"] / 1e6, 1),
                     "threads": status["threads"],
                     "fds": open_fds(d.pid),
-                    "startup_seconds": round(d.ready_at - d.spawned_at, 2),
+                    "startup_seconds": round(startup, 2),
                 }
             )
     return rows

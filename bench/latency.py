@@ -18,18 +18,21 @@ import time
 from typing import Any
 
 from _common import (
-    AuditTail,
-    Daemon,
+    BENCH_TOKEN,
     Target,
+    bench_daemon,
+    bench_settings,
     event_time,
-    fault_server,
     percentile,
     print_table,
-    workspace,
-    write_config,
+    start_ready,
+    stop,
+    wait_finished,
     write_report,
     write_wav_noise,
 )
+
+from support.fault_server import FaultServer
 
 #: Seconds of noise in each file (a 6.4 kB WAV).
 FILE_SECONDS = 0.2
@@ -46,21 +49,19 @@ MODES = ("native", "polling")
 def measure_mode(mode: str, files: int, settle: float, seed: int) -> dict[str, Any]:
     """Return the per-file latencies (seconds) and their summary for one observer mode."""
     rng = random.Random(seed)
-    with workspace(f"latency-{mode}") as ws, fault_server() as srv:
-        write_config(
-            ws, base_url=srv.base_url, async_path=srv.async_path, settle_seconds=settle, mode=mode
-        )
-        closed: dict[str, float] = {}
-        with Daemon(ws):
+    with FaultServer(token=BENCH_TOKEN) as srv:
+        settings = bench_settings(srv.base_url, srv.async_path, settle_seconds=settle, mode=mode)
+        with bench_daemon(f"latency-{mode}", settings) as daemon:
+            start_ready(daemon)
+            closed: dict[str, float] = {}
             for i in range(files):
                 name = f"rec-{i:04d}.wav"
-                write_wav_noise(ws.folder("inbox") / name, FILE_SECONDS, seed=seed * 100_000 + i)
+                write_wav_noise(daemon.inbox / name, FILE_SECONDS, seed=seed * 100_000 + i)
                 closed[name] = time.time()
                 time.sleep(rng.uniform(*GAP_SECONDS))
-            audit = AuditTail(ws.audit_log)
-            complete = audit.wait_for("job.claimed", files, settle + CLAIM_GRACE_SECONDS)
-        audit.read()
-    claimed = {str(e["source"]): event_time(e) for e in audit.named("job.claimed")}
+            complete = wait_finished(daemon, "job.claimed", files, settle + CLAIM_GRACE_SECONDS)
+            stop(daemon)
+            claimed = {str(e["source"]): event_time(e) for e in daemon.events("job.claimed")}
     latencies = [claimed[name] - at for name, at in closed.items() if name in claimed]
     return {
         "mode": mode,

@@ -19,17 +19,20 @@ import time
 from typing import Any
 
 from _common import (
-    AuditTail,
-    Daemon,
+    BENCH_TOKEN,
     ProcSampler,
     Target,
-    fault_server,
+    bench_daemon,
+    bench_settings,
     print_table,
-    workspace,
-    write_config,
+    start_ready,
+    stop,
+    wait_finished,
     write_report,
     write_sparse_wav,
 )
+
+from support.fault_server import FaultServer
 
 MIB = 1 << 20
 
@@ -45,33 +48,34 @@ TIMEOUT_SECONDS = 480.0
 
 def measure(mib: int, random_data: bool) -> dict[str, Any]:
     """Upload one file of ``mib`` MiB through the daemon; return RSS figures and timings."""
-    with workspace("memory") as ws, fault_server() as srv:
-        write_config(
-            ws, base_url=srv.base_url, async_path=srv.async_path, max_file_mb=max(4096, 2 * mib)
-        )
-        staged = ws.staging / "big.wav"
-        write_sparse_wav(staged, mib * MIB, random_data=random_data)
-        audit = AuditTail(ws.audit_log)
-        with Daemon(ws) as daemon:
+    with FaultServer(token=BENCH_TOKEN) as srv:
+        max_file_mb = max(4096, 2 * mib)
+        settings = bench_settings(srv.base_url, srv.async_path, max_file_mb=max_file_mb)
+        with bench_daemon("memory", settings) as daemon:
+            staged = daemon.root / "staging" / "big.wav"
+            staged.parent.mkdir()
+            write_sparse_wav(staged, mib * MIB, random_data=random_data)
+            start_ready(daemon)
             time.sleep(1.0)  # start-up allocations are not the upload's
             sampler = ProcSampler(daemon.pid).start()
             time.sleep(BASELINE_SECONDS)
             baseline_samples = len(sampler.samples)
             dropped = time.monotonic()
-            os.rename(staged, ws.folder("inbox") / "big.wav")
-            finished = audit.wait_for("job.published", 1, TIMEOUT_SECONDS)
+            os.rename(staged, daemon.inbox / "big.wav")
+            finished = wait_finished(daemon, "job.published", 1, TIMEOUT_SECONDS)
             wall = time.monotonic() - dropped
             sampler.stop()
-        audit.read()
+            stop(daemon)
+            published = daemon.events("job.published")
+            uploads = daemon.events("upload.done")
     baseline = statistics.median(s[1] for s in sampler.samples[:baseline_samples]) / 1e6
     peak = max(s[1] for s in sampler.samples) / 1e6
     stride = max(1, len(sampler.samples) // 200)  # at most ~200 points in the report
-    uploads = audit.named("upload.done")
     upload_seconds = float(uploads[0]["duration_seconds"]) if uploads else None
     return {
         "file_mib": mib,
         "content": "random" if random_data else "sparse (zeros)",
-        "completed": finished and bool(audit.named("job.published")),
+        "completed": finished and bool(published),
         "wall_seconds": round(wall, 3),
         "upload_seconds": upload_seconds,
         "upload_mib_per_second": round(mib / upload_seconds, 1) if upload_seconds else None,

@@ -19,17 +19,20 @@ import time
 from typing import Any
 
 from _common import (
-    AuditTail,
-    Daemon,
+    BENCH_TOKEN,
     ProcSampler,
     Target,
-    fault_server,
+    bench_daemon,
+    bench_settings,
+    event_counts,
     print_table,
-    workspace,
-    write_config,
+    start_ready,
+    stop,
     write_report,
     write_wav_noise,
 )
+
+from support.fault_server import FaultServer
 
 #: Seconds of noise per file (a 3.2 kB WAV).
 FILE_SECONDS = 0.1
@@ -46,40 +49,38 @@ THREADS_ALLOWANCE = 10
 
 def measure(files: int, transfers: int, settle: float) -> dict[str, Any]:
     """Drop the files at once and return timings and /proc peaks."""
-    with workspace("scale") as ws, fault_server() as srv:
-        write_config(
-            ws,
-            base_url=srv.base_url,
-            async_path=srv.async_path,
-            settle_seconds=settle,
-            transfers=transfers,
+    with FaultServer(token=BENCH_TOKEN) as srv:
+        settings = bench_settings(
+            srv.base_url, srv.async_path, settle_seconds=settle, transfers=transfers
         )
-        names = [f"rec-{i:05d}.wav" for i in range(files)]
-        for i, name in enumerate(names):
-            write_wav_noise(ws.staging / name, FILE_SECONDS, seed=i)
-        audit = AuditTail(ws.audit_log)
-        with Daemon(ws) as daemon:
+        with bench_daemon("scale", settings) as daemon:
+            staging = daemon.root / "staging"
+            staging.mkdir()
+            names = [f"rec-{i:05d}.wav" for i in range(files)]
+            for i, name in enumerate(names):
+                write_wav_noise(staging / name, FILE_SECONDS, seed=i)
+            start_ready(daemon)
             time.sleep(1.0)  # let start-up settle so the first sample is the idle baseline
             sampler = ProcSampler(daemon.pid).start()
-            inbox = ws.folder("inbox")
             dropped = time.monotonic()
             for name in names:
-                os.rename(ws.staging / name, inbox / name)
+                os.rename(staging / name, daemon.inbox / name)
             drop_seconds = time.monotonic() - dropped
             claimed_at = published_at = None
             deadline = dropped + TIMEOUT_SECONDS
             while time.monotonic() < deadline:
-                audit.read()
+                counts = event_counts(daemon)
                 now = time.monotonic()
-                if claimed_at is None and audit.counts.get("job.claimed", 0) >= files:
+                if claimed_at is None and counts["job.claimed"] >= files:
                     claimed_at = now
-                finished = audit.counts.get("job.published", 0) + audit.counts.get("job.failed", 0)
-                if finished >= files:
+                if counts["job.published"] + counts["job.failed"] >= files:
                     published_at = now
                     break
                 time.sleep(0.05)
             sampler.stop()
-        outputs = len(list(ws.folder("outbox").glob("*.txt")))
+            stop(daemon)
+            counts = event_counts(daemon)
+            outputs = len(list(daemon.outbox.glob("*.txt")))
         submissions = srv.submissions_total()
     wall = (published_at or time.monotonic()) - dropped
     return {
@@ -89,8 +90,8 @@ def measure(files: int, transfers: int, settle: float) -> dict[str, Any]:
         "claimed_all_seconds": round(claimed_at - dropped, 3) if claimed_at else None,
         "published_all_seconds": round(wall, 3),
         "files_per_second": round(files / wall, 1),
-        "published": audit.counts.get("job.published", 0),
-        "failed": audit.counts.get("job.failed", 0),
+        "published": counts["job.published"],
+        "failed": counts["job.failed"],
         "outbox_txt_files": outputs,
         "server_submissions": submissions,
         "proc": sampler.peaks(),

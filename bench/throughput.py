@@ -48,9 +48,7 @@ import argparse
 import json
 import re
 import resource
-import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -64,21 +62,19 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
-    DROPSCRIBE,
     PYTHON,
     ROOT,
-    START_TIMEOUT_SECONDS,
-    STOP_TIMEOUT_SECONDS,
-    AuditTail,
-    Daemon,
     Target,
+    bench_daemon,
+    bench_settings,
+    event_counts,
     event_time,
     print_table,
     thread_cpu_seconds,
-    workspace,
-    write_config,
     write_report,
 )
+
+from support.serve import ServeProcess
 
 SEED_DOC = ROOT.parent / "shared" / "seed" / "tiyaro-async-api.txt"
 SEED_TOKEN = "bench-seed-token"
@@ -259,25 +255,26 @@ def run_direct(clips: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_dropscribe(clips: list[dict[str, Any]], settle: float) -> dict[str, Any]:
     """Run ``dropscribe once`` over the clips with the embedded engine; return phase timings."""
-    with workspace("throughput") as ws:
-        write_config(ws, base_url="embedded", settle_seconds=settle)
+    with bench_daemon("throughput", bench_settings("embedded", settle_seconds=settle)) as daemon:
         for clip in clips:
-            shutil.copy(clip["path"], ws.folder("inbox") / clip["name"])
+            shutil.copy(clip["path"], daemon.inbox / clip["name"])
         cpu_before = children_cpu_seconds()
-        daemon = Daemon(ws, command="once").start(wait_ready=False)
+        spawned_at = time.time()
+        daemon.start("once")
         assert daemon.proc is not None
         per_thread = watch_threads(daemon.pid, daemon.proc)
-        code = daemon.proc.wait(RUN_TIMEOUT_SECONDS)
+        code = daemon.wait_exit(RUN_TIMEOUT_SECONDS)
         cpu = children_cpu_seconds() - cpu_before
         ended = time.time()
-        audit = AuditTail(ws.audit_log)
-        audit.read()
-        texts = {p.stem + ".wav": p.read_text().strip() for p in ws.folder("outbox").glob("*.txt")}
-        requests = sorted({e["request_id"] for e in audit.named("submit.accepted")})
-        engine = engine_timeline(ws.folder("state") / "embedded", requests)
-    started_at = event_time(audit.named("daemon.started")[0])
-    claims = [event_time(e) for e in audit.named("job.claimed")]
-    published = [event_time(e) for e in audit.named("job.published")]
+        texts = {p.stem + ".wav": p.read_text().strip() for p in daemon.outbox.glob("*.txt")}
+        requests = sorted({e["request_id"] for e in daemon.events("submit.accepted")})
+        engine = engine_timeline(daemon.path("state") / "embedded", requests)
+        names = ("daemon.started", "job.claimed", "job.published")
+        events = {name: daemon.events(name) for name in names}
+        polls = event_counts(daemon)["poll.status"]
+    started_at = event_time(events["daemon.started"][0])
+    claims = [event_time(e) for e in events["job.claimed"]]
+    published = [event_time(e) for e in events["job.published"]]
     first_claim, last_publish = min(claims), max(published)
     if engine:
         phases_engine = {
@@ -288,11 +285,11 @@ def run_dropscribe(clips: list[dict[str, Any]], settle: float) -> dict[str, Any]
     return {
         "exit_code": code,
         "published": len(published),
-        "wall_seconds": round(ended - daemon.spawned_at, 3),
+        "wall_seconds": round(ended - spawned_at, 3),
         "cpu_seconds": round(cpu, 3),
-        "polls": audit.counts.get("poll.status", 0),
+        "polls": polls,
         "phases_seconds": {
-            "spawn_to_daemon_started": round(started_at - daemon.spawned_at, 3),
+            "spawn_to_daemon_started": round(started_at - spawned_at, 3),
             "daemon_started_to_first_claim": round(first_claim - started_at, 3),
             "first_claim_to_last_publish": round(last_publish - first_claim, 3),
             "last_publish_to_exit": round(ended - last_publish, 3),
@@ -324,19 +321,9 @@ def engine_timeline(data_dir: Path, request_ids: Sequence[str]) -> dict[str, Any
     serve`` is started on the run's server data and each request is polled for its
     ``startedAt`` and ``completedAt``.
     """
-    token = secrets.token_urlsafe(16)
-    port = free_port()
-    command = [str(DROPSCRIBE), "serve", "--data-dir", str(data_dir), "--port", str(port)]
-    server = subprocess.Popen(
-        [*command, "--token", token], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base)
-        spans = sorted(filter(None, (engine_span(base, token, rid) for rid in request_ids)))
-    finally:
-        server.terminate()
-        server.wait(STOP_TIMEOUT_SECONDS)
+    with ServeProcess(data_dir) as serve:
+        found = (engine_span(serve.base_url, serve.token, rid) for rid in request_ids)
+        spans = sorted(filter(None, found))
     if not spans:
         return {}
     busy = sum(end - start for start, end in spans)
@@ -349,25 +336,6 @@ def engine_timeline(data_dir: Path, request_ids: Sequence[str]) -> dict[str, Any
         "first_started_at": spans[0][0],
         "last_completed_at": spans[-1][1],
     }
-
-
-def free_port() -> int:
-    """Return a TCP port on loopback that is free now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_healthy(base: str) -> None:
-    """Wait until the server at ``base`` answers /healthz. Raise TimeoutError if it never does."""
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1.0):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"no server at {base}")
 
 
 def engine_span(base: str, token: str, request_id: str) -> tuple[float, float] | None:

@@ -4,45 +4,26 @@ out, over a real $NOTIFY_SOCKET."""
 from __future__ import annotations
 
 import signal
-import socket
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from support.daemon import MakeDaemon
+from support.daemon import MakeDaemon, NotifySocket
 
 # systemd asks for a ping every WATCHDOG_USEC; the daemon pings at half that (here every 1 s).
 WATCHDOG_USEC = "2000000"
 
 
-def receive_until(
-    sock: socket.socket, done: Callable[[list[str]], bool], timeout: float
-) -> list[str]:
-    messages: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not done(messages):
-        try:
-            messages.append(sock.recv(4096).decode())
-        except TimeoutError:
-            continue
-    return messages
-
-
 def test_run_speaks_the_notify_protocol_over_its_life(
     make_daemon: MakeDaemon, tmp_path: Path
 ) -> None:
-    address = str(tmp_path / "notify.sock")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.bind(address)
-        sock.settimeout(0.2)
+    with NotifySocket(tmp_path / "notify.sock") as sock:
         daemon = make_daemon()
-        daemon.extra_env = {"NOTIFY_SOCKET": address, "WATCHDOG_USEC": WATCHDOG_USEC}
+        daemon.extra_env = {"NOTIFY_SOCKET": sock.address, "WATCHDOG_USEC": WATCHDOG_USEC}
         daemon.start()
 
         def running(got: list[str]) -> bool:
             return "READY=1" in got and got.count("WATCHDOG=1") >= 3
 
-        early = receive_until(sock, running, timeout=30)
+        early = list(sock.receive_until(running, timeout=30))
         assert running(early), early
         assert early.index("READY=1") < early.index("WATCHDOG=1")
         status = [m for m in early if m.startswith("STATUS=")]
@@ -50,5 +31,5 @@ def test_run_speaks_the_notify_protocol_over_its_life(
 
         daemon.signal(signal.SIGTERM)
         assert daemon.wait_exit() == 0
-        late = receive_until(sock, lambda got: "STOPPING=1" in got, timeout=5)
-        assert "STOPPING=1" in late
+        late = sock.receive_until(lambda got: "STOPPING=1" in got, timeout=5)
+        assert "STOPPING=1" in late[len(early) :]

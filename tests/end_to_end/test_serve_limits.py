@@ -19,7 +19,7 @@ import requests
 
 from support import tiyaro_flow as flow
 from support.bombs import silent_wav
-from support.serve import ServeProcess, closed_by_peer, open_slow_connection
+from support.serve import ServeProcess, SourceAdapter, closed_by_peer, open_slow_connection
 
 SPEECH = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "speech" / "jfk.flac"
 SUBMIT_TINY = "/v1/async/ent/tiyarofs/1/openai/whisper-tiny"
@@ -161,18 +161,6 @@ def long_poll(poll_url: str, token: str, wait: float, source: str) -> requests.R
         return session.get(
             f"{poll_url}?wait={wait}", headers=flow.headers(token), timeout=wait + TIMEOUT
         )
-
-
-class SourceAdapter(requests.adapters.HTTPAdapter):
-    """Connects from a chosen loopback address, so one test can be several clients."""
-
-    def __init__(self, source: str) -> None:
-        self._source = source
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["source_address"] = (self._source, 0)
-        super().init_poolmanager(*args, **kwargs)
 
 
 def test_serve_45_long_polls_leave_healthz_prompt_and_cancel_wakes_them(

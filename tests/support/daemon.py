@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -422,6 +423,43 @@ class Daemon:
         except FileNotFoundError:
             return "(no stderr)"
         return "stderr:\n" + "\n".join(lines[-STDERR_TAIL_LINES:])
+
+
+class NotifySocket:
+    """A datagram socket standing in for systemd's ``$NOTIFY_SOCKET``: it keeps what a daemon
+    started with ``extra_env={"NOTIFY_SOCKET": sock.address}`` announces (READY=1, STATUS=...,
+    WATCHDOG=1, STOPPING=1). A context manager that closes the socket."""
+
+    def __init__(self, path: Path) -> None:
+        self.address = str(path)
+        #: Every message received so far, in order.
+        self.messages: list[str] = []
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(self.address)
+        self._sock.settimeout(CHECK_INTERVAL)
+
+    def receive_until(
+        self, done: Callable[[list[str]], bool], timeout: float = DEFAULT_TIMEOUT
+    ) -> list[str]:
+        """Receive until ``done(messages)`` holds or ``timeout`` seconds pass; return the
+        messages received so far (the caller checks ``done`` again to tell which)."""
+        deadline = time.monotonic() + timeout
+        while not done(self.messages) and time.monotonic() < deadline:
+            try:
+                self.messages.append(self._sock.recv(4096).decode())
+            except TimeoutError:
+                continue
+        return self.messages
+
+    def close(self) -> None:
+        """Close the socket."""
+        self._sock.close()
+
+    def __enter__(self) -> NotifySocket:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def files_under(root: Path) -> list[str]:

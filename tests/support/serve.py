@@ -20,6 +20,9 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import requests
 
 from support.daemon import DROPSCRIBE
 
@@ -166,3 +169,16 @@ def closed_by_peer(sock: socket.socket, timeout: float) -> bool:
         return False
     except ConnectionResetError:
         return True
+
+
+class SourceAdapter(requests.adapters.HTTPAdapter):
+    """Connects from a chosen loopback address (127.0.0.N), so one process can be several
+    clients to the server's per-client limits; mount it on a ``requests.Session``."""
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self._source, 0)
+        super().init_poolmanager(*args, **kwargs)
