@@ -18,10 +18,24 @@ import pytest
 import requests
 
 from support import tiyaro_flow as flow
-from support.bombs import silent_wav
 from support.serve import ServeProcess, SourceAdapter, closed_by_peer, open_slow_connection
 
 SPEECH = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "speech" / "jfk.flac"
+
+#: Copies of the jfk recording laid end to end: about five minutes of speech, which keeps the
+#: engine busy long enough to poll and cancel the job (silence would not: the engine skips
+#: what has no speech in a second or two).
+LONG_SPEECH_COPIES = 28
+
+
+def long_speech(folder: Path) -> Path:
+    """Return a WAV of LONG_SPEECH_COPIES copies of the jfk recording, made with sox."""
+    out = folder / "long-speech.wav"
+    copies = [str(SPEECH)] * LONG_SPEECH_COPIES
+    subprocess.run(["sox", *copies, "-r", "16000", "-c", "1", str(out)], check=True)
+    return out
+
+
 SUBMIT_TINY = "/v1/async/ent/tiyarofs/1/openai/whisper-tiny"
 TIMEOUT = 10.0
 
@@ -166,8 +180,7 @@ def long_poll(poll_url: str, token: str, wait: float, source: str) -> requests.R
 def test_serve_45_long_polls_leave_healthz_prompt_and_cancel_wakes_them(
     serve: ServeProcess, tmp_path: Path
 ) -> None:
-    # Ten minutes of silence keep the engine busy long enough to poll and cancel it.
-    job = submit(serve, silent_wav(tmp_path / "silence.wav", 8000, 8000 * 600))
+    job = submit(serve, long_speech(tmp_path))
     poll_url = job["urls"]["GET"]
     with ThreadPoolExecutor(max_workers=46) as pool:
         polls = [
@@ -192,7 +205,7 @@ def test_serve_45_long_polls_leave_healthz_prompt_and_cancel_wakes_them(
 def test_serve_long_polls_past_the_per_client_limit_get_429(
     serve: ServeProcess, tmp_path: Path
 ) -> None:
-    job = submit(serve, silent_wav(tmp_path / "silence.wav", 8000, 8000 * 600))
+    job = submit(serve, long_speech(tmp_path))
     poll_url = job["urls"]["GET"]
     with ThreadPoolExecutor(max_workers=17) as pool:
         polls = [pool.submit(long_poll, poll_url, serve.token, 5, "127.0.2.1") for _ in range(17)]
