@@ -42,6 +42,7 @@ EXIT_SOFTWARE = 70  # EX_SOFTWARE: an internal error
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another run/once/transcribe holds the state folder
 EXIT_CONFIG = 78  # EX_CONFIG: a bad configuration; systemd does not restart on it
 EXIT_HARD_STOP = 130  # stopped at once by a second signal; the state is still consistent
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: the reader of our output went away (`status | head`)
 ARGPARSE_USAGE = 2  # what argparse exits with on wrong arguments
 
 DEFAULT_CONFIG = Path(os.environ.get("DROPSCRIBE_CONFIG", "/etc/dropscribe/config.yaml"))
@@ -96,16 +97,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the command line and exit with its code."""
-    words = list(sys.argv[1:] if argv is None else argv)
+    """Run the command line and exit with its code; a closed output pipe ends it quietly."""
+    try:
+        try:
+            code = _main(list(sys.argv[1:] if argv is None else argv))
+        finally:
+            # Flushed here (also after --help), so a closed pipe shows up inside the try,
+            # not at interpreter exit.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        code = EXIT_CLOSED_PIPE
+    sys.exit(code)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush of what is still buffered
+    does not hit the closed pipe again (the recipe in Python's signal documentation)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _main(words: list[str]) -> int:
+    """Run the command in ``words``; return its exit code."""
     if words[:1] == ["serve"]:
         # The server has its own parser (shared with `python -m dropscribe.localapi`). Imported
         # here: the engine's libraries cost ~55 MB that the other commands do without.
         from dropscribe.localapi.__main__ import main as serve_main
 
-        sys.exit(_usage_exit(serve_main, words[1:]))
+        return _usage_exit(serve_main, words[1:])
     args = build_parser().parse_args(words)
-    sys.exit(dispatch(args))
+    return dispatch(args)
 
 
 def _usage_exit(command: Callable[[list[str]], int], argv: list[str]) -> int:
