@@ -37,6 +37,7 @@ from dropscribe.service import (
 from dropscribe.state import StateStore
 
 RECENT_FAILURES = 10
+STATE_FILE = "state.db"
 PROGRESS_WIDTH = 30
 # How often `transcribe` looks whether its jobs have finished (seconds).
 TRANSCRIBE_CHECK_SECONDS = 0.1
@@ -134,10 +135,13 @@ class StatusReport:
     daemon_pid: int | None
     #: Recently published transcripts marked incomplete (speech missing or doubtful).
     recent_incomplete: list[JsonObject]
+    #: The state file, or None when there is none yet (nothing has run on this state folder).
+    state_file: Path | None
 
     def as_json(self) -> JsonObject:
         """Return the report as JSON-ready data."""
         return {
+            "state_file": None if self.state_file is None else str(self.state_file),
             "counts": self.counts,
             "in_flight": self.in_flight,
             "recent_failures": self.recent_failures,
@@ -148,8 +152,11 @@ class StatusReport:
 
 def status_report(settings: Settings) -> StatusReport:
     """Return counts per state, the jobs in flight with step and age, recent failures, and
-    whether a daemon holds the state folder."""
-    store = StateStore(state_dir(settings) / "state.db")
+    whether a daemon holds the state folder. Without a state file, say so and create none."""
+    path = state_dir(settings) / STATE_FILE
+    if not path.is_file():
+        return StatusReport({}, [], [], lock_holder(state_dir(settings)), [], None)
+    store = StateStore(path)
     now = time.time()
     try:
         flight: list[JsonObject] = [
@@ -180,7 +187,7 @@ def status_report(settings: Settings) -> StatusReport:
             if is_incomplete(store.result(j.id) or {})
         ]
         return StatusReport(
-            store.counts(), flight, failures, lock_holder(state_dir(settings)), incomplete
+            store.counts(), flight, failures, lock_holder(state_dir(settings)), incomplete, path
         )
     finally:
         store.close()
@@ -190,6 +197,9 @@ def format_status(report: StatusReport) -> str:
     """Return the status report as text for a terminal."""
     counts = report.counts
     lines = [_daemon_line(report.daemon_pid)]
+    if report.state_file is None:
+        lines.append("no state: no job has run with this configuration's state folder yet")
+        return "\n".join(lines)
     lines.append("jobs: " + ", ".join(f"{n} {state}" for state, n in counts.items()))
     if report.in_flight:
         lines.append("in flight:")
@@ -223,7 +233,7 @@ def retry(
     A job that already has a poll URL resumes polling the same request. Return the ids
     requeued, a list of problems, and whether the named job was found at all.
     """
-    store = StateStore(state_dir(settings) / "state.db")
+    store = StateStore(state_dir(settings) / STATE_FILE)
     p = settings.paths
     lifecycle = Lifecycle(
         store,

@@ -248,3 +248,22 @@ def test_once_on_a_terminal_shows_a_progress_bar(make_daemon: MakeDaemon) -> Non
         os.close(controller)
     assert b"2/2 done, 0 failed" in shown
     assert b"[" + b"#" * 30 + b"]" in shown
+
+
+def test_status_without_a_state_file_says_so_and_creates_none(make_daemon: MakeDaemon) -> None:
+    daemon = make_daemon()
+
+    done = daemon.run("status")
+
+    assert done.returncode == 0, done.stderr
+    assert "no state" in done.stdout
+    assert not daemon.state_db.exists()
+
+
+def test_status_json_without_a_state_file_has_a_null_state_file(make_daemon: MakeDaemon) -> None:
+    daemon = make_daemon()
+
+    done = daemon.run("status", "--json")
+
+    assert json.loads(done.stdout)["state_file"] is None
+    assert not daemon.state_db.exists()
