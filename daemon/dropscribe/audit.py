@@ -251,20 +251,26 @@ def configure(
     console: str = "auto",
     level: str = "info",
     stream: TextIO | None = None,
+    stream_level: str | None = None,
 ) -> None:
     """Send every event, ours and the stdlib's, redacted, to ``audit.jsonl`` and ``stream``.
 
     ``log_dir`` None writes no file (``check-config``); ``stream`` defaults to stdout;
     ``console`` is ``auto``, ``json`` or ``console``; ``level`` a stdlib level name in lower
-    case. Calling it again replaces the handlers and closes the previous file. Raise ValueError
-    on an unknown level or console mode, OSError if the audit file cannot be opened.
+    case; ``stream_level``, if given, a higher one for ``stream`` alone (the file still gets
+    every event from ``level`` up). Calling it again replaces the handlers and closes the
+    previous file. Raise ValueError on an unknown level or console mode, OSError if the audit
+    file cannot be opened.
     """
-    if level not in LEVELS:
-        raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+    for name in (level, stream_level or level):
+        if name not in LEVELS:
+            raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {name!r}")
     out = stream if stream is not None else sys.stdout
     renderer = choose_renderer(console, out)
     handlers: list[logging.Handler] = [logging.StreamHandler(out)]
     handlers[0].setFormatter(_formatter(redactor, renderer))
+    if stream_level is not None:
+        handlers[0].setLevel(logging.getLevelNamesMapping()[stream_level.upper()])
     if log_dir is not None:
         file_handler = _AuditFileHandler(open_audit_file(log_dir))
         file_handler.setFormatter(_formatter(redactor, structlog.processors.JSONRenderer()))

@@ -245,7 +245,14 @@ def _status(settings: Settings, *, as_json: bool) -> int:
 
 def _retry(settings: Settings, job_id: str | None, all_failed: bool) -> int:
     redactor = _redactor_for(settings)
-    audit.configure(log_dir=settings.paths.log_dir, redactor=redactor, console="auto")
+    # The requeue events go to audit.jsonl; the terminal gets the summary below, and warnings.
+    audit.configure(
+        log_dir=settings.paths.log_dir,
+        redactor=redactor,
+        console="console",
+        stream=sys.stderr,
+        stream_level="warning",
+    )
     try:
         requeued, problems, found = commands.retry(settings, job_id, all_failed=all_failed)
     finally:

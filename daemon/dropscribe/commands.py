@@ -37,6 +37,8 @@ from dropscribe.service import (
 from dropscribe.state import StateStore
 
 RECENT_FAILURES = 10
+#: How many jobs `retry` lists when the id prefix it was given starts several.
+CANDIDATES_SHOWN = 10
 STATE_FILE = "state.db"
 PROGRESS_WIDTH = 30
 # How often `transcribe` looks whether its jobs have finished (seconds).
@@ -246,10 +248,9 @@ def retry(
         if all_failed:
             jobs = store.in_states([JobState.FAILED])
         else:
-            found = store.get(job_id or "")
-            if found is None:
-                return [], [f"no job {job_id!r} (or the prefix is not unique)"], False
-            jobs = [found]
+            jobs = store.starting_with(job_id or "", CANDIDATES_SHOWN + 1)
+            if len(jobs) != 1:
+                return [], [_not_one_job(job_id or "", jobs)], False
         done: list[str] = []
         problems: list[str] = []
         for job in jobs:
@@ -261,6 +262,15 @@ def retry(
         return done, problems, True
     finally:
         store.close()
+
+
+def _not_one_job(prefix: str, jobs: Sequence[Job]) -> str:
+    """Return why ``prefix`` names no single job, given the jobs it starts."""
+    if not jobs:
+        return f"no job {prefix!r}"
+    more = " ..." if len(jobs) > CANDIDATES_SHOWN else ""
+    listed = "".join(f"\n  {j.id}  {j.source}" for j in jobs[:CANDIDATES_SHOWN])
+    return f"{prefix!r} is not unique; it starts these jobs:{listed}{more}"
 
 
 def scratch_settings(settings: Settings, root: Path) -> Settings:

@@ -11,7 +11,10 @@ import os
 import pty
 import select
 import subprocess
+from dataclasses import replace
 
+from dropscribe.jobs import Job, JobState
+from dropscribe.state import StateStore
 from support.daemon import (
     DROPSCRIBE,
     Daemon,
@@ -24,6 +27,7 @@ from support.daemon import (
 from support.fault_server import Fault, FaultServer
 
 EXIT_JOBS_FAILED = 1
+EXIT_NOT_FOUND = 66
 EXIT_CONFIG = 78
 #: Seconds a `once` run over a few small recordings may take, start-up included.
 ONCE_TIMEOUT = 60.0
@@ -267,3 +271,57 @@ def test_status_json_without_a_state_file_has_a_null_state_file(make_daemon: Mak
 
     assert json.loads(done.stdout)["state_file"] is None
     assert not daemon.state_db.exists()
+
+
+def seed_failed_jobs(daemon: Daemon, *ids: str) -> None:
+    """Write failed jobs with these ids into the daemon's state file."""
+    daemon.state_db.parent.mkdir(parents=True, exist_ok=True)
+    store = StateStore(daemon.state_db)
+    try:
+        for n, job_id in enumerate(ids):
+            job = Job(id=job_id, source=f"seeded-{n}.wav", idempotency_key=job_id)
+            store.save(replace(job, state=JobState.FAILED, error="seeded"))
+    finally:
+        store.close()
+
+
+def test_retry_prefix_of_several_jobs_lists_the_candidates(make_daemon: MakeDaemon) -> None:
+    daemon = make_daemon()
+    first, second = "ab" + "1" * 30, "ab" + "2" * 30
+    seed_failed_jobs(daemon, first, second, "cd" + "3" * 30)
+
+    done = daemon.run("retry", "ab")
+
+    assert done.returncode == EXIT_NOT_FOUND
+    assert "'ab' is not unique" in done.stderr
+    assert f"{first}  seeded-0.wav" in done.stderr
+    assert f"{second}  seeded-1.wav" in done.stderr
+    assert "seeded-2.wav" not in done.stderr
+
+
+def test_retry_prefix_of_no_job_says_there_is_none(make_daemon: MakeDaemon) -> None:
+    daemon = make_daemon()
+    seed_failed_jobs(daemon, "ab" + "1" * 30)
+
+    done = daemon.run("retry", "cd")
+
+    assert done.returncode == EXIT_NOT_FOUND
+    assert "no job 'cd'" in done.stderr
+    assert "not unique" not in done.stderr
+
+
+def test_retry_requeue_prints_a_summary_and_no_log_line(
+    make_daemon: MakeDaemon, server: FaultServer
+) -> None:
+    server.plan("upload_url", [Fault.status(400)])
+    daemon = make_daemon()
+    drop(daemon, "again.wav")
+    assert daemon.run("once", timeout=ONCE_TIMEOUT).returncode == EXIT_JOBS_FAILED
+    (job,) = daemon.jobs()
+
+    done = daemon.run("retry", job["id"][:8])
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"requeued 1 job(s): {job['id']}\n"
+    assert done.stderr == ""
+    assert daemon.events("job.requeued", job_id=job["id"])
