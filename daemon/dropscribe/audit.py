@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -222,7 +222,17 @@ def shared_processors() -> list[Processor]:
     ]
 
 
-def choose_renderer(console: str, stream: TextIO) -> Processor:
+class Console(Protocol):
+    """Where console lines go: a text stream, or anything that writes like one."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+    def isatty(self) -> bool: ...
+
+
+def choose_renderer(console: str, stream: Console) -> Processor:
     """Return the renderer for the stream: columns for a person at a terminal, else JSON."""
     if console not in CONSOLE_MODES:
         raise ValueError(f"console must be one of {', '.join(CONSOLE_MODES)}, not {console!r}")
@@ -250,7 +260,7 @@ def configure(
     redactor: Redactor,
     console: str = "auto",
     level: str = "info",
-    stream: TextIO | None = None,
+    stream: Console | None = None,
     stream_level: str | None = None,
 ) -> None:
     """Send every event, ours and the stdlib's, redacted, to ``audit.jsonl`` and ``stream``.

@@ -28,6 +28,7 @@ from typing import NoReturn, TextIO
 from dropscribe import __version__, audit, commands
 from dropscribe.config import Settings, load_config
 from dropscribe.errors import ConfigError
+from dropscribe.progress import ProgressBar
 from dropscribe.redaction import Redactor
 from dropscribe.service import AlreadyRunning
 
@@ -205,15 +206,16 @@ def _redactor_for(settings: Settings | None) -> Redactor:
 
 def _serve_daemon(settings: Settings, command: str, log_format: str) -> int:
     redactor = _redactor_for(settings)
+    bar = ProgressBar(sys.stderr) if command == "once" and sys.stderr.isatty() else None
     try:
-        audit.configure(log_dir=settings.paths.log_dir, redactor=redactor, console=log_format)
+        _configure_audit(settings, redactor, log_format, bar)
     except OSError as exc:
         # Restarting cannot fix a folder we may not write: a configuration problem.
         print(f"dropscribe: cannot write the audit trail: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     try:
         if command == "once":
-            return commands.once(settings, redactor, progress_stream=sys.stderr)
+            return commands.once(settings, redactor, None if bar is None else bar.show)
         return commands.run(settings, redactor)
     except ConfigError as exc:
         audit.get_logger().error(audit.Event.CONFIG_INVALID, problems=exc.problems)
@@ -231,7 +233,27 @@ def _serve_daemon(settings: Settings, command: str, log_format: str) -> int:
         )
         return EXIT_SOFTWARE
     finally:
+        if bar is not None:
+            bar.close()
         audit.shutdown()
+
+
+def _configure_audit(
+    settings: Settings, redactor: Redactor, log_format: str, bar: ProgressBar | None
+) -> None:
+    """Send the events to audit.jsonl and stdout; with a progress bar, only warnings and
+    errors to the terminal, above the bar (audit.jsonl still gets every event)."""
+    log_dir = settings.paths.log_dir
+    if bar is None:
+        audit.configure(log_dir=log_dir, redactor=redactor, console=log_format)
+        return
+    audit.configure(
+        log_dir=log_dir,
+        redactor=redactor,
+        console=log_format,
+        stream=bar.lines_above(),
+        stream_level="warning",
+    )
 
 
 def _status(settings: Settings, *, as_json: bool) -> int:

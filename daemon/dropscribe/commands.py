@@ -40,7 +40,6 @@ RECENT_FAILURES = 10
 #: How many jobs `retry` lists when the id prefix it was given starts several.
 CANDIDATES_SHOWN = 10
 STATE_FILE = "state.db"
-PROGRESS_WIDTH = 30
 # How often `transcribe` looks whether its jobs have finished (seconds).
 TRANSCRIBE_CHECK_SECONDS = 0.1
 
@@ -67,49 +66,32 @@ def run(settings: Settings, redactor: Redactor) -> int:
     return 0
 
 
-def once(settings: Settings, redactor: Redactor, progress_stream: TextIO) -> int:
-    """Process what is in the inbox now and every unfinished job; return 1 if any failed."""
+def once(
+    settings: Settings, redactor: Redactor, progress: Callable[[Counts], None] | None = None
+) -> int:
+    """Process what is in the inbox now and every unfinished job; return 1 if any failed.
+    ``progress``, if given, is shown the jobs per state while it waits."""
     flags = Flags()
     install_signal_handlers(flags)
     service = Service(build(settings, redactor), watch=True, flags=flags)
     started = time.time()
-    bar = _progress_printer(progress_stream)
     try:
+        if progress is not None:
+            progress(service.parts.store.counts())  # the jobs finished before this run
         service.start()
         watcher = service.watcher
         while watcher is not None and not flags.stop.is_set() and watcher.pending_count() > 0:
             flags.stop.wait(0.2)
         if watcher is not None:
             watcher.stop()
-        service.wait_until_idle(bar)
+        service.wait_until_idle(progress)
         failed = _failed_since(service.parts.store, started)
         failed += _incomplete_since(service.parts.store, started)
     finally:
         service.shutdown()
     if flags.hard_stop.is_set():
         raise HardStop
-    bar(None)
     return 1 if failed else 0
-
-
-def _progress_printer(stream: TextIO) -> Callable[[Counts | None], None]:
-    tty = stream.isatty()
-
-    def show(counts: Counts | None) -> None:
-        if not tty:
-            return
-        if counts is None:
-            stream.write("\n")
-            stream.flush()
-            return
-        finished = counts["published"] + counts["failed"]
-        total = sum(counts.values()) or 1
-        filled = int(PROGRESS_WIDTH * finished / total)
-        bar = "#" * filled + "-" * (PROGRESS_WIDTH - filled)
-        stream.write(f"\r[{bar}] {finished}/{total} done, {counts['failed']} failed ")
-        stream.flush()
-
-    return show
 
 
 def _failed_since(store: StateStore, since: float) -> list[Job]:

@@ -224,9 +224,26 @@ def test_run_internal_error_at_start_exits_70_with_a_logged_reason(
     assert stopped and "exception" in stopped[-1]
 
 
-def test_once_on_a_terminal_shows_a_progress_bar(make_daemon: MakeDaemon) -> None:
-    daemon = make_daemon()
-    drop(daemon, "a.wav", "b.wav")
+def read_terminal(controller: int, proc: subprocess.Popen[bytes]) -> bytes:
+    """Return what ``proc`` wrote to the terminal whose controlling end is ``controller``,
+    read while it runs (Linux drops what is unread once the last writer closes)."""
+    shown = b""
+    while True:
+        if not select.select([controller], [], [], 0.5)[0]:
+            if proc.poll() is not None:
+                return shown
+            continue
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closed with the process
+            return shown
+        if not chunk:
+            return shown
+        shown += chunk
+
+
+def once_on_a_terminal(daemon: Daemon) -> bytes:
+    """Run `dropscribe once` with stdout and stderr on a real pty; return what it showed."""
     controller, terminal = pty.openpty()
     try:
         proc = subprocess.Popen(
@@ -234,24 +251,52 @@ def test_once_on_a_terminal_shows_a_progress_bar(make_daemon: MakeDaemon) -> Non
             cwd=daemon.root,
             env=daemon.env(),
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            stdout=terminal,
             stderr=terminal,
         )
         os.close(terminal)
+        shown = read_terminal(controller, proc)
         assert proc.wait(timeout=ONCE_TIMEOUT) == 0
-        shown = b""
-        while select.select([controller], [], [], 0.5)[0]:
-            try:
-                chunk = os.read(controller, 65536)
-            except OSError:  # the terminal closed with the process
-                break
-            if not chunk:
-                break
-            shown += chunk
+        return shown
     finally:
         os.close(controller)
-    assert b"2/2 done, 0 failed" in shown
-    assert b"[" + b"#" * 30 + b"]" in shown
+
+
+def test_once_on_a_terminal_shows_a_progress_bar(make_daemon: MakeDaemon) -> None:
+    daemon = make_daemon()
+    drop(daemon, "a.wav", "b.wav")
+
+    shown = once_on_a_terminal(daemon)
+
+    assert b"2/2 jobs, 0 failed" in shown
+    assert b"100%" in shown
+
+
+def test_once_on_a_terminal_shows_warnings_but_no_info_lines(
+    make_daemon: MakeDaemon, server: FaultServer
+) -> None:
+    server.plan("poll", [Fault.unknown_status()])
+    daemon = make_daemon()
+    drop(daemon, "a.wav")
+
+    shown = once_on_a_terminal(daemon)
+
+    assert b"poll.unknown_status" in shown
+    assert b"job.published" not in shown
+    assert b"poll.status" not in shown
+    assert daemon.events("job.published")
+    assert daemon.events("poll.unknown_status")
+
+
+def test_once_off_a_terminal_shows_no_bar(make_daemon: MakeDaemon) -> None:
+    daemon = make_daemon()
+    drop(daemon, "a.wav")
+
+    done = daemon.run("once", timeout=ONCE_TIMEOUT)
+
+    assert done.returncode == 0, done.stderr
+    assert "jobs," not in done.stderr
+    assert "job.published" in done.stdout
 
 
 def test_status_without_a_state_file_says_so_and_creates_none(make_daemon: MakeDaemon) -> None:
