@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from dropscribe import __version__, audit, commands
-from dropscribe.config import Settings, load_config
+from dropscribe.config import Settings, language_problem, load_config
 from dropscribe.errors import ConfigError
 from dropscribe.progress import ProgressBar
 from dropscribe.redaction import Redactor
@@ -85,9 +85,31 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("job_id", nargs="?", help="a job id (or a unique prefix)")
     target.add_argument("--all-failed", action="store_true", help="every failed job")
     with_config("check-config", "validate the configuration and print every problem")
-    tr = sub.add_parser("transcribe", help="transcribe files in the foreground and print the text")
-    tr.add_argument("files", nargs="+", type=Path)
-    tr.add_argument("-c", "--config", type=Path, default=None, help="YAML file (optional)")
+    tr_text = "transcribe files in the foreground and print the text"
+    tr = sub.add_parser(
+        "transcribe",
+        help=tr_text,
+        description=f"{tr_text}. Each file goes through the daemon's steps (inspection, upload, "
+        "submission, polling) in a temporary folder; nothing of the configured inbox, outbox "
+        "or state is touched. Without -c the embedded engine with the bundled model is used.",
+    )
+    tr.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    tr.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=None,
+        help="YAML file (optional; its folders are not needed)",
+    )
+    tr.add_argument("--language", help="a Whisper language code, e.g. en or de (default: en)")
+    tr.add_argument("--model", help="the embedded engine's model, e.g. small.en")
+    tr.add_argument(
+        "--format",
+        choices=["txt", "json", "srt", "vtt"],
+        default="txt",
+        dest="output_format",
+        help="what to print (default: txt)",
+    )
     models = sub.add_parser("models", help="list the configured and cached models; pull one")
     models.add_argument("-c", "--config", type=Path, default=None, help="YAML file (optional)")
     models.add_argument("action", nargs="?", choices=["pull"], help="fetch NAME into the cache")
@@ -291,24 +313,41 @@ def _retry(settings: Settings, job_id: str | None, all_failed: bool) -> int:
 
 def _transcribe(args: argparse.Namespace) -> int:
     try:
-        settings = load_config(args.config) if args.config else None
+        settings = load_config(args.config, folders=False) if args.config else None
     except ConfigError as exc:
         _print_problems(exc, sys.stderr)
         return EXIT_CONFIG
+    language = args.language.strip().lower() if args.language else None
+    problem = language_problem(language) if language else None
+    if problem is not None:
+        print(f"dropscribe: --language: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    settings = _with_options(settings, language, args.model)
     redactor = _redactor_for(settings)
+    present = [f for f in args.files if f.is_file()]
+    for path in args.files:
+        if path not in present:
+            print(f"dropscribe: {path}: no such file", file=sys.stderr)
+    if not present:
+        return EXIT_NOT_FOUND
     audit.configure(
         log_dir=None, redactor=redactor, console="console", stream=sys.stderr, level="warning"
     )
-    missing = [f for f in args.files if not f.is_file()]
-    for path in missing:
-        print(f"dropscribe: {path}: no such file", file=sys.stderr)
-    if missing:
-        return EXIT_NOT_FOUND
     try:
-        failures = commands.transcribe(settings, redactor, args.files, sys.stdout, sys.stderr)
+        failures = commands.transcribe(
+            settings, redactor, present, sys.stdout, sys.stderr, args.output_format
+        )
     except AlreadyRunning as exc:
         print(f"dropscribe: {exc}", file=sys.stderr)
         return EXIT_LOCKED
     finally:
         audit.shutdown()
-    return EXIT_JOBS_FAILED if failures else EXIT_OK
+    return EXIT_JOBS_FAILED if failures or len(present) < len(args.files) else EXIT_OK
+
+
+def _with_options(settings: Settings | None, language: str | None, model: str | None) -> Settings:
+    """Return the settings (or the defaults) with ``transcribe``'s --language and --model."""
+    base = settings or Settings()
+    whisper = base.whisper.model_copy(update={"language": language} if language else {})
+    embedded = base.embedded.model_copy(update={"model": model} if model else {})
+    return base.model_copy(update={"whisper": whisper, "embedded": embedded})

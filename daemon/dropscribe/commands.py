@@ -20,9 +20,10 @@ from dropscribe import audit
 from dropscribe.config import Paths, Settings
 from dropscribe.custody import Custody
 from dropscribe.jobs import Job, JobState
-from dropscribe.outbox import render_txt
+from dropscribe.outbox import FORMATS as OUTPUT_FORMATS
 from dropscribe.pipeline import Clock, Lifecycle
 from dropscribe.quality import describe_shortfall, is_incomplete
+from dropscribe.recordings import inspect_entry
 from dropscribe.redaction import Redactor
 from dropscribe.service import (
     Flags,
@@ -256,10 +257,22 @@ def _not_one_job(prefix: str, jobs: Sequence[Job]) -> str:
 
 
 def scratch_settings(settings: Settings, root: Path) -> Settings:
-    """Return ``settings`` with every folder under ``root``: `transcribe` runs the daemon's
-    steps there, leaving the configured inbox, outbox and state alone."""
+    """Return ``settings`` with every folder under ``root`` and every output format on:
+    `transcribe` runs the daemon's steps there, leaving the configured inbox, outbox and state
+    alone, and prints the format asked for."""
     paths = {name: root / name for name in Paths.model_fields}
-    return settings.model_copy(update={"paths": Paths(**paths)})
+    output = settings.output.model_copy(update={"formats": OUTPUT_FORMATS})
+    return settings.model_copy(update={"paths": Paths(**paths), "output": output})
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What `transcribe` got for one file: its text in the format asked for, why it failed
+    (None: published), and how it falls short (None: complete)."""
+
+    text: str
+    error: str | None = None
+    shortfall: str | None = None
 
 
 def transcribe(
@@ -268,51 +281,83 @@ def transcribe(
     files: Sequence[Path],
     out: TextIO,
     err: TextIO,
+    output_format: str = "txt",
 ) -> int:
-    """Send each file through the daemon's steps in the foreground and print its text; return
-    the number of files that failed.
+    """Send each file through the daemon's steps in the foreground and print it in
+    ``output_format``; return the number of files that failed.
 
-    The steps run on copies in a temporary folder, removed afterwards. Without settings, the
-    embedded engine is used; with them, the configured service, and the configured state
-    folder is locked meanwhile (so `transcribe` does not run beside a daemon on it).
+    Each file is inspected as the daemon inspects an inbox entry first. The steps run on copies
+    in a temporary folder, removed afterwards. Without settings, the embedded engine is used;
+    with them, the configured service, and the configured state folder (if any) is locked
+    meanwhile (so `transcribe` does not run beside a daemon on it).
     """
-    lock_dir = None if settings is None else state_dir(settings)
+    lock_dir = None if settings is None else settings.paths.state_dir
     with tempfile.TemporaryDirectory(prefix="dropscribe-") as root:
         scratch = scratch_settings(settings or Settings(), Path(root))
         held = None if lock_dir is None else StateLock(lock_dir)
         try:
-            texts = _transcribe_all(scratch, redactor, files)
+            results = _transcribe_all(scratch, redactor, files, output_format)
         finally:
             if held is not None:
                 held.release()
+    return _print_transcripts(files, results, redactor, out, err)
+
+
+def _print_transcripts(
+    files: Sequence[Path],
+    results: Sequence[Transcript],
+    redactor: Redactor,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Print each transcript (headed by its file when there are several) and each problem;
+    return how many files failed or fell short."""
     failures = 0
-    for path, (text, error, shortfall) in zip(files, texts, strict=True):
-        if error is not None:
+    for path, got in zip(files, results, strict=True):
+        if got.error is not None:
             failures += 1
-            print(f"dropscribe: {path}: {redactor.text(error)}", file=err)
+            print(f"dropscribe: {path}: {redactor.text(got.error)}", file=err)
             continue
-        if shortfall is not None:
+        if got.shortfall is not None:
             # Published all the same (quality.on_incomplete: publish), but not a success.
             failures += 1
-            print(f"dropscribe: {path}: incomplete: {shortfall}", file=err)
+            print(f"dropscribe: {path}: incomplete: {got.shortfall}", file=err)
         if len(files) > 1:
             print(f"== {path}", file=out)
-        print(text.rstrip("\n"), file=out)
+        print(got.text.rstrip("\n"), file=out)
     return failures
 
 
 def _transcribe_all(
-    settings: Settings, redactor: Redactor, files: Sequence[Path]
-) -> list[tuple[str, str | None, str | None]]:
+    settings: Settings, redactor: Redactor, files: Sequence[Path], output_format: str
+) -> list[Transcript]:
     service = Service(build(settings, redactor), watch=False, flags=Flags())
     parts = service.parts
     try:
         service.start()
-        jobs = [parts.pipeline.accept(_place(settings, n, path)) for n, path in enumerate(files)]
+        verdicts = [_inspect(settings, path) for path in files]
+        jobs = [
+            None if refusal else parts.pipeline.accept(_place(settings, n, path))
+            for n, (path, refusal) in enumerate(zip(files, verdicts, strict=True))
+        ]
         service.wait_until_idle()
-        return [_text_of(parts.store, job.id) for job in jobs]
+        return [
+            Transcript("", refusal)
+            if job is None
+            else _transcript_of(parts.store, job.id, output_format)
+            for job, refusal in zip(jobs, verdicts, strict=True)
+        ]
     finally:
         service.shutdown()
+
+
+def _inspect(settings: Settings, path: Path) -> str:
+    """Return why the daemon would refuse ``path`` as a recording, or "" if it takes it.
+    A link named on the command line is followed: the user chose it."""
+    verdict = inspect_entry(
+        path.resolve(), max_bytes=settings.max_file_bytes, extensions=settings.watch.extensions
+    )
+    return "" if verdict.ok else f"{verdict.reason}; {verdict.hint}"
 
 
 def _place(settings: Settings, number: int, path: Path) -> str:
@@ -322,15 +367,17 @@ def _place(settings: Settings, number: int, path: Path) -> str:
     return rel
 
 
-def _text_of(store: StateStore, job_id: str) -> tuple[str, str | None, str | None]:
-    """Return the job's text, its error (None: published) and how it falls short (None:
-    complete)."""
+def _transcript_of(store: StateStore, job_id: str, output_format: str) -> Transcript:
+    """Return the job's transcript in ``output_format``, read from what it published."""
     job = store.get(job_id)
     if job is None or job.state is not JobState.PUBLISHED:
-        return "", (job.error if job is not None else None) or "not transcribed", None
+        return Transcript("", (job.error if job is not None else None) or "not transcribed")
     result = store.result(job.id) or {}
     shortfall = describe_shortfall(result) if is_incomplete(result) else None
-    return render_txt(result), None, shortfall
+    published = [Path(p) for p in job.outputs if Path(p).suffix == f".{output_format}"]
+    if not published:
+        return Transcript("", f"no {output_format} output: the result has no timed segments")
+    return Transcript(published[0].read_text(encoding="utf-8"), None, shortfall)
 
 
 __all__ = ["HardStop", "format_status", "once", "retry", "run", "status_report", "transcribe"]
