@@ -46,7 +46,12 @@ EXIT_HARD_STOP = 130  # stopped at once by a second signal; the state is still c
 EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: the reader of our output went away (`status | head`)
 ARGPARSE_USAGE = 2  # what argparse exits with on wrong arguments
 
-DEFAULT_CONFIG = Path(os.environ.get("DROPSCRIBE_CONFIG", "/etc/dropscribe/config.yaml"))
+SYSTEM_CONFIG = "/etc/dropscribe/config.yaml"  # where the Debian package installs it
+DEFAULT_CONFIG = Path(os.environ.get("DROPSCRIBE_CONFIG", SYSTEM_CONFIG))
+LOG_FORMAT_HELP = (
+    "how printed events look: console (columns, for a person), json (one object a line), "
+    "or auto: console on a terminal, else json (default: auto); audit.jsonl is always json"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,14 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
             "--config",
             type=Path,
             default=DEFAULT_CONFIG,
-            help="YAML file (default: $DROPSCRIBE_CONFIG, else /etc/dropscribe/config.yaml)",
+            help=f"YAML file (default: {DEFAULT_CONFIG}; $DROPSCRIBE_CONFIG, if set, "
+            f"replaces {SYSTEM_CONFIG})",
         )
         return p
 
     run = with_config("run", "run the daemon until SIGTERM")
-    run.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
+    run.add_argument(
+        "--log-format", choices=["auto", "json", "console"], default="auto", help=LOG_FORMAT_HELP
+    )
     once = with_config("once", "process what is in the inbox now, wait for it, exit")
-    once.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
+    once.add_argument(
+        "--log-format", choices=["auto", "json", "console"], default="auto", help=LOG_FORMAT_HELP
+    )
     status = with_config("status", "show counts per state, jobs in flight, recent failures")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     retry = with_config("retry", "requeue failed jobs")
