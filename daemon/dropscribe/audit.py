@@ -83,6 +83,8 @@ class Event(StrEnum):
     QUALITY_UNKNOWN = "quality.unknown"  # the recording's speech could not be measured
     AUTH_PAUSED = "auth.paused"  # the key was refused: all work waits
     AUTH_RESUMED = "auth.resumed"  # the key works again
+    AUTH_KEY_RELOADED = "auth.key_reloaded"  # the key source holds a new key, now in use
+    AUTH_KEY_UNREADABLE = "auth.key_unreadable"  # the key source could not be read again
     DAEMON_STARTED = "daemon.started"  # everything is up
     DAEMON_STOPPING = "daemon.stopping"  # a signal or a fatal error: draining
     DAEMON_STOPPED = "daemon.stopped"  # the last line of a run
@@ -145,6 +147,8 @@ CONTRACT: dict[Event, Fields] = {
     Event.QUALITY_UNKNOWN: _f(f"{_JOB} error", _KNOWN),
     Event.AUTH_PAUSED: _f("status error resume_in_seconds hint"),
     Event.AUTH_RESUMED: _f(""),
+    Event.AUTH_KEY_RELOADED: _f("reason"),
+    Event.AUTH_KEY_UNREADABLE: _f("reason error"),
     Event.DAEMON_STARTED: _f(
         "pid recovered_jobs orphans_adopted temp_files_swept backend inbox outbox"
     ),

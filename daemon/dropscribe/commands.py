@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -33,6 +34,7 @@ from dropscribe.service import (
     folders_of,
     install_signal_handlers,
     lock_holder,
+    read_pause,
     state_dir,
 )
 from dropscribe.state import StateStore
@@ -122,11 +124,20 @@ class StatusReport:
     recent_incomplete: list[JsonObject]
     #: The state file, or None when there is none yet (nothing has run on this state folder).
     state_file: Path | None
+    #: Since when the service refuses the API key and when the daemon probes next (epoch
+    #: seconds), while a running daemon pauses for it; else None.
+    auth_pause: tuple[float, float] | None = None
 
     def as_json(self) -> JsonObject:
         """Return the report as JSON-ready data."""
         return {
             "state_file": None if self.state_file is None else str(self.state_file),
+            "auth_pause": None
+            if self.auth_pause is None
+            else {
+                "since": iso_time(self.auth_pause[0]),
+                "next_probe": iso_time(self.auth_pause[1]),
+            },
             "counts": self.counts,
             "in_flight": self.in_flight,
             "recent_failures": self.recent_failures,
@@ -171,9 +182,9 @@ def status_report(settings: Settings) -> StatusReport:
             for j in store.recent(JobState.PUBLISHED, RECENT_FAILURES)
             if is_incomplete(store.result(j.id) or {})
         ]
-        return StatusReport(
-            store.counts(), flight, failures, lock_holder(state_dir(settings)), incomplete, path
-        )
+        holder = lock_holder(state_dir(settings))
+        pause = read_pause(state_dir(settings)) if holder is not None else None
+        return StatusReport(store.counts(), flight, failures, holder, incomplete, path, pause)
     finally:
         store.close()
 
@@ -182,6 +193,12 @@ def format_status(report: StatusReport) -> str:
     """Return the status report as text for a terminal."""
     counts = report.counts
     lines = [_daemon_line(report.daemon_pid)]
+    if report.auth_pause is not None:
+        since, next_probe = (iso_time(t) for t in report.auth_pause)
+        lines.append(
+            f"paused: the service refuses the API key since {since}; next probe at "
+            f"{next_probe} (fix the key where it is configured; no restart needed)"
+        )
     if report.state_file is None:
         lines.append("no state: no job has run with this configuration's state folder yet")
         return "\n".join(lines)
@@ -202,6 +219,17 @@ def format_status(report: StatusReport) -> str:
         for j in report.recent_incomplete:
             lines.append(f"  {str(j['job_id'])[:12]}  {j['source']}")
     return "\n".join(lines)
+
+
+def _pause_json(pause: tuple[float, float] | None) -> JsonObject | None:
+    if pause is None:
+        return None
+    return {"since": iso_time(pause[0]), "next_probe": iso_time(pause[1])}
+
+
+def iso_time(epoch: float) -> str:
+    """Return ``epoch`` seconds as ISO 8601 in UTC, to the second."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
 def _daemon_line(pid: int | None) -> str:

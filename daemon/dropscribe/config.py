@@ -367,6 +367,20 @@ def load_config(
     return settings.model_copy(update={"paths": paths, "api_key": key, "source": path.resolve()})
 
 
+def read_api_key(settings: Settings, environ: Mapping[str, str] | None = None) -> SecretStr:
+    """Read the API key again from its configured source (api.api_key_file, the systemd
+    credential or the environment), so a fixed key is used without a restart. Raise
+    ConfigError saying why if there is none to read."""
+    source = settings.source or Path("config")
+    base = source.parent if settings.source else Path.cwd()
+    problems: list[str] = []
+    env = os.environ if environ is None else environ
+    key = _find_api_key(settings.api, base, env, source, problems)
+    if key is None or problems:
+        raise ConfigError(problems or [f"{source}: api: no API key for an embedded base_url"])
+    return key
+
+
 def _path_problems(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> list[str]:
     """Return the folders' problems when other sections are invalid, so that every problem
     is reported at once (like _key_problems)."""
