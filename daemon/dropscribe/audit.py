@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -83,6 +83,8 @@ class Event(StrEnum):
     QUALITY_UNKNOWN = "quality.unknown"  # the recording's speech could not be measured
     AUTH_PAUSED = "auth.paused"  # the key was refused: all work waits
     AUTH_RESUMED = "auth.resumed"  # the key works again
+    AUTH_KEY_RELOADED = "auth.key_reloaded"  # the key source holds a new key, now in use
+    AUTH_KEY_UNREADABLE = "auth.key_unreadable"  # the key source could not be read again
     DAEMON_STARTED = "daemon.started"  # everything is up
     DAEMON_STOPPING = "daemon.stopping"  # a signal or a fatal error: draining
     DAEMON_STOPPED = "daemon.stopped"  # the last line of a run
@@ -145,6 +147,8 @@ CONTRACT: dict[Event, Fields] = {
     Event.QUALITY_UNKNOWN: _f(f"{_JOB} error", _KNOWN),
     Event.AUTH_PAUSED: _f("status error resume_in_seconds hint"),
     Event.AUTH_RESUMED: _f(""),
+    Event.AUTH_KEY_RELOADED: _f("reason"),
+    Event.AUTH_KEY_UNREADABLE: _f("reason error"),
     Event.DAEMON_STARTED: _f(
         "pid recovered_jobs orphans_adopted temp_files_swept backend inbox outbox"
     ),
@@ -222,7 +226,17 @@ def shared_processors() -> list[Processor]:
     ]
 
 
-def choose_renderer(console: str, stream: TextIO) -> Processor:
+class Console(Protocol):
+    """Where console lines go: a text stream, or anything that writes like one."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+    def isatty(self) -> bool: ...
+
+
+def choose_renderer(console: str, stream: Console) -> Processor:
     """Return the renderer for the stream: columns for a person at a terminal, else JSON."""
     if console not in CONSOLE_MODES:
         raise ValueError(f"console must be one of {', '.join(CONSOLE_MODES)}, not {console!r}")
@@ -250,21 +264,27 @@ def configure(
     redactor: Redactor,
     console: str = "auto",
     level: str = "info",
-    stream: TextIO | None = None,
+    stream: Console | None = None,
+    stream_level: str | None = None,
 ) -> None:
     """Send every event, ours and the stdlib's, redacted, to ``audit.jsonl`` and ``stream``.
 
     ``log_dir`` None writes no file (``check-config``); ``stream`` defaults to stdout;
     ``console`` is ``auto``, ``json`` or ``console``; ``level`` a stdlib level name in lower
-    case. Calling it again replaces the handlers and closes the previous file. Raise ValueError
-    on an unknown level or console mode, OSError if the audit file cannot be opened.
+    case; ``stream_level``, if given, a higher one for ``stream`` alone (the file still gets
+    every event from ``level`` up). Calling it again replaces the handlers and closes the
+    previous file. Raise ValueError on an unknown level or console mode, OSError if the audit
+    file cannot be opened.
     """
-    if level not in LEVELS:
-        raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+    for name in (level, stream_level or level):
+        if name not in LEVELS:
+            raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {name!r}")
     out = stream if stream is not None else sys.stdout
     renderer = choose_renderer(console, out)
     handlers: list[logging.Handler] = [logging.StreamHandler(out)]
     handlers[0].setFormatter(_formatter(redactor, renderer))
+    if stream_level is not None:
+        handlers[0].setLevel(logging.getLevelNamesMapping()[stream_level.upper()])
     if log_dir is not None:
         file_handler = _AuditFileHandler(open_audit_file(log_dir))
         file_handler.setFormatter(_formatter(redactor, structlog.processors.JSONRenderer()))

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from dropscribe import __version__, audit, commands
-from dropscribe.config import Settings, load_config
+from dropscribe.config import Settings, language_problem, load_config
 from dropscribe.errors import ConfigError
+from dropscribe.progress import ProgressBar
 from dropscribe.redaction import Redactor
 from dropscribe.service import AlreadyRunning
 
@@ -42,9 +43,15 @@ EXIT_SOFTWARE = 70  # EX_SOFTWARE: an internal error
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another run/once/transcribe holds the state folder
 EXIT_CONFIG = 78  # EX_CONFIG: a bad configuration; systemd does not restart on it
 EXIT_HARD_STOP = 130  # stopped at once by a second signal; the state is still consistent
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: the reader of our output went away (`status | head`)
 ARGPARSE_USAGE = 2  # what argparse exits with on wrong arguments
 
-DEFAULT_CONFIG = Path(os.environ.get("DROPSCRIBE_CONFIG", "/etc/dropscribe/config.yaml"))
+SYSTEM_CONFIG = "/etc/dropscribe/config.yaml"  # where the Debian package installs it
+DEFAULT_CONFIG = Path(os.environ.get("DROPSCRIBE_CONFIG", SYSTEM_CONFIG))
+LOG_FORMAT_HELP = (
+    "how printed events look: console (columns, for a person), json (one object a line), "
+    "or auto: console on a terminal, else json (default: auto); audit.jsonl is always json"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,14 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
             "--config",
             type=Path,
             default=DEFAULT_CONFIG,
-            help="YAML file (default: $DROPSCRIBE_CONFIG, else /etc/dropscribe/config.yaml)",
+            help=f"YAML file (default: {DEFAULT_CONFIG}; $DROPSCRIBE_CONFIG, if set, "
+            f"replaces {SYSTEM_CONFIG})",
         )
         return p
 
     run = with_config("run", "run the daemon until SIGTERM")
-    run.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
+    run.add_argument(
+        "--log-format", choices=["auto", "json", "console"], default="auto", help=LOG_FORMAT_HELP
+    )
     once = with_config("once", "process what is in the inbox now, wait for it, exit")
-    once.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
+    once.add_argument(
+        "--log-format", choices=["auto", "json", "console"], default="auto", help=LOG_FORMAT_HELP
+    )
     status = with_config("status", "show counts per state, jobs in flight, recent failures")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     retry = with_config("retry", "requeue failed jobs")
@@ -83,9 +95,31 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("job_id", nargs="?", help="a job id (or a unique prefix)")
     target.add_argument("--all-failed", action="store_true", help="every failed job")
     with_config("check-config", "validate the configuration and print every problem")
-    tr = sub.add_parser("transcribe", help="transcribe files in the foreground and print the text")
-    tr.add_argument("files", nargs="+", type=Path)
-    tr.add_argument("-c", "--config", type=Path, default=None, help="YAML file (optional)")
+    tr_text = "transcribe files in the foreground and print the text"
+    tr = sub.add_parser(
+        "transcribe",
+        help=tr_text,
+        description=f"{tr_text}. Each file goes through the daemon's steps (inspection, upload, "
+        "submission, polling) in a temporary folder; nothing of the configured inbox, outbox "
+        "or state is touched. Without -c the embedded engine with the bundled model is used.",
+    )
+    tr.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    tr.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=None,
+        help="YAML file (optional; its folders are not needed)",
+    )
+    tr.add_argument("--language", help="a Whisper language code, e.g. en or de (default: en)")
+    tr.add_argument("--model", help="the embedded engine's model, e.g. small.en")
+    tr.add_argument(
+        "--format",
+        choices=["txt", "json", "srt", "vtt"],
+        default="txt",
+        dest="output_format",
+        help="what to print (default: txt)",
+    )
     models = sub.add_parser("models", help="list the configured and cached models; pull one")
     models.add_argument("-c", "--config", type=Path, default=None, help="YAML file (optional)")
     models.add_argument("action", nargs="?", choices=["pull"], help="fetch NAME into the cache")
@@ -96,16 +130,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the command line and exit with its code."""
-    words = list(sys.argv[1:] if argv is None else argv)
+    """Run the command line and exit with its code; a closed output pipe ends it quietly."""
+    try:
+        try:
+            code = _main(list(sys.argv[1:] if argv is None else argv))
+        finally:
+            # Flushed here (also after --help), so a closed pipe shows up inside the try,
+            # not at interpreter exit.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        code = EXIT_CLOSED_PIPE
+    sys.exit(code)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush of what is still buffered
+    does not hit the closed pipe again (the recipe in Python's signal documentation)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _main(words: list[str]) -> int:
+    """Run the command in ``words``; return its exit code."""
     if words[:1] == ["serve"]:
         # The server has its own parser (shared with `python -m dropscribe.localapi`). Imported
         # here: the engine's libraries cost ~55 MB that the other commands do without.
         from dropscribe.localapi.__main__ import main as serve_main
 
-        sys.exit(_usage_exit(serve_main, words[1:]))
+        return _usage_exit(serve_main, words[1:])
     args = build_parser().parse_args(words)
-    sys.exit(dispatch(args))
+    return dispatch(args)
 
 
 def _usage_exit(command: Callable[[list[str]], int], argv: list[str]) -> int:
@@ -182,15 +238,16 @@ def _redactor_for(settings: Settings | None) -> Redactor:
 
 def _serve_daemon(settings: Settings, command: str, log_format: str) -> int:
     redactor = _redactor_for(settings)
+    bar = ProgressBar(sys.stderr) if command == "once" and sys.stderr.isatty() else None
     try:
-        audit.configure(log_dir=settings.paths.log_dir, redactor=redactor, console=log_format)
+        _configure_audit(settings, redactor, log_format, bar)
     except OSError as exc:
         # Restarting cannot fix a folder we may not write: a configuration problem.
         print(f"dropscribe: cannot write the audit trail: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     try:
         if command == "once":
-            return commands.once(settings, redactor, progress_stream=sys.stderr)
+            return commands.once(settings, redactor, None if bar is None else bar.show)
         return commands.run(settings, redactor)
     except ConfigError as exc:
         audit.get_logger().error(audit.Event.CONFIG_INVALID, problems=exc.problems)
@@ -208,7 +265,27 @@ def _serve_daemon(settings: Settings, command: str, log_format: str) -> int:
         )
         return EXIT_SOFTWARE
     finally:
+        if bar is not None:
+            bar.close()
         audit.shutdown()
+
+
+def _configure_audit(
+    settings: Settings, redactor: Redactor, log_format: str, bar: ProgressBar | None
+) -> None:
+    """Send the events to audit.jsonl and stdout; with a progress bar, only warnings and
+    errors to the terminal, above the bar (audit.jsonl still gets every event)."""
+    log_dir = settings.paths.log_dir
+    if bar is None:
+        audit.configure(log_dir=log_dir, redactor=redactor, console=log_format)
+        return
+    audit.configure(
+        log_dir=log_dir,
+        redactor=redactor,
+        console=log_format,
+        stream=bar.lines_above(),
+        stream_level="warning",
+    )
 
 
 def _status(settings: Settings, *, as_json: bool) -> int:
@@ -222,7 +299,14 @@ def _status(settings: Settings, *, as_json: bool) -> int:
 
 def _retry(settings: Settings, job_id: str | None, all_failed: bool) -> int:
     redactor = _redactor_for(settings)
-    audit.configure(log_dir=settings.paths.log_dir, redactor=redactor, console="auto")
+    # The requeue events go to audit.jsonl; the terminal gets the summary below, and warnings.
+    audit.configure(
+        log_dir=settings.paths.log_dir,
+        redactor=redactor,
+        console="console",
+        stream=sys.stderr,
+        stream_level="warning",
+    )
     try:
         requeued, problems, found = commands.retry(settings, job_id, all_failed=all_failed)
     finally:
@@ -239,24 +323,41 @@ def _retry(settings: Settings, job_id: str | None, all_failed: bool) -> int:
 
 def _transcribe(args: argparse.Namespace) -> int:
     try:
-        settings = load_config(args.config) if args.config else None
+        settings = load_config(args.config, folders=False) if args.config else None
     except ConfigError as exc:
         _print_problems(exc, sys.stderr)
         return EXIT_CONFIG
+    language = args.language.strip().lower() if args.language else None
+    problem = language_problem(language) if language else None
+    if problem is not None:
+        print(f"dropscribe: --language: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    settings = _with_options(settings, language, args.model)
     redactor = _redactor_for(settings)
+    present = [f for f in args.files if f.is_file()]
+    for path in args.files:
+        if path not in present:
+            print(f"dropscribe: {path}: no such file", file=sys.stderr)
+    if not present:
+        return EXIT_NOT_FOUND
     audit.configure(
         log_dir=None, redactor=redactor, console="console", stream=sys.stderr, level="warning"
     )
-    missing = [f for f in args.files if not f.is_file()]
-    for path in missing:
-        print(f"dropscribe: {path}: no such file", file=sys.stderr)
-    if missing:
-        return EXIT_NOT_FOUND
     try:
-        failures = commands.transcribe(settings, redactor, args.files, sys.stdout, sys.stderr)
+        failures = commands.transcribe(
+            settings, redactor, present, sys.stdout, sys.stderr, args.output_format
+        )
     except AlreadyRunning as exc:
         print(f"dropscribe: {exc}", file=sys.stderr)
         return EXIT_LOCKED
     finally:
         audit.shutdown()
-    return EXIT_JOBS_FAILED if failures else EXIT_OK
+    return EXIT_JOBS_FAILED if failures or len(present) < len(args.files) else EXIT_OK
+
+
+def _with_options(settings: Settings | None, language: str | None, model: str | None) -> Settings:
+    """Return the settings (or the defaults) with ``transcribe``'s --language and --model."""
+    base = settings or Settings()
+    whisper = base.whisper.model_copy(update={"language": language} if language else {})
+    embedded = base.embedded.model_copy(update={"model": model} if model else {})
+    return base.model_copy(update={"whisper": whisper, "embedded": embedded})

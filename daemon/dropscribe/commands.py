@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -20,9 +21,10 @@ from dropscribe import audit
 from dropscribe.config import Paths, Settings
 from dropscribe.custody import Custody
 from dropscribe.jobs import Job, JobState
-from dropscribe.outbox import render_txt
+from dropscribe.outbox import FORMATS as OUTPUT_FORMATS
 from dropscribe.pipeline import Clock, Lifecycle
 from dropscribe.quality import describe_shortfall, is_incomplete
+from dropscribe.recordings import inspect_entry
 from dropscribe.redaction import Redactor
 from dropscribe.service import (
     Flags,
@@ -32,12 +34,15 @@ from dropscribe.service import (
     folders_of,
     install_signal_handlers,
     lock_holder,
+    read_pause,
     state_dir,
 )
 from dropscribe.state import StateStore
 
 RECENT_FAILURES = 10
-PROGRESS_WIDTH = 30
+#: How many jobs `retry` lists when the id prefix it was given starts several.
+CANDIDATES_SHOWN = 10
+STATE_FILE = "state.db"
 # How often `transcribe` looks whether its jobs have finished (seconds).
 TRANSCRIBE_CHECK_SECONDS = 0.1
 
@@ -64,49 +69,32 @@ def run(settings: Settings, redactor: Redactor) -> int:
     return 0
 
 
-def once(settings: Settings, redactor: Redactor, progress_stream: TextIO) -> int:
-    """Process what is in the inbox now and every unfinished job; return 1 if any failed."""
+def once(
+    settings: Settings, redactor: Redactor, progress: Callable[[Counts], None] | None = None
+) -> int:
+    """Process what is in the inbox now and every unfinished job; return 1 if any failed.
+    ``progress``, if given, is shown the jobs per state while it waits."""
     flags = Flags()
     install_signal_handlers(flags)
     service = Service(build(settings, redactor), watch=True, flags=flags)
     started = time.time()
-    bar = _progress_printer(progress_stream)
     try:
+        if progress is not None:
+            progress(service.parts.store.counts())  # the jobs finished before this run
         service.start()
         watcher = service.watcher
         while watcher is not None and not flags.stop.is_set() and watcher.pending_count() > 0:
             flags.stop.wait(0.2)
         if watcher is not None:
             watcher.stop()
-        service.wait_until_idle(bar)
+        service.wait_until_idle(progress)
         failed = _failed_since(service.parts.store, started)
         failed += _incomplete_since(service.parts.store, started)
     finally:
         service.shutdown()
     if flags.hard_stop.is_set():
         raise HardStop
-    bar(None)
     return 1 if failed else 0
-
-
-def _progress_printer(stream: TextIO) -> Callable[[Counts | None], None]:
-    tty = stream.isatty()
-
-    def show(counts: Counts | None) -> None:
-        if not tty:
-            return
-        if counts is None:
-            stream.write("\n")
-            stream.flush()
-            return
-        finished = counts["published"] + counts["failed"]
-        total = sum(counts.values()) or 1
-        filled = int(PROGRESS_WIDTH * finished / total)
-        bar = "#" * filled + "-" * (PROGRESS_WIDTH - filled)
-        stream.write(f"\r[{bar}] {finished}/{total} done, {counts['failed']} failed ")
-        stream.flush()
-
-    return show
 
 
 def _failed_since(store: StateStore, since: float) -> list[Job]:
@@ -134,10 +122,22 @@ class StatusReport:
     daemon_pid: int | None
     #: Recently published transcripts marked incomplete (speech missing or doubtful).
     recent_incomplete: list[JsonObject]
+    #: The state file, or None when there is none yet (nothing has run on this state folder).
+    state_file: Path | None
+    #: Since when the service refuses the API key and when the daemon probes next (epoch
+    #: seconds), while a running daemon pauses for it; else None.
+    auth_pause: tuple[float, float] | None = None
 
     def as_json(self) -> JsonObject:
         """Return the report as JSON-ready data."""
         return {
+            "state_file": None if self.state_file is None else str(self.state_file),
+            "auth_pause": None
+            if self.auth_pause is None
+            else {
+                "since": iso_time(self.auth_pause[0]),
+                "next_probe": iso_time(self.auth_pause[1]),
+            },
             "counts": self.counts,
             "in_flight": self.in_flight,
             "recent_failures": self.recent_failures,
@@ -148,8 +148,11 @@ class StatusReport:
 
 def status_report(settings: Settings) -> StatusReport:
     """Return counts per state, the jobs in flight with step and age, recent failures, and
-    whether a daemon holds the state folder."""
-    store = StateStore(state_dir(settings) / "state.db")
+    whether a daemon holds the state folder. Without a state file, say so and create none."""
+    path = state_dir(settings) / STATE_FILE
+    if not path.is_file():
+        return StatusReport({}, [], [], lock_holder(state_dir(settings)), [], None)
+    store = StateStore(path)
     now = time.time()
     try:
         flight: list[JsonObject] = [
@@ -179,9 +182,9 @@ def status_report(settings: Settings) -> StatusReport:
             for j in store.recent(JobState.PUBLISHED, RECENT_FAILURES)
             if is_incomplete(store.result(j.id) or {})
         ]
-        return StatusReport(
-            store.counts(), flight, failures, lock_holder(state_dir(settings)), incomplete
-        )
+        holder = lock_holder(state_dir(settings))
+        pause = read_pause(state_dir(settings)) if holder is not None else None
+        return StatusReport(store.counts(), flight, failures, holder, incomplete, path, pause)
     finally:
         store.close()
 
@@ -190,6 +193,15 @@ def format_status(report: StatusReport) -> str:
     """Return the status report as text for a terminal."""
     counts = report.counts
     lines = [_daemon_line(report.daemon_pid)]
+    if report.auth_pause is not None:
+        since, next_probe = (iso_time(t) for t in report.auth_pause)
+        lines.append(
+            f"paused: the service refuses the API key since {since}; next probe at "
+            f"{next_probe} (fix the key where it is configured; no restart needed)"
+        )
+    if report.state_file is None:
+        lines.append("no state: no job has run with this configuration's state folder yet")
+        return "\n".join(lines)
     lines.append("jobs: " + ", ".join(f"{n} {state}" for state, n in counts.items()))
     if report.in_flight:
         lines.append("in flight:")
@@ -209,6 +221,17 @@ def format_status(report: StatusReport) -> str:
     return "\n".join(lines)
 
 
+def _pause_json(pause: tuple[float, float] | None) -> JsonObject | None:
+    if pause is None:
+        return None
+    return {"since": iso_time(pause[0]), "next_probe": iso_time(pause[1])}
+
+
+def iso_time(epoch: float) -> str:
+    """Return ``epoch`` seconds as ISO 8601 in UTC, to the second."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
 def _daemon_line(pid: int | None) -> str:
     if pid is None:
         return "daemon: not running"
@@ -223,7 +246,7 @@ def retry(
     A job that already has a poll URL resumes polling the same request. Return the ids
     requeued, a list of problems, and whether the named job was found at all.
     """
-    store = StateStore(state_dir(settings) / "state.db")
+    store = StateStore(state_dir(settings) / STATE_FILE)
     p = settings.paths
     lifecycle = Lifecycle(
         store,
@@ -236,10 +259,9 @@ def retry(
         if all_failed:
             jobs = store.in_states([JobState.FAILED])
         else:
-            found = store.get(job_id or "")
-            if found is None:
-                return [], [f"no job {job_id!r} (or the prefix is not unique)"], False
-            jobs = [found]
+            jobs = store.starting_with(job_id or "", CANDIDATES_SHOWN + 1)
+            if len(jobs) != 1:
+                return [], [_not_one_job(job_id or "", jobs)], False
         done: list[str] = []
         problems: list[str] = []
         for job in jobs:
@@ -253,11 +275,32 @@ def retry(
         store.close()
 
 
+def _not_one_job(prefix: str, jobs: Sequence[Job]) -> str:
+    """Return why ``prefix`` names no single job, given the jobs it starts."""
+    if not jobs:
+        return f"no job {prefix!r}"
+    more = " ..." if len(jobs) > CANDIDATES_SHOWN else ""
+    listed = "".join(f"\n  {j.id}  {j.source}" for j in jobs[:CANDIDATES_SHOWN])
+    return f"{prefix!r} is not unique; it starts these jobs:{listed}{more}"
+
+
 def scratch_settings(settings: Settings, root: Path) -> Settings:
-    """Return ``settings`` with every folder under ``root``: `transcribe` runs the daemon's
-    steps there, leaving the configured inbox, outbox and state alone."""
+    """Return ``settings`` with every folder under ``root`` and every output format on:
+    `transcribe` runs the daemon's steps there, leaving the configured inbox, outbox and state
+    alone, and prints the format asked for."""
     paths = {name: root / name for name in Paths.model_fields}
-    return settings.model_copy(update={"paths": Paths(**paths)})
+    output = settings.output.model_copy(update={"formats": OUTPUT_FORMATS})
+    return settings.model_copy(update={"paths": Paths(**paths), "output": output})
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What `transcribe` got for one file: its text in the format asked for, why it failed
+    (None: published), and how it falls short (None: complete)."""
+
+    text: str
+    error: str | None = None
+    shortfall: str | None = None
 
 
 def transcribe(
@@ -266,51 +309,83 @@ def transcribe(
     files: Sequence[Path],
     out: TextIO,
     err: TextIO,
+    output_format: str = "txt",
 ) -> int:
-    """Send each file through the daemon's steps in the foreground and print its text; return
-    the number of files that failed.
+    """Send each file through the daemon's steps in the foreground and print it in
+    ``output_format``; return the number of files that failed.
 
-    The steps run on copies in a temporary folder, removed afterwards. Without settings, the
-    embedded engine is used; with them, the configured service, and the configured state
-    folder is locked meanwhile (so `transcribe` does not run beside a daemon on it).
+    Each file is inspected as the daemon inspects an inbox entry first. The steps run on copies
+    in a temporary folder, removed afterwards. Without settings, the embedded engine is used;
+    with them, the configured service, and the configured state folder (if any) is locked
+    meanwhile (so `transcribe` does not run beside a daemon on it).
     """
-    lock_dir = None if settings is None else state_dir(settings)
+    lock_dir = None if settings is None else settings.paths.state_dir
     with tempfile.TemporaryDirectory(prefix="dropscribe-") as root:
         scratch = scratch_settings(settings or Settings(), Path(root))
         held = None if lock_dir is None else StateLock(lock_dir)
         try:
-            texts = _transcribe_all(scratch, redactor, files)
+            results = _transcribe_all(scratch, redactor, files, output_format)
         finally:
             if held is not None:
                 held.release()
+    return _print_transcripts(files, results, redactor, out, err)
+
+
+def _print_transcripts(
+    files: Sequence[Path],
+    results: Sequence[Transcript],
+    redactor: Redactor,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Print each transcript (headed by its file when there are several) and each problem;
+    return how many files failed or fell short."""
     failures = 0
-    for path, (text, error, shortfall) in zip(files, texts, strict=True):
-        if error is not None:
+    for path, got in zip(files, results, strict=True):
+        if got.error is not None:
             failures += 1
-            print(f"dropscribe: {path}: {redactor.text(error)}", file=err)
+            print(f"dropscribe: {path}: {redactor.text(got.error)}", file=err)
             continue
-        if shortfall is not None:
+        if got.shortfall is not None:
             # Published all the same (quality.on_incomplete: publish), but not a success.
             failures += 1
-            print(f"dropscribe: {path}: incomplete: {shortfall}", file=err)
+            print(f"dropscribe: {path}: incomplete: {got.shortfall}", file=err)
         if len(files) > 1:
             print(f"== {path}", file=out)
-        print(text.rstrip("\n"), file=out)
+        print(got.text.rstrip("\n"), file=out)
     return failures
 
 
 def _transcribe_all(
-    settings: Settings, redactor: Redactor, files: Sequence[Path]
-) -> list[tuple[str, str | None, str | None]]:
+    settings: Settings, redactor: Redactor, files: Sequence[Path], output_format: str
+) -> list[Transcript]:
     service = Service(build(settings, redactor), watch=False, flags=Flags())
     parts = service.parts
     try:
         service.start()
-        jobs = [parts.pipeline.accept(_place(settings, n, path)) for n, path in enumerate(files)]
+        verdicts = [_inspect(settings, path) for path in files]
+        jobs = [
+            None if refusal else parts.pipeline.accept(_place(settings, n, path))
+            for n, (path, refusal) in enumerate(zip(files, verdicts, strict=True))
+        ]
         service.wait_until_idle()
-        return [_text_of(parts.store, job.id) for job in jobs]
+        return [
+            Transcript("", refusal)
+            if job is None
+            else _transcript_of(parts.store, job.id, output_format)
+            for job, refusal in zip(jobs, verdicts, strict=True)
+        ]
     finally:
         service.shutdown()
+
+
+def _inspect(settings: Settings, path: Path) -> str:
+    """Return why the daemon would refuse ``path`` as a recording, or "" if it takes it.
+    A link named on the command line is followed: the user chose it."""
+    verdict = inspect_entry(
+        path.resolve(), max_bytes=settings.max_file_bytes, extensions=settings.watch.extensions
+    )
+    return "" if verdict.ok else f"{verdict.reason}; {verdict.hint}"
 
 
 def _place(settings: Settings, number: int, path: Path) -> str:
@@ -320,15 +395,17 @@ def _place(settings: Settings, number: int, path: Path) -> str:
     return rel
 
 
-def _text_of(store: StateStore, job_id: str) -> tuple[str, str | None, str | None]:
-    """Return the job's text, its error (None: published) and how it falls short (None:
-    complete)."""
+def _transcript_of(store: StateStore, job_id: str, output_format: str) -> Transcript:
+    """Return the job's transcript in ``output_format``, read from what it published."""
     job = store.get(job_id)
     if job is None or job.state is not JobState.PUBLISHED:
-        return "", (job.error if job is not None else None) or "not transcribed", None
+        return Transcript("", (job.error if job is not None else None) or "not transcribed")
     result = store.result(job.id) or {}
     shortfall = describe_shortfall(result) if is_incomplete(result) else None
-    return render_txt(result), None, shortfall
+    published = [Path(p) for p in job.outputs if Path(p).suffix == f".{output_format}"]
+    if not published:
+        return Transcript("", f"no {output_format} output: the result has no timed segments")
+    return Transcript(published[0].read_text(encoding="utf-8"), None, shortfall)
 
 
 __all__ = ["HardStop", "format_status", "once", "retry", "run", "status_report", "transcribe"]

@@ -339,10 +339,14 @@ class Settings(_Section):
         return self.whisper.model_dump(mode="json")
 
 
-def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+def load_config(
+    path: Path, environ: Mapping[str, str] | None = None, *, folders: bool = True
+) -> Settings:
     """Given a YAML file, return the validated settings.
 
-    ``environ`` defaults to ``os.environ``. Raise ConfigError listing every problem found.
+    ``environ`` defaults to ``os.environ``. ``folders`` False is for a command that makes its
+    own (``transcribe``): state_dir and log_dir may then stay unset (None). Raise ConfigError
+    listing every problem found.
     """
     env = os.environ if environ is None else environ
     raw = _read_yaml(path)
@@ -350,14 +354,31 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Setting
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
         schema_problems = [_format_error(path, err) for err in exc.errors()]
-        others = _path_problems(raw, path, env) + _key_problems(raw, path, env)
+        folder_problems = _path_problems(raw, path, env) if folders else []
+        others = folder_problems + _key_problems(raw, path, env)
         raise ConfigError(schema_problems + others) from None
     problems: list[str] = []
-    paths = _resolve_paths(settings.paths, path.parent.resolve(), env, path, problems)
+    unset: list[str] = []  # folders not set; problems only for a command that needs them
+    paths = _resolve_paths(settings.paths, path.parent.resolve(), env, path, unset)
+    problems += unset if folders else []
     key = _find_api_key(settings.api, path.parent.resolve(), env, path, problems)
     if problems:
         raise ConfigError(problems)
     return settings.model_copy(update={"paths": paths, "api_key": key, "source": path.resolve()})
+
+
+def read_api_key(settings: Settings, environ: Mapping[str, str] | None = None) -> SecretStr:
+    """Read the API key again from its configured source (api.api_key_file, the systemd
+    credential or the environment), so a fixed key is used without a restart. Raise
+    ConfigError saying why if there is none to read."""
+    source = settings.source or Path("config")
+    base = source.parent if settings.source else Path.cwd()
+    problems: list[str] = []
+    env = os.environ if environ is None else environ
+    key = _find_api_key(settings.api, base, env, source, problems)
+    if key is None or problems:
+        raise ConfigError(problems or [f"{source}: api: no API key for an embedded base_url"])
+    return key
 
 
 def _path_problems(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> list[str]:

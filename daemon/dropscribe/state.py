@@ -147,6 +147,12 @@ class StateStore:
         rows = self._select("WHERE id = ? OR id LIKE ? LIMIT 2", (job_id, f"{job_id}%"))
         return rows[0] if len(rows) == 1 else None
 
+    def starting_with(self, prefix: str, limit: int) -> list[Job]:
+        """Return up to ``limit`` jobs whose id is ``prefix`` or starts with it, oldest first."""
+        return self._select(
+            "WHERE substr(id, 1, ?) = ? ORDER BY rowid LIMIT ?", (len(prefix), prefix, limit)
+        )
+
     def result(self, job_id: str) -> dict[str, Any] | None:
         """Return the stored service result of a job, or None."""
         with self._lock:

@@ -11,7 +11,10 @@ import os
 import pty
 import select
 import subprocess
+from dataclasses import replace
 
+from dropscribe.jobs import Job, JobState
+from dropscribe.state import StateStore
 from support.daemon import (
     DROPSCRIBE,
     Daemon,
@@ -24,6 +27,7 @@ from support.daemon import (
 from support.fault_server import Fault, FaultServer
 
 EXIT_JOBS_FAILED = 1
+EXIT_NOT_FOUND = 66
 EXIT_CONFIG = 78
 #: Seconds a `once` run over a few small recordings may take, start-up included.
 ONCE_TIMEOUT = 60.0
@@ -220,9 +224,26 @@ def test_run_internal_error_at_start_exits_70_with_a_logged_reason(
     assert stopped and "exception" in stopped[-1]
 
 
-def test_once_on_a_terminal_shows_a_progress_bar(make_daemon: MakeDaemon) -> None:
-    daemon = make_daemon()
-    drop(daemon, "a.wav", "b.wav")
+def read_terminal(controller: int, proc: subprocess.Popen[bytes]) -> bytes:
+    """Return what ``proc`` wrote to the terminal whose controlling end is ``controller``,
+    read while it runs (Linux drops what is unread once the last writer closes)."""
+    shown = b""
+    while True:
+        if not select.select([controller], [], [], 0.5)[0]:
+            if proc.poll() is not None:
+                return shown
+            continue
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closed with the process
+            return shown
+        if not chunk:
+            return shown
+        shown += chunk
+
+
+def once_on_a_terminal(daemon: Daemon) -> bytes:
+    """Run `dropscribe once` with stdout and stderr on a real pty; return what it showed."""
     controller, terminal = pty.openpty()
     try:
         proc = subprocess.Popen(
@@ -230,21 +251,122 @@ def test_once_on_a_terminal_shows_a_progress_bar(make_daemon: MakeDaemon) -> Non
             cwd=daemon.root,
             env=daemon.env(),
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            stdout=terminal,
             stderr=terminal,
         )
         os.close(terminal)
+        shown = read_terminal(controller, proc)
         assert proc.wait(timeout=ONCE_TIMEOUT) == 0
-        shown = b""
-        while select.select([controller], [], [], 0.5)[0]:
-            try:
-                chunk = os.read(controller, 65536)
-            except OSError:  # the terminal closed with the process
-                break
-            if not chunk:
-                break
-            shown += chunk
+        return shown
     finally:
         os.close(controller)
-    assert b"2/2 done, 0 failed" in shown
-    assert b"[" + b"#" * 30 + b"]" in shown
+
+
+def test_once_on_a_terminal_shows_a_progress_bar(make_daemon: MakeDaemon) -> None:
+    daemon = make_daemon()
+    drop(daemon, "a.wav", "b.wav")
+
+    shown = once_on_a_terminal(daemon)
+
+    assert b"2/2 jobs, 0 failed" in shown
+    assert b"100%" in shown
+
+
+def test_once_on_a_terminal_shows_warnings_but_no_info_lines(
+    make_daemon: MakeDaemon, server: FaultServer
+) -> None:
+    server.plan("poll", [Fault.unknown_status()])
+    daemon = make_daemon()
+    drop(daemon, "a.wav")
+
+    shown = once_on_a_terminal(daemon)
+
+    assert b"poll.unknown_status" in shown
+    assert b"job.published" not in shown
+    assert b"poll.status" not in shown
+    assert daemon.events("job.published")
+    assert daemon.events("poll.unknown_status")
+
+
+def test_once_off_a_terminal_shows_no_bar(make_daemon: MakeDaemon) -> None:
+    daemon = make_daemon()
+    drop(daemon, "a.wav")
+
+    done = daemon.run("once", timeout=ONCE_TIMEOUT)
+
+    assert done.returncode == 0, done.stderr
+    assert "jobs," not in done.stderr
+    assert "job.published" in done.stdout
+
+
+def test_status_without_a_state_file_says_so_and_creates_none(make_daemon: MakeDaemon) -> None:
+    daemon = make_daemon()
+
+    done = daemon.run("status")
+
+    assert done.returncode == 0, done.stderr
+    assert "no state" in done.stdout
+    assert not daemon.state_db.exists()
+
+
+def test_status_json_without_a_state_file_has_a_null_state_file(make_daemon: MakeDaemon) -> None:
+    daemon = make_daemon()
+
+    done = daemon.run("status", "--json")
+
+    assert json.loads(done.stdout)["state_file"] is None
+    assert not daemon.state_db.exists()
+
+
+def seed_failed_jobs(daemon: Daemon, *ids: str) -> None:
+    """Write failed jobs with these ids into the daemon's state file."""
+    daemon.state_db.parent.mkdir(parents=True, exist_ok=True)
+    store = StateStore(daemon.state_db)
+    try:
+        for n, job_id in enumerate(ids):
+            job = Job(id=job_id, source=f"seeded-{n}.wav", idempotency_key=job_id)
+            store.save(replace(job, state=JobState.FAILED, error="seeded"))
+    finally:
+        store.close()
+
+
+def test_retry_prefix_of_several_jobs_lists_the_candidates(make_daemon: MakeDaemon) -> None:
+    daemon = make_daemon()
+    first, second = "ab" + "1" * 30, "ab" + "2" * 30
+    seed_failed_jobs(daemon, first, second, "cd" + "3" * 30)
+
+    done = daemon.run("retry", "ab")
+
+    assert done.returncode == EXIT_NOT_FOUND
+    assert "'ab' is not unique" in done.stderr
+    assert f"{first}  seeded-0.wav" in done.stderr
+    assert f"{second}  seeded-1.wav" in done.stderr
+    assert "seeded-2.wav" not in done.stderr
+
+
+def test_retry_prefix_of_no_job_says_there_is_none(make_daemon: MakeDaemon) -> None:
+    daemon = make_daemon()
+    seed_failed_jobs(daemon, "ab" + "1" * 30)
+
+    done = daemon.run("retry", "cd")
+
+    assert done.returncode == EXIT_NOT_FOUND
+    assert "no job 'cd'" in done.stderr
+    assert "not unique" not in done.stderr
+
+
+def test_retry_requeue_prints_a_summary_and_no_log_line(
+    make_daemon: MakeDaemon, server: FaultServer
+) -> None:
+    server.plan("upload_url", [Fault.status(400)])
+    daemon = make_daemon()
+    drop(daemon, "again.wav")
+    assert daemon.run("once", timeout=ONCE_TIMEOUT).returncode == EXIT_JOBS_FAILED
+    (job,) = daemon.jobs()
+
+    done = daemon.run("retry", job["id"][:8])
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"requeued 1 job(s): {job['id']}\n"
+    assert done.stderr == ""
+    assert daemon.events("job.requeued", job_id=job["id"])

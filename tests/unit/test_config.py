@@ -126,6 +126,19 @@ def test_load_config_missing_state_dir_without_systemd_is_a_problem(tmp_path: Pa
     assert any("paths.log_dir" in p for p in found)
 
 
+def test_load_config_without_folders_leaves_state_dir_unset(tmp_path: Path) -> None:
+    settings = load_config(write(tmp_path, "whisper:\n  language: de\n"), {}, folders=False)
+    assert settings.paths.state_dir is None
+    assert settings.whisper.language == "de"
+
+
+def test_load_config_without_folders_still_reports_other_problems(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, "watch:\n  settle_seconds: -1\n"), {}, folders=False)
+    assert any("watch.settle_seconds" in p for p in caught.value.problems)
+    assert not any("paths." in p for p in caught.value.problems)
+
+
 REMOTE = "paths: {state_dir: s, log_dir: l}\napi:\n  base_url: https://api.example.test\n"
 
 

@@ -113,6 +113,18 @@ def test_state_store_get_unknown_id_returns_none(store: StateStore) -> None:
     assert store.get("zzz") is None
 
 
+def test_state_store_starting_with_returns_every_match_up_to_the_limit(store: StateStore) -> None:
+    for job_id in ("abc1", "abc2", "abc3", "abd4"):
+        store.save(full_job(id=job_id))
+    assert [j.id for j in store.starting_with("abc", 2)] == ["abc1", "abc2"]
+
+
+def test_state_store_starting_with_takes_wildcards_literally(store: StateStore) -> None:
+    store.save(full_job(id="abc1"))
+    assert store.starting_with("a%", 10) == []
+    assert store.starting_with("a_c", 10) == []
+
+
 def test_state_store_journal_mode_is_wal(store: StateStore, db_path: Path) -> None:
     with second_connection(db_path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

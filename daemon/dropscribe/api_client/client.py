@@ -134,10 +134,22 @@ class ApiClient:
         self._timeouts = timeouts
         self._bearer = _Bearer(api_key)
         self._redactor = Redactor([api_key])
+        self._key = api_key
         self._api = _session(user_agent)
         # The presigned PUT gets a session of its own, so no cookie or header of the API
         # session can ever travel to the storage host.
         self._storage = _session(user_agent)
+
+    def use_key(self, api_key: str) -> bool:
+        """Send ``api_key`` from the next call on; return whether it differs from the key in
+        use. The old key stays redacted."""
+        if api_key == self._key:
+            return False
+        self._redactor.add(api_key)
+        # One attribute swap: a call in flight keeps the bearer it started with.
+        self._bearer = _Bearer(api_key)
+        self._key = api_key
+        return True
 
     def get_upload_url(self, extension: str) -> str:
         """Given a file extension, return a fresh presigned URL to PUT the recording to."""

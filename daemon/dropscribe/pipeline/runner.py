@@ -110,6 +110,7 @@ class Pipeline:
 
     def _guarded(self, job: Job, step: Callable[[Job], Next | None]) -> None:
         try:
+            self._gate.before_call()
             after = step(job)
         except Exception as exc:  # one bad job must not stop the worker thread
             current = self._store.get(job.id) or job

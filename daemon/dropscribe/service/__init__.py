@@ -15,6 +15,7 @@ Signal handlers only set flags: the first SIGTERM or SIGINT drains, a second one
 """
 
 from dropscribe.service.daemon import Flags, Service, install_signal_handlers
+from dropscribe.service.keys import read_pause
 from dropscribe.service.lock import AlreadyRunning, StateLock, lock_holder
 from dropscribe.service.parts import (
     Parts,
@@ -42,6 +43,7 @@ __all__ = [
     "install_signal_handlers",
     "lock_holder",
     "pipeline_options",
+    "read_pause",
     "state_dir",
     "wake_poll",
 ]

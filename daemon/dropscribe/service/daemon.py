@@ -15,6 +15,7 @@ from dropscribe import audit, inbox, recordings
 from dropscribe.audit import Event
 from dropscribe.jobs import Job, JobState, new_job
 from dropscribe.notify import Notifier
+from dropscribe.service.keys import SIGNAL
 from dropscribe.service.parts import SERVER_STOP_TIMEOUT_SECONDS, Parts
 
 # How often the main loop wakes to ping the watchdog, rescan and adopt (seconds).
@@ -42,7 +43,7 @@ class Flags:
         self.stop.set()
 
     def on_hup(self, signum: int, frame: FrameType | None) -> None:
-        """Rescan the inbox now."""
+        """Rescan the inbox and read the API key source again, now."""
         self.rescan.set()
 
 
@@ -155,6 +156,7 @@ class Service:
                 self.flags.rescan.clear()
                 if self.watcher is not None:
                     self.watcher.rescan_now()
+                self.parts.reload_key(SIGNAL)
                 last_adopt = 0.0
             if now - last_adopt >= ADOPT_EVERY_SECONDS:
                 self.parts.pipeline.adopt()

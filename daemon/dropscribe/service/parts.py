@@ -29,6 +29,7 @@ from dropscribe.state import StateStore
 if TYPE_CHECKING:  # the engine's import is heavy; see connect()
     from dropscribe.localapi.server import EmbeddedServer
 
+from dropscribe.service.keys import PROBE, key_reloader, pause_recorder
 from dropscribe.service.lock import StateLock
 
 # Threads that poll the service and publish results; polls are short, so a few serve thousands.
@@ -116,6 +117,8 @@ class Parts:
     remote: Remote
     lifecycle: Lifecycle
     pipeline: Pipeline
+    #: Reads the API key source again (its argument: why, keys.PROBE or keys.SIGNAL).
+    reload_key: Callable[[str], None]
 
 
 def build(settings: Settings, redactor: Redactor, clock: Clock = WALL_CLOCK) -> Parts:
@@ -168,10 +171,15 @@ def _build_on(
     options = pipeline_options(settings, None if probe is None else probe.speech)
     p = settings.paths
     lifecycle = Lifecycle(store, custody, log, clock.time, (p.processing, p.failed))
-    gate = AuthGate(scheduler.hold, log, clock.time)
+    reload_key = key_reloader(settings, None if settings.is_embedded else remote.client, log)
+    record_pause = pause_recorder(state_dir(settings))
+    record_pause(None, None)  # a pause left by an earlier run is over
+    gate = AuthGate(scheduler.hold, log, clock.time, lambda: reload_key(PROBE), record_pause)
     steps = Steps(store, remote.calls, outbox, custody, log, options, clock, gate.accepted)
     pipeline = Pipeline(store, steps, lifecycle, gate, scheduler, log, options, clock)
-    return Parts(settings, lock, store, custody, outbox, scheduler, remote, lifecycle, pipeline)
+    return Parts(
+        settings, lock, store, custody, outbox, scheduler, remote, lifecycle, pipeline, reload_key
+    )
 
 
 def connect(settings: Settings, redactor: Redactor, on_finished: Callable[[str], None]) -> Remote:
