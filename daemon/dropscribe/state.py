@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from dropscribe import sqlite_schema
 from dropscribe.errors import ConfigError
 from dropscribe.jobs import FINAL_STATES, Job, JobState
 
@@ -224,11 +225,6 @@ class StateStore:
             "WHERE state = ? ORDER BY updated DESC, rowid DESC LIMIT ?", (state.value, limit)
         )
 
-    def integrity_ok(self) -> bool:
-        """Return True when SQLite's integrity check passes."""
-        with self._lock:
-            return bool(self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
-
     def _select(self, where: str, params: Iterable[Any]) -> list[Job]:
         with self._lock:
             cursor = self._db.execute(
@@ -241,33 +237,19 @@ class StateStore:
 def migrate(db: sqlite3.Connection, path: Path) -> int:
     """Bring an open state file up to SCHEMA_VERSION, one step per transaction; return the
     version it had. Raise StateTooNew if a newer dropscribe wrote it."""
-    first: int | None = None
-    while True:
-        # The version is read inside the transaction: two processes opening one old file
-        # migrate it once.
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            version = int(db.execute("PRAGMA user_version").fetchone()[0])
-            first = version if first is None else first
-            if version > SCHEMA_VERSION:
-                raise StateTooNew([too_new(path, version)])
-            if version == SCHEMA_VERSION:
-                db.execute("COMMIT")
-                return first
-            for statement in MIGRATIONS[version]:
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version={version + 1}")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+    return sqlite_schema.migrate(db, MIGRATIONS, lambda version: too_new_error(path, version))
 
 
 def refuse_newer(db: sqlite3.Connection, path: Path) -> None:
     """Raise StateTooNew if a newer dropscribe wrote the open state file."""
-    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    version = sqlite_schema.version_of(db)
     if version > SCHEMA_VERSION:
-        raise StateTooNew([too_new(path, version)])
+        raise too_new_error(path, version)
+
+
+def too_new_error(path: Path, version: int) -> StateTooNew:
+    """Return the error for a state file at ``version``, newer than this dropscribe reads."""
+    return StateTooNew([too_new(path, version)])
 
 
 def too_new(path: Path, version: int) -> str:

@@ -18,6 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# The one piece of the daemon side the server shares: it knows no protocol or client, only
+# how a versioned SQLite file moves forward.
+from dropscribe import sqlite_schema
+
 from .lifecycle import UNFINISHED, JobStatus
 
 #: File name of the database inside the data folder.
@@ -60,28 +64,14 @@ class StoreTooNew(RuntimeError):
 def migrate(db: sqlite3.Connection, path: Path) -> int:
     """Bring an open server.db up to SCHEMA_VERSION, one step per transaction; return the
     version it had. Raise StoreTooNew if a newer version wrote it."""
-    first: int | None = None
-    while True:
-        # Read inside the transaction, so that two processes opening one file migrate it once.
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            version = int(db.execute("PRAGMA user_version").fetchone()[0])
-            first = version if first is None else first
-            if version > SCHEMA_VERSION:
-                raise StoreTooNew(
-                    f"{path}: written by a newer version (server data version {version}; this "
-                    f"one reads up to {SCHEMA_VERSION})"
-                )
-            if version == SCHEMA_VERSION:
-                db.execute("COMMIT")
-                return first
-            for statement in MIGRATIONS[version]:
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version={version + 1}")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+
+    def too_new(version: int) -> StoreTooNew:
+        return StoreTooNew(
+            f"{path}: written by a newer version (server data version {version}; this "
+            f"one reads up to {SCHEMA_VERSION})"
+        )
+
+    return sqlite_schema.migrate(db, MIGRATIONS, too_new)
 
 
 #: Mode of server.db; SQLite gives its -wal and -shm files the database file's mode.
@@ -159,8 +149,7 @@ class JobStore:
         )
         try:
             # The version is checked first: a newer version's file is left as it is.
-            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-            if version > SCHEMA_VERSION:
+            if sqlite_schema.version_of(self._db) > SCHEMA_VERSION:
                 migrate(self._db, data_dir / DB_FILE)  # raises StoreTooNew
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
