@@ -436,7 +436,8 @@ def test_pipeline_file_changed_during_upload_starts_over(world: World) -> None:
     assert world.remote.count("submit") == 0
 
 
-def test_pipeline_unexpected_error_fails_the_job_and_keeps_the_worker(world: World) -> None:
+def submitted_with_a_broken_outbox(world: World) -> Job:
+    """Return a job whose poll succeeds and whose publishing raises an unexpected error."""
     job = claim(world)
     world.pipeline.run_transfer(job.id)
     world.remote.polls = [poll_result(RemoteStatus.SUCCESS, result=RESULT)]
@@ -445,6 +446,11 @@ def test_pipeline_unexpected_error_fails_the_job_and_keeps_the_worker(world: Wor
         raise KeyError("start")
 
     world.outbox.publish = broken  # type: ignore[method-assign]
+    return job
+
+
+def test_pipeline_unexpected_error_fails_the_job_and_keeps_the_worker(world: World) -> None:
+    job = submitted_with_a_broken_outbox(world)
     world.pipeline.run_poll(job.id)
     failed = world.job(job.id)
     assert failed.state is JobState.FAILED
@@ -517,14 +523,7 @@ def test_pipeline_waiting_twin_is_not_hashed_again(world: World) -> None:
 
 
 def test_pipeline_internal_error_emits_one_job_failed(world: World) -> None:
-    job = claim(world)
-    world.pipeline.run_transfer(job.id)
-    world.remote.polls = [poll_result(RemoteStatus.SUCCESS, result=RESULT)]
-
-    def broken(*args: Any, **kwargs: Any) -> list[Path]:
-        raise KeyError("start")
-
-    world.outbox.publish = broken  # type: ignore[method-assign]
+    job = submitted_with_a_broken_outbox(world)
     with capture_logs() as logs:
         world.pipeline.run_poll(job.id)
     assert events(logs).count("job.failed") == 1
