@@ -281,6 +281,36 @@ def proc_status(pid: int) -> dict[str, int]:
     return values
 
 
+def descendants(pid: int) -> list[int]:
+    """Return the ids of the process's children, their children, and so on."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as stat:
+                parents[int(entry)] = int(stat.read().rpartition(")")[2].split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found.extend(children)
+        frontier = children
+    return found
+
+
+def family_rss_bytes(pid: int) -> int:
+    """Return the resident memory of the process and all its descendants (helper processes)."""
+    total = 0
+    for member in (pid, *descendants(pid)):
+        try:
+            total += proc_status(member)["rss_bytes"]
+        except (FileNotFoundError, ProcessLookupError, KeyError):
+            continue
+    return total
+
+
 def open_fds(pid: int) -> int:
     """Return how many file descriptors the process has open."""
     return len(os.listdir(f"/proc/{pid}/fd"))
@@ -315,11 +345,14 @@ def thread_cpu_seconds(pid: int) -> dict[int, float]:
 
 @dataclass
 class ProcSampler:
-    """Samples a process's RSS, threads and open fds every SAMPLE_SECONDS in a thread."""
+    """Samples a process's RSS, threads and open fds every SAMPLE_SECONDS in a thread; with
+    ``family``, also the RSS of the process together with its helper processes."""
 
     pid: int
     interval: float = SAMPLE_SECONDS
+    family: bool = False
     samples: list[tuple[float, int, int, int]] = field(default_factory=list)
+    family_rss: list[int] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -338,6 +371,8 @@ class ProcSampler:
         except (FileNotFoundError, ProcessLookupError, KeyError):
             return
         self.samples.append((time.monotonic(), status["rss_bytes"], status["threads"], fds))
+        if self.family:
+            self.family_rss.append(family_rss_bytes(self.pid))
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -362,6 +397,11 @@ class ProcSampler:
             "peak_threads": max(s[2] for s in self.samples),
             "first_fds": first[3],
             "peak_fds": max(s[3] for s in self.samples),
+            **(
+                {"peak_family_rss_mb": round(max(self.family_rss) / 1e6, 1)}
+                if self.family_rss
+                else {}
+            ),
         }
 
 

@@ -5,8 +5,9 @@ would also load Whisper), waits for READY=1, then renames every file from a stag
 same filesystem into the inbox in one burst (each file a distinct 0.1 s WAV of noise, so none is
 deduplicated). Measures the wall time from the first rename until every job.published event (and
 until every job.claimed), files/s, and, sampling /proc/PID every 50 ms, the daemon's peak RSS,
-thread count and open file descriptors. Targets (issue 6): peak RSS <= 150 MB, peak threads <=
-workers.transfers + 10.
+thread count and open file descriptors, and the RSS of the daemon together with its helper
+processes (the completeness guard's speech detection runs in one). Targets (issue 6):
+peak RSS <= 150 MB, peak threads <= workers.transfers + 10.
 
 Usage: .venv/bin/python bench/scale.py [--small] [--files N] [--transfers N]
 """
@@ -61,7 +62,7 @@ def measure(files: int, transfers: int, settle: float) -> dict[str, Any]:
                 write_wav_noise(staging / name, FILE_SECONDS, seed=i)
             start_ready(daemon)
             time.sleep(1.0)  # let start-up settle so the first sample is the idle baseline
-            sampler = ProcSampler(daemon.pid).start()
+            sampler = ProcSampler(daemon.pid, family=True).start()
             dropped = time.monotonic()
             for name in names:
                 os.rename(staging / name, daemon.inbox / name)
@@ -140,6 +141,10 @@ def main() -> None:
         f"published {result['published']}, failed {result['failed']}, "
         f"outbox .txt {result['outbox_txt_files']}, server submissions "
         f"{result['server_submissions']}"
+    )
+    print(
+        "peak RSS of the daemon with its speech-detection helper process: "
+        f"{proc.get('peak_family_rss_mb')} MB"
     )
     done = result["completed"]
     targets = [

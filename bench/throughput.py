@@ -39,7 +39,7 @@ wall time and WER of each side are reported. Target (issue 9): on the varied one
 <= 0.7 x plain, WER no worse than plain + 1 point; the repeated one is reported beside.
 
 Usage: .venv/bin/python bench/throughput.py [--small] [--files N] [--repeat N]
-       [--skip-seed-as-written] [--long]
+       [--skip-seed-as-written] [--long [--skip-repeated]]
 """
 
 from __future__ import annotations
@@ -586,14 +586,16 @@ def measure_long(clip: dict[str, Any], repeat: int, settle: float) -> dict[str, 
     }
 
 
-def main_long(repeat: int, settle: float) -> None:
-    """Measure the two long recordings; write bench/results/throughput_long.json."""
+def main_long(repeat: int, settle: float, skip_repeated: bool) -> None:
+    """Measure the two long recordings (or the varied one alone); write
+    bench/results/throughput_long.json."""
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="dropscribe-bench-long-") as tmp:
         varied, repeated = long_recordings(Path(tmp))
         print(f"varied {varied['seconds']:.0f} s, repeated {repeated['seconds']:.0f} s", flush=True)
         run_direct([varied])  # warm-up
-        results = {c["name"]: measure_long(c, repeat, settle) for c in (varied, repeated)}
+        chosen = (varied,) if skip_repeated else (varied, repeated)
+        results = {c["name"]: measure_long(c, repeat, settle) for c in chosen}
     rows = []
     for name, r in results.items():
         for side in ("direct", "dropscribe"):
@@ -639,13 +641,18 @@ def main() -> None:
     cli.add_argument(
         "--long", action="store_true", help="two recordings of 5+ minutes instead of the clips"
     )
+    cli.add_argument(
+        "--skip-repeated",
+        action="store_true",
+        help="with --long: the varied recording alone (plain decoding of the other takes minutes)",
+    )
     cli.add_argument("--direct-worker", nargs="+", help=argparse.SUPPRESS)
     args = cli.parse_args()
     if args.direct_worker:
         direct_worker(Path(args.direct_worker[0]), args.direct_worker[1:])
         return
     if args.long:
-        main_long(args.repeat, args.settle)
+        main_long(args.repeat, args.settle, args.skip_repeated)
         return
     count = min(len(SENTENCES), args.files or (3 if args.small else 20))
     started = time.time()
