@@ -216,6 +216,7 @@ class WorkerProcess:
         self.lines: list[str] = []
         self.health_url = ""
         self._ready = threading.Event()
+        self._reader: threading.Thread | None = None
 
     @property
     def pid(self) -> int:
@@ -230,7 +231,8 @@ class WorkerProcess:
             self._command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             env=self._env,
         )  # fmt: skip
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         deadline = time.monotonic() + WORKER_START_TIMEOUT_SECONDS
         while not self._ready.wait(0.1):
             if self._process.poll() is not None or time.monotonic() > deadline:
@@ -264,6 +266,10 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+        if self._reader is not None:
+            self._reader.join(5)
+        if self._process.stderr is not None:
+            self._process.stderr.close()
         return self._process.returncode
 
     def __enter__(self) -> WorkerProcess:
