@@ -285,3 +285,21 @@ def test_scale_bucket_sweep_keeps_uploads_of_unfinished_jobs_only(
     assert sweep_bucket(book, objects, time.time() + 60) == 2
     assert list(objects_of(scale_out).values()) == [b"still waiting"]
     assert polled(a.base_url, waiting)["status"] == "pending"
+
+
+def test_scale_worker_with_broker_down_reports_it_in_health_and_metrics(
+    scale_out: ScaleOut,
+) -> None:
+    client = connect(f"redis://127.0.0.1:{free_port()}/0")
+    objects = ObjectStore(s3_client(), storage_location(scale_out.storage))
+    book = RedisJobBook(client, 3600)
+    node = WorkerNode(task_broker(client), book, objects, FakeEngine(), ["bundled"], 1)
+    node.start()
+    try:
+        report = node.health()
+        assert report["status"] == "degraded"
+        assert report["dependencies"]["broker"]["reachable"] is False
+        assert report["dependencies"]["storage"]["reachable"] is True
+        assert "dropscribe_worker_broker_up 0\n" in node.metrics()
+    finally:
+        node.stop(10)

@@ -66,6 +66,7 @@ class WorkerNode:
             self._stopping, clock=clock,
         )  # fmt: skip
         self._jobs_done = 0
+        self._count_lock = threading.Lock()
         self._sweeper = BucketSweeper(book, objects, self.outages, clock)
         self._beat = threading.Thread(target=self._heartbeats, name="worker-heartbeat", daemon=True)
         self._worker = self._dramatiq_worker()
@@ -76,7 +77,8 @@ class WorkerNode:
 
         def transcribe(job_id: str, spec: str) -> None:
             runner.run(job_id, spec)
-            self._jobs_done += 1
+            with self._count_lock:
+                self._jobs_done += 1
 
         dramatiq.Actor(
             transcribe, broker=self._broker, actor_name=ACTOR_NAME, queue_name=queues[0],
