@@ -3,6 +3,7 @@ SeaweedFS S3 store (both on loopback, started once per session), with the fake e
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -303,3 +304,26 @@ def test_scale_worker_with_broker_down_reports_it_in_health_and_metrics(
         assert "dropscribe_worker_broker_up 0\n" in node.metrics()
     finally:
         node.stop(10)
+
+
+def test_scale_long_poll_on_another_front_end_answers_soon_after_the_end(
+    tmp_path: Path, scale_out: ScaleOut, servers: list[EmbeddedServer]
+) -> None:
+    engine = FakeEngine()
+    engine.release.clear()
+    servers.append(a := front_end(tmp_path, scale_out, FakeEngine()))
+    servers.append(front_end(tmp_path, scale_out, engine, workers=1))
+    job_id = submitted(a.base_url, uploaded(a.base_url, b"long poll", tmp_path))
+    assert engine.started.wait(15)
+    threading.Timer(1.0, engine.release.set).start()
+    start = time.monotonic()
+    resp = requests.get(
+        f"{a.base_url}/v1/async/requests/{job_id}",
+        params={"wait": 30},
+        headers=flow.headers(TOKEN),
+        timeout=40,
+    )
+    assert resp.json()["status"] == "success"
+    # The job ends in the other front end's worker about 1 s in; without rereading its job
+    # the poll would hold all 30 s.
+    assert time.monotonic() - start < 10
