@@ -47,8 +47,10 @@ _FIELDS = (
     "completed_at", "result", "error",
 )  # fmt: skip
 
-# KEYS: job, counters, waiting, idempotency (or a dummy); ARGV: has key, fingerprint, job id,
-# job key prefix, then the job's field/value pairs.
+# KEYS: job, counters, waiting, idempotency (or a dummy), upload; ARGV: has key, fingerprint,
+# job id, job key prefix, then the job's field/value pairs. The upload now belongs to an
+# unfinished job: it must outlive the retention until the job ends (when its expiry is set
+# again).
 _ADMIT = """
 if ARGV[1] == '1' then
   local earlier = redis.call('HMGET', KEYS[4], 'job_id', 'fingerprint')
@@ -61,6 +63,8 @@ end
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('HINCRBY', KEYS[2], 'submissions', 1)
 redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('HSET', KEYS[5], 'job_id', ARGV[3])
+redis.call('PERSIST', KEYS[5])
 return {1, ARGV[3], ARGV[2]}
 """
 
@@ -250,24 +254,22 @@ class RedisJobBook:
         idem = _key("idempotency", key) if key is not None else None
         fields = job_fields(job, idem)
         pairs = [item for pair in fields.items() for item in pair]
-        keys = [job_key(job.job_id), _COUNTERS, _WAITING, idem or _NO_KEY]
+        keys = [
+            job_key(job.job_id),
+            _COUNTERS,
+            _WAITING,
+            idem or _NO_KEY,
+            upload_key(job.upload_id),
+        ]
         args = ["1" if idem else "0", fingerprint, job.job_id, job_key(""), *pairs]
         with _reachable():
             created, job_id, earlier_fingerprint = self._admit(keys=keys, args=args)
             if created:
-                self._bind_upload(job.upload_id, job.job_id)
                 return Admission(job, True)
             found = self.get(_text(job_id) or "")
         if found is None:
             raise BrokerUnavailable("the job of this Idempotency-Key vanished; submit again")
         return Admission(found, False, _text(earlier_fingerprint) == fingerprint)
-
-    def _bind_upload(self, upload_id: str, job_id: str) -> None:
-        # The upload now belongs to an unfinished job: it must outlive the retention until the
-        # job ends (the finish script sets its expiry again).
-        key = upload_key(upload_id)
-        self._redis.hset(key, "job_id", job_id)
-        self._redis.persist(key)
 
     def get(self, job_id: str) -> JobRecord | None:
         """Return the job with this id, or None if there is none."""
