@@ -327,3 +327,31 @@ def test_scale_long_poll_on_another_front_end_answers_soon_after_the_end(
     # The job ends in the other front end's worker about 1 s in; without rereading its job
     # the poll would hold all 30 s.
     assert time.monotonic() - start < 10
+
+
+def test_scale_stopping_worker_hands_its_job_to_another(
+    tmp_path: Path, scale_out: ScaleOut, servers: list[EmbeddedServer]
+) -> None:
+    servers.append(a := front_end(tmp_path, scale_out, FakeEngine()))
+    client = connect(scale_out.broker)
+    book = RedisJobBook(client, 3600)
+    objects = ObjectStore(s3_client(), storage_location(scale_out.storage))
+    held = FakeEngine()
+    held.release.clear()
+    first = WorkerNode(task_broker(client), book, objects, held, ["bundled"], 1)
+    first.start()
+    job_id = submitted(a.base_url, uploaded(a.base_url, b"handed over", tmp_path))
+    try:
+        assert held.started.wait(15)
+    finally:
+        first.stop(10)
+    assert held.interrupted.is_set()
+    assert polled(a.base_url, job_id)["status"] == "pending"
+    second = WorkerNode(task_broker(client), book, objects, FakeEngine(), ["bundled"], 1)
+    second.start()
+    try:
+        body = final(a.base_url, job_id)
+    finally:
+        second.stop(10)
+    assert body["result"]["text"] == "handed over"
+    assert health(a.base_url)["engine_runs"] == 2
