@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from dropscribe.localapi.distributed.locations import storage_location
 from dropscribe.localapi.distributed.objects import ObjectStore, s3_client
 from dropscribe.localapi.distributed.tasks import task_broker
 from dropscribe.localapi.distributed.worker import WorkerNode
+from dropscribe.localapi.engine import EngineError, StopCheck, Transcript
 from dropscribe.localapi.lifecycle import JobStatus
 from dropscribe.localapi.server import EmbeddedServer, ServerOptions
 from dropscribe.localapi.store import JobRecord
@@ -355,3 +356,48 @@ def test_scale_stopping_worker_hands_its_job_to_another(
         second.stop(10)
     assert body["result"]["text"] == "handed over"
     assert health(a.base_url)["engine_runs"] == 2
+
+
+class BatchCountingEngine(FakeEngine):
+    """The fake engine plus ``transcribe_many``, recording the texts of each batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+
+    def transcribe_many(
+        self, spec: str, audios: Sequence[Path], args: dict[str, object], should_stop: StopCheck
+    ) -> list[Transcript | EngineError]:
+        self.batches.append(sorted(audio.read_text() for audio in audios))
+        return [{"text": audio.read_text(), "segments": []} for audio in audios]
+
+    def prefetch(self, audio: Path) -> None:
+        """Nothing to decode ahead."""
+
+    def close(self) -> None:
+        """Nothing to stop."""
+
+
+def test_scale_worker_threads_run_concurrent_small_jobs_as_one_batch(
+    tmp_path: Path, scale_out: ScaleOut, servers: list[EmbeddedServer]
+) -> None:
+    servers.append(a := front_end(tmp_path, scale_out, FakeEngine()))
+    jobs = {
+        text: submitted(a.base_url, uploaded(a.base_url, text.encode(), tmp_path))
+        for text in ("one", "two", "three")
+    }
+    client = connect(scale_out.broker)
+    objects = ObjectStore(s3_client(), storage_location(scale_out.storage))
+    engine = BatchCountingEngine()
+    node = WorkerNode(
+        task_broker(client), RedisJobBook(client, 3600), objects, engine, ["bundled"], 3
+    )
+    node.start()
+    try:
+        results = {text: final(a.base_url, job)["result"]["text"] for text, job in jobs.items()}
+    finally:
+        node.stop(10)
+    assert results == {text: text for text in jobs}
+    assert sorted(text for batch in engine.batches for text in batch) == sorted(jobs)
+    assert max(len(batch) for batch in engine.batches) >= 2, engine.batches
+    assert engine.calls == []

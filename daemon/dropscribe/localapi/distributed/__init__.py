@@ -6,6 +6,7 @@
 - ``tasks``: the Dramatiq broker, one queue per model, and the dispatch of accepted jobs.
 - ``outages``: the backoff policy and the record of broker and storage outages.
 - ``runner``: what an engine worker does with one job.
+- ``gathering``: small recordings of a worker's concurrent jobs decoded as one batch.
 - ``worker``: the worker process (``dropscribe worker``) and its health endpoint.
 - ``frontend``: the parts behind a front end's routes (``dropscribe serve --broker``).
 

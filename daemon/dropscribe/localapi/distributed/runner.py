@@ -19,11 +19,13 @@ from typing import TypeVar
 
 import dramatiq
 
+from ..batch_jobs import BATCH_UPLOAD_LIMIT_BYTES
 from ..engine import Engine, EngineError, Interrupted, Transcript
 from ..lifecycle import JobStatus
 from ..params import WhisperInput, transcribe_args
 from ..store import JobRecord
 from .book import Claim, RedisJobBook
+from .gathering import Gatherer
 from .objects import ObjectStore
 from .outages import BROKER, STORAGE, Backoff, Outages, Unavailable, retrying
 
@@ -65,7 +67,9 @@ class JobRunner:
         stopping: threading.Event,
         policy: Backoff = DEFAULT_BACKOFF,
         clock: Callable[[], float] = time.time,
+        gatherer: Gatherer | None = None,
     ) -> None:
+        """``gatherer``, when given, runs small recordings of concurrent jobs as one batch."""
         self._book = book
         self._objects = objects
         self._engine = engine
@@ -75,6 +79,7 @@ class JobRunner:
         self._stopping = stopping
         self._policy = policy
         self._clock = clock
+        self._gatherer = gatherer
 
     def run(self, job_id: str, spec: str) -> None:
         """Run the job with the model ``spec``. Raise dramatiq.Retry to have it delivered again."""
@@ -104,10 +109,7 @@ class JobRunner:
         try:
             key = upload_object_key(self._objects, job.upload_id, extension)
             self._storage(lambda: self._objects.download(key, audio))
-            args = transcribe_args(WhisperInput.model_validate_json(job.params))
-            return Outcome(
-                self._engine.transcribe(spec, audio, args, self._stop_check(job.job_id)), None
-            )
+            return Outcome(self._transcribe(job, spec, audio), None)
         except FileNotFoundError:
             return Outcome(None, "the uploaded file is no longer in the bucket")
         except EngineError as exc:
@@ -120,6 +122,13 @@ class JobRunner:
             return Outcome(None, f"the engine failed unexpectedly: {type(exc).__name__}")
         finally:
             audio.unlink(missing_ok=True)
+
+    def _transcribe(self, job: JobRecord, spec: str, audio: Path) -> Transcript:
+        args = transcribe_args(WhisperInput.model_validate_json(job.params))
+        should_stop = self._stop_check(job.job_id)
+        if self._gatherer is not None and audio.stat().st_size <= BATCH_UPLOAD_LIMIT_BYTES:
+            return self._gatherer.transcribe(spec, job.params, audio, args, should_stop)
+        return self._engine.transcribe(spec, audio, args, should_stop)
 
     def _stop_check(self, job_id: str) -> Callable[[], bool]:
         last = [0.0]

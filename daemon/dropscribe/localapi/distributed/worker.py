@@ -21,10 +21,12 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
+from ..batch_jobs import BatchEngine
 from ..engine import Engine
 from ..workers import PoolHealth
 from .book import OWNER_TTL_SECONDS, RedisJobBook
 from .expiry import BucketSweeper
+from .gathering import Gatherer
 from .objects import ObjectStore
 from .outages import BROKER, STORAGE, Outages, Unavailable
 from .runner import JobRunner
@@ -61,9 +63,11 @@ class WorkerNode:
         self.outages = Outages(clock)
         self._stopping = threading.Event()
         self._scratch = tempfile.TemporaryDirectory(prefix="dropscribe-worker-")
+        # With one thread no two jobs ever run at once, so there is nothing to batch.
+        gatherer = Gatherer(engine) if isinstance(engine, BatchEngine) and threads > 1 else None
         self._runner = JobRunner(
             book, objects, engine, self.owner, Path(self._scratch.name), self.outages,
-            self._stopping, clock=clock,
+            self._stopping, clock=clock, gatherer=gatherer,
         )  # fmt: skip
         self._jobs_done = 0
         self._count_lock = threading.Lock()
