@@ -11,6 +11,7 @@ Only this module calls ``sys.exit``. Commands::
     dropscribe models [-c CONFIG]        the configured model and the models in the cache
     dropscribe models pull NAME          fetch a model ahead, for a host that will be offline
     dropscribe serve ...                 the embedded API server on its own
+    dropscribe worker ...                scale-out engine workers (README: Scaling out)
 
 ``-c`` defaults to ``$DROPSCRIBE_CONFIG``, else ``/etc/dropscribe/config.yaml``.
 """
@@ -127,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("name", nargs="?", help="a faster-whisper model name, e.g. small.en")
     # Listed for --help only: main() hands `serve` to the server's own parser.
     sub.add_parser("serve", help="run the embedded API server (see `dropscribe serve --help`)")
+    # Listed for --help only, like serve: main() hands `worker` to its own parser.
+    sub.add_parser("worker", help="run scale-out engine workers (see `dropscribe worker --help`)")
     return parser
 
 
@@ -178,6 +181,11 @@ def _main(words: list[str]) -> int:
         from dropscribe.localapi.__main__ import main as serve_main
 
         return _usage_exit(serve_main, words[1:])
+    if words[:1] == ["worker"]:
+        # Imported here: the scale-out libraries are the optional `scale` extra.
+        from dropscribe.localapi.distributed.command import main as worker_main
+
+        return _usage_exit(worker_main, words[1:])
     args = build_parser().parse_args(words)
     return dispatch(args)
 

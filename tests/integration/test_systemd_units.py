@@ -28,6 +28,7 @@ import pytest
 SYSTEMD_DIR = Path(__file__).resolve().parents[2] / "systemd"
 DAEMON_UNIT = SYSTEMD_DIR / "dropscribe.service"
 SERVE_UNIT = SYSTEMD_DIR / "dropscribe-serve.service"
+WORKER_UNIT = SYSTEMD_DIR / "dropscribe-worker.service"
 SYSUSERS = SYSTEMD_DIR / "dropscribe.sysusers"
 TMPFILES = SYSTEMD_DIR / "dropscribe.tmpfiles"
 INSTALLED_BINARY = "/opt/dropscribe/venv/bin/dropscribe"  # ExecStart= of both units
@@ -131,6 +132,10 @@ def test_serve_unit_verify_is_clean(tmp_path: Path) -> None:
     assert verify_complaints(SERVE_UNIT, tmp_path) == []
 
 
+def test_worker_unit_verify_is_clean(tmp_path: Path) -> None:
+    assert verify_complaints(WORKER_UNIT, tmp_path) == []
+
+
 def test_verify_misspelled_directive_is_reported(tmp_path: Path) -> None:
     # Guards the guard: verify exits 0 on an unknown key, so only reading its output catches it.
     broken = tmp_path / "broken"
@@ -149,6 +154,30 @@ def test_daemon_unit_exposure_within_budget() -> None:
 def test_serve_unit_exposure_within_budget() -> None:
     exposure, report = overall_exposure(SERVE_UNIT, SERVE_MAX_EXPOSURE)
     assert exposure <= SERVE_MAX_EXPOSURE, report
+
+
+def test_worker_unit_exposure_within_budget() -> None:
+    # The same budget as the server: a worker is a network client running the same engine.
+    exposure, report = overall_exposure(WORKER_UNIT, SERVE_MAX_EXPOSURE)
+    assert exposure <= SERVE_MAX_EXPOSURE, report
+
+
+def test_worker_unit_service_contract_matches_the_program() -> None:
+    # What `dropscribe worker` relies on: exit 78 is a configuration error, the S3 keys come
+    # from a credential file, /healthz stays on loopback, and stopping waits for the job to be
+    # handed back (command.STOP_TIMEOUT_SECONDS, 30 s).
+    exec_start = unit_setting(WORKER_UNIT, "ExecStart")[0]
+    assert exec_start.startswith(f"{INSTALLED_BINARY} worker --broker ")
+    assert " --health-host 127.0.0.1 " in exec_start
+    assert unit_setting(WORKER_UNIT, "RestartPreventExitStatus") == ["78"]
+    assert unit_setting(WORKER_UNIT, "LoadCredential") == [
+        "aws_credentials:/etc/dropscribe/aws_credentials"
+    ]
+    assert "AWS_SHARED_CREDENTIALS_FILE=%d/aws_credentials" in unit_setting(
+        WORKER_UNIT, "Environment"
+    )
+    assert int(unit_setting(WORKER_UNIT, "TimeoutStopSec")[0].removesuffix("s")) > 30
+    assert unit_setting(WORKER_UNIT, "IPAddressDeny") == ["any"]
 
 
 def test_daemon_unit_service_contract_matches_the_program() -> None:
@@ -170,7 +199,7 @@ def test_daemon_unit_service_contract_matches_the_program() -> None:
     assert int(unit_setting(DAEMON_UNIT, "TimeoutStopSec")[0].removesuffix("s")) > drain_seconds
 
 
-@pytest.mark.parametrize("unit", [DAEMON_UNIT, SERVE_UNIT], ids=lambda unit: unit.name)
+@pytest.mark.parametrize("unit", [DAEMON_UNIT, SERVE_UNIT, WORKER_UNIT], ids=lambda unit: unit.name)
 def test_unit_caps_memory_tasks_and_descriptors(unit: Path) -> None:
     limits = {key: unit_setting(unit, key) for key in ("MemoryMax", "TasksMax", "LimitNOFILE")}
     assert limits == {"MemoryMax": ["4G"], "TasksMax": ["256"], "LimitNOFILE": ["8192"]}
@@ -308,12 +337,12 @@ def test_engine_under_memory_deny_write_execute_fails() -> None:
     output = run_engine_under(ACTION_ALLOW, rules)
     assert "ENGINE OK" not in output
     assert "could not create a primitive" in output, output
-    for unit in (DAEMON_UNIT, SERVE_UNIT):
+    for unit in (DAEMON_UNIT, SERVE_UNIT, WORKER_UNIT):
         assert unit_setting(unit, "MemoryDenyWriteExecute") == ["no"], unit.name
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("unit", [DAEMON_UNIT, SERVE_UNIT], ids=lambda unit: unit.name)
+@pytest.mark.parametrize("unit", [DAEMON_UNIT, SERVE_UNIT, WORKER_UNIT], ids=lambda unit: unit.name)
 def test_engine_under_unit_system_call_filter_runs(unit: Path) -> None:
     errno_setting = unit_setting(unit, "SystemCallErrorNumber")
     default = ACTION_EPERM if errno_setting == ["EPERM"] else ACTION_KILL

@@ -41,6 +41,11 @@ from one address); JSON bodies at most 32 KiB (413); 16 long polls per address (
 within 10 s; 64 connections per address; a PUT to an upload already submitted -> 409; audio
 under 8 kHz or longer than ``max_audio_hours`` fails its job with the reason.
 
+Scale-out mode (``--broker redis://... --storage s3://...``, README "Scaling out"): the same
+routes over a Redis job book, a Dramatiq queue and an S3 bucket (``distributed``); upload URLs
+are then S3 presigned PUTs, the PUT endpoint above answers 404, and 503 with Retry-After means
+Redis or the bucket is unreachable. ``backends`` names what the routes' service stands on.
+
 Python API: ``server.EmbeddedServer``, ``server.ServerOptions``, ``server.serve_forever``;
 command line: ``python -m dropscribe.localapi`` (see ``__main__``).
 """

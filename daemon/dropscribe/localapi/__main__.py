@@ -69,7 +69,23 @@ def parser() -> argparse.ArgumentParser:
         "folder, or 'bundled'); repeatable; paths not named serve --model. All four "
         "whisper-tiny/-small/-medium/-large paths serve --model unless routed",
     )
-    cli.add_argument("--workers", type=int, default=1, help="engine worker threads")
+    cli.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="engine worker threads (with --broker: in this process, beside the front end; "
+        "0 for a front end alone)",
+    )
+    cli.add_argument(
+        "--broker",
+        help="scale out: keep jobs in this Redis (redis://HOST:PORT/DB) and queue them for "
+        "`dropscribe worker`s; needs --storage (README: Scaling out)",
+    )
+    cli.add_argument(
+        "--storage",
+        help="scale out: uploads go straight to this bucket (s3://BUCKET/PREFIX); endpoint "
+        "and credentials from the AWS_* variables",
+    )
     cli.add_argument(
         "--public-url",
         help="base of the URLs the server issues, when it is reached through a reverse proxy "
@@ -112,6 +128,8 @@ def options_from(args: argparse.Namespace) -> ServerOptions:
         public_url=args.public_url,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        broker=args.broker,
+        storage=args.storage,
     )
 
 

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 
 class ApiProblem(Exception):
-    """A request that cannot be served, with the HTTP status that says why."""
+    """A request that cannot be served, with the HTTP status that says why.
 
-    def __init__(self, status: int, message: str) -> None:
+    ``retry_after`` (seconds), when given, is sent as the Retry-After header: the request may
+    succeed later, as when a front end's broker is down (503).
+    """
+
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after

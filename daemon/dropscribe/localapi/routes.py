@@ -21,7 +21,8 @@ from starlette.requests import ClientDisconnect
 from .apidocs import DESCRIPTION, ENDPOINTS, TITLE
 from .guards import DOCS_PATHS, FailureLimiter, RequestGuard
 from .problems import ApiProblem
-from .service import UPLOAD_PATH, ApiService, SubmitRequest, check_token
+from .service import ApiService, SubmitRequest, check_token
+from .upload_site import UPLOAD_PATH
 from .uploads import ALLOWED_EXTENSIONS, store_body
 from .views import POLL_PATH, job_view, submit_view, upload_url_view
 
@@ -168,8 +169,10 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
 
 
 async def _problem(request: Request, exc: ApiProblem) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return _error(exc.status, exc.message, headers)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    return _error(exc.status, exc.message, headers or None)
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:

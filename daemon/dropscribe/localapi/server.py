@@ -30,6 +30,7 @@ from .connections import (
     protocol_options,
     raise_file_limit,
 )
+from .distributed.locations import broker_url, storage_location
 from .engine import (
     BUNDLED_MODEL,
     DEFAULT_MAX_AUDIO_HOURS,
@@ -43,6 +44,7 @@ from .retention import RetentionSweeper
 from .routes import build_app
 from .service import ApiService
 from .store import JobStore
+from .upload_site import LocalUploads
 from .uploads import private_folder, remove_drafts, upload_path
 from .workers import EnginePool
 
@@ -82,6 +84,15 @@ _ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 #: Hosts that listen everywhere; clients on this machine reach them through loopback.
 _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """The parts behind the HTTP layer: the service, and how to start and stop the rest."""
+
+    service: ApiService
+    start: Callable[[], None]
+    stop: Callable[[float], None]
 
 
 @runtime_checkable
@@ -128,6 +139,8 @@ class ServerOptions:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     min_coverage: float = DEFAULT_MIN_COVERAGE
+    broker: str | None = None
+    storage: str | None = None
 
     def __post_init__(self) -> None:
         problem = options_problem(self)
@@ -149,7 +162,11 @@ def options_problem(options: ServerOptions) -> str | None:
             f"public_url {options.public_url!r} is not an http(s)://host[:port][/path] URL",
         ),
         (not 0 <= options.port <= 65535, f"port {options.port} is not 0..65535"),
-        (options.workers < 1, f"workers must be at least 1, not {options.workers}"),
+        (
+            options.workers < (0 if options.broker else 1),
+            f"workers must be at least {0 if options.broker else 1}, not {options.workers}",
+        ),
+        ((options.broker is None) != (options.storage is None), "give both broker and storage"),
         (options.presign_ttl_seconds <= 0, "presign_ttl_seconds must be positive"),
         (options.max_upload_bytes <= 0, "max_upload_bytes must be positive"),
         (options.retention_hours <= 0, "retention_hours must be positive"),
@@ -164,13 +181,33 @@ def options_problem(options: ServerOptions) -> str | None:
         if failed:
             return message
     bad = [name for name in options.model_map or {} if not _ROUTE_NAME.match(name)]
-    return f"model_map has unusable model names: {bad}" if bad else None
+    if bad:
+        return f"model_map has unusable model names: {bad}"
+    return scale_out_problem(options)
+
+
+def scale_out_problem(options: ServerOptions) -> str | None:
+    """Return what is wrong with ``broker`` and ``storage``, or None when usable or absent."""
+    try:
+        if options.broker is not None:
+            broker_url(options.broker)
+        if options.storage is not None:
+            storage_location(options.storage)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def route_specs(options: ServerOptions) -> dict[str, str]:
     """Return which model spec serves each model path."""
     default = options.model or BUNDLED_MODEL
     return {route: default for route in PROTOCOL_ROUTES} | dict(options.model_map or {})
+
+
+def route_labels(options: ServerOptions, engine: Engine) -> tuple[dict[str, str], str]:
+    """Return the model name each path reports, and the default model's name."""
+    labels = {route: engine.label(spec) for route, spec in route_specs(options).items()}
+    return labels, engine.label(options.model or BUNDLED_MODEL)
 
 
 def distinct_specs(specs: Mapping[str, str]) -> list[str]:
@@ -248,13 +285,13 @@ class EmbeddedServer:
         self._options = options
         self._on_finished = on_finished
         self._engine = engine or WhisperEngine(
-            options.workers, options.min_coverage, max_audio_hours=options.max_audio_hours
+            max(1, options.workers), options.min_coverage, max_audio_hours=options.max_audio_hours
         )
         self._clock = clock
         self._socket: socket.socket | None = None
         self._uvicorn: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self._parts: tuple[JobStore, EnginePool, RetentionSweeper] | None = None
+        self._parts: Assembly | None = None
         self._remove_log_limits: Callable[[], None] | None = None
 
     @property
@@ -276,7 +313,7 @@ class EmbeddedServer:
         Raise EngineError naming the first model that cannot be loaded. An engine that cannot
         load ahead (a test fake) is left to load on first use.
         """
-        if not isinstance(self._engine, ModelLoader):
+        if not isinstance(self._engine, ModelLoader) or self._options.workers == 0:
             return
         for spec in distinct_specs(route_specs(self._options)):
             log.info("dropscribe serve: loading model %s", self._engine.label(spec))
@@ -286,11 +323,10 @@ class EmbeddedServer:
         """Open the data folder, start workers and uvicorn; return once it is listening."""
         if self._socket is not None:
             raise RuntimeError("the server is already started")
-        store, pool, sweeper, service = self._assemble()
-        self._parts = (store, pool, sweeper)
+        self._parts = parts = self._assemble()
         self._socket = bind_socket(self._options.host, self._options.port)
         opts = self._options
-        app = build_app(service, opts.token, opts.max_upload_bytes, opts.public_url)
+        app = build_app(parts.service, opts.token, opts.max_upload_bytes, opts.public_url)
         soft_file_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         counts = ConnectionCounts(connection_budget(soft_file_limit), MAX_CONNECTIONS_PER_CLIENT)
         # log_config=None: uvicorn's own dictConfig would close the host's log handlers (the
@@ -307,15 +343,22 @@ class EmbeddedServer:
         )
         self._remove_log_limits = install_log_limits(_NOISY_LOGGERS)
         self._uvicorn = uvicorn.Server(config)
-        pool.start()
-        sweeper.start()
+        parts.start()
         self._thread = threading.Thread(
             target=self._uvicorn.run, kwargs={"sockets": [self._socket]}, name="localapi-http"
         )
         self._thread.start()
         self._await_listening(timeout)
 
-    def _assemble(self) -> tuple[JobStore, EnginePool, RetentionSweeper, ApiService]:
+    def _assemble(self) -> Assembly:
+        if self._options.broker is not None:
+            # Imported here: the scale-out libraries are an optional extra.
+            from .distributed.frontend import assemble_front_end
+
+            return assemble_front_end(self._options, self._engine, self._clock, self._on_finished)
+        return self._assemble_local()
+
+    def _assemble_local(self) -> Assembly:
         opts = self._options
         private_folder(opts.data_dir)
         uploads_dir = private_folder(opts.data_dir / "uploads")
@@ -339,15 +382,25 @@ class EmbeddedServer:
         retention = opts.retention_hours * 3600
         sweeper = RetentionSweeper(store, uploads_dir, retention, self._clock)
         presigner = Presigner(secret, opts.presign_ttl_seconds, self._clock)
-        labels = {route: self._engine.label(spec) for route, spec in specs.items()}
-        default_label = self._engine.label(opts.model or BUNDLED_MODEL)
-        service = ApiService(
-            store, pool, presigner, uploads_dir, labels, default_label, self._clock
-        )
+        uploads = LocalUploads(store, presigner, uploads_dir, self._clock)
+        labels, default_label = route_labels(opts, self._engine)
+        service = ApiService(store, pool, uploads, labels, default_label, self._clock)
         listeners.append(service.job_finished)
         if self._on_finished is not None:
             listeners.append(self._on_finished)
-        return store, pool, sweeper, service
+
+        def start() -> None:
+            pool.start()
+            sweeper.start()
+
+        def stop(timeout: float) -> None:
+            # The workers first, whose unfinished job returns to pending; the DB goes last
+            # because every other part writes to it.
+            pool.stop(timeout)
+            sweeper.stop(timeout)
+            store.close()
+
+        return Assembly(service, start, stop)
 
     def _await_listening(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -367,10 +420,7 @@ class EmbeddedServer:
             self._uvicorn.should_exit = True
             self._thread.join(timeout)
         if self._parts is not None:
-            store, pool, sweeper = self._parts
-            pool.stop(timeout)
-            sweeper.stop(timeout)
-            store.close()
+            self._parts.stop(timeout)
         if self._socket is not None:
             self._socket.close()
         if self._remove_log_limits is not None:

@@ -10,36 +10,30 @@ import contextlib
 import hashlib
 import hmac
 import json
-import re
+import math
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import anyio.to_thread
 from pydantic import BaseModel, ConfigDict, Field
 
+from .backends import Dispatch, JobBook, UploadSite
 from .lifecycle import JobStatus
 from .params import WhisperInput
-from .presign import Presigner
 from .problems import ApiProblem
-from .store import JobRecord, JobStore, UploadRecord
-from .uploads import ALLOWED_EXTENSIONS, new_upload_id, parse_stored_name, upload_path
+from .store import JobRecord
+from .uploads import ALLOWED_EXTENSIONS
 from .waiting import JobWaits
-from .workers import EnginePool
-
-#: Path of a presigned upload URL, below the server's base URL.
-UPLOAD_PATH = "/v1/input/uploads/{name}"
 
 #: Longest Idempotency-Key accepted, in characters.
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 #: Prefix of every metric name on /metrics.
 METRIC_PREFIX = "dropscribe_serve_"
-
-_UPLOAD_PATH_TAIL = re.compile(r"/v1/input/uploads/(?P<name>[^/]+)$")
 
 
 class SubmitRequest(BaseModel):
@@ -64,21 +58,23 @@ class ApiService:
 
     def __init__(
         self,
-        store: JobStore,
-        pool: EnginePool,
-        presigner: Presigner,
-        uploads_dir: Path,
+        store: JobBook,
+        pool: Dispatch,
+        uploads: UploadSite,
         labels: Mapping[str, str],
         default_label: str,
         clock: Callable[[], float],
+        recheck_seconds: float = math.inf,
     ) -> None:
+        """``recheck_seconds`` is how often a long poll reads its job again, for jobs that run
+        in other processes (scale-out); in-process jobs announce their end, so never."""
         self._store = store
         self._pool = pool
-        self._presigner = presigner
-        self._uploads_dir = uploads_dir
+        self._uploads = uploads
         self._labels = dict(labels)
         self._default_label = default_label
         self._clock = clock
+        self._recheck_seconds = recheck_seconds
         # Long polls wait here, in the event loop: a waiting poll holds no thread.
         self._waits = JobWaits()
 
@@ -95,47 +91,22 @@ class ApiService:
         ext = extension.lower().lstrip(".")
         if ext not in ALLOWED_EXTENSIONS:
             raise ApiProblem(400, f"extension {extension!r} is not supported; use one of {allowed}")
-        signed = self._presigner.issue(new_upload_id(), ext)
-        path = UPLOAD_PATH.format(name=f"{signed.upload_id}.{ext}")
-        return f"{base_url}{path}?expires={signed.expires}&signature={signed.signature}"
+        return self._uploads.issue(ext, base_url)
 
     def upload_target(self, name: str, expires: str | None, signature: str | None) -> Path:
         """Return where a presigned PUT stores its body. Raise 403 unless the URL is valid now."""
-        parsed = self._authentic(name, expires, signature)
-        if parsed is None:
-            raise ApiProblem(403, "upload URL signature is invalid; request a new upload URL")
-        upload_id, ext, expiry = parsed
-        if self._presigner.is_expired(expiry):
-            raise ApiProblem(403, "upload URL has expired; request a new upload URL")
-        target = upload_path(self._uploads_dir, upload_id, ext)
-        self.check_replaceable(target)
-        return target
+        return self._uploads.target(name, expires, signature)
 
     def check_replaceable(self, target: Path) -> None:
         """Raise 409 if the upload stored at ``target`` was submitted: a job may be reading it.
 
         Checked when a PUT starts and again just before its body replaces the file.
         """
-        if self._store.is_submitted(target.name.split(".", 1)[0]):
-            raise ApiProblem(
-                409, "this upload was already submitted; request a new upload URL for a new file"
-            )
+        self._uploads.check_replaceable(target)
 
     def record_upload(self, target: Path, size: int) -> None:
         """Remember that the upload stored at ``target`` is complete."""
-        upload_id, ext = target.name.split(".", 1)
-        self._store.record_upload(UploadRecord(upload_id, ext, size, self._clock()))
-
-    def _authentic(
-        self, name: str, expires: str | None, signature: str | None
-    ) -> tuple[str, str, int] | None:
-        parsed = parse_stored_name(name)
-        if parsed is None or expires is None or signature is None or not expires.isdigit():
-            return None
-        upload_id, ext = parsed
-        if not self._presigner.is_authentic(upload_id, ext, int(expires), signature):
-            return None
-        return upload_id, ext, int(expires)
+        self._uploads.record(target, size)
 
     def submit(self, route: str, request: SubmitRequest, key: str | None) -> Submitted:
         """Accept an async request for ``route`` and queue it; replay it for a known key.
@@ -143,7 +114,7 @@ class ApiService:
         Raise 400 for a URL this server did not issue or whose upload never happened, and 422
         for an Idempotency-Key reused with a different request.
         """
-        upload = self._uploaded(request.URL)
+        upload = self._uploads.resolve(request.URL)
         params = request.input.model_dump_json(exclude_none=True)
         job = JobRecord(
             str(uuid.uuid4()), route, self._labels[route], upload.upload_id, params,
@@ -152,23 +123,12 @@ class ApiService:
         admission = self._store.admit(job, _checked_key(key), _fingerprint(route, request))
         if not admission.same_request:
             raise ApiProblem(422, "Idempotency-Key was already used with a different request")
-        if admission.created:
-            self._pool.enqueue(job.job_id)
+        if admission.created or admission.job.status is JobStatus.ACCEPTED:
+            # A replayed key whose job is still only accepted was never queued (the queue
+            # failed right after the job was stored): queue it now. A job queued twice
+            # still runs once, because a worker must claim it first.
+            self._pool.enqueue(admission.job.job_id)
         return Submitted(admission.job, admission.created)
-
-    def _uploaded(self, url: str) -> UploadRecord:
-        parts = urlsplit(url)
-        tail = _UPLOAD_PATH_TAIL.search(parts.path)
-        query = parse_qs(parts.query)
-        parsed = tail and self._authentic(
-            tail["name"], _single(query, "expires"), _single(query, "signature")
-        )
-        if not parsed:
-            raise ApiProblem(400, "URL was not issued by this server's upload-url endpoint")
-        upload = self._store.find_upload(parsed[0])
-        if upload is None:
-            raise ApiProblem(400, "nothing has been uploaded to this URL yet; PUT the file first")
-        return upload
 
     def job(self, job_id: str) -> JobRecord:
         """Return the job with this id. Raise 404 if there is none."""
@@ -192,8 +152,15 @@ class ApiService:
             job = await anyio.to_thread.run_sync(self.job, job_id)
             if job.status.is_terminal:
                 return job
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(finished.wait(), wait_seconds)
+            deadline = time.monotonic() + wait_seconds
+            while (left := deadline - time.monotonic()) > 0 and not finished.is_set():
+                # Jobs that finish in another process announce nothing here: look again.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(finished.wait(), min(left, self._recheck_seconds))
+                if not finished.is_set():
+                    job = await anyio.to_thread.run_sync(self.job, job_id)
+                    if job.status.is_terminal:
+                        return job
         return await anyio.to_thread.run_sync(self.job, job_id)
 
     def cancel(self, job_id: str) -> JobRecord:
@@ -210,7 +177,11 @@ class ApiService:
     def health(self) -> dict[str, Any]:
         """Return liveness, the engine workers' state and the counters tests use to prove one
         engine run per file. ``status`` is ``degraded`` while a worker is dead."""
-        counters = self._store.counters()
+        try:
+            counters = self._store.counters()
+        except ApiProblem as problem:
+            # The shared job store is out of reach: this front end cannot serve now.
+            return {"status": "degraded", "error": problem.message}
         workers = self._pool.health()
         return {
             "status": "ok" if workers.alive == workers.configured else "degraded",
@@ -274,8 +245,3 @@ def _checked_key(key: str | None) -> str | None:
 def _fingerprint(route: str, request: SubmitRequest) -> str:
     canonical = json.dumps([route, request.model_dump(mode="json")], sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _single(query: dict[str, list[str]], name: str) -> str | None:
-    values = query.get(name, [])
-    return values[0] if len(values) == 1 else None
