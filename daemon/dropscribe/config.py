@@ -264,6 +264,8 @@ class Whisper(_Section):
     no_speech_threshold: Annotated[float, Field(allow_inf_nan=False)] | None = 0.6
     compression_ratio_threshold: Annotated[float, Field(allow_inf_nan=False)] | None = 2.4
     logprob_threshold: Annotated[float, Field(allow_inf_nan=False)] | None = -1.0
+    # Word-level timings on each segment; only sent when set, as a service may not know it.
+    word_timestamps: bool | None = None
 
     @field_validator("language")
     @classmethod
@@ -274,6 +276,14 @@ class Whisper(_Section):
         if problem is not None:
             raise ValueError(problem)
         return value.strip().lower()
+
+
+#: Whisper inputs left out of the submission unless set: newer than the service's sample.
+OPTIONAL_INPUTS = ("word_timestamps",)
+
+
+def _unset_optional(whisper: Whisper) -> set[str]:
+    return {name for name in OPTIONAL_INPUTS if getattr(whisper, name) is None}
 
 
 def language_problem(value: str) -> str | None:
@@ -335,8 +345,9 @@ class Settings(_Section):
 
     @property
     def whisper_input(self) -> dict[str, Any]:
-        """Return the ``input`` object sent with every submission."""
-        return self.whisper.model_dump(mode="json")
+        """Return the ``input`` object sent with every submission; ``word_timestamps`` only
+        when set, so a service that does not know it is never sent it."""
+        return self.whisper.model_dump(mode="json", exclude=_unset_optional(self.whisper))
 
 
 def load_config(

@@ -57,6 +57,9 @@ _UNSAFE_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
 # Silence between two segments, in seconds, that starts a new paragraph in the .txt: longer
 # than the breath between two sentences, as long as a new speaker or topic usually takes.
 PARAGRAPH_PAUSE_SECONDS = 2.0
+# Longest .vtt cue cut from a segment that has word timings, in seconds: subtitle guidelines
+# keep a cue on screen for at most about 7 s, and a batched segment can run 30 s.
+MAX_CUE_SECONDS = 7.0
 
 
 # --- names -----------------------------------------------------------------------------------
@@ -211,12 +214,51 @@ def _vtt_escape(text: str) -> str:
 
 
 def render_vtt(segments: Sequence[Mapping[str, Any]]) -> str:
-    """Return WebVTT text for ``segments``: a ``WEBVTT`` header, then one cue per segment.
+    """Return WebVTT text for ``segments``: a ``WEBVTT`` header, then one cue per segment, or
+    per stretch of at most MAX_CUE_SECONDS of a segment that carries word timings.
 
     Segments without text are skipped; cue text is escaped so it cannot end the cue early.
     """
-    blocks = [f"{times}\n{_vtt_escape(text)}\n" for times, text in _cues(segments, ".")]
+    pieces = [piece for segment in segments for piece in cue_pieces(segment, MAX_CUE_SECONDS)]
+    blocks = [f"{times}\n{_vtt_escape(text)}\n" for times, text in _cues(pieces, ".")]
     return "\n".join(["WEBVTT\n", *blocks])
+
+
+def cue_pieces(segment: Mapping[str, Any], max_seconds: float) -> list[Mapping[str, Any]]:
+    """Given a segment, return it cut at word boundaries into pieces of at most
+    ``max_seconds`` each (a single longer word stays whole); a segment without usable word
+    timings, or short enough, is returned as it is."""
+    words = segment.get("words")
+    if not words or float(segment["end"]) - float(segment["start"]) <= max_seconds:
+        return [segment]
+    try:
+        groups = word_groups(words, max_seconds)
+    except (KeyError, TypeError, ValueError):
+        return [segment]
+    return [_piece(segment, group) for group in groups]
+
+
+def word_groups(
+    words: Sequence[Mapping[str, Any]], max_seconds: float
+) -> list[list[Mapping[str, Any]]]:
+    """Return the words in consecutive groups, each spanning at most ``max_seconds`` from its
+    first word's start to its last word's end (a longer single word is a group of its own)."""
+    groups: list[list[Mapping[str, Any]]] = []
+    for word in words:
+        if not groups or float(word["end"]) - float(groups[-1][0]["start"]) > max_seconds:
+            groups.append([])
+        groups[-1].append(word)
+    return groups
+
+
+def _piece(segment: Mapping[str, Any], words: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return {
+        **segment,
+        "start": float(words[0]["start"]),
+        "end": float(words[-1]["end"]),
+        "text": "".join(str(word["word"]) for word in words),
+        "words": list(words),
+    }
 
 
 def render_json(job_id: str, result: Mapping[str, Any], provenance: Mapping[str, Any]) -> str:

@@ -251,3 +251,12 @@ def test_whisper_languages_are_faster_whispers_codes() -> None:
     from faster_whisper.tokenizer import _LANGUAGE_CODES
 
     assert set(WHISPER_LANGUAGES) == set(_LANGUAGE_CODES)
+
+
+def test_whisper_input_word_timestamps_unset_left_out() -> None:
+    assert "word_timestamps" not in Settings().whisper_input
+
+
+def test_whisper_input_word_timestamps_set_sent() -> None:
+    settings = Settings.model_validate({"whisper": {"word_timestamps": True}})
+    assert settings.whisper_input["word_timestamps"] is True

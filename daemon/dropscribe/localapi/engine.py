@@ -87,8 +87,9 @@ def device_settings() -> tuple[str, str]:
 
 
 def segment_view(segment: Any) -> dict[str, Any]:
-    """Given a faster-whisper Segment, return it in openai-whisper's JSON shape."""
-    return {
+    """Given a faster-whisper Segment, return it in openai-whisper's JSON shape, with its
+    ``words`` when word timestamps were asked for."""
+    view = {
         "id": segment.id,
         "seek": segment.seek,
         "start": segment.start,
@@ -100,6 +101,26 @@ def segment_view(segment: Any) -> dict[str, Any]:
         "compression_ratio": segment.compression_ratio,
         "no_speech_prob": segment.no_speech_prob,
     }
+    if segment.words is not None:
+        view["words"] = [word_view(word, segment.start, segment.end) for word in segment.words]
+    return view
+
+
+def word_view(word: Any, low: float, high: float) -> dict[str, Any]:
+    """Given a faster-whisper Word and its segment's start and end, return ``{start, end,
+    word, probability}``, times in milliseconds kept inside the segment (faster-whisper sets
+    a segment's edges from its words, so only rounding can put one a hair outside)."""
+    return {
+        "start": within(float(word.start), low, high),
+        "end": within(float(word.end), low, high),
+        "word": str(word.word),
+        "probability": round(float(word.probability), 4),
+    }
+
+
+def within(seconds: float, low: float, high: float) -> float:
+    """Return ``seconds`` rounded to the millisecond and kept between ``low`` and ``high``."""
+    return min(max(round(seconds, 3), float(low)), float(high))
 
 
 def collect_segments(segments: Iterable[Any], should_stop: StopCheck) -> list[dict[str, Any]]:
