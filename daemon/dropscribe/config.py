@@ -353,6 +353,28 @@ def _speaker_name(value: str) -> str:
 SpeakerName = Annotated[str, Field(max_length=64), AfterValidator(_speaker_name)]
 
 
+#: The embedded.model of the bundled tiny.en weights.
+BUNDLED_MODEL = "bundled"
+
+
+def english_only(model: str) -> bool:
+    """Return True for an embedded model known to be English-only: the bundled tiny.en or a
+    faster-whisper ``*.en`` model."""
+    return model == BUNDLED_MODEL or model.endswith(".en")
+
+
+def language_model_problem(settings: Settings) -> str | None:
+    """Return why the embedded model cannot transcribe the configured language (an
+    English-only model and another language), or None if it can."""
+    language, model = settings.whisper.language, settings.embedded.model
+    if settings.is_embedded and language not in (None, "en") and english_only(model):
+        return (
+            f"whisper.language {language!r} needs a multilingual embedded.model; "
+            f"{model!r} knows English only (use e.g. base or small, or a model folder)"
+        )
+    return None
+
+
 class Diarize(_Section):
     """Speaker labels: ``channels`` names each stereo channel's party (exact, no model; the
     embedded engine transcribes each channel); ``model`` tells voices apart (the diarize
@@ -394,6 +416,13 @@ class Settings(_Section):
     # Filled by load_config, never read from YAML.
     api_key: SecretStr | None = Field(default=None, exclude=True)
     source: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _language_fits_the_model(self) -> Settings:
+        problem = language_model_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _channels_need_the_engine(self) -> Settings:

@@ -128,7 +128,8 @@ def test_load_config_missing_state_dir_without_systemd_is_a_problem(tmp_path: Pa
 
 
 def test_load_config_without_folders_leaves_state_dir_unset(tmp_path: Path) -> None:
-    settings = load_config(write(tmp_path, "whisper:\n  language: de\n"), {}, folders=False)
+    text = "whisper:\n  language: de\nembedded:\n  model: small\n"
+    settings = load_config(write(tmp_path, text), {}, folders=False)
     assert settings.paths.state_dir is None
     assert settings.whisper.language == "de"
 
@@ -245,6 +246,7 @@ def test_load_config_language_name_refused_with_the_codes(tmp_path: Path) -> Non
 @pytest.mark.parametrize(("given", "kept"), [("de", "de"), (" DE ", "de"), ("haw", "haw")])
 def test_load_config_language_code_accepted(tmp_path: Path, given: str, kept: str) -> None:
     text = f"whisper:\n  language: '{given}'\npaths:\n  state_dir: s\n  log_dir: l\n"
+    text += "embedded:\n  model: small\n"  # multilingual: any language may be set
     assert load_config(write(tmp_path, text), {}).whisper.language == kept
 
 
@@ -311,3 +313,29 @@ def test_diarize_channel_name_with_a_tag_character_refused(tmp_path: Path) -> No
     text = "paths: {state_dir: s, log_dir: l}\ndiarize: {channel_names: ['<b>agent']}\n"
     (problem,) = problems_of(write(tmp_path, text))
     assert "diarize.channel_names.0" in problem
+
+
+# --- languages ------------------------------------------------------------------------------
+
+LOCAL = "paths: {state_dir: s, log_dir: l}\n"
+
+
+@pytest.mark.parametrize("model", ["bundled", "small.en"])
+def test_language_other_than_english_with_an_english_only_model_refused(
+    tmp_path: Path, model: str
+) -> None:
+    text = LOCAL + f"whisper: {{language: de}}\nembedded: {{model: {model}}}\n"
+    (problem,) = problems_of(write(tmp_path, text))
+    assert "whisper.language 'de' needs a multilingual embedded.model" in problem
+
+
+@pytest.mark.parametrize("language", ["en", "null"])
+def test_language_english_or_detected_with_the_bundled_model_accepted(
+    tmp_path: Path, language: str
+) -> None:
+    load_config(write(tmp_path, LOCAL + f"whisper: {{language: {language}}}\n"), {})
+
+
+def test_language_other_than_english_with_a_multilingual_model_accepted(tmp_path: Path) -> None:
+    text = LOCAL + "whisper: {language: de}\nembedded: {model: small}\n"
+    assert load_config(write(tmp_path, text), {}).whisper_input["language"] == "de"

@@ -179,6 +179,8 @@ class Decoding:
     segments: list[dict[str, Any]]
     language: str
     coverage: Coverage
+    #: How sure the model is of the language: 1.0 when it was given, None with no speech.
+    language_probability: float | None = None
 
 
 def transcript_of(decoding: Decoding, min_coverage: float, tried: list[Strategy]) -> Transcript:
@@ -189,6 +191,7 @@ def transcript_of(decoding: Decoding, min_coverage: float, tried: list[Strategy]
         "text": text,
         "segments": decoding.segments,
         "language": decoding.language,
+        "language_probability": decoding.language_probability,
         "no_speech": coverage.no_speech,
         "complete": coverage.ratio >= min_coverage,
         "coverage": coverage.as_dict(),
@@ -290,9 +293,12 @@ class WhisperEngine:
 
         Raise Interrupted when ``should_stop`` turns True before the end.
         """
-        if args.get(SPLIT_CHANNELS):
-            return [self._each(spec, audio, args, should_stop) for audio in audios]
         model = self.model(spec)
+        detects = not args.get("language") and model.model.is_multilingual
+        if args.get(SPLIT_CHANNELS) or detects:
+            # Recordings decoded together share one language: a multilingual model detects
+            # each recording's own only when it decodes it alone.
+            return [self._each(spec, audio, args, should_stop) for audio in audios]
         clips = [self._prefetched.take(audio) for audio in audios]
         good = [clip for clip in clips if isinstance(clip, Clip)]
         decodings = iter(self._together(model, good, args, should_stop))
@@ -351,7 +357,7 @@ class WhisperEngine:
     ) -> list[Decoding]:
         starts = offsets([clip.seconds for clip in clips])
         laid = laid_windows(clips, starts)
-        language = str(args.get("language") or "en")
+        language, probability = str(args.get("language") or "en"), None
         views: list[dict[str, Any]] = []
         if laid:
             try:
@@ -359,9 +365,9 @@ class WhisperEngine:
                 views = collect_segments(segments, should_stop)
             except (ValueError, RuntimeError) as exc:
                 raise EngineError(f"transcription failed: {exc}") from exc
-            language = info.language
+            language, probability = info.language, probability_of(info)
         return [
-            Decoding(Strategy.BATCHED, part, language, measure(clip.speech, part))
+            Decoding(Strategy.BATCHED, part, language, measure(clip.speech, part), probability)
             for clip, part in zip(clips, split(views, starts), strict=True)
         ]
 
@@ -401,7 +407,14 @@ class WhisperEngine:
             views = collect_segments(segments, should_stop)
         except (ValueError, RuntimeError) as exc:
             raise EngineError(f"transcription failed: {exc}") from exc
-        return Decoding(strategy, views, info.language, measure(speech, views))
+        return Decoding(
+            strategy, views, info.language, measure(speech, views), probability_of(info)
+        )
+
+
+def probability_of(info: Any) -> float:
+    """Return faster-whisper's language probability, rounded (1.0 when the language was set)."""
+    return round(float(info.language_probability), 4)
 
 
 def without_split(args: TranscribeArgs) -> TranscribeArgs:
