@@ -83,3 +83,8 @@ def word_spans(words: list[tuple[dict[str, Any], str]]) -> list[tuple[float, flo
 
 def never() -> bool:
     return False
+
+
+def test_voice_model_max_speakers_one_finds_one(recorded: tuple[Path, list[Spoken]]) -> None:
+    path, _ = recorded
+    assert {turn.speaker for turn in VoiceModel(None, 1).turns(path)} == {"SPEAKER_01"}

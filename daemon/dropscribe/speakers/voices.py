@@ -53,6 +53,11 @@ class VoiceModel:
             for s in found["merged_segments"]
         ]
 
+    def load(self) -> None:
+        """Load the model now rather than at the first diarization (about 6-10 s)."""
+        with self._lock, quiet_library():
+            self._diarizer()
+
     def _diarizer(self) -> Any:
         if not self._loaded:
             self._loaded.append(loaded_diarizer(self._min, self._max))
