@@ -20,9 +20,10 @@ REFERENCES = json.loads((SPEECH / "references.json").read_text())["multilingual.
 GERMAN_STARTS_AT = 30.5
 #: Detected languages came with probabilities of 0.996 (en) and 0.999 (de).
 MIN_PROBABILITY = 0.9
-#: Whisper base on each half: WER measured 0.02 (en) and 0.21 (de: compound words split,
-#: a few words misheard); the German reference "may differ in a few words" from the reading.
-MAX_WER = {"en": 0.15, "de": 0.35}
+#: Whisper base on the German half: WER measured 0.21 (compound words split, a few words
+#: misheard; 0.02 on the English half); the German reference "may differ in a few words" from
+#: the reading.
+MAX_WER = 0.35
 
 pytestmark = pytest.mark.slow
 
@@ -41,25 +42,31 @@ def engine() -> WhisperEngine:
     return WhisperEngine()
 
 
-def half(tmp_path: Path, language: str) -> Path:
-    out = tmp_path / f"{language}.wav"
-    cut = ["-t", str(GERMAN_STARTS_AT)] if language == "en" else ["-ss", str(GERMAN_STARTS_AT)]
-    subprocess.run(
-        ["ffmpeg", "-loglevel", "error", *cut, "-i", str(SPEECH / "multilingual.mp3"), str(out)],
-        check=True,
-    )
+def cut(tmp_path: Path, name: str, *span: str) -> Path:
+    out = tmp_path / name
+    source = str(SPEECH / "multilingual.mp3")
+    subprocess.run(["ffmpeg", "-loglevel", "error", *span, "-i", source, str(out)], check=True)
     return out
 
 
-@pytest.mark.parametrize("language", ["en", "de"])
-def test_engine_multilingual_model_detects_each_language_and_transcribes_it(
-    engine: WhisperEngine, base_model: str, tmp_path: Path, language: str
+def test_engine_multilingual_model_detects_english(
+    engine: WhisperEngine, base_model: str, tmp_path: Path
 ) -> None:
-    result = engine.transcribe(base_model, half(tmp_path, language), {}, never)
-    assert result["language"] == language
+    # The first 10 s of the English half: enough to detect, quicker to decode.
+    result = engine.transcribe(base_model, cut(tmp_path, "en.wav", "-t", "10"), {}, never)
+    assert result["language"] == "en"
     assert result["language_probability"] >= MIN_PROBABILITY
-    reference = next(s for s in REFERENCES["reference_segments"] if s["language"] == language)
-    assert word_error_rate(reference["text"], result["text"]) <= MAX_WER[language]
+
+
+def test_engine_multilingual_model_detects_german_and_transcribes_it(
+    engine: WhisperEngine, base_model: str, tmp_path: Path
+) -> None:
+    german = cut(tmp_path, "de.wav", "-ss", str(GERMAN_STARTS_AT))
+    result = engine.transcribe(base_model, german, {}, never)
+    assert result["language"] == "de"
+    assert result["language_probability"] >= MIN_PROBABILITY
+    reference = next(s for s in REFERENCES["reference_segments"] if s["language"] == "de")
+    assert word_error_rate(reference["text"], result["text"]) <= MAX_WER
 
 
 def test_engine_given_language_probability_is_certain(engine: WhisperEngine) -> None:
