@@ -73,3 +73,12 @@ def test_engine_given_language_probability_is_certain(engine: WhisperEngine) -> 
     args: dict[str, object] = {"language": "en"}
     result = engine.transcribe("bundled", SPEECH / "jfk.flac", args, never)
     assert (result["language"], result["language_probability"]) == ("en", 1.0)
+
+
+def test_engine_multilingual_batch_each_recording_gets_its_own_language(
+    engine: WhisperEngine, base_model: str, tmp_path: Path
+) -> None:
+    english = cut(tmp_path, "en.wav", "-t", "10")
+    german = cut(tmp_path, "de.wav", "-ss", str(GERMAN_STARTS_AT), "-t", "10")
+    results = engine.transcribe_many(base_model, [english, german], {}, never)
+    assert [r["language"] for r in results if isinstance(r, dict)] == ["en", "de"]
