@@ -81,6 +81,9 @@ class Event(StrEnum):
     JOB_SUMMARY = "job.summary"  # one line per finished job, with step durations
     TRANSCRIPT_INCOMPLETE = "transcript.incomplete"  # it misses speech or decoded doubtfully
     QUALITY_UNKNOWN = "quality.unknown"  # the recording's speech could not be measured
+    DIARIZE_STARTED = "diarize.started"  # speaker labelling of a finished result begins
+    DIARIZE_DONE = "diarize.done"  # the result carries speaker labels
+    DIARIZE_FAILED = "diarize.failed"  # no labels; the transcript is published without them
     AUTH_PAUSED = "auth.paused"  # the key was refused: all work waits
     AUTH_RESUMED = "auth.resumed"  # the key works again
     AUTH_KEY_RELOADED = "auth.key_reloaded"  # the key source holds a new key, now in use
@@ -145,6 +148,9 @@ CONTRACT: dict[Event, Fields] = {
         f"{_JOB} coverage speech_seconds covered_seconds uncovered doubtful", _KNOWN
     ),
     Event.QUALITY_UNKNOWN: _f(f"{_JOB} error", _KNOWN),
+    Event.DIARIZE_STARTED: _f(f"{_JOB} method", _KNOWN),
+    Event.DIARIZE_DONE: _f(f"{_JOB} method speakers duration_seconds", _KNOWN),
+    Event.DIARIZE_FAILED: _f(f"{_JOB} method error", _KNOWN),
     Event.AUTH_PAUSED: _f("status error resume_in_seconds hint"),
     Event.AUTH_RESUMED: _f(""),
     Event.AUTH_KEY_RELOADED: _f("reason"),

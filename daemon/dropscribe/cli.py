@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from dropscribe import __version__, audit, commands
-from dropscribe.config import Settings, language_problem, load_config
+from dropscribe.config import Settings, language_model_problem, language_problem, load_config
 from dropscribe.errors import ConfigError
 from dropscribe.progress import ProgressBar
 from dropscribe.redaction import Redactor
@@ -359,6 +359,10 @@ def _transcribe(args: argparse.Namespace) -> int:
         print(f"dropscribe: --language: {problem}", file=sys.stderr)
         return EXIT_USAGE
     settings = _with_options(settings, language, args.model)
+    mismatch = language_model_problem(settings)
+    if mismatch is not None:
+        print(f"dropscribe: --language/--model: {mismatch}", file=sys.stderr)
+        return EXIT_USAGE
     redactor = _redactor_for(settings)
     present = [f for f in args.files if f.is_file()]
     for path in args.files:

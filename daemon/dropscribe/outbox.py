@@ -57,6 +57,9 @@ _UNSAFE_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
 # Silence between two segments, in seconds, that starts a new paragraph in the .txt: longer
 # than the breath between two sentences, as long as a new speaker or topic usually takes.
 PARAGRAPH_PAUSE_SECONDS = 2.0
+# Longest .vtt cue cut from a segment that has word timings, in seconds: subtitle guidelines
+# keep a cue on screen for at most about 7 s, and a batched segment can run 30 s.
+MAX_CUE_SECONDS = 7.0
 
 
 # --- names -----------------------------------------------------------------------------------
@@ -135,11 +138,16 @@ def format_timestamp(seconds: float, sep: str) -> str:
 def render_txt(result: Mapping[str, Any], line_per_segment: bool = False) -> str:
     """Return the plain text of a result, ending with one newline (empty: an empty file).
 
-    With timed segments, a pause of PARAGRAPH_PAUSE_SECONDS or more starts a new paragraph
-    (a blank line), or, with ``line_per_segment``, each segment is a line of its own. Without
-    them, the result's ``text``, else its segments' texts joined.
+    With speaker labels, each turn is a paragraph starting ``Speaker 1:`` (see
+    :func:`render_turns`). Otherwise, with timed segments, a pause of PARAGRAPH_PAUSE_SECONDS
+    or more starts a new paragraph (a blank line), or, with ``line_per_segment``, each segment
+    is a line of its own. Without them, the result's ``text``, else its segments' texts
+    joined.
     """
-    timed = timed_texts(result.get("segments") or ())
+    segments = result.get("segments") or ()
+    if has_speakers(segments):
+        return render_turns(segments, line_per_segment)
+    timed = timed_texts(segments)
     if timed:
         if line_per_segment:
             return "".join(f"{text}\n" for _, _, text in timed)
@@ -150,6 +158,45 @@ def render_txt(result: Mapping[str, Any], line_per_segment: bool = False) -> str
         text = " ".join(cue for cue in cues if cue)
     text = text.strip()
     return text + "\n" if text else ""
+
+
+def has_speakers(segments: Sequence[Mapping[str, Any]]) -> bool:
+    """Return True if the segments carry speaker labels (a diarized result)."""
+    return any(isinstance(segment.get("speaker"), str) for segment in segments)
+
+
+def speaker_of(segment: Mapping[str, Any]) -> str | None:
+    """Return a segment's speaker label on one line, or None without one."""
+    speaker = segment.get("speaker")
+    return " ".join(speaker.split()) or None if isinstance(speaker, str) else None
+
+
+def turns(segments: Sequence[Mapping[str, Any]]) -> list[tuple[str | None, list[str]]]:
+    """Return (speaker, texts) for each run of consecutive segments with text by one speaker."""
+    runs: list[tuple[str | None, list[str]]] = []
+    for segment in segments:
+        text = " ".join(_cue_lines(segment).splitlines())
+        if not text:
+            continue
+        speaker = speaker_of(segment)
+        if not runs or runs[-1][0] != speaker:
+            runs.append((speaker, []))
+        runs[-1][1].append(text)
+    return runs
+
+
+def _with_speaker(speaker: str | None, text: str) -> str:
+    return f"{speaker}: {text}" if speaker else text
+
+
+def render_turns(segments: Sequence[Mapping[str, Any]], line_per_segment: bool) -> str:
+    """Return the text of labelled segments: a paragraph per turn (a change of speaker),
+    starting with its speaker, e.g. ``Speaker 1: ...``; with ``line_per_segment``, a line per
+    segment, each starting with its speaker."""
+    runs = turns(segments)
+    if line_per_segment:
+        return "".join(f"{_with_speaker(who, text)}\n" for who, texts in runs for text in texts)
+    return "\n\n".join(_with_speaker(who, " ".join(texts)) for who, texts in runs) + "\n"
 
 
 def timed_texts(segments: Sequence[Mapping[str, Any]]) -> list[tuple[float, float, str]]:
@@ -191,17 +238,23 @@ def _cue_times(segment: Mapping[str, Any], sep: str) -> str:
     return f"{start} --> {format_timestamp(float(segment['end']), sep)}"
 
 
-def _cues(segments: Sequence[Mapping[str, Any]], sep: str) -> list[tuple[str, str]]:
-    return [(_cue_times(s, sep), text) for s in segments if (text := _cue_lines(s))]
+def _cues(segments: Sequence[Mapping[str, Any]], sep: str) -> list[tuple[str, str, str | None]]:
+    return [(_cue_times(s, sep), text, speaker_of(s)) for s in segments if (text := _cue_lines(s))]
 
 
 def render_srt(segments: Sequence[Mapping[str, Any]]) -> str:
     """Return SubRip text for ``segments`` (``start``/``end`` in seconds, ``text``).
 
-    Cues are numbered from 1; segments without text are skipped (and take no number).
+    Cues are numbered from 1; segments without text are skipped (and take no number); a
+    labelled segment's text starts with its speaker, e.g. ``[Speaker 1]``.
     """
-    blocks = [f"{n}\n{times}\n{text}\n" for n, (times, text) in enumerate(_cues(segments, ","), 1)]
+    cues = enumerate(_cues(segments, ","), 1)
+    blocks = [f"{n}\n{times}\n{_srt_speaker(who)}{text}\n" for n, (times, text, who) in cues]
     return "\n".join(blocks)
+
+
+def _srt_speaker(speaker: str | None) -> str:
+    return f"[{speaker}] " if speaker else ""
 
 
 def _vtt_escape(text: str) -> str:
@@ -211,12 +264,63 @@ def _vtt_escape(text: str) -> str:
 
 
 def render_vtt(segments: Sequence[Mapping[str, Any]]) -> str:
-    """Return WebVTT text for ``segments``: a ``WEBVTT`` header, then one cue per segment.
+    """Return WebVTT text for ``segments``: a ``WEBVTT`` header, then one cue per segment, or
+    per stretch of at most MAX_CUE_SECONDS of a segment that carries word timings; a labelled
+    segment's cues are voice spans, e.g. ``<v Speaker 1>``.
 
     Segments without text are skipped; cue text is escaped so it cannot end the cue early.
     """
-    blocks = [f"{times}\n{_vtt_escape(text)}\n" for times, text in _cues(segments, ".")]
+    pieces = [piece for segment in segments for piece in cue_pieces(segment, MAX_CUE_SECONDS)]
+    blocks = [
+        f"{times}\n{_vtt_voice(who)}{_vtt_escape(text)}\n"
+        for times, text, who in _cues(pieces, ".")
+    ]
     return "\n".join(["WEBVTT\n", *blocks])
+
+
+def _vtt_voice(speaker: str | None) -> str:
+    # A voice span's name ends at ">", and "&" or "<" would start a reference or a tag there.
+    if not speaker:
+        return ""
+    name = "".join("_" if c in "<>&" else c for c in speaker)
+    return f"<v {name}>"
+
+
+def cue_pieces(segment: Mapping[str, Any], max_seconds: float) -> list[Mapping[str, Any]]:
+    """Given a segment, return it cut at word boundaries into pieces of at most
+    ``max_seconds`` each (a single longer word stays whole); a segment without usable word
+    timings, or short enough, is returned as it is."""
+    words = segment.get("words")
+    if not words or float(segment["end"]) - float(segment["start"]) <= max_seconds:
+        return [segment]
+    try:
+        groups = word_groups(words, max_seconds)
+    except (KeyError, TypeError, ValueError):
+        return [segment]
+    return [_piece(segment, group) for group in groups]
+
+
+def word_groups(
+    words: Sequence[Mapping[str, Any]], max_seconds: float
+) -> list[list[Mapping[str, Any]]]:
+    """Return the words in consecutive groups, each spanning at most ``max_seconds`` from its
+    first word's start to its last word's end (a longer single word is a group of its own)."""
+    groups: list[list[Mapping[str, Any]]] = []
+    for word in words:
+        if not groups or float(word["end"]) - float(groups[-1][0]["start"]) > max_seconds:
+            groups.append([])
+        groups[-1].append(word)
+    return groups
+
+
+def _piece(segment: Mapping[str, Any], words: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return {
+        **segment,
+        "start": float(words[0]["start"]),
+        "end": float(words[-1]["end"]),
+        "text": "".join(str(word["word"]) for word in words),
+        "words": list(words),
+    }
 
 
 def render_json(job_id: str, result: Mapping[str, Any], provenance: Mapping[str, Any]) -> str:

@@ -88,6 +88,14 @@ def test_cli_transcribe_language_name_exits_64(tmp_path: Path) -> None:
     assert "'english' is not a language code" in done.stderr
 
 
+def test_cli_transcribe_other_language_with_the_english_only_model_exits_64(
+    tmp_path: Path,
+) -> None:
+    done = transcribe("--language", "de", str(text_as_mp3(tmp_path)), tmp_path=tmp_path)
+    assert done.returncode == 64
+    assert "'bundled' knows English only" in done.stderr
+
+
 @pytest.mark.slow
 def test_cli_transcribe_missing_file_among_several_does_the_rest_and_exits_1(
     tmp_path: Path,

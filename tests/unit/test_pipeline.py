@@ -25,6 +25,7 @@ from dropscribe.jobs import Job, JobState, advance, update
 from dropscribe.pipeline import AuthGate, Clock, Lifecycle, Options, Pipeline, Steps
 from dropscribe.quality import QualityPolicy
 from dropscribe.service import wake_poll
+from dropscribe.speakers import ChannelLabeller
 from dropscribe.state import StateStore
 
 #: A time in ISO 8601, UTC, with its zone, as the outputs carry them.
@@ -600,3 +601,80 @@ def test_pipeline_poll_deadline_report_advises_polling_again(world: World) -> No
     world.pipeline.run_poll(job.id)
     (_, report), *_ = world.custody.failed
     assert "poll the same request again" in report["hint"]
+
+
+# --- speaker labels between the result and publishing ----------------------------------------
+
+CHANNEL_RESULT = {
+    "text": "hello there hi",
+    "segments": [
+        {"id": 1, "start": 0.0, "end": 1.0, "text": "hello there", "channel": 1},
+        {"id": 2, "start": 0.5, "end": 1.5, "text": "hi", "channel": 2},
+    ],
+}
+
+
+def speakers_world(tmp_path: Path) -> World:
+    labeller = ChannelLabeller(["Agent", "Caller"])
+    return build_world(tmp_path, dataclasses.replace(OPTIONS, speakers=labeller))
+
+
+def publish_result(world: World, result: dict[str, Any]) -> Job:
+    world.remote.polls = [poll_result(RemoteStatus.SUCCESS, result=result)]
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.pipeline.run_poll(job.id)
+    return world.job(job.id)
+
+
+def test_pipeline_speakers_labelled_before_publishing(tmp_path: Path) -> None:
+    world = speakers_world(tmp_path)
+    with capture_logs() as logs:
+        job = publish_result(world, CHANNEL_RESULT)
+    world.store.close()
+    assert job.state is JobState.PUBLISHED
+    (_, _, result, _) = world.outbox.published[0]
+    assert [s["speaker"] for s in result["segments"]] == ["Agent", "Caller"]
+    assert [s["speaker"] for s in result["speakers"]] == ["Agent", "Caller"]
+    assert events(logs).index("diarize.done") < events(logs).index("job.published")
+
+
+def test_pipeline_speakers_failure_publishes_unlabelled_with_reason(tmp_path: Path) -> None:
+    world = speakers_world(tmp_path)
+    with capture_logs() as logs:
+        job = publish_result(world, RESULT)  # no channel on its segments: labelling fails
+    world.store.close()
+    assert job.state is JobState.PUBLISHED
+    (_, _, result, _) = world.outbox.published[0]
+    assert "speaker" not in result["segments"][0]
+    assert "no channel" in result["diarization"]["error"]
+    failed = [entry for entry in logs if entry["event"] == "diarize.failed"]
+    assert failed and failed[0]["error"] == result["diarization"]["error"]
+
+
+class Crash(BaseException):
+    """Stands for the process dying: no handler of the pipeline catches it."""
+
+
+def test_pipeline_speakers_labelled_once_when_publishing_resumes(tmp_path: Path) -> None:
+    world = speakers_world(tmp_path)
+    publish = world.outbox.publish
+
+    def killed(*args: Any, **kwargs: Any) -> list[Path]:
+        raise Crash()
+
+    world.outbox.publish = killed  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        with pytest.raises(Crash):
+            publish_result(world, CHANNEL_RESULT)
+        (job,) = world.store.unfinished()
+        saved = world.store.result(job.id)
+        assert job.state is JobState.SUCCEEDED
+        assert saved is not None and saved["diarization"] == {"method": "channels"}
+        world.outbox.publish = publish  # type: ignore[method-assign]
+        world.pipeline.run_poll(job.id)  # publishing again, as the restarted daemon does
+    state = world.job(job.id).state
+    world.store.close()
+    assert state is JobState.PUBLISHED
+    assert events(logs).count("diarize.started") == 1
+    assert world.outbox.published[-1][2]["speakers"] == saved["speakers"]

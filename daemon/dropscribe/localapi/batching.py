@@ -76,12 +76,19 @@ def owner(time: float, starts: Sequence[float]) -> int:
 
 
 def shifted(segment: dict[str, Any], by: float) -> dict[str, Any]:
-    """Return the segment with its times moved back by ``by`` seconds."""
+    """Return the segment (and its words, if it has them) with times moved back by ``by``
+    seconds."""
+    moved = {**_moved(segment, by), "seek": 0}
+    if "words" in segment:
+        moved["words"] = [_moved(word, by) for word in segment["words"]]
+    return moved
+
+
+def _moved(timed: dict[str, Any], by: float) -> dict[str, Any]:
     return {
-        **segment,
-        "start": max(0.0, round(segment["start"] - by, 3)),
-        "end": max(0.0, round(segment["end"] - by, 3)),
-        "seek": 0,
+        **timed,
+        "start": max(0.0, round(timed["start"] - by, 3)),
+        "end": max(0.0, round(timed["end"] - by, 3)),
     }
 
 

@@ -25,6 +25,7 @@ from faster_whisper import BatchedInferencePipeline, WhisperModel
 
 from .audio import AudioProblem, DecodeStopped, decode_bounded
 from .batching import Clip, laid_audio, laid_windows, offsets, split
+from .channels import PROBLEM, SPLIT_CHANNELS, NotACallRecording, channel_samples, interleaved
 from .coverage import Coverage, Span, measure
 from .models import BUNDLED_MODEL as BUNDLED_MODEL
 from .models import NAMED, info
@@ -87,8 +88,9 @@ def device_settings() -> tuple[str, str]:
 
 
 def segment_view(segment: Any) -> dict[str, Any]:
-    """Given a faster-whisper Segment, return it in openai-whisper's JSON shape."""
-    return {
+    """Given a faster-whisper Segment, return it in openai-whisper's JSON shape, with its
+    ``words`` when word timestamps were asked for."""
+    view = {
         "id": segment.id,
         "seek": segment.seek,
         "start": segment.start,
@@ -100,6 +102,26 @@ def segment_view(segment: Any) -> dict[str, Any]:
         "compression_ratio": segment.compression_ratio,
         "no_speech_prob": segment.no_speech_prob,
     }
+    if segment.words is not None:
+        view["words"] = [word_view(word, segment.start, segment.end) for word in segment.words]
+    return view
+
+
+def word_view(word: Any, low: float, high: float) -> dict[str, Any]:
+    """Given a faster-whisper Word and its segment's start and end, return ``{start, end,
+    word, probability}``, times in milliseconds kept inside the segment (faster-whisper sets
+    a segment's edges from its words, so only rounding can put one a hair outside)."""
+    return {
+        "start": within(float(word.start), low, high),
+        "end": within(float(word.end), low, high),
+        "word": str(word.word),
+        "probability": round(float(word.probability), 4),
+    }
+
+
+def within(seconds: float, low: float, high: float) -> float:
+    """Return ``seconds`` rounded to the millisecond and kept between ``low`` and ``high``."""
+    return min(max(round(seconds, 3), float(low)), float(high))
 
 
 def collect_segments(segments: Iterable[Any], should_stop: StopCheck) -> list[dict[str, Any]]:
@@ -157,6 +179,8 @@ class Decoding:
     segments: list[dict[str, Any]]
     language: str
     coverage: Coverage
+    #: How sure the model is of the language: 1.0 when it was given, None with no speech.
+    language_probability: float | None = None
 
 
 def transcript_of(decoding: Decoding, min_coverage: float, tried: list[Strategy]) -> Transcript:
@@ -167,6 +191,7 @@ def transcript_of(decoding: Decoding, min_coverage: float, tried: list[Strategy]
         "text": text,
         "segments": decoding.segments,
         "language": decoding.language,
+        "language_probability": decoding.language_probability,
         "no_speech": coverage.no_speech,
         "complete": coverage.ratio >= min_coverage,
         "coverage": coverage.as_dict(),
@@ -201,6 +226,7 @@ class WhisperEngine:
         self._min_coverage = min_coverage
         self._first = first
         max_seconds = max_audio_hours * 3600
+        self._max_seconds = max_seconds
         self._prefetched: Prefetcher[Clip | EngineError] = Prefetcher(
             lambda audio: clip_of(audio, max_seconds)
         )
@@ -245,6 +271,8 @@ class WhisperEngine:
         clip = self._prefetched.take(audio)
         if isinstance(clip, EngineError):
             raise clip
+        if args.get(SPLIT_CHANNELS):
+            return self._split_or_mixed(model, audio, clip, args, should_stop)
         first = self._decode(self._first, model, clip.samples, clip.speech, args, should_stop)
         return self._settled(model, clip, first, args, should_stop)
 
@@ -266,6 +294,11 @@ class WhisperEngine:
         Raise Interrupted when ``should_stop`` turns True before the end.
         """
         model = self.model(spec)
+        detects = not args.get("language") and model.model.is_multilingual
+        if args.get(SPLIT_CHANNELS) or detects:
+            # Recordings decoded together share one language: a multilingual model detects
+            # each recording's own only when it decodes it alone.
+            return [self._each(spec, audio, args, should_stop) for audio in audios]
         clips = [self._prefetched.take(audio) for audio in audios]
         good = [clip for clip in clips if isinstance(clip, Clip)]
         decodings = iter(self._together(model, good, args, should_stop))
@@ -276,12 +309,55 @@ class WhisperEngine:
             for clip in clips
         ]
 
+    def _each(
+        self, spec: str, audio: Path, args: TranscribeArgs, should_stop: StopCheck
+    ) -> Transcript | EngineError:
+        try:
+            return self.transcribe(spec, audio, args, should_stop)
+        except EngineError as exc:
+            return exc
+
+    def _split_or_mixed(
+        self,
+        model: WhisperModel,
+        audio: Path,
+        clip: Clip,
+        args: TranscribeArgs,
+        should_stop: StopCheck,
+    ) -> Transcript:
+        """Return the per-channel transcript of a call recording; a recording without two
+        different channels is transcribed mixed, and the transcript says why."""
+        try:
+            return self._by_channel(model, audio, args, should_stop)
+        except NotACallRecording as exc:
+            mixed = without_split(args)
+            first = self._decode(self._first, model, clip.samples, clip.speech, mixed, should_stop)
+            return {**self._settled(model, clip, first, mixed, should_stop), PROBLEM: str(exc)}
+
+    def _by_channel(
+        self, model: WhisperModel, audio: Path, args: TranscribeArgs, should_stop: StopCheck
+    ) -> Transcript:
+        """Return the transcripts of the two channels, each decoded alone, interleaved."""
+        rest = without_split(args)
+        try:
+            channels = channel_samples(audio, SAMPLING_RATE, self._max_seconds)
+        except NotACallRecording:
+            raise
+        except AudioProblem as exc:
+            raise EngineError(str(exc)) from exc
+        transcripts = []
+        for samples in channels:
+            clip = Clip(samples, speech_spans(samples))
+            first = self._decode(self._first, model, clip.samples, clip.speech, rest, should_stop)
+            transcripts.append(self._settled(model, clip, first, rest, should_stop))
+        return interleaved(transcripts)
+
     def _together(
         self, model: WhisperModel, clips: list[Clip], args: TranscribeArgs, should_stop: StopCheck
     ) -> list[Decoding]:
         starts = offsets([clip.seconds for clip in clips])
         laid = laid_windows(clips, starts)
-        language = str(args.get("language") or "en")
+        language, probability = str(args.get("language") or "en"), None
         views: list[dict[str, Any]] = []
         if laid:
             try:
@@ -289,9 +365,9 @@ class WhisperEngine:
                 views = collect_segments(segments, should_stop)
             except (ValueError, RuntimeError) as exc:
                 raise EngineError(f"transcription failed: {exc}") from exc
-            language = info.language
+            language, probability = info.language, probability_of(info)
         return [
-            Decoding(Strategy.BATCHED, part, language, measure(clip.speech, part))
+            Decoding(Strategy.BATCHED, part, language, measure(clip.speech, part), probability)
             for clip, part in zip(clips, split(views, starts), strict=True)
         ]
 
@@ -331,7 +407,19 @@ class WhisperEngine:
             views = collect_segments(segments, should_stop)
         except (ValueError, RuntimeError) as exc:
             raise EngineError(f"transcription failed: {exc}") from exc
-        return Decoding(strategy, views, info.language, measure(speech, views))
+        return Decoding(
+            strategy, views, info.language, measure(speech, views), probability_of(info)
+        )
+
+
+def probability_of(info: Any) -> float:
+    """Return faster-whisper's language probability, rounded (1.0 when the language was set)."""
+    return round(float(info.language_probability), 4)
+
+
+def without_split(args: TranscribeArgs) -> TranscribeArgs:
+    """Return the arguments without split_channels, which faster-whisper does not know."""
+    return {name: value for name, value in args.items() if name != SPLIT_CHANNELS}
 
 
 def chunked(model: WhisperModel, samples: Any, args: TranscribeArgs) -> Any:

@@ -79,6 +79,12 @@ class WhisperInput(BaseModel):
     suppress_tokens: (
         TokenListText | Annotated[list[TokenId], Field(max_length=MAX_SUPPRESSED_TOKENS)] | None
     ) = None
+    #: Word-level start/end/probability on each segment (faster-whisper's cross-attention
+    #: alignment); off unless asked for, as it costs decoding time.
+    word_timestamps: bool | None = None
+    #: A stereo call recording with one party per channel: each channel is transcribed on its
+    #: own and the segments interleaved by time, each with its ``channel`` (1 or 2).
+    split_channels: bool | None = None
 
     @model_validator(mode="after")
     def _schedule_is_short(self) -> WhisperInput:
@@ -107,6 +113,8 @@ _PASSTHROUGH = (
     "no_speech_threshold",
     "compression_ratio_threshold",
     "logprob_threshold",
+    "word_timestamps",
+    "split_channels",
 )
 
 

@@ -47,6 +47,15 @@ class Publisher(Protocol):
     ) -> list[Path]: ...
 
 
+class Labeller(Protocol):
+    """Speaker labels for a finished result (dropscribe.speakers); never raises: a failure
+    comes back as the result unlabelled, with the reason in ``diarization.error``."""
+
+    method: str
+
+    def label(self, result: Mapping[str, Any], recording: Path) -> dict[str, Any]: ...
+
+
 class Custodian(Protocol):
     """Moves of the recording itself (dropscribe.custody.Custody)."""
 

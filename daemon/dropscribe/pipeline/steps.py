@@ -42,7 +42,7 @@ from dropscribe.jobs import (
     update,
 )
 from dropscribe.pipeline.outcomes import deadline_reason, past_deadline
-from dropscribe.pipeline.ports import Audit, Custodian, Publisher, Remote, Store
+from dropscribe.pipeline.ports import Audit, Custodian, Labeller, Publisher, Remote, Store
 
 HASH_CHUNK_BYTES = 1024 * 1024
 # How soon a job whose file changed during its upload is hashed again (seconds).
@@ -62,6 +62,8 @@ class Options:
     quality: completeness.QualityPolicy = field(default_factory=completeness.QualityPolicy)
     #: Finds the speech in a recording whose result carries no coverage (a remote service's).
     speech: completeness.SpeechFinder | None = None
+    #: Puts speaker labels on a result before it is published; None: no diarization.
+    speakers: Labeller | None = None
 
 
 @dataclass(frozen=True)
@@ -267,8 +269,9 @@ class Steps:
         self.publish(job)
 
     def publish(self, job: Job) -> None:
-        """Write the outputs, move the recording to done/, mark the job published."""
-        result = self._store.result(job.id) or {}
+        """Label the speakers, write the outputs, move the recording to done/, mark the job
+        published."""
+        result = self._with_speakers(job, self._store.result(job.id) or {})
         if completeness.is_incomplete(result):
             self._log.warning(
                 Event.TRANSCRIPT_INCOMPLETE, **audit_fields(job), **completeness.shortfall(result)
@@ -299,6 +302,31 @@ class Steps:
             duration_seconds=round(now - job.steps.get("claimed", now), 3),
             **common,
         )
+
+    def _with_speakers(self, job: Job, result: dict[str, Any]) -> dict[str, Any]:
+        """Return the result with speaker labels, labelling it once: the labelled result is
+        saved before anything is published, so publishing again after a crash neither
+        diarizes again nor asks the service again. A failed diarization is saved too."""
+        labeller = self._opt.speakers
+        if labeller is None or "diarization" in result or not result.get("segments"):
+            return result
+        fields = audit_fields(job)
+        self._log.info(Event.DIARIZE_STARTED, **fields, method=labeller.method)
+        started = self._clock.time()
+        labelled = labeller.label(result, self._custody.processing_path(job.source))
+        self._store.save(job, labelled)
+        error = labelled.get("diarization", {}).get("error")
+        if error is not None:
+            self._log.warning(Event.DIARIZE_FAILED, **fields, method=labeller.method, error=error)
+            return labelled
+        self._log.info(
+            Event.DIARIZE_DONE,
+            **fields,
+            method=labeller.method,
+            speakers=len(labelled.get("speakers", [])),
+            duration_seconds=round(self._clock.time() - started, 3),
+        )
+        return labelled
 
     def _complete_source(self, job: Job) -> str | None:
         try:

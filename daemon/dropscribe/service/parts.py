@@ -24,6 +24,7 @@ from dropscribe.probe import SpeechProbe
 from dropscribe.quality import QualityPolicy, SpeechFinder
 from dropscribe.redaction import Redactor
 from dropscribe.scheduler import Scheduler
+from dropscribe.speakers import ChannelLabeller, VoiceLabeller, VoiceModel
 from dropscribe.state import StateStore
 
 if TYPE_CHECKING:  # the engine's import is heavy; see connect()
@@ -88,7 +89,18 @@ def pipeline_options(settings: Settings, speech: SpeechFinder | None = None) -> 
             settings.quality.min_coverage, settings.quality.on_incomplete == "fail"
         ),
         speech=speech,
+        speakers=labeller_of(settings),
     )
+
+
+def labeller_of(settings: Settings) -> ChannelLabeller | VoiceLabeller | None:
+    """Return what labels speakers as configured (``diarize``), or None when it is off."""
+    diarize = settings.diarize
+    if not diarize.enabled:
+        return None
+    if diarize.method == "channels":
+        return ChannelLabeller(diarize.channel_names)
+    return VoiceLabeller(VoiceModel(diarize.min_speakers, diarize.max_speakers))
 
 
 @dataclass(frozen=True)

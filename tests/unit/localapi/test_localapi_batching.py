@@ -67,3 +67,10 @@ def test_split_segment_starting_a_hair_before_its_recording_goes_to_it() -> None
     segments = [{"id": 1, "start": 6.46, "end": 11.0, "text": "b"}]
     first, second = split(segments, [0.0, 6.4603])
     assert first == [] and [s["text"] for s in second] == ["b"]
+
+
+def test_split_words_shifted_with_their_segment() -> None:
+    words = [{"start": 6.3, "end": 6.9, "word": " b", "probability": 0.9}]
+    segments = [{"id": 1, "start": 6.2, "end": 7.0, "text": " b", "words": words}]
+    (moved,) = split(segments, [0.0, 6.0])[1]
+    assert [(w["start"], w["end"]) for w in moved["words"]] == [(0.3, 0.9)]

@@ -111,3 +111,8 @@ def test_whisper_input_out_of_bounds_value_raises_naming_field(field: str, value
 def test_whisper_input_infinity_in_json_raises() -> None:
     with pytest.raises(ValidationError, match="finite"):
         WhisperInput.model_validate_json('{"patience": Infinity}')
+
+
+def test_transcribe_args_word_timestamps_passed_through() -> None:
+    options = WhisperInput.model_validate({"word_timestamps": True})
+    assert transcribe_args(options) == {"word_timestamps": True}

