@@ -91,6 +91,10 @@ class Event(StrEnum):
     INBOX_PROBLEM = "inbox.problem"  # the inbox is missing, unreadable, or the watcher died
     CONFIG_INVALID = "config.invalid"  # the configuration was refused
     SERVER_STARTED = "server.started"  # the embedded server listens
+    DELIVERY_SENT = "delivery.sent"  # a webhook or message was accepted by its receiver
+    DELIVERY_RETRY = "delivery.retry"  # an attempt failed; it is tried again later
+    DELIVERY_ABANDONED = "delivery.abandoned"  # given up: too old, 410 Gone, or receiver gone
+    DELIVERY_ERROR = "delivery.error"  # the delivery worker could not use the state file
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,12 @@ CONTRACT: dict[Event, Fields] = {
     Event.INBOX_PROBLEM: _f("problem"),
     Event.CONFIG_INVALID: _f("problems"),
     Event.SERVER_STARTED: _f("base_url"),
+    Event.DELIVERY_SENT: _f("delivery_id job_id topic channel url attempt", "status"),
+    Event.DELIVERY_RETRY: _f(
+        "delivery_id job_id topic channel url attempt error next_attempt", "status"
+    ),
+    Event.DELIVERY_ABANDONED: _f("delivery_id job_id topic channel url attempt error", "status"),
+    Event.DELIVERY_ERROR: _f("error"),
 }
 
 

@@ -10,6 +10,7 @@ problem is collected and raised at once as a :class:`ConfigError` whose lines re
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from dropscribe.announcements import Topic
 from dropscribe.errors import ConfigError
 from dropscribe.mounts import WatchMode
 
@@ -306,6 +308,54 @@ class Quality(_Section):
     on_incomplete: Literal["publish", "fail"] = "publish"
 
 
+WEBHOOK_SECRET_PREFIX = "whsec_"
+# The shortest webhook secret accepted, in bytes once decoded (the spec asks for 24 to 64).
+MIN_WEBHOOK_SECRET_BYTES = 24
+
+
+class Webhook(_Section):
+    """One receiver of signed POSTs (Standard Webhooks)."""
+
+    url: str
+    events: tuple[Topic, ...] = (Topic.JOB_PUBLISHED, Topic.JOB_FAILED, Topic.FILE_REJECTED)
+    secret_env: str | None = None
+    secret_file: FilePath | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be an http(s):// URL with a host")
+        return value
+
+    @model_validator(mode="after")
+    def _one_secret_source(self) -> Webhook:
+        if (self.secret_env is None) == (self.secret_file is None):
+            raise ValueError(
+                "set exactly one of secret_env and secret_file (a whsec_<base64> secret)"
+            )
+        return self
+
+
+class Notify(_Section):
+    """Who hears of finished, failed and refused recordings, and how hard we try to tell them."""
+
+    webhooks: tuple[Webhook, ...] = ()
+    apprise: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    # A delivery is retried with growing, jittered delays until it is this old (hours).
+    give_up_hours: Annotated[float, Field(gt=0, le=24 * 30, allow_inf_nan=False)] = 24.0
+    first_retry_seconds: PositiveSeconds = 5.0
+    max_retry_seconds: PositiveSeconds = 3600.0
+    # How long one delivery attempt may take before it counts as failed (seconds).
+    timeout_seconds: Annotated[float, Field(gt=0, le=300, allow_inf_nan=False)] = 10.0
+
+    @model_validator(mode="after")
+    def _retry_in_order(self) -> Notify:
+        _refuse(_ordered(self, (("first_retry_seconds", "max_retry_seconds"),)))
+        return self
+
+
 class Settings(_Section):
     """The whole configuration."""
 
@@ -319,6 +369,7 @@ class Settings(_Section):
     whisper: Whisper = Whisper()
     embedded: Embedded = Embedded()
     quality: Quality = Quality()
+    notify: Notify = Notify()
     # Filled by load_config, never read from YAML.
     api_key: SecretStr | None = Field(default=None, exclude=True)
     source: Path | None = Field(default=None, exclude=True)
@@ -355,13 +406,14 @@ def load_config(
     except ValidationError as exc:
         schema_problems = [_format_error(path, err) for err in exc.errors()]
         folder_problems = _path_problems(raw, path, env) if folders else []
-        others = folder_problems + _key_problems(raw, path, env)
+        others = folder_problems + _key_problems(raw, path, env) + _secret_problems(raw, path, env)
         raise ConfigError(schema_problems + others) from None
     problems: list[str] = []
     unset: list[str] = []  # folders not set; problems only for a command that needs them
     paths = _resolve_paths(settings.paths, path.parent.resolve(), env, path, unset)
     problems += unset if folders else []
     key = _find_api_key(settings.api, path.parent.resolve(), env, path, problems)
+    problems += webhook_secret_problems(settings.notify, path, env)
     if problems:
         raise ConfigError(problems)
     return settings.model_copy(update={"paths": paths, "api_key": key, "source": path.resolve()})
@@ -493,3 +545,63 @@ def _key_from_file(file: Path, where: str, problems: list[str]) -> SecretStr | N
         problems.append(f"{where}: the key file {file} is empty")
         return None
     return SecretStr(value)
+
+
+def webhook_secret(hook: Webhook, source: Path, environ: Mapping[str, str] | None = None) -> bytes:
+    """Read a webhook's ``whsec_<base64>`` secret from its variable or file (a relative file is
+    found beside the config file ``source``); return the decoded key. Raise ConfigError saying
+    why there is none. The secret itself is never part of the message."""
+    env = os.environ if environ is None else environ
+    if hook.secret_env is not None:
+        where = f"secret_env ${hook.secret_env}"
+        text = env.get(hook.secret_env, "").strip()
+    else:
+        assert hook.secret_file is not None  # the model requires one of the two
+        file = (
+            hook.secret_file if hook.secret_file.is_absolute() else source.parent / hook.secret_file
+        )
+        where = f"secret_file {file}"
+        try:
+            text = file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ConfigError([f"{where}: cannot read: {exc.__class__.__name__}"]) from None
+    return _decoded_secret(text, where)
+
+
+def _decoded_secret(text: str, where: str) -> bytes:
+    if not text:
+        raise ConfigError([f"{where}: empty or not set"])
+    if not text.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ConfigError([f"{where}: must look like {WEBHOOK_SECRET_PREFIX}<base64>"])
+    try:
+        key = base64.b64decode(text[len(WEBHOOK_SECRET_PREFIX) :], validate=True)
+    except ValueError:
+        raise ConfigError(
+            [f"{where}: the part after {WEBHOOK_SECRET_PREFIX} is not base64"]
+        ) from None
+    if len(key) < MIN_WEBHOOK_SECRET_BYTES:
+        raise ConfigError([f"{where}: shorter than {MIN_WEBHOOK_SECRET_BYTES} bytes once decoded"])
+    return key
+
+
+def webhook_secret_problems(
+    notify: Notify, source: Path, env: Mapping[str, str], where: str = "notify"
+) -> list[str]:
+    """Return a problem for each webhook of ``notify`` whose secret cannot be read."""
+    problems: list[str] = []
+    for index, hook in enumerate(notify.webhooks):
+        try:
+            webhook_secret(hook, source, env)
+        except ConfigError as exc:
+            problems += [f"{source}: {where}.webhooks.{index}: {p}" for p in exc.problems]
+    return problems
+
+
+def _secret_problems(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> list[str]:
+    """Return the webhook secrets' problems when other sections are invalid (see
+    _key_problems)."""
+    try:
+        notify = Notify.model_validate(raw.get("notify") or {})
+    except ValidationError:
+        return []
+    return webhook_secret_problems(notify, path, env)

@@ -26,6 +26,9 @@ IDLE_CHECK_SECONDS = 0.1
 STATUS_EVERY_SECONDS = 5.0
 # How often a running daemon looks for jobs requeued by `dropscribe retry` (seconds).
 ADOPT_EVERY_SECONDS = 5.0
+# How long shutdown waits for a delivery attempt in progress (seconds); one not finished by
+# then is tried again at the next start (at least once, never lost).
+DELIVERY_STOP_SECONDS = 3.0
 
 
 @dataclass
@@ -78,6 +81,7 @@ class Service:
         orphans = self._adopt_orphans()
         recovered = parts.pipeline.recover()
         parts.scheduler.start()
+        parts.deliveries.start()
         self._log.info(
             Event.DAEMON_STARTED,
             pid=os.getpid(),
@@ -192,6 +196,9 @@ class Service:
         if self.watcher is not None:
             self.watcher.stop()
         drained = self._drain()
+        # Deliveries after the jobs: a job that ended while draining still wrote its own.
+        self.parts.deliveries.stop()
+        drained = self.parts.deliveries.join(DELIVERY_STOP_SECONDS) and drained
         remote = self.parts.remote
         # The server goes after the transfers that talk to it.
         if remote.server is not None and drained:

@@ -25,12 +25,19 @@ from dropscribe.quality import QualityPolicy, SpeechFinder
 from dropscribe.redaction import Redactor
 from dropscribe.scheduler import Scheduler
 from dropscribe.state import StateStore
+from dropscribe.webhooks import DeliveryWorker, Receivers, announcer
 
 if TYPE_CHECKING:  # the engine's import is heavy; see connect()
     from dropscribe.localapi.server import EmbeddedServer
 
 from dropscribe.service.keys import PROBE, key_reloader, pause_recorder
 from dropscribe.service.lock import StateLock
+from dropscribe.service.notices import (
+    attempt_reporter,
+    delivery_policy,
+    settings_receivers,
+    shortfall,
+)
 
 # Threads that poll the service and publish results; polls are short, so a few serve thousands.
 POLL_THREADS = 2
@@ -119,6 +126,10 @@ class Parts:
     pipeline: Pipeline
     #: Reads the API key source again (its argument: why, keys.PROBE or keys.SIGNAL).
     reload_key: Callable[[str], None]
+    #: The webhook and Apprise receivers in force (replaced on reload).
+    receivers: Receivers
+    #: The sender threads of webhooks and messages.
+    deliveries: DeliveryWorker
 
 
 def build(settings: Settings, redactor: Redactor, clock: Clock = WALL_CLOCK) -> Parts:
@@ -128,12 +139,16 @@ def build(settings: Settings, redactor: Redactor, clock: Clock = WALL_CLOCK) -> 
     folders or the state file cannot be used. Whatever was opened is closed again on an error.
     """
     check_folders(settings)
+    receivers = Receivers(settings_receivers(settings, redactor))
     lock = StateLock(state_dir(settings))
     opened: list[Callable[[], None]] = [lock.release]
     try:
-        store = StateStore(state_dir(settings) / "state.db")
+        announce = announcer(
+            receivers, settings.paths.outbox, lambda job: None, shortfall, clock.time
+        )
+        store = StateStore(state_dir(settings) / "state.db", announce)
         opened.append(store.close)
-        return _build_on(settings, redactor, clock, lock, store, opened)
+        return _build_on(settings, redactor, clock, lock, store, receivers, opened)
     except BaseException:
         for close in reversed(opened):
             close()
@@ -146,6 +161,7 @@ def _build_on(
     clock: Clock,
     lock: StateLock,
     store: StateStore,
+    receivers: Receivers,
     opened: list[Callable[[], None]],
 ) -> Parts:
     log = audit.get_logger()
@@ -177,8 +193,29 @@ def _build_on(
     gate = AuthGate(scheduler.hold, log, clock.time, lambda: reload_key(PROBE), record_pause)
     steps = Steps(store, remote.calls, outbox, custody, log, options, clock, gate.accepted)
     pipeline = Pipeline(store, steps, lifecycle, gate, scheduler, log, options, clock)
+    deliveries = DeliveryWorker(
+        store,
+        receivers,
+        delivery_policy(settings.notify),
+        attempt_reporter(log, lambda outcome: None),
+        redactor.text,
+        lambda exc: log.error(Event.DELIVERY_ERROR, error=redactor.text(repr(exc))),
+        clock=clock.time,
+        random=clock.random,
+    )
     return Parts(
-        settings, lock, store, custody, outbox, scheduler, remote, lifecycle, pipeline, reload_key
+        settings,
+        lock,
+        store,
+        custody,
+        outbox,
+        scheduler,
+        remote,
+        lifecycle,
+        pipeline,
+        reload_key,
+        receivers,
+        deliveries,
     )
 
 
