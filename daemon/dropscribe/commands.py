@@ -163,6 +163,7 @@ def status_report(settings: Settings) -> StatusReport:
             {
                 "job_id": j.id,
                 "source": j.source,
+                "profile": j.profile,
                 "state": j.state.value,
                 "age_seconds": round(now - j.steps.get("claimed", now), 1),
                 "attempts": j.attempts,
@@ -174,6 +175,7 @@ def status_report(settings: Settings) -> StatusReport:
             {
                 "job_id": j.id,
                 "source": j.source,
+                "profile": j.profile,
                 "step": j.failed_step,
                 "error": j.error,
                 "failed_path": j.failed_path,
@@ -214,8 +216,10 @@ def format_status(report: StatusReport) -> str:
         lines.append("in flight:")
         for j in report.in_flight:
             age = float(str(j["age_seconds"]))
+            profile = f"  [{j['profile']}]" if j.get("profile") else ""
             lines.append(
                 f"  {str(j['job_id'])[:12]}  {j['state']!s:<10} {age:>8.0f}s  {j['source']}"
+                + profile
             )
     if report.recent_failures:
         lines.append("recent failures:")

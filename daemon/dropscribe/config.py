@@ -13,9 +13,9 @@ from __future__ import annotations
 import base64
 import ipaddress
 import os
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
@@ -78,6 +78,9 @@ FilePath = Annotated[Path, AfterValidator(_without_nul)]
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+_S = TypeVar("_S", bound=_Section)
 
 
 class Paths(_Section):
@@ -356,6 +359,72 @@ class Notify(_Section):
         return self
 
 
+class ProfileApi(_Section):
+    """The keys of ``api`` a profile may set."""
+
+    async_path: str | None = None
+    service_tier: Literal["cpuflex", "gpuflex"] | None = None
+
+    @field_validator("async_path")
+    @classmethod
+    def _async_path(cls, value: str | None) -> str | None:
+        return None if value is None else Api._async_path(value)
+
+
+class ProfileNotify(_Section):
+    """The receivers a profile adds to the top level's, for its recordings."""
+
+    webhooks: tuple[Webhook, ...] = ()
+    apprise: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+
+
+PROFILE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class Profile(_Section):
+    """Settings for the recordings under one folder of the inbox, key by key over the top
+    level's: only the keys a profile sets count (``model_fields_set`` of each section)."""
+
+    name: Annotated[str, Field(pattern=PROFILE_NAME)]
+    folder: str
+    whisper: Whisper = Whisper()
+    api: ProfileApi = ProfileApi()
+    output: Output = Output()
+    notify: ProfileNotify = ProfileNotify()
+
+    @field_validator("folder")
+    @classmethod
+    def _folder(cls, value: str) -> str:
+        return profile_folder(value)
+
+
+def profile_folder(value: str) -> str:
+    """Return a profile's folder in its one spelling (``a/b``). Raise ValueError if it is not
+    a folder inside the inbox."""
+    path = PurePosixPath(value.strip())
+    if path.is_absolute():
+        raise ValueError("must be relative to the inbox (e.g. de, or team/de), not absolute")
+    if ".." in path.parts:
+        raise ValueError("must stay inside the inbox ('..' leads outside it)")
+    if not path.parts:
+        raise ValueError("must name a folder under the inbox (the inbox itself is the top level)")
+    return path.as_posix()
+
+
+def _distinct_profiles(profiles: tuple[Profile, ...]) -> tuple[Profile, ...]:
+    problems: list[str] = []
+    for index, profile in enumerate(profiles):
+        for earlier in profiles[:index]:
+            if profile.name == earlier.name:
+                problems.append(f"{index}: name {profile.name!r} is used twice")
+            if profile.folder == earlier.folder:
+                problems.append(
+                    f"{index}: folder {profile.folder!r} is also the folder of {earlier.name!r}"
+                )
+    _refuse(problems)
+    return profiles
+
+
 class Settings(_Section):
     """The whole configuration."""
 
@@ -370,6 +439,7 @@ class Settings(_Section):
     embedded: Embedded = Embedded()
     quality: Quality = Quality()
     notify: Notify = Notify()
+    profiles: Annotated[tuple[Profile, ...], AfterValidator(_distinct_profiles)] = ()
     # Filled by load_config, never read from YAML.
     api_key: SecretStr | None = Field(default=None, exclude=True)
     source: Path | None = Field(default=None, exclude=True)
@@ -414,6 +484,8 @@ def load_config(
     problems += unset if folders else []
     key = _find_api_key(settings.api, path.parent.resolve(), env, path, problems)
     problems += webhook_secret_problems(settings.notify, path, env)
+    for index, profile in enumerate(settings.profiles):
+        problems += webhook_secret_problems(profile.notify, path, env, f"profiles.{index}.notify")
     if problems:
         raise ConfigError(problems)
     return settings.model_copy(update={"paths": paths, "api_key": key, "source": path.resolve()})
@@ -585,7 +657,7 @@ def _decoded_secret(text: str, where: str) -> bytes:
 
 
 def webhook_secret_problems(
-    notify: Notify, source: Path, env: Mapping[str, str], where: str = "notify"
+    notify: Notify | ProfileNotify, source: Path, env: Mapping[str, str], where: str = "notify"
 ) -> list[str]:
     """Return a problem for each webhook of ``notify`` whose secret cannot be read."""
     problems: list[str] = []
@@ -605,3 +677,40 @@ def _secret_problems(raw: Mapping[str, Any], path: Path, env: Mapping[str, str])
     except ValidationError:
         return []
     return webhook_secret_problems(notify, path, env)
+
+
+def profile_for(profiles: Sequence[Profile], source: str) -> Profile | None:
+    """Given the profiles and a recording's path relative to the inbox, return the profile
+    whose folder holds it (the longest such folder), or None for the top level."""
+    parts = PurePosixPath(source).parts[:-1]
+    best: Profile | None = None
+    for profile in profiles:
+        folder = PurePosixPath(profile.folder).parts
+        if parts[: len(folder)] == folder and (
+            best is None or len(folder) > len(PurePosixPath(best.folder).parts)
+        ):
+            best = profile
+    return best
+
+
+def effective(settings: Settings, profile: Profile | None) -> Settings:
+    """Return the settings in force for the recordings of ``profile`` (the top level's for
+    None): each key the profile sets replaces the top level's, the others stay."""
+    if profile is None:
+        return settings
+    api_keys = {
+        k: getattr(profile.api, k)
+        for k in profile.api.model_fields_set
+        if getattr(profile.api, k) is not None
+    }
+    return settings.model_copy(
+        update={
+            "whisper": _over(settings.whisper, profile.whisper),
+            "output": _over(settings.output, profile.output),
+            "api": settings.api.model_copy(update=api_keys),
+        }
+    )
+
+
+def _over(base: _S, override: _S) -> _S:
+    return base.model_copy(update={k: getattr(override, k) for k in override.model_fields_set})

@@ -91,6 +91,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             abandoned REAL
         )""",
         "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(abandoned, next_due)",
+        # The folder profile a job runs with, chosen once at its claim.
+        "ALTER TABLE jobs ADD COLUMN profile TEXT",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

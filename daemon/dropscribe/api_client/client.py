@@ -18,6 +18,7 @@ signature: everything that goes into one passes through a :class:`Redactor`.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -139,6 +140,13 @@ class ApiClient:
         # The presigned PUT gets a session of its own, so no cookie or header of the API
         # session can ever travel to the storage host.
         self._storage = _session(user_agent)
+
+    def for_model(self, async_path: str, service_tier: str) -> ApiClient:
+        """Return a client that submits to another model path or tier and shares this one's
+        connections (closing either closes both); its key changes with its own use_key."""
+        twin = copy.copy(self)
+        twin._submit_url = submit_url(self._base_url, async_path, service_tier)
+        return twin
 
     def use_key(self, api_key: str) -> bool:
         """Send ``api_key`` from the next call on; return whether it differs from the key in

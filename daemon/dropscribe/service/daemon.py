@@ -13,6 +13,7 @@ from types import FrameType
 
 from dropscribe import audit, inbox, recordings
 from dropscribe.audit import Event
+from dropscribe.config import profile_for
 from dropscribe.jobs import Job, JobState, new_job
 from dropscribe.notify import Notifier
 from dropscribe.service.keys import SIGNAL
@@ -101,7 +102,7 @@ class Service:
         count = 0
         for rel in self.parts.custody.held():
             if self.parts.store.active_for_source(rel) is None:
-                self.parts.store.save(new_job(rel, time.time()))
+                self.parts.store.save(new_job(rel, time.time(), self.profile_of(rel)))
                 count += 1
         return count
 
@@ -133,14 +134,21 @@ class Service:
             max_bytes=self.settings.max_file_bytes,
             extensions=self.settings.watch.extensions,
         )
+        profile = self.profile_of(entry.rel)
         if not verdict.ok:
-            return self.parts.lifecycle.refuse(entry.rel, verdict.reason, verdict.hint)
+            return self.parts.lifecycle.refuse(entry.rel, verdict.reason, verdict.hint, profile)
         try:
             claimed = self.parts.custody.claim(entry.rel)
         except FileNotFoundError:
             return None  # taken away by its owner between the scan and the claim
         rel = claimed.relative_to(self.settings.paths.processing).as_posix()
-        return self.parts.pipeline.accept(rel)
+        return self.parts.pipeline.accept(rel, profile)
+
+    def profile_of(self, rel: str) -> str | None:
+        """Return the name of the folder profile a recording at ``rel`` (relative to the
+        inbox) runs with, or None for the top level's settings."""
+        profile = profile_for(self.settings.profiles, rel)
+        return None if profile is None else profile.name
 
     # -- running ----------------------------------------------------------------------------
 

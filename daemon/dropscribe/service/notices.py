@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from dropscribe import quality
 from dropscribe.announcements import Channel, Topic
 from dropscribe.audit import Event
-from dropscribe.config import Notify, Settings, webhook_secret
+from dropscribe.config import Notify, ProfileNotify, Settings, webhook_secret
 from dropscribe.jobs import iso_utc
 from dropscribe.pipeline.ports import Audit
 from dropscribe.redaction import Redactor
@@ -24,7 +24,7 @@ from dropscribe.webhooks import Attempt, DeliveryPolicy, Outcome, Receiver
 
 
 def receivers_of(
-    notify: Notify,
+    notify: Notify | ProfileNotify,
     source: Path,
     redactor: Redactor,
     profile: str | None = None,
@@ -52,8 +52,13 @@ def receivers_of(
 
 
 def settings_receivers(settings: Settings, redactor: Redactor) -> list[Receiver]:
-    """Return every receiver the settings name."""
-    return receivers_of(settings.notify, settings.source or Path("config"), redactor)
+    """Return every receiver the settings name: the top level's, and each profile's (for
+    the recordings of that profile only)."""
+    source = settings.source or Path("config")
+    receivers = receivers_of(settings.notify, source, redactor)
+    for profile in settings.profiles:
+        receivers += receivers_of(profile.notify, source, redactor, profile.name)
+    return receivers
 
 
 def _hide_secrets(receiver: Receiver, redactor: Redactor) -> None:

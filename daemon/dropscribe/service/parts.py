@@ -18,7 +18,16 @@ from dropscribe.custody import Custody, Folders, check_layout, ensure_layout
 from dropscribe.errors import ConfigError
 from dropscribe.jobs import JobState, fingerprint
 from dropscribe.outbox import Outbox
-from dropscribe.pipeline import POLL, TRANSFER, AuthGate, Clock, Lifecycle, Options, Pipeline, Steps
+from dropscribe.pipeline import (
+    POLL,
+    TRANSFER,
+    AuthGate,
+    Clock,
+    Lifecycle,
+    Options,
+    Pipeline,
+    StepsByProfile,
+)
 from dropscribe.pipeline.ports import Remote as Caller
 from dropscribe.probe import SpeechProbe
 from dropscribe.quality import QualityPolicy, SpeechFinder
@@ -38,6 +47,7 @@ from dropscribe.service.notices import (
     settings_receivers,
     shortfall,
 )
+from dropscribe.service.profiles import Clients, StepParts, outbox_of, profile_steps
 
 # Threads that poll the service and publish results; polls are short, so a few serve thousands.
 POLL_THREADS = 2
@@ -130,6 +140,11 @@ class Parts:
     receivers: Receivers
     #: The sender threads of webhooks and messages.
     deliveries: DeliveryWorker
+    #: The steps of each folder profile (replaced on reload), what they are built from, and
+    #: the API clients they submit through.
+    steps: StepsByProfile
+    step_parts: StepParts
+    clients: Clients
 
 
 def build(settings: Settings, redactor: Redactor, clock: Clock = WALL_CLOCK) -> Parts:
@@ -144,7 +159,7 @@ def build(settings: Settings, redactor: Redactor, clock: Clock = WALL_CLOCK) -> 
     opened: list[Callable[[], None]] = [lock.release]
     try:
         announce = announcer(
-            receivers, settings.paths.outbox, lambda job: None, shortfall, clock.time
+            receivers, settings.paths.outbox, lambda job: job.profile, shortfall, clock.time
         )
         store = StateStore(state_dir(settings) / "state.db", announce)
         opened.append(store.close)
@@ -166,12 +181,7 @@ def _build_on(
 ) -> Parts:
     log = audit.get_logger()
     custody = Custody(folders_of(settings))
-    outbox = Outbox(
-        settings.paths.outbox,
-        settings.output.formats,
-        redactor,
-        txt_line_per_segment=settings.output.txt_line_per_segment,
-    )
+    outbox = outbox_of(settings, redactor)
     # The scheduler calls the pipeline and the pipeline schedules: the scheduler takes
     # callables, bound to the pipeline made below; it runs nothing before Service.start().
     scheduler = Scheduler(
@@ -184,14 +194,30 @@ def _build_on(
     remote = connect(settings, redactor, lambda rid: wake_poll(store, scheduler, rid))
     opened.append(lambda: close_remote(remote, SERVER_STOP_TIMEOUT_SECONDS))
     probe = remote.speech_probe
-    options = pipeline_options(settings, None if probe is None else probe.speech)
+    speech = None if probe is None else probe.speech
+    options = pipeline_options(settings, speech)
     p = settings.paths
     lifecycle = Lifecycle(store, custody, log, clock.time, (p.processing, p.failed))
-    reload_key = key_reloader(settings, None if settings.is_embedded else remote.client, log)
+    clients = Clients([] if settings.is_embedded else [remote.client])
+    reload_key = key_reloader(settings, clients, log)
     record_pause = pause_recorder(state_dir(settings))
     record_pause(None, None)  # a pause left by an earlier run is over
     gate = AuthGate(scheduler.hold, log, clock.time, lambda: reload_key(PROBE), record_pause)
-    steps = Steps(store, remote.calls, outbox, custody, log, options, clock, gate.accepted)
+    step_parts = StepParts(
+        store,
+        custody,
+        log,
+        clock,
+        gate.accepted,
+        redactor,
+        remote.client,
+        remote.calls,
+        None if remote.server is None else remote.server.base_url,
+        lambda eff: pipeline_options(eff, speech),
+    )
+    by_profile, in_use = profile_steps(settings, step_parts)
+    clients.replace([] if settings.is_embedded else in_use)
+    steps = StepsByProfile(by_profile)
     pipeline = Pipeline(store, steps, lifecycle, gate, scheduler, log, options, clock)
     deliveries = DeliveryWorker(
         store,
@@ -216,6 +242,9 @@ def _build_on(
         reload_key,
         receivers,
         deliveries,
+        steps,
+        step_parts,
+        clients,
     )
 
 
