@@ -378,6 +378,29 @@ class ProfileNotify(_Section):
     apprise: tuple[Annotated[str, Field(min_length=1)], ...] = ()
 
 
+class Metrics(_Section):
+    """Where the Prometheus metrics are served; off when ``listen`` is not set."""
+
+    listen: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            listen_address(value)
+        return value
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """Return (host, port) of ``host:port`` (``[::1]:port`` for IPv6). Raise ValueError if it
+    is not one."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9464")
+    return host, int(port)
+
+
 PROFILE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
@@ -440,6 +463,7 @@ class Settings(_Section):
     quality: Quality = Quality()
     notify: Notify = Notify()
     profiles: Annotated[tuple[Profile, ...], AfterValidator(_distinct_profiles)] = ()
+    metrics: Metrics = Metrics()
     # Filled by load_config, never read from YAML.
     api_key: SecretStr | None = Field(default=None, exclude=True)
     source: Path | None = Field(default=None, exclude=True)

@@ -17,7 +17,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+#: Told (state before, job saved, result saved with it) after each committed save.
+Observer = Callable[[JobState | None, Job, Mapping[str, Any] | None], None]
+
+
 class StateTooNew(ConfigError):
     """The state file was written by a newer dropscribe; this one must not change it."""
 
@@ -113,13 +117,20 @@ _DELIVERY_COLUMNS = tuple(f.name for f in dataclasses.fields(Delivery))
 class StateStore:
     """Durable jobs and results; safe to share between threads (one connection, one lock)."""
 
-    def __init__(self, path: Path, announce: Announcer = no_announcements) -> None:
-        """``announce`` decides which deliveries a saved transition writes along with it."""
+    def __init__(
+        self,
+        path: Path,
+        announce: Announcer = no_announcements,
+        observe: Observer = lambda before, job, result: None,
+    ) -> None:
+        """``announce`` decides which deliveries a saved transition writes along with it;
+        ``observe`` hears of each saved transition once it is committed (the metrics)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         os.close(fd)
         self.path = path
         self._announce = announce
+        self._observe = observe
         self._lock = threading.RLock()
         self._db = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False, isolation_level=None
@@ -170,6 +181,7 @@ class StateStore:
                     (job.id, json.dumps(result, ensure_ascii=False)),
                 )
             _insert_deliveries(db, deliveries)
+        self._observe(None if before is None else JobState(before[0]), job, result)
         return job
 
     # -- deliveries ---------------------------------------------------------------------------

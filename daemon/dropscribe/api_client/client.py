@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,7 +129,11 @@ class ApiClient:
         api_key: str,
         timeouts: Timeouts,
         user_agent: str = "dropscribe/0.1",
+        on_response: Callable[[str, int | None], None] = lambda step, code: None,
     ) -> None:
+        """``on_response`` is told the step and HTTP status of every request (None: no
+        answer came), for the metrics."""
+        self._on_response = on_response
         self._base_url = base_url.rstrip("/")
         self._submit_url = submit_url(self._base_url, async_path, service_tier)
         self._timeouts = timeouts
@@ -233,9 +237,12 @@ class ApiClient:
                 method, url, timeout=timeout, stream=True, allow_redirects=False, **kwargs
             )
         except _DeadlinePassed as exc:
+            self._on_response(step, None)
             raise TransientApiError(f"{step}: deadline passed during upload", step=step) from exc
         except requests.RequestException as exc:
+            self._on_response(step, None)
             raise self._transient(step, method, url, exc) from exc
+        self._on_response(step, response.status_code)
         with response:
             body = self._read_body(step, method, url, response, deadline)
         error = error_for_status(

@@ -38,10 +38,11 @@ from .engine import (
     WhisperEngine,
 )
 from .lifecycle import JobStatus
+from .meter import EngineMeter
 from .presign import Presigner, load_or_create_secret
 from .retention import RetentionSweeper
 from .routes import build_app
-from .service import ApiService
+from .service import METRIC_PREFIX, ApiService
 from .store import JobStore
 from .uploads import private_folder, remove_drafts, upload_path
 from .workers import EnginePool
@@ -335,14 +336,18 @@ class EmbeddedServer:
             for listener in listeners:
                 listener(job_id)
 
-        pool = EnginePool(store, self._engine, specs, stored, opts.workers, self._clock, finished)
+        meter = EngineMeter(METRIC_PREFIX)
+        pool = EnginePool(
+            store, self._engine, specs, stored, opts.workers, self._clock, finished, meter
+        )
+        meter.watch_queue(pool.queue_depth)
         retention = opts.retention_hours * 3600
         sweeper = RetentionSweeper(store, uploads_dir, retention, self._clock)
         presigner = Presigner(secret, opts.presign_ttl_seconds, self._clock)
         labels = {route: self._engine.label(spec) for route, spec in specs.items()}
         default_label = self._engine.label(opts.model or BUNDLED_MODEL)
         service = ApiService(
-            store, pool, presigner, uploads_dir, labels, default_label, self._clock
+            store, pool, presigner, uploads_dir, labels, default_label, self._clock, meter
         )
         listeners.append(service.job_finished)
         if self._on_finished is not None:

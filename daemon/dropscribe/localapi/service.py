@@ -22,6 +22,7 @@ import anyio.to_thread
 from pydantic import BaseModel, ConfigDict, Field
 
 from .lifecycle import JobStatus
+from .meter import EngineMeter
 from .params import WhisperInput
 from .presign import Presigner
 from .problems import ApiProblem
@@ -71,7 +72,11 @@ class ApiService:
         labels: Mapping[str, str],
         default_label: str,
         clock: Callable[[], float],
+        meter: EngineMeter | None = None,
     ) -> None:
+        """``meter`` adds the engine's busy time, real-time factors and queue depth to
+        /metrics."""
+        self._meter = meter
         self._store = store
         self._pool = pool
         self._presigner = presigner
@@ -244,10 +249,11 @@ class ApiService:
             ("crashed_jobs_total", "counter", "Jobs whose engine worker died under them.",
              workers.crashed_jobs),
         )  # fmt: skip
-        return "".join(
+        text = "".join(
             _metric(f"{METRIC_PREFIX}{name}", kind, text, value)
             for name, kind, text, value in samples
         )
+        return text + ("" if self._meter is None else self._meter.exposition())
 
 
 def _metric(name: str, kind: str, help_text: str, value: int) -> str:

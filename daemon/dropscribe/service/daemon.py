@@ -212,6 +212,8 @@ class Service:
         if remote.server is not None and drained:
             remote.server.stop(SERVER_STOP_TIMEOUT_SECONDS)
         remote.client.close()
+        if self.parts.metrics_server is not None:
+            self.parts.metrics_server.stop()
         if drained:
             self._log.info(Event.DAEMON_STOPPED, jobs=self.parts.store.counts())
             self.parts.store.close()

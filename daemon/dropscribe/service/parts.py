@@ -39,8 +39,10 @@ from dropscribe.webhooks import DeliveryWorker, Receivers, announcer
 if TYPE_CHECKING:  # the engine's import is heavy; see connect()
     from dropscribe.localapi.server import EmbeddedServer
 
+from dropscribe.metrics import DaemonMetrics, MetricsServer
 from dropscribe.service.keys import PROBE, key_reloader, pause_recorder
 from dropscribe.service.lock import StateLock
+from dropscribe.service.metering import daemon_metrics, job_observer, serve_metrics
 from dropscribe.service.notices import (
     attempt_reporter,
     delivery_policy,
@@ -145,6 +147,9 @@ class Parts:
     steps: StepsByProfile
     step_parts: StepParts
     clients: Clients
+    #: The daemon's metrics, and their server when metrics.listen is set.
+    metrics: DaemonMetrics
+    metrics_server: MetricsServer | None
 
 
 def build(settings: Settings, redactor: Redactor, clock: Clock = WALL_CLOCK) -> Parts:
@@ -161,9 +166,17 @@ def build(settings: Settings, redactor: Redactor, clock: Clock = WALL_CLOCK) -> 
         announce = announcer(
             receivers, settings.paths.outbox, lambda job: job.profile, shortfall, clock.time
         )
-        store = StateStore(state_dir(settings) / "state.db", announce)
+        # The gauges read the store at scrape time; the store is made next.
+        metrics = daemon_metrics(settings, lambda: store.counts(), state_dir(settings))
+        observe = job_observer(metrics, clock.time)
+        store = StateStore(state_dir(settings) / "state.db", announce, observe)
         opened.append(store.close)
-        return _build_on(settings, redactor, clock, lock, store, receivers, opened)
+        metrics_server = serve_metrics(settings, metrics)
+        if metrics_server is not None:
+            opened.append(metrics_server.stop)
+        return _build_on(
+            settings, redactor, clock, lock, store, receivers, (metrics, metrics_server), opened
+        )
     except BaseException:
         for close in reversed(opened):
             close()
@@ -177,9 +190,11 @@ def _build_on(
     lock: StateLock,
     store: StateStore,
     receivers: Receivers,
+    metering: tuple[DaemonMetrics, MetricsServer | None],
     opened: list[Callable[[], None]],
 ) -> Parts:
     log = audit.get_logger()
+    metrics, metrics_server = metering
     custody = Custody(folders_of(settings))
     outbox = outbox_of(settings, redactor)
     # The scheduler calls the pipeline and the pipeline schedules: the scheduler takes
@@ -191,7 +206,9 @@ def _build_on(
             POLL: lambda job_id: pipeline.run_poll(job_id),
         },
     )
-    remote = connect(settings, redactor, lambda rid: wake_poll(store, scheduler, rid))
+    remote = connect(
+        settings, redactor, lambda rid: wake_poll(store, scheduler, rid), metrics.api_response
+    )
     opened.append(lambda: close_remote(remote, SERVER_STOP_TIMEOUT_SECONDS))
     probe = remote.speech_probe
     speech = None if probe is None else probe.speech
@@ -223,7 +240,7 @@ def _build_on(
         store,
         receivers,
         delivery_policy(settings.notify),
-        attempt_reporter(log, lambda outcome: None),
+        attempt_reporter(log, metrics.delivery),
         redactor.text,
         lambda exc: log.error(Event.DELIVERY_ERROR, error=redactor.text(repr(exc))),
         clock=clock.time,
@@ -245,12 +262,20 @@ def _build_on(
         steps,
         step_parts,
         clients,
+        metrics,
+        metrics_server,
     )
 
 
-def connect(settings: Settings, redactor: Redactor, on_finished: Callable[[str], None]) -> Remote:
+def connect(
+    settings: Settings,
+    redactor: Redactor,
+    on_finished: Callable[[str], None],
+    on_response: Callable[[str, int | None], None] = lambda step, code: None,
+) -> Remote:
     """Return the connection to the configured service; for the embedded backend, start the
-    server first (``on_finished(request_id)`` is called as each of its jobs ends)."""
+    server first (``on_finished(request_id)`` is called as each of its jobs ends).
+    ``on_response`` hears of each request's step and HTTP status (the metrics)."""
     s = settings
     timeouts = Timeouts(
         connect_seconds=s.api.connect_timeout_seconds,
@@ -261,7 +286,14 @@ def connect(settings: Settings, redactor: Redactor, on_finished: Callable[[str],
         if s.api_key is None:
             raise ConfigError(["api_key: required for a remote service"])
         key = s.api_key.get_secret_value()
-        client = ApiClient(s.api.base_url, s.api.async_path, s.api.service_tier, key, timeouts)
+        client = ApiClient(
+            s.api.base_url,
+            s.api.async_path,
+            s.api.service_tier,
+            key,
+            timeouts,
+            on_response=on_response,
+        )
         return Remote(client, client, None, SpeechProbe())
     # Imported here: the engine brings numpy, CTranslate2 and FFmpeg (about 55 MB and a
     # thread pool), which a daemon talking to a remote service does without.
@@ -287,7 +319,14 @@ def connect(settings: Settings, redactor: Redactor, on_finished: Callable[[str],
     except StoreTooNew as exc:
         raise ConfigError([f"{exc}; upgrade dropscribe or use another state_dir"]) from exc
     audit.get_logger().info(Event.SERVER_STARTED, base_url=server.base_url)
-    client = ApiClient(server.base_url, s.api.async_path, s.api.service_tier, token, timeouts)
+    client = ApiClient(
+        server.base_url,
+        s.api.async_path,
+        s.api.service_tier,
+        token,
+        timeouts,
+        on_response=on_response,
+    )
     return Remote(client, RebasedClient(client, server.base_url), server)
 
 
