@@ -95,6 +95,9 @@ class Event(StrEnum):
     DELIVERY_RETRY = "delivery.retry"  # an attempt failed; it is tried again later
     DELIVERY_ABANDONED = "delivery.abandoned"  # given up: too old, 410 Gone, or receiver gone
     DELIVERY_ERROR = "delivery.error"  # the delivery worker could not use the state file
+    CONFIG_RELOADED = "config.reloaded"  # SIGHUP: the file was read again and applied
+    CONFIG_RELOAD_FAILED = "config.reload_failed"  # SIGHUP: the file was refused; old in force
+    CONFIG_RESTART_REQUIRED = "config.restart_required"  # changed keys applied only at start
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,9 @@ CONTRACT: dict[Event, Fields] = {
     ),
     Event.DELIVERY_ABANDONED: _f("delivery_id job_id topic channel url attempt error", "status"),
     Event.DELIVERY_ERROR: _f("error"),
+    Event.CONFIG_RELOADED: _f("applied"),
+    Event.CONFIG_RELOAD_FAILED: _f("problems hint"),
+    Event.CONFIG_RESTART_REQUIRED: _f("keys hint"),
 }
 
 

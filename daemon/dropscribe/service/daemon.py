@@ -13,11 +13,16 @@ from types import FrameType
 
 from dropscribe import audit, inbox, recordings
 from dropscribe.audit import Event
-from dropscribe.config import profile_for
+from dropscribe.config import load_config, profile_for
+from dropscribe.errors import ConfigError
 from dropscribe.jobs import Job, JobState, new_job
 from dropscribe.notify import Notifier
 from dropscribe.service.keys import SIGNAL
+from dropscribe.service.notices import delivery_policy, settings_receivers
 from dropscribe.service.parts import SERVER_STOP_TIMEOUT_SECONDS, Parts
+from dropscribe.service.profiles import profile_steps
+from dropscribe.service.reload import Reload, plan_reload
+from dropscribe.webhooks import Receiver
 
 # How often the main loop wakes to ping the watchdog, rescan and adopt (seconds).
 TICK_SECONDS = 0.5
@@ -47,7 +52,8 @@ class Flags:
         self.stop.set()
 
     def on_hup(self, signum: int, frame: FrameType | None) -> None:
-        """Rescan the inbox and read the API key source again, now."""
+        """Read the configuration again, rescan the inbox and read the API key source
+        again, now."""
         self.rescan.set()
 
 
@@ -166,6 +172,7 @@ class Service:
             now = time.monotonic()
             if self.flags.rescan.is_set():
                 self.flags.rescan.clear()
+                self.reload_config()
                 if self.watcher is not None:
                     self.watcher.rescan_now()
                 self.parts.reload_key(SIGNAL)
@@ -179,6 +186,49 @@ class Service:
             if now - last_status >= STATUS_EVERY_SECONDS:
                 self._notify.status(self.status_line())
                 last_status = now
+
+    def reload_config(self) -> None:
+        """Read the configuration file again and apply what can change while running (see
+        service.reload); a file with problems is refused with every one logged, and the
+        settings in force stay."""
+        source = self.settings.source
+        if source is None:
+            return
+        redactor = self.parts.step_parts.redactor
+        try:
+            plan = plan_reload(self.settings, load_config(source))
+            receivers = settings_receivers(plan.settings, redactor)
+        except ConfigError as exc:
+            self._log.error(
+                Event.CONFIG_RELOAD_FAILED,
+                problems=exc.problems,
+                hint="the configuration in force stays; fix the file (dropscribe check-config) "
+                "and reload again",
+            )
+            return
+        self._apply(plan, receivers)
+
+    def _apply(self, plan: Reload, receivers: list[Receiver]) -> None:
+        # Jobs in flight take the new steps at their next step; none is dropped or restarted.
+        by_profile, clients = profile_steps(plan.settings, self.parts.step_parts)
+        self.parts.steps.replace(by_profile)
+        if not plan.settings.is_embedded:
+            self.parts.clients.replace(clients)
+        self.parts.receivers.replace(receivers)
+        self.parts.deliveries.use_policy(delivery_policy(plan.settings.notify))
+        watch_changed = plan.settings.watch != self.settings.watch
+        self.settings = plan.settings
+        if watch_changed and self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = self._watcher()
+            self.watcher.start()
+        self._log.info(Event.CONFIG_RELOADED, applied=list(plan.applied))
+        if plan.restart_needed:
+            self._log.warning(
+                Event.CONFIG_RESTART_REQUIRED,
+                keys=list(plan.restart_needed),
+                hint="these changes take effect at the next start (systemctl restart dropscribe)",
+            )
 
     def status_line(self) -> str:
         """Return a one-line summary of the jobs per state."""

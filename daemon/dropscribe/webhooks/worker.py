@@ -97,6 +97,10 @@ class DeliveryWorker:
             for n in range(senders)
         ]
 
+    def use_policy(self, policy: DeliveryPolicy) -> None:
+        """Time the next attempts with ``policy`` (after a reload)."""
+        self._policy = policy
+
     def start(self) -> None:
         """Start the sender threads."""
         for thread in self._threads:
