@@ -49,7 +49,8 @@ CONSOLE_MODES = ("auto", "json", "console")
 # still count.
 # faster-whisper's INFO lines ("Processing audio with duration ...") name no job: the job's
 # own events say what it does.
-NOISY_LOGGERS = ("urllib3", "watchdog", "faster_whisper")
+# Apprise logs each message it sends, with the service's URL; delivery.* events say the same.
+NOISY_LOGGERS = ("urllib3", "watchdog", "faster_whisper", "apprise")
 # audit.jsonl lists file names and request ids: readable by the service user and its group.
 AUDIT_FILE_MODE = 0o640
 

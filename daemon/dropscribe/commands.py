@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from dropscribe import audit
-from dropscribe.config import Paths, Settings
+from dropscribe.config import Metrics, Notify, Paths, Settings
 from dropscribe.custody import Custody
 from dropscribe.jobs import Job, JobState
 from dropscribe.outbox import FORMATS as OUTPUT_FORMATS
@@ -322,10 +322,12 @@ def _not_one_job(prefix: str, jobs: Sequence[Job]) -> str:
 def scratch_settings(settings: Settings, root: Path) -> Settings:
     """Return ``settings`` with every folder under ``root`` and every output format on:
     `transcribe` runs the daemon's steps there, leaving the configured inbox, outbox and state
-    alone, and prints the format asked for."""
+    alone, and prints the format asked for. It announces nothing (its state file is thrown
+    away with its deliveries) and serves no metrics."""
     paths = {name: root / name for name in Paths.model_fields}
     output = settings.output.model_copy(update={"formats": OUTPUT_FORMATS})
-    return settings.model_copy(update={"paths": Paths(**paths), "output": output})
+    quiet = {"notify": Notify(), "metrics": Metrics(), "profiles": ()}
+    return settings.model_copy(update={"paths": Paths(**paths), "output": output, **quiet})
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,17 @@ any password in a receiver's URL, so that neither can appear in a log line.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from dropscribe import quality
-from dropscribe.announcements import Channel, Topic
+from dropscribe.announcements import Announcer, Channel, Delivery, Topic
 from dropscribe.audit import Event
 from dropscribe.config import Notify, ProfileNotify, Settings, webhook_secret
-from dropscribe.jobs import iso_utc
+from dropscribe.jobs import Job, JobState, iso_utc
 from dropscribe.pipeline.ports import Audit
 from dropscribe.redaction import Redactor
 from dropscribe.webhooks import Attempt, DeliveryPolicy, Outcome, Receiver
@@ -71,6 +72,21 @@ def _hide_secrets(receiver: Receiver, redactor: Redactor) -> None:
         # An Apprise URL carries its token in the user, password or path; the whole URL is
         # masked wherever it would appear, and logs show display_url's form.
         redactor.add(receiver.url)
+
+
+def waking(announce: Announcer, wake: threading.Event) -> Announcer:
+    """Return ``announce`` that also sets ``wake`` when it writes deliveries (the senders
+    take them once the transition is committed: the store's lock holds them until then)."""
+
+    def announced(
+        before: JobState | None, job: Job, result: Mapping[str, Any] | None
+    ) -> Sequence[Delivery]:
+        deliveries = announce(before, job, result)
+        if deliveries:
+            wake.set()
+        return deliveries
+
+    return announced
 
 
 def delivery_policy(notify: Notify) -> DeliveryPolicy:

@@ -4,6 +4,7 @@ complete, in the order of the package docstring."""
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ from dropscribe.service.notices import (
     delivery_policy,
     settings_receivers,
     shortfall,
+    waking,
 )
 from dropscribe.service.profiles import Clients, StepParts, outbox_of, profile_steps
 
@@ -163,8 +165,12 @@ def build(settings: Settings, redactor: Redactor, clock: Clock = WALL_CLOCK) -> 
     lock = StateLock(state_dir(settings))
     opened: list[Callable[[], None]] = [lock.release]
     try:
-        announce = announcer(
-            receivers, settings.paths.outbox, lambda job: job.profile, shortfall, clock.time
+        wake = threading.Event()  # set with each delivery written: idle senders take it
+        announce = waking(
+            announcer(
+                receivers, settings.paths.outbox, lambda job: job.profile, shortfall, clock.time
+            ),
+            wake,
         )
         # The gauges read the store at scrape time; the store is made next.
         metrics = daemon_metrics(settings, lambda: store.counts(), state_dir(settings))
@@ -175,7 +181,14 @@ def build(settings: Settings, redactor: Redactor, clock: Clock = WALL_CLOCK) -> 
         if metrics_server is not None:
             opened.append(metrics_server.stop)
         return _build_on(
-            settings, redactor, clock, lock, store, receivers, (metrics, metrics_server), opened
+            settings,
+            redactor,
+            clock,
+            lock,
+            store,
+            (receivers, wake),
+            (metrics, metrics_server),
+            opened,
         )
     except BaseException:
         for close in reversed(opened):
@@ -189,11 +202,12 @@ def _build_on(
     clock: Clock,
     lock: StateLock,
     store: StateStore,
-    receivers: Receivers,
+    notices: tuple[Receivers, threading.Event],
     metering: tuple[DaemonMetrics, MetricsServer | None],
     opened: list[Callable[[], None]],
 ) -> Parts:
     log = audit.get_logger()
+    receivers, wake = notices
     metrics, metrics_server = metering
     custody = Custody(folders_of(settings))
     outbox = outbox_of(settings, redactor)
@@ -243,6 +257,7 @@ def _build_on(
         attempt_reporter(log, metrics.delivery),
         redactor.text,
         lambda exc: log.error(Event.DELIVERY_ERROR, error=redactor.text(repr(exc))),
+        wake=wake,
         clock=clock.time,
         random=clock.random,
     )

@@ -24,8 +24,9 @@ from dropscribe.webhooks.transport import Verdict, post, send_message, verdict_o
 #: Sender threads: enough that a receiver answering in seconds does not build a backlog at the
 #: pace of a busy inbox, few enough to cost nothing idle.
 SENDERS = 4
-#: How long an idle sender waits before looking for due deliveries again (seconds).
-IDLE_SECONDS = 0.5
+#: How long an idle sender waits before looking for due deliveries again (seconds), unless
+#: woken by a new delivery; retries come due within this much of their time.
+IDLE_SECONDS = 2.0
 #: Added to the attempt's timeout for the lease: the attempt's own bookkeeping (seconds).
 LEASE_MARGIN_SECONDS = 30.0
 
@@ -76,13 +77,15 @@ class DeliveryWorker:
         redact: Callable[[str], str],
         on_error: Callable[[Exception], None],
         *,
+        wake: threading.Event | None = None,
         senders: int = SENDERS,
         clock: Callable[[], float] = time.time,
         random: Callable[[], float] = random_module.random,
     ) -> None:
         """``report`` hears of every attempt; ``redact`` masks secrets in error texts;
         ``on_error`` hears of an error of the worker itself (the state file unusable), after
-        which the sender waits and tries again."""
+        which the sender waits and tries again. ``wake`` is set when a delivery is written,
+        so an idle sender takes it at once."""
         self._store = store
         self._receivers = receivers
         self._policy = policy
@@ -92,6 +95,7 @@ class DeliveryWorker:
         self._clock = clock
         self._random = random
         self._stop = threading.Event()
+        self._wake = wake or threading.Event()
         self._threads = [
             threading.Thread(target=self._run, name=f"dropscribe-delivery-{n}", daemon=True)
             for n in range(senders)
@@ -109,6 +113,7 @@ class DeliveryWorker:
     def stop(self) -> None:
         """Ask the senders to stop after their current attempt."""
         self._stop.set()
+        self._wake.set()
 
     def join(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds in all for the senders; return True if all ended."""
@@ -120,7 +125,12 @@ class DeliveryWorker:
 
     def _run(self) -> None:
         busy = False
-        while not self._stop.wait(0.0 if busy else IDLE_SECONDS):
+        while not self._stop.is_set():
+            if not busy:
+                self._wake.wait(IDLE_SECONDS)
+                self._wake.clear()
+                if self._stop.is_set():
+                    return
             try:
                 busy = self.deliver_one()
             except Exception as exc:  # the thread must outlive a bad moment of the state file
