@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from dropscribe.webhooks import (
     Receivers,
     announcer,
 )
+from support.daemon import wait_for
 from support.webhook_receiver import TEST_SECRET, WebhookReceiver
 
 FAST = DeliveryPolicy(first_seconds=0.05, max_seconds=0.1, give_up_seconds=60, timeout_seconds=5)
@@ -104,3 +106,32 @@ def test_worker_receiver_no_longer_configured_abandons_its_delivery(tmp_path: Pa
     assert [a.outcome for a in attempts] == [Outcome.ABANDONED]
     assert store.delivery_counts() == {"pending": 0, "abandoned": 1}
     assert "no longer configured" in json.dumps([a.error for a in attempts])
+
+
+def _sender_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("dropscribe-delivery")]
+
+
+def test_worker_without_receivers_or_pending_deliveries_starts_no_thread(tmp_path: Path) -> None:
+    receivers = Receivers([])
+    worker = _worker(_store(tmp_path, receivers), receivers, [])
+    worker.start()
+
+    assert _sender_threads() == []
+    worker.stop()
+
+
+def test_worker_with_deliveries_left_pending_starts_to_abandon_them(tmp_path: Path) -> None:
+    hook = Receiver(Channel.WEBHOOK, "http://127.0.0.1:9/hook", frozenset(Topic), SECRET)
+    store = _store(tmp_path, Receivers([hook]))
+    _published(store, tmp_path / "outbox")  # written by an earlier run with this receiver
+    attempts: list[Attempt] = []
+    worker = _worker(store, Receivers([]), attempts)
+    worker.start()
+    try:
+        wait_for(lambda: attempts, what="the left delivery abandoned")
+    finally:
+        worker.stop()
+        assert worker.join(5.0)
+
+    assert [a.outcome for a in attempts] == [Outcome.ABANDONED]

@@ -216,6 +216,7 @@ class Service:
             self.parts.clients.replace(clients)
         self.parts.receivers.replace(receivers)
         self.parts.deliveries.use_policy(delivery_policy(plan.settings.notify))
+        self.parts.deliveries.start()  # the first receivers: the senders start now
         watch_changed = plan.settings.watch != self.settings.watch
         self.settings = plan.settings
         if watch_changed and self.watcher is not None:

@@ -64,6 +64,8 @@ class DeliveryStore(Protocol):
         self, delivery_id: str, attempts: int, error: str, next_due: float | None, now: float
     ) -> None: ...
 
+    def delivery_counts(self) -> dict[str, int]: ...
+
 
 class DeliveryWorker:
     """A few threads that deliver what the state file holds until stopped."""
@@ -96,32 +98,45 @@ class DeliveryWorker:
         self._random = random
         self._stop = threading.Event()
         self._wake = wake or threading.Event()
-        self._threads = [
-            threading.Thread(target=self._run, name=f"dropscribe-delivery-{n}", daemon=True)
-            for n in range(senders)
-        ]
+        self._senders = senders
+        self._threads: list[threading.Thread] = []
+        self._starting = threading.Lock()
 
     def use_policy(self, policy: DeliveryPolicy) -> None:
         """Time the next attempts with ``policy`` (after a reload)."""
         self._policy = policy
 
     def start(self) -> None:
-        """Start the sender threads."""
-        for thread in self._threads:
-            thread.start()
+        """Start the sender threads if there is anything to send: a receiver configured, or
+        deliveries left pending by an earlier run (to deliver or abandon). A run without
+        either holds no thread; call again after a reload that adds receivers."""
+        with self._starting:
+            if self._threads or self._stop.is_set():
+                return
+            if not self._receivers.all() and not self._store.delivery_counts()["pending"]:
+                return
+            self._threads = [
+                threading.Thread(target=self._run, name=f"dropscribe-delivery-{n}", daemon=True)
+                for n in range(self._senders)
+            ]
+            for thread in self._threads:
+                thread.start()
 
     def stop(self) -> None:
-        """Ask the senders to stop after their current attempt."""
-        self._stop.set()
+        """Ask the senders to stop after their current attempt (and none to start)."""
+        with self._starting:
+            self._stop.set()
         self._wake.set()
 
     def join(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds in all for the senders; return True if all ended."""
         deadline = time.monotonic() + timeout
-        for thread in self._threads:
+        with self._starting:
+            threads = list(self._threads)
+        for thread in threads:
             if thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
-        return not any(t.is_alive() for t in self._threads)
+        return not any(t.is_alive() for t in threads)
 
     def _run(self) -> None:
         busy = False
