@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+from pathlib import Path
 
 from support.daemon import MakeDaemon, drop_all, merged, wav_bytes
 from support.fault_server import FaultServer
@@ -84,3 +85,18 @@ def test_reload_broken_file_is_refused_with_every_problem_and_old_settings_stay(
     assert outputs_of(daemon, "a") == list(ALL_FORMATS)  # the formats in force stayed
     assert "not valid YAML" in second["problems"][0]
     assert not daemon.events("config.reloaded")
+
+
+def test_reload_watch_settings_take_effect_for_the_next_entries(make_daemon: MakeDaemon) -> None:
+    daemon = make_daemon()
+    daemon.start_and_wait()
+    daemon.write_config(merged(daemon.settings, {"watch": {"extensions": ["flac"]}}))
+    daemon.signal(signal.SIGHUP)
+    (reloaded,) = daemon.wait_for_event("config.reloaded")
+    drop_all(daemon.root / "staging", daemon.inbox, {"a.wav": wav_bytes("a")})
+    (ignored,) = daemon.wait_for_event("file.ignored")
+    assert daemon.stop() == 0
+
+    assert reloaded["applied"] == ["watch.extensions"]
+    assert ignored["source"] == "a.wav"
+    assert daemon.files("inbox") == [Path("a.wav")]  # left where it is, not claimed
