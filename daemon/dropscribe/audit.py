@@ -49,7 +49,8 @@ CONSOLE_MODES = ("auto", "json", "console")
 # still count.
 # faster-whisper's INFO lines ("Processing audio with duration ...") name no job: the job's
 # own events say what it does.
-NOISY_LOGGERS = ("urllib3", "watchdog", "faster_whisper")
+# Apprise logs each message it sends, with the service's URL; delivery.* events say the same.
+NOISY_LOGGERS = ("urllib3", "watchdog", "faster_whisper", "apprise")
 # audit.jsonl lists file names and request ids: readable by the service user and its group.
 AUDIT_FILE_MODE = 0o640
 
@@ -94,6 +95,13 @@ class Event(StrEnum):
     INBOX_PROBLEM = "inbox.problem"  # the inbox is missing, unreadable, or the watcher died
     CONFIG_INVALID = "config.invalid"  # the configuration was refused
     SERVER_STARTED = "server.started"  # the embedded server listens
+    DELIVERY_SENT = "delivery.sent"  # a webhook or message was accepted by its receiver
+    DELIVERY_RETRY = "delivery.retry"  # an attempt failed; it is tried again later
+    DELIVERY_ABANDONED = "delivery.abandoned"  # given up: too old, 410 Gone, or receiver gone
+    DELIVERY_ERROR = "delivery.error"  # the delivery worker could not use the state file
+    CONFIG_RELOADED = "config.reloaded"  # SIGHUP: the file was read again and applied
+    CONFIG_RELOAD_FAILED = "config.reload_failed"  # SIGHUP: the file was refused; old in force
+    CONFIG_RESTART_REQUIRED = "config.restart_required"  # changed keys applied only at start
 
 
 @dataclass(frozen=True)
@@ -165,6 +173,15 @@ CONTRACT: dict[Event, Fields] = {
     Event.INBOX_PROBLEM: _f("problem"),
     Event.CONFIG_INVALID: _f("problems"),
     Event.SERVER_STARTED: _f("base_url"),
+    Event.DELIVERY_SENT: _f("delivery_id job_id topic channel url attempt", "status"),
+    Event.DELIVERY_RETRY: _f(
+        "delivery_id job_id topic channel url attempt error next_attempt", "status"
+    ),
+    Event.DELIVERY_ABANDONED: _f("delivery_id job_id topic channel url attempt error", "status"),
+    Event.DELIVERY_ERROR: _f("error"),
+    Event.CONFIG_RELOADED: _f("applied"),
+    Event.CONFIG_RELOAD_FAILED: _f("problems hint"),
+    Event.CONFIG_RESTART_REQUIRED: _f("keys hint"),
 }
 
 

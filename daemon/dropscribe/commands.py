@@ -12,13 +12,13 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from dropscribe import audit
-from dropscribe.config import Paths, Settings
+from dropscribe.config import Metrics, Notify, Paths, Settings
 from dropscribe.custody import Custody
 from dropscribe.jobs import Job, JobState
 from dropscribe.outbox import FORMATS as OUTPUT_FORMATS
@@ -127,6 +127,9 @@ class StatusReport:
     #: Since when the service refuses the API key and when the daemon probes next (epoch
     #: seconds), while a running daemon pauses for it; else None.
     auth_pause: tuple[float, float] | None = None
+    #: Webhook and message deliveries: how many are pending and abandoned, and the latest
+    #: abandoned ones.
+    deliveries: JsonObject = field(default_factory=dict)
 
     def as_json(self) -> JsonObject:
         """Return the report as JSON-ready data."""
@@ -143,6 +146,7 @@ class StatusReport:
             "recent_failures": self.recent_failures,
             "recent_incomplete": self.recent_incomplete,
             "daemon": {"running": self.daemon_pid is not None, "pid": self.daemon_pid or None},
+            "deliveries": self.deliveries,
         }
 
 
@@ -159,6 +163,7 @@ def status_report(settings: Settings) -> StatusReport:
             {
                 "job_id": j.id,
                 "source": j.source,
+                "profile": j.profile,
                 "state": j.state.value,
                 "age_seconds": round(now - j.steps.get("claimed", now), 1),
                 "attempts": j.attempts,
@@ -170,6 +175,7 @@ def status_report(settings: Settings) -> StatusReport:
             {
                 "job_id": j.id,
                 "source": j.source,
+                "profile": j.profile,
                 "step": j.failed_step,
                 "error": j.error,
                 "failed_path": j.failed_path,
@@ -184,7 +190,10 @@ def status_report(settings: Settings) -> StatusReport:
         ]
         holder = lock_holder(state_dir(settings))
         pause = read_pause(state_dir(settings)) if holder is not None else None
-        return StatusReport(store.counts(), flight, failures, holder, incomplete, path, pause)
+        deliveries = delivery_report(store)
+        return StatusReport(
+            store.counts(), flight, failures, holder, incomplete, path, pause, deliveries
+        )
     finally:
         store.close()
 
@@ -207,18 +216,44 @@ def format_status(report: StatusReport) -> str:
         lines.append("in flight:")
         for j in report.in_flight:
             age = float(str(j["age_seconds"]))
+            profile = f"  [{j['profile']}]" if j.get("profile") else ""
             lines.append(
                 f"  {str(j['job_id'])[:12]}  {j['state']!s:<10} {age:>8.0f}s  {j['source']}"
+                + profile
             )
     if report.recent_failures:
         lines.append("recent failures:")
         for j in report.recent_failures:
             lines.append(f"  {str(j['job_id'])[:12]}  {j['source']}: [{j['step']}] {j['error']}")
+    lines += delivery_lines(report.deliveries)
     if report.recent_incomplete:
         lines.append("published incomplete (speech missing or doubtful; see the .json):")
         for j in report.recent_incomplete:
             lines.append(f"  {str(j['job_id'])[:12]}  {j['source']}")
     return "\n".join(lines)
+
+
+def delivery_report(store: StateStore) -> JsonObject:
+    """Return the deliveries' counts (pending, abandoned) and the latest abandoned ones."""
+    abandoned: list[JsonObject] = [
+        {"id": d.id, "job_id": d.job_id, "topic": d.topic.value, "channel": d.channel.value}
+        | {"attempts": d.attempts, "error": d.last_error}
+        for d in store.abandoned_deliveries(RECENT_FAILURES)
+    ]
+    return {**store.delivery_counts(), "recent_abandoned": abandoned}
+
+
+def delivery_lines(deliveries: JsonObject) -> list[str]:
+    """Return the status lines about webhook and message deliveries (none when there are
+    none pending or abandoned)."""
+    pending, abandoned = deliveries.get("pending", 0), deliveries.get("abandoned", 0)
+    if not pending and not abandoned:
+        return []
+    lines = [f"deliveries: {pending} pending, {abandoned} abandoned"]
+    recent = deliveries.get("recent_abandoned")
+    for d in recent if isinstance(recent, list) else []:
+        lines.append(f"  abandoned {d['topic']} of job {str(d['job_id'])[:12]}: {d['error']}")
+    return lines
 
 
 def _pause_json(pause: tuple[float, float] | None) -> JsonObject | None:
@@ -287,10 +322,12 @@ def _not_one_job(prefix: str, jobs: Sequence[Job]) -> str:
 def scratch_settings(settings: Settings, root: Path) -> Settings:
     """Return ``settings`` with every folder under ``root`` and every output format on:
     `transcribe` runs the daemon's steps there, leaving the configured inbox, outbox and state
-    alone, and prints the format asked for."""
+    alone, and prints the format asked for. It announces nothing (its state file is thrown
+    away with its deliveries) and serves no metrics."""
     paths = {name: root / name for name in Paths.model_fields}
     output = settings.output.model_copy(update={"formats": OUTPUT_FORMATS})
-    return settings.model_copy(update={"paths": Paths(**paths), "output": output})
+    quiet = {"notify": Notify(), "metrics": Metrics(), "profiles": ()}
+    return settings.model_copy(update={"paths": Paths(**paths), "output": output, **quiet})
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,13 @@ problem is collected and raised at once as a :class:`ConfigError` whose lines re
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import ipaddress
 import os
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
@@ -30,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from dropscribe.announcements import Topic
 from dropscribe.errors import ConfigError
 from dropscribe.mounts import WatchMode
 
@@ -77,6 +79,9 @@ FilePath = Annotated[Path, AfterValidator(_without_nul)]
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+_S = TypeVar("_S", bound=_Section)
 
 
 class Paths(_Section):
@@ -399,6 +404,143 @@ class Diarize(_Section):
         return self
 
 
+WEBHOOK_SECRET_PREFIX = "whsec_"
+# The shortest webhook secret accepted, in bytes once decoded (the spec asks for 24 to 64).
+MIN_WEBHOOK_SECRET_BYTES = 24
+
+
+class Webhook(_Section):
+    """One receiver of signed POSTs (Standard Webhooks)."""
+
+    url: str
+    events: tuple[Topic, ...] = (Topic.JOB_PUBLISHED, Topic.JOB_FAILED, Topic.FILE_REJECTED)
+    secret_env: str | None = None
+    secret_file: FilePath | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be an http(s):// URL with a host")
+        return value
+
+    @model_validator(mode="after")
+    def _one_secret_source(self) -> Webhook:
+        if (self.secret_env is None) == (self.secret_file is None):
+            raise ValueError(
+                "set exactly one of secret_env and secret_file (a whsec_<base64> secret)"
+            )
+        return self
+
+
+class Notify(_Section):
+    """Who hears of finished, failed and refused recordings, and how hard we try to tell them."""
+
+    webhooks: tuple[Webhook, ...] = ()
+    apprise: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    # A delivery is retried with growing, jittered delays until it is this old (hours).
+    give_up_hours: Annotated[float, Field(gt=0, le=24 * 30, allow_inf_nan=False)] = 24.0
+    first_retry_seconds: PositiveSeconds = 5.0
+    max_retry_seconds: PositiveSeconds = 3600.0
+    # How long one delivery attempt may take before it counts as failed (seconds).
+    timeout_seconds: Annotated[float, Field(gt=0, le=300, allow_inf_nan=False)] = 10.0
+
+    @model_validator(mode="after")
+    def _retry_in_order(self) -> Notify:
+        _refuse(_ordered(self, (("first_retry_seconds", "max_retry_seconds"),)))
+        return self
+
+
+class ProfileApi(_Section):
+    """The keys of ``api`` a profile may set."""
+
+    async_path: str | None = None
+    service_tier: Literal["cpuflex", "gpuflex"] | None = None
+
+    @field_validator("async_path")
+    @classmethod
+    def _async_path(cls, value: str | None) -> str | None:
+        return None if value is None else Api._async_path(value)
+
+
+class ProfileNotify(_Section):
+    """The receivers a profile adds to the top level's, for its recordings."""
+
+    webhooks: tuple[Webhook, ...] = ()
+    apprise: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+
+
+class Metrics(_Section):
+    """Where the Prometheus metrics are served; off when ``listen`` is not set."""
+
+    listen: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            listen_address(value)
+        return value
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """Return (host, port) of ``host:port`` (``[::1]:port`` for IPv6). Raise ValueError if it
+    is not one."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9464")
+    return host, int(port)
+
+
+PROFILE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class Profile(_Section):
+    """Settings for the recordings under one folder of the inbox, key by key over the top
+    level's: only the keys a profile sets count (``model_fields_set`` of each section)."""
+
+    name: Annotated[str, Field(pattern=PROFILE_NAME)]
+    folder: str
+    whisper: Whisper = Whisper()
+    api: ProfileApi = ProfileApi()
+    output: Output = Output()
+    notify: ProfileNotify = ProfileNotify()
+
+    @field_validator("folder")
+    @classmethod
+    def _folder(cls, value: str) -> str:
+        return profile_folder(value)
+
+
+def profile_folder(value: str) -> str:
+    """Return a profile's folder in its one spelling (``a/b``). Raise ValueError if it is not
+    a folder inside the inbox."""
+    path = PurePosixPath(value.strip())
+    if path.is_absolute():
+        raise ValueError("must be relative to the inbox (e.g. de, or team/de), not absolute")
+    if ".." in path.parts:
+        raise ValueError("must stay inside the inbox ('..' leads outside it)")
+    if not path.parts:
+        raise ValueError("must name a folder under the inbox (the inbox itself is the top level)")
+    return path.as_posix()
+
+
+def _distinct_profiles(profiles: tuple[Profile, ...]) -> tuple[Profile, ...]:
+    problems: list[str] = []
+    for index, profile in enumerate(profiles):
+        for earlier in profiles[:index]:
+            if profile.name == earlier.name:
+                problems.append(f"{index}: name {profile.name!r} is used twice")
+            if profile.folder == earlier.folder:
+                problems.append(
+                    f"{index}: folder {profile.folder!r} is also the folder of {earlier.name!r}"
+                )
+    _refuse(problems)
+    return profiles
+
+
 class Settings(_Section):
     """The whole configuration."""
 
@@ -413,6 +555,9 @@ class Settings(_Section):
     embedded: Embedded = Embedded()
     quality: Quality = Quality()
     diarize: Diarize = Diarize()
+    notify: Notify = Notify()
+    profiles: Annotated[tuple[Profile, ...], AfterValidator(_distinct_profiles)] = ()
+    metrics: Metrics = Metrics()
     # Filled by load_config, never read from YAML.
     api_key: SecretStr | None = Field(default=None, exclude=True)
     source: Path | None = Field(default=None, exclude=True)
@@ -467,13 +612,16 @@ def load_config(
     except ValidationError as exc:
         schema_problems = [_format_error(path, err) for err in exc.errors()]
         folder_problems = _path_problems(raw, path, env) if folders else []
-        others = folder_problems + _key_problems(raw, path, env)
+        others = folder_problems + _key_problems(raw, path, env) + _secret_problems(raw, path, env)
         raise ConfigError(schema_problems + others) from None
     problems: list[str] = []
     unset: list[str] = []  # folders not set; problems only for a command that needs them
     paths = _resolve_paths(settings.paths, path.parent.resolve(), env, path, unset)
     problems += unset if folders else []
     key = _find_api_key(settings.api, path.parent.resolve(), env, path, problems)
+    problems += webhook_secret_problems(settings.notify, path, env)
+    for index, profile in enumerate(settings.profiles):
+        problems += webhook_secret_problems(profile.notify, path, env, f"profiles.{index}.notify")
     if problems:
         raise ConfigError(problems)
     return settings.model_copy(update={"paths": paths, "api_key": key, "source": path.resolve()})
@@ -605,3 +753,100 @@ def _key_from_file(file: Path, where: str, problems: list[str]) -> SecretStr | N
         problems.append(f"{where}: the key file {file} is empty")
         return None
     return SecretStr(value)
+
+
+def webhook_secret(hook: Webhook, source: Path, environ: Mapping[str, str] | None = None) -> bytes:
+    """Read a webhook's ``whsec_<base64>`` secret from its variable or file (a relative file is
+    found beside the config file ``source``); return the decoded key. Raise ConfigError saying
+    why there is none. The secret itself is never part of the message."""
+    env = os.environ if environ is None else environ
+    if hook.secret_env is not None:
+        where = f"secret_env ${hook.secret_env}"
+        text = env.get(hook.secret_env, "").strip()
+    else:
+        assert hook.secret_file is not None  # the model requires one of the two
+        file = (
+            hook.secret_file if hook.secret_file.is_absolute() else source.parent / hook.secret_file
+        )
+        where = f"secret_file {file}"
+        try:
+            text = file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ConfigError([f"{where}: cannot read: {exc.__class__.__name__}"]) from None
+    return _decoded_secret(text, where)
+
+
+def _decoded_secret(text: str, where: str) -> bytes:
+    if not text:
+        raise ConfigError([f"{where}: empty or not set"])
+    if not text.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ConfigError([f"{where}: must look like {WEBHOOK_SECRET_PREFIX}<base64>"])
+    try:
+        key = base64.b64decode(text[len(WEBHOOK_SECRET_PREFIX) :], validate=True)
+    except ValueError:
+        raise ConfigError(
+            [f"{where}: the part after {WEBHOOK_SECRET_PREFIX} is not base64"]
+        ) from None
+    if len(key) < MIN_WEBHOOK_SECRET_BYTES:
+        raise ConfigError([f"{where}: shorter than {MIN_WEBHOOK_SECRET_BYTES} bytes once decoded"])
+    return key
+
+
+def webhook_secret_problems(
+    notify: Notify | ProfileNotify, source: Path, env: Mapping[str, str], where: str = "notify"
+) -> list[str]:
+    """Return a problem for each webhook of ``notify`` whose secret cannot be read."""
+    problems: list[str] = []
+    for index, hook in enumerate(notify.webhooks):
+        try:
+            webhook_secret(hook, source, env)
+        except ConfigError as exc:
+            problems += [f"{source}: {where}.webhooks.{index}: {p}" for p in exc.problems]
+    return problems
+
+
+def _secret_problems(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> list[str]:
+    """Return the webhook secrets' problems when other sections are invalid (see
+    _key_problems)."""
+    try:
+        notify = Notify.model_validate(raw.get("notify") or {})
+    except ValidationError:
+        return []
+    return webhook_secret_problems(notify, path, env)
+
+
+def profile_for(profiles: Sequence[Profile], source: str) -> Profile | None:
+    """Given the profiles and a recording's path relative to the inbox, return the profile
+    whose folder holds it (the longest such folder), or None for the top level."""
+    parts = PurePosixPath(source).parts[:-1]
+    best: Profile | None = None
+    for profile in profiles:
+        folder = PurePosixPath(profile.folder).parts
+        if parts[: len(folder)] == folder and (
+            best is None or len(folder) > len(PurePosixPath(best.folder).parts)
+        ):
+            best = profile
+    return best
+
+
+def effective(settings: Settings, profile: Profile | None) -> Settings:
+    """Return the settings in force for the recordings of ``profile`` (the top level's for
+    None): each key the profile sets replaces the top level's, the others stay."""
+    if profile is None:
+        return settings
+    api_keys = {
+        k: getattr(profile.api, k)
+        for k in profile.api.model_fields_set
+        if getattr(profile.api, k) is not None
+    }
+    return settings.model_copy(
+        update={
+            "whisper": _over(settings.whisper, profile.whisper),
+            "output": _over(settings.output, profile.output),
+            "api": settings.api.model_copy(update=api_keys),
+        }
+    )
+
+
+def _over(base: _S, override: _S) -> _S:
+    return base.model_copy(update={k: getattr(override, k) for k in override.model_fields_set})

@@ -92,6 +92,7 @@ class Job:
     mtime_ns: int | None = None  # the recording's mtime when it was hashed
     done_path: str | None = None  # where the recording went in done/ (None: deleted)
     failed_path: str | None = None  # where the recording went in failed/
+    profile: str | None = None  # the folder profile whose settings it runs with (None: top)
 
 
 def advance(job: Job, state: JobState, now: float, **changes: Any) -> Job:
@@ -117,10 +118,13 @@ def fingerprint(base_url: str, async_path: str, tier: str, params: Mapping[str, 
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def new_job(rel: str, now: float) -> Job:
-    """Return a fresh job for a recording just claimed into processing/."""
+def new_job(rel: str, now: float, profile: str | None = None) -> Job:
+    """Return a fresh job for a recording just claimed into processing/, run with the
+    settings of ``profile`` (None: the top level's)."""
     job_id = uuid.uuid4().hex
-    return Job(id=job_id, source=rel, idempotency_key=job_id, steps={"claimed": now})
+    return Job(
+        id=job_id, source=rel, idempotency_key=job_id, steps={"claimed": now}, profile=profile
+    )
 
 
 def audit_fields(job: Job) -> dict[str, Any]:

@@ -17,12 +17,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from dropscribe import sqlite_schema
+from dropscribe.announcements import Announcer, Channel, Delivery, Topic, no_announcements
 from dropscribe.errors import ConfigError
 from dropscribe.jobs import FINAL_STATES, Job, JobState
 
@@ -74,8 +75,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             failed_path = json_extract(extra, '$.failed_path')""",
         "ALTER TABLE jobs DROP COLUMN extra",
     ),
+    # 3: deliveries of webhooks and messages, written with the transition they announce.
+    (
+        """CREATE TABLE IF NOT EXISTS deliveries (
+            id TEXT PRIMARY KEY,
+            channel TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            job_id TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created REAL NOT NULL,
+            next_due REAL NOT NULL,
+            attempts INTEGER NOT NULL,
+            last_error TEXT,
+            abandoned REAL
+        )""",
+        "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(abandoned, next_due)",
+        # The folder profile a job runs with, chosen once at its claim.
+        "ALTER TABLE jobs ADD COLUMN profile TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+#: Told (state before, job saved, result saved with it) after each committed save.
+Observer = Callable[[JobState | None, Job, Mapping[str, Any] | None], None]
 
 
 class StateTooNew(ConfigError):
@@ -86,16 +110,27 @@ class StateTooNew(ConfigError):
 _COLUMNS = tuple(f.name for f in dataclasses.fields(Job))
 _JSON_COLUMNS = {"outputs", "steps"}
 _FINAL = tuple(s.value for s in FINAL_STATES)
+# The deliveries table has one column per Delivery field, in the same order, then abandoned.
+_DELIVERY_COLUMNS = tuple(f.name for f in dataclasses.fields(Delivery))
 
 
 class StateStore:
     """Durable jobs and results; safe to share between threads (one connection, one lock)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        announce: Announcer = no_announcements,
+        observe: Observer = lambda before, job, result: None,
+    ) -> None:
+        """``announce`` decides which deliveries a saved transition writes along with it;
+        ``observe`` hears of each saved transition once it is committed (the metrics)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         os.close(fd)
         self.path = path
+        self._announce = announce
+        self._observe = observe
         self._lock = threading.RLock()
         self._db = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False, isolation_level=None
@@ -132,6 +167,10 @@ class StateStore:
         row = _to_row(job)
         marks = ", ".join("?" for _ in _COLUMNS)
         with self._transaction() as db:
+            before = db.execute("SELECT state FROM jobs WHERE id = ?", (job.id,)).fetchone()
+            deliveries = self._announce(
+                None if before is None else JobState(before[0]), job, result
+            )
             db.execute(
                 f"INSERT OR REPLACE INTO jobs ({', '.join(_COLUMNS)}, updated) VALUES ({marks}, ?)",
                 [*(row[c] for c in _COLUMNS), time.time()],
@@ -141,7 +180,70 @@ class StateStore:
                     "INSERT OR REPLACE INTO results (job_id, result) VALUES (?, ?)",
                     (job.id, json.dumps(result, ensure_ascii=False)),
                 )
+            _insert_deliveries(db, deliveries)
+        self._observe(None if before is None else JobState(before[0]), job, result)
         return job
+
+    # -- deliveries ---------------------------------------------------------------------------
+
+    def claim_delivery(self, now: float, lease_seconds: float) -> Delivery | None:
+        """Return the pending delivery due earliest (at ``now`` or before) and push its due
+        time ``lease_seconds`` ahead, so no other sender takes it meanwhile and a crash
+        mid-send only delays it; None if none is due."""
+        with self._transaction() as db:
+            row = db.execute(
+                f"SELECT {', '.join(_DELIVERY_COLUMNS)} FROM deliveries "
+                "WHERE abandoned IS NULL AND next_due <= ? ORDER BY next_due LIMIT 1",
+                (now,),
+            ).fetchone()
+            if row is None:
+                return None
+            delivery = _delivery_from_row(row)
+            db.execute(
+                "UPDATE deliveries SET next_due = ? WHERE id = ?",
+                (now + lease_seconds, delivery.id),
+            )
+        return delivery
+
+    def delivered(self, delivery_id: str) -> None:
+        """Forget a delivery its receiver accepted."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM deliveries WHERE id = ?", (delivery_id,))
+
+    def delivery_failed(
+        self, delivery_id: str, attempts: int, error: str, next_due: float | None, now: float
+    ) -> None:
+        """Record a failed attempt: due again at ``next_due``, or abandoned (None) at ``now``."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET attempts = ?, last_error = ?, next_due = ?, abandoned = ? "
+                "WHERE id = ?",
+                (
+                    attempts,
+                    error,
+                    now if next_due is None else next_due,
+                    now if next_due is None else None,
+                    delivery_id,
+                ),
+            )
+
+    def delivery_counts(self) -> dict[str, int]:
+        """Return how many deliveries are pending and how many were abandoned."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*) - COUNT(abandoned), COUNT(abandoned) FROM deliveries"
+            ).fetchone()
+        return {"pending": int(row[0]), "abandoned": int(row[1])}
+
+    def abandoned_deliveries(self, limit: int) -> list[Delivery]:
+        """Return up to ``limit`` abandoned deliveries, most recently abandoned first."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_DELIVERY_COLUMNS)} FROM deliveries "
+                "WHERE abandoned IS NOT NULL ORDER BY abandoned DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [_delivery_from_row(row) for row in rows]
 
     def get(self, job_id: str) -> Job | None:
         """Return the job with this id (or unique id prefix), or None."""
@@ -258,6 +360,28 @@ def too_new(path: Path, version: int) -> str:
         f"{path}: written by a newer dropscribe (state version {version}; this one reads up "
         f"to {SCHEMA_VERSION}); upgrade dropscribe or use another state_dir"
     )
+
+
+def _insert_deliveries(db: sqlite3.Connection, deliveries: Iterable[Delivery]) -> None:
+    marks = ", ".join("?" for _ in _DELIVERY_COLUMNS)
+    db.executemany(
+        f"INSERT OR IGNORE INTO deliveries ({', '.join(_DELIVERY_COLUMNS)}) VALUES ({marks})",
+        [_delivery_row(d) for d in deliveries],
+    )
+
+
+def _delivery_row(delivery: Delivery) -> tuple[Any, ...]:
+    fields = {c: getattr(delivery, c) for c in _DELIVERY_COLUMNS}
+    fields["channel"] = delivery.channel.value
+    fields["topic"] = delivery.topic.value
+    return tuple(fields.values())
+
+
+def _delivery_from_row(row: Iterable[Any]) -> Delivery:
+    fields = dict(zip(_DELIVERY_COLUMNS, row, strict=True))
+    fields["channel"] = Channel(fields["channel"])
+    fields["topic"] = Topic(fields["topic"])
+    return Delivery(**fields)
 
 
 def _to_row(job: Job) -> dict[str, Any]:

@@ -18,8 +18,9 @@ signature: everything that goes into one passes through a :class:`Redactor`.
 
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,7 +129,11 @@ class ApiClient:
         api_key: str,
         timeouts: Timeouts,
         user_agent: str = "dropscribe/0.1",
+        on_response: Callable[[str, int | None], None] = lambda step, code: None,
     ) -> None:
+        """``on_response`` is told the step and HTTP status of every request (None: no
+        answer came), for the metrics."""
+        self._on_response = on_response
         self._base_url = base_url.rstrip("/")
         self._submit_url = submit_url(self._base_url, async_path, service_tier)
         self._timeouts = timeouts
@@ -139,6 +144,13 @@ class ApiClient:
         # The presigned PUT gets a session of its own, so no cookie or header of the API
         # session can ever travel to the storage host.
         self._storage = _session(user_agent)
+
+    def for_model(self, async_path: str, service_tier: str) -> ApiClient:
+        """Return a client that submits to another model path or tier and shares this one's
+        connections (closing either closes both); its key changes with its own use_key."""
+        twin = copy.copy(self)
+        twin._submit_url = submit_url(self._base_url, async_path, service_tier)
+        return twin
 
     def use_key(self, api_key: str) -> bool:
         """Send ``api_key`` from the next call on; return whether it differs from the key in
@@ -225,9 +237,12 @@ class ApiClient:
                 method, url, timeout=timeout, stream=True, allow_redirects=False, **kwargs
             )
         except _DeadlinePassed as exc:
+            self._on_response(step, None)
             raise TransientApiError(f"{step}: deadline passed during upload", step=step) from exc
         except requests.RequestException as exc:
+            self._on_response(step, None)
             raise self._transient(step, method, url, exc) from exc
+        self._on_response(step, response.status_code)
         with response:
             body = self._read_body(step, method, url, response, deadline)
         error = error_for_status(

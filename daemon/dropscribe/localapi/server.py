@@ -39,10 +39,11 @@ from .engine import (
     WhisperEngine,
 )
 from .lifecycle import JobStatus
+from .meter import EngineMeter
 from .presign import Presigner, load_or_create_secret
 from .retention import RetentionSweeper
 from .routes import build_app
-from .service import ApiService
+from .service import METRIC_PREFIX, ApiService
 from .store import JobStore
 from .upload_site import LocalUploads
 from .uploads import private_folder, remove_drafts, upload_path
@@ -378,13 +379,19 @@ class EmbeddedServer:
             for listener in listeners:
                 listener(job_id)
 
-        pool = EnginePool(store, self._engine, specs, stored, opts.workers, self._clock, finished)
+        meter = EngineMeter(METRIC_PREFIX)
+        pool = EnginePool(
+            store, self._engine, specs, stored, opts.workers, self._clock, finished, meter
+        )
+        meter.watch_queue(pool.queue_depth)
         retention = opts.retention_hours * 3600
         sweeper = RetentionSweeper(store, uploads_dir, retention, self._clock)
         presigner = Presigner(secret, opts.presign_ttl_seconds, self._clock)
         uploads = LocalUploads(store, presigner, uploads_dir, self._clock)
         labels, default_label = route_labels(opts, self._engine)
-        service = ApiService(store, pool, uploads, labels, default_label, self._clock)
+        service = ApiService(
+            store, pool, uploads, labels, default_label, self._clock, meter=meter
+        )
         listeners.append(service.job_finished)
         if self._on_finished is not None:
             listeners.append(self._on_finished)

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .backends import Dispatch, JobBook, UploadSite
 from .lifecycle import JobStatus
+from .meter import EngineMeter
 from .params import WhisperInput
 from .problems import ApiProblem
 from .store import JobRecord
@@ -65,9 +66,12 @@ class ApiService:
         default_label: str,
         clock: Callable[[], float],
         recheck_seconds: float = math.inf,
+        meter: EngineMeter | None = None,
     ) -> None:
         """``recheck_seconds`` is how often a long poll reads its job again, for jobs that run
-        in other processes (scale-out); in-process jobs announce their end, so never."""
+        in other processes (scale-out); in-process jobs announce their end, so never.
+        ``meter`` adds the engine's busy time, real-time factors and queue depth to /metrics."""
+        self._meter = meter
         self._store = store
         self._pool = pool
         self._uploads = uploads
@@ -215,10 +219,11 @@ class ApiService:
             ("crashed_jobs_total", "counter", "Jobs whose engine worker died under them.",
              workers.crashed_jobs),
         )  # fmt: skip
-        return "".join(
+        text = "".join(
             _metric(f"{METRIC_PREFIX}{name}", kind, text, value)
             for name, kind, text, value in samples
         )
+        return text + ("" if self._meter is None else self._meter.exposition())
 
 
 def _metric(name: str, kind: str, help_text: str, value: int) -> str:

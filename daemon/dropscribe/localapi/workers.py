@@ -16,12 +16,15 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .audio import AudioProblem, probe
 from .batch_jobs import MAX_BATCH_JOBS, BatchEngine, BatchRunner
 from .engine import Engine, EngineError, Interrupted, Transcript
+from .meter import EngineMeter
 from .params import WhisperInput, transcribe_args
 from .store import JobRecord, JobStore
 
@@ -64,7 +67,10 @@ class EnginePool:
         workers: int,
         clock: Callable[[], float],
         on_finished: Callable[[str], None] | None = None,
+        meter: EngineMeter | None = None,
     ) -> None:
+        """``meter`` records each engine run's time and audio (the /metrics)."""
+        self._meter = meter or EngineMeter("unused_")
         self._store = store
         self._on_finished = on_finished
         self._engine = engine
@@ -183,11 +189,33 @@ class EnginePool:
                 if self._stopping.is_set():
                     break  # the jobs left stay pending in the store for the next start
                 self._current[slot] = batch
+                started = time.monotonic()
                 self._run_guarded(batch)
+                self._meter.ran(time.monotonic() - started, self._audio_seconds(batch))
                 self._current[slot] = []
                 self._cancelled.difference_update(batch)
                 for done in batch:
                     self._finished(done)
+
+    def queue_depth(self) -> int:
+        """Return how many jobs wait in the workers' queue."""
+        return self._queue.qsize()
+
+    def _audio_seconds(self, batch: list[str]) -> float:
+        """Return the declared length of the batch's audio (0 where unknown), read from the
+        uploads' headers before they are removed."""
+        total = 0.0
+        for job_id in batch:
+            job = self._store.get(job_id)
+            upload = None if job is None else self._store.find_upload(job.upload_id)
+            if upload is None:
+                continue
+            try:
+                facts = probe(self._upload_path(upload.upload_id, upload.extension))
+            except (AudioProblem, OSError):
+                continue
+            total += facts.duration_seconds or 0.0
+        return total
 
     def _finished(self, job_id: str) -> None:
         if self._on_finished is not None:

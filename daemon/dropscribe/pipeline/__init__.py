@@ -10,6 +10,7 @@
 from dropscribe.pipeline.auth_gate import AuthGate
 from dropscribe.pipeline.lifecycle import Lifecycle
 from dropscribe.pipeline.ports import POLL, TRANSFER
+from dropscribe.pipeline.profiles import StepsByProfile
 from dropscribe.pipeline.runner import Pipeline
 from dropscribe.pipeline.steps import Clock, Options, Steps, file_digest
 
@@ -22,5 +23,6 @@ __all__ = [
     "Options",
     "Pipeline",
     "Steps",
+    "StepsByProfile",
     "file_digest",
 ]

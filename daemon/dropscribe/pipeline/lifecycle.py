@@ -64,9 +64,10 @@ class Lifecycle:
         )
         return failed
 
-    def refuse(self, rel: str, reason: str, hint: str) -> Job:
-        """Refuse an inbox entry at inspection: a failed job, its file moved to failed/."""
-        job = self._store.save(new_job(rel, self._now()))
+    def refuse(self, rel: str, reason: str, hint: str, profile: str | None = None) -> Job:
+        """Refuse an inbox entry at inspection: a failed job, its file moved to failed/;
+        ``profile`` is the folder profile it arrived under."""
+        job = self._store.save(new_job(rel, self._now(), profile))
         failed = self.fail(job, reason, INSPECT, hint=hint, from_inbox=True)
         self._log.warning(
             Event.FILE_REJECTED,

@@ -12,6 +12,7 @@ from dropscribe.pipeline.auth_gate import AuthGate
 from dropscribe.pipeline.lifecycle import Lifecycle
 from dropscribe.pipeline.outcomes import Action, Outcome, decide
 from dropscribe.pipeline.ports import POLL, TRANSFER, Audit, Schedule, Store
+from dropscribe.pipeline.profiles import StepsByProfile
 from dropscribe.pipeline.steps import Clock, Next, Options, Steps
 
 TRANSFER_STATES = frozenset(
@@ -34,7 +35,7 @@ class Pipeline:
     def __init__(
         self,
         store: Store,
-        steps: Steps,
+        steps: Steps | StepsByProfile,
         lifecycle: Lifecycle,
         gate: AuthGate,
         scheduler: Schedule,
@@ -53,9 +54,10 @@ class Pipeline:
 
     # -- entry points -------------------------------------------------------------------
 
-    def accept(self, rel: str) -> Job:
-        """Record a recording just claimed into processing/ and schedule its first step."""
-        job = self._store.save(new_job(rel, self._clock.time()))
+    def accept(self, rel: str, profile: str | None = None) -> Job:
+        """Record a recording just claimed into processing/ and schedule its first step; it
+        runs with the settings of ``profile`` (None: the top level's)."""
+        job = self._store.save(new_job(rel, self._clock.time(), profile))
         self._log.info(Event.JOB_CLAIMED, **audit_fields(job))
         self._schedule(job, 0.0)
         return job

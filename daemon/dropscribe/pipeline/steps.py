@@ -347,4 +347,5 @@ class Steps:
             "input": dict(self._opt.whisper_input),
             "steps": step_times(job.steps),
             "reused_from_job": job.result_of,
+            "profile": job.profile,
         }

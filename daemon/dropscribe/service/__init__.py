@@ -11,7 +11,8 @@ intake first, then let transfers in flight finish (up to the drain timeout), the
 server they talk to, then close the state file and release the lock.
 
 Signal handlers only set flags: the first SIGTERM or SIGINT drains, a second one stops at once
-(every transition is already committed, so the state stays consistent); SIGHUP rescans.
+(every transition is already committed, so the state stays consistent); SIGHUP reads the
+configuration again (service.reload) and rescans.
 """
 
 from dropscribe.service.daemon import Flags, Service, install_signal_handlers

@@ -13,10 +13,16 @@ from types import FrameType
 
 from dropscribe import audit, inbox, recordings
 from dropscribe.audit import Event
+from dropscribe.config import load_config, profile_for
+from dropscribe.errors import ConfigError
 from dropscribe.jobs import Job, JobState, new_job
 from dropscribe.notify import Notifier
 from dropscribe.service.keys import SIGNAL
+from dropscribe.service.notices import delivery_policy, settings_receivers
 from dropscribe.service.parts import SERVER_STOP_TIMEOUT_SECONDS, Parts
+from dropscribe.service.profiles import profile_steps
+from dropscribe.service.reload import Reload, plan_reload
+from dropscribe.webhooks import Receiver
 
 # How often the main loop wakes to ping the watchdog, rescan and adopt (seconds).
 TICK_SECONDS = 0.5
@@ -26,6 +32,9 @@ IDLE_CHECK_SECONDS = 0.1
 STATUS_EVERY_SECONDS = 5.0
 # How often a running daemon looks for jobs requeued by `dropscribe retry` (seconds).
 ADOPT_EVERY_SECONDS = 5.0
+# How long shutdown waits for a delivery attempt in progress (seconds); one not finished by
+# then is tried again at the next start (at least once, never lost).
+DELIVERY_STOP_SECONDS = 3.0
 
 
 @dataclass
@@ -43,7 +52,8 @@ class Flags:
         self.stop.set()
 
     def on_hup(self, signum: int, frame: FrameType | None) -> None:
-        """Rescan the inbox and read the API key source again, now."""
+        """Read the configuration again, rescan the inbox and read the API key source
+        again, now."""
         self.rescan.set()
 
 
@@ -78,6 +88,7 @@ class Service:
         orphans = self._adopt_orphans()
         recovered = parts.pipeline.recover()
         parts.scheduler.start()
+        parts.deliveries.start()
         self._log.info(
             Event.DAEMON_STARTED,
             pid=os.getpid(),
@@ -97,7 +108,7 @@ class Service:
         count = 0
         for rel in self.parts.custody.held():
             if self.parts.store.active_for_source(rel) is None:
-                self.parts.store.save(new_job(rel, time.time()))
+                self.parts.store.save(new_job(rel, time.time(), self.profile_of(rel)))
                 count += 1
         return count
 
@@ -129,14 +140,21 @@ class Service:
             max_bytes=self.settings.max_file_bytes,
             extensions=self.settings.watch.extensions,
         )
+        profile = self.profile_of(entry.rel)
         if not verdict.ok:
-            return self.parts.lifecycle.refuse(entry.rel, verdict.reason, verdict.hint)
+            return self.parts.lifecycle.refuse(entry.rel, verdict.reason, verdict.hint, profile)
         try:
             claimed = self.parts.custody.claim(entry.rel)
         except FileNotFoundError:
             return None  # taken away by its owner between the scan and the claim
         rel = claimed.relative_to(self.settings.paths.processing).as_posix()
-        return self.parts.pipeline.accept(rel)
+        return self.parts.pipeline.accept(rel, profile)
+
+    def profile_of(self, rel: str) -> str | None:
+        """Return the name of the folder profile a recording at ``rel`` (relative to the
+        inbox) runs with, or None for the top level's settings."""
+        profile = profile_for(self.settings.profiles, rel)
+        return None if profile is None else profile.name
 
     # -- running ----------------------------------------------------------------------------
 
@@ -154,6 +172,7 @@ class Service:
             now = time.monotonic()
             if self.flags.rescan.is_set():
                 self.flags.rescan.clear()
+                self.reload_config()
                 if self.watcher is not None:
                     self.watcher.rescan_now()
                 self.parts.reload_key(SIGNAL)
@@ -167,6 +186,50 @@ class Service:
             if now - last_status >= STATUS_EVERY_SECONDS:
                 self._notify.status(self.status_line())
                 last_status = now
+
+    def reload_config(self) -> None:
+        """Read the configuration file again and apply what can change while running (see
+        service.reload); a file with problems is refused with every one logged, and the
+        settings in force stay."""
+        source = self.settings.source
+        if source is None:
+            return
+        redactor = self.parts.step_parts.redactor
+        try:
+            plan = plan_reload(self.settings, load_config(source))
+            receivers = settings_receivers(plan.settings, redactor)
+        except ConfigError as exc:
+            self._log.error(
+                Event.CONFIG_RELOAD_FAILED,
+                problems=exc.problems,
+                hint="the configuration in force stays; fix the file (dropscribe check-config) "
+                "and reload again",
+            )
+            return
+        self._apply(plan, receivers)
+
+    def _apply(self, plan: Reload, receivers: list[Receiver]) -> None:
+        # Jobs in flight take the new steps at their next step; none is dropped or restarted.
+        by_profile, clients = profile_steps(plan.settings, self.parts.step_parts)
+        self.parts.steps.replace(by_profile)
+        if not plan.settings.is_embedded:
+            self.parts.clients.replace(clients)
+        self.parts.receivers.replace(receivers)
+        self.parts.deliveries.use_policy(delivery_policy(plan.settings.notify))
+        self.parts.deliveries.start()  # the first receivers: the senders start now
+        watch_changed = plan.settings.watch != self.settings.watch
+        self.settings = plan.settings
+        if watch_changed and self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = self._watcher()
+            self.watcher.start()
+        self._log.info(Event.CONFIG_RELOADED, applied=list(plan.applied))
+        if plan.restart_needed:
+            self._log.warning(
+                Event.CONFIG_RESTART_REQUIRED,
+                keys=list(plan.restart_needed),
+                hint="these changes take effect at the next start (systemctl restart dropscribe)",
+            )
 
     def status_line(self) -> str:
         """Return a one-line summary of the jobs per state."""
@@ -192,11 +255,16 @@ class Service:
         if self.watcher is not None:
             self.watcher.stop()
         drained = self._drain()
+        # Deliveries after the jobs: a job that ended while draining still wrote its own.
+        self.parts.deliveries.stop()
+        drained = self.parts.deliveries.join(DELIVERY_STOP_SECONDS) and drained
         remote = self.parts.remote
         # The server goes after the transfers that talk to it.
         if remote.server is not None and drained:
             remote.server.stop(SERVER_STOP_TIMEOUT_SECONDS)
         remote.client.close()
+        if self.parts.metrics_server is not None:
+            self.parts.metrics_server.stop()
         if drained:
             self._log.info(Event.DAEMON_STOPPED, jobs=self.parts.store.counts())
             self.parts.store.close()

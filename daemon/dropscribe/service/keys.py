@@ -8,7 +8,7 @@ A pause is written to ``<state_dir>/auth-pause.json`` for ``dropscribe status``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from dropscribe.api_client import ApiClient
@@ -23,20 +23,25 @@ PAUSE_FILE = "auth-pause.json"
 PROBE, SIGNAL = "probe", "signal"
 
 
-def key_reloader(settings: Settings, client: ApiClient | None, log: Audit) -> Callable[[str], None]:
-    """Return a function that reads the key source again and, if the key changed, has
-    ``client`` send the new one; its argument says why (PROBE or SIGNAL). Without a client
-    (the embedded backend needs no key) it does nothing."""
+def key_reloader(
+    settings: Settings, clients: Callable[[], Sequence[ApiClient]], log: Audit
+) -> Callable[[str], None]:
+    """Return a function that reads the key source again and, if the key changed, has each
+    of ``clients()`` (one per model path the profiles submit to) send the new one; its
+    argument says why (PROBE or SIGNAL). Without clients (the embedded backend needs no key)
+    it does nothing."""
 
     def reload(reason: str) -> None:
-        if client is None:
+        in_use = clients()
+        if not in_use:
             return
         try:
             key = read_api_key(settings)
         except ConfigError as exc:
             log.warning(Event.AUTH_KEY_UNREADABLE, reason=reason, error="; ".join(exc.problems))
             return
-        if client.use_key(key.get_secret_value()):
+        changed = [client.use_key(key.get_secret_value()) for client in in_use]
+        if any(changed):
             log.warning(Event.AUTH_KEY_RELOADED, reason=reason)
 
     return reload

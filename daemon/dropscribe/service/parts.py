@@ -4,6 +4,7 @@ complete, in the order of the package docstring."""
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,16 @@ from dropscribe.custody import Custody, Folders, check_layout, ensure_layout
 from dropscribe.errors import ConfigError
 from dropscribe.jobs import JobState, fingerprint
 from dropscribe.outbox import Outbox
-from dropscribe.pipeline import POLL, TRANSFER, AuthGate, Clock, Lifecycle, Options, Pipeline, Steps
+from dropscribe.pipeline import (
+    POLL,
+    TRANSFER,
+    AuthGate,
+    Clock,
+    Lifecycle,
+    Options,
+    Pipeline,
+    StepsByProfile,
+)
 from dropscribe.pipeline.ports import Remote as Caller
 from dropscribe.probe import SpeechProbe
 from dropscribe.quality import QualityPolicy, SpeechFinder
@@ -26,12 +36,23 @@ from dropscribe.redaction import Redactor
 from dropscribe.scheduler import Scheduler
 from dropscribe.speakers import ChannelLabeller, VoiceLabeller, VoiceModel
 from dropscribe.state import StateStore
+from dropscribe.webhooks import DeliveryWorker, Receivers, announcer
 
 if TYPE_CHECKING:  # the engine's import is heavy; see connect()
     from dropscribe.localapi.server import EmbeddedServer
 
+from dropscribe.metrics import DaemonMetrics, MetricsServer
 from dropscribe.service.keys import PROBE, key_reloader, pause_recorder
 from dropscribe.service.lock import StateLock
+from dropscribe.service.metering import daemon_metrics, job_observer, serve_metrics
+from dropscribe.service.notices import (
+    attempt_reporter,
+    delivery_policy,
+    settings_receivers,
+    shortfall,
+    waking,
+)
+from dropscribe.service.profiles import Clients, StepParts, outbox_of, profile_steps
 
 # Threads that poll the service and publish results; polls are short, so a few serve thousands.
 POLL_THREADS = 2
@@ -131,6 +152,18 @@ class Parts:
     pipeline: Pipeline
     #: Reads the API key source again (its argument: why, keys.PROBE or keys.SIGNAL).
     reload_key: Callable[[str], None]
+    #: The webhook and Apprise receivers in force (replaced on reload).
+    receivers: Receivers
+    #: The sender threads of webhooks and messages.
+    deliveries: DeliveryWorker
+    #: The steps of each folder profile (replaced on reload), what they are built from, and
+    #: the API clients they submit through.
+    steps: StepsByProfile
+    step_parts: StepParts
+    clients: Clients
+    #: The daemon's metrics, and their server when metrics.listen is set.
+    metrics: DaemonMetrics
+    metrics_server: MetricsServer | None
 
 
 def build(settings: Settings, redactor: Redactor, clock: Clock = WALL_CLOCK) -> Parts:
@@ -140,12 +173,35 @@ def build(settings: Settings, redactor: Redactor, clock: Clock = WALL_CLOCK) -> 
     folders or the state file cannot be used. Whatever was opened is closed again on an error.
     """
     check_folders(settings)
+    receivers = Receivers(settings_receivers(settings, redactor))
     lock = StateLock(state_dir(settings))
     opened: list[Callable[[], None]] = [lock.release]
     try:
-        store = StateStore(state_dir(settings) / "state.db")
+        wake = threading.Event()  # set with each delivery written: idle senders take it
+        announce = waking(
+            announcer(
+                receivers, settings.paths.outbox, lambda job: job.profile, shortfall, clock.time
+            ),
+            wake,
+        )
+        # The gauges read the store at scrape time; the store is made next.
+        metrics = daemon_metrics(settings, lambda: store.counts(), state_dir(settings))
+        observe = job_observer(metrics, clock.time)
+        store = StateStore(state_dir(settings) / "state.db", announce, observe)
         opened.append(store.close)
-        return _build_on(settings, redactor, clock, lock, store, opened)
+        metrics_server = serve_metrics(settings, metrics)
+        if metrics_server is not None:
+            opened.append(metrics_server.stop)
+        return _build_on(
+            settings,
+            redactor,
+            clock,
+            lock,
+            store,
+            (receivers, wake),
+            (metrics, metrics_server),
+            opened,
+        )
     except BaseException:
         for close in reversed(opened):
             close()
@@ -158,16 +214,15 @@ def _build_on(
     clock: Clock,
     lock: StateLock,
     store: StateStore,
+    notices: tuple[Receivers, threading.Event],
+    metering: tuple[DaemonMetrics, MetricsServer | None],
     opened: list[Callable[[], None]],
 ) -> Parts:
     log = audit.get_logger()
+    receivers, wake = notices
+    metrics, metrics_server = metering
     custody = Custody(folders_of(settings))
-    outbox = Outbox(
-        settings.paths.outbox,
-        settings.output.formats,
-        redactor,
-        txt_line_per_segment=settings.output.txt_line_per_segment,
-    )
+    outbox = outbox_of(settings, redactor)
     # The scheduler calls the pipeline and the pipeline schedules: the scheduler takes
     # callables, bound to the pipeline made below; it runs nothing before Service.start().
     scheduler = Scheduler(
@@ -177,26 +232,77 @@ def _build_on(
             POLL: lambda job_id: pipeline.run_poll(job_id),
         },
     )
-    remote = connect(settings, redactor, lambda rid: wake_poll(store, scheduler, rid))
+    remote = connect(
+        settings, redactor, lambda rid: wake_poll(store, scheduler, rid), metrics.api_response
+    )
     opened.append(lambda: close_remote(remote, SERVER_STOP_TIMEOUT_SECONDS))
     probe = remote.speech_probe
-    options = pipeline_options(settings, None if probe is None else probe.speech)
+    speech = None if probe is None else probe.speech
+    options = pipeline_options(settings, speech)
     p = settings.paths
     lifecycle = Lifecycle(store, custody, log, clock.time, (p.processing, p.failed))
-    reload_key = key_reloader(settings, None if settings.is_embedded else remote.client, log)
+    clients = Clients([] if settings.is_embedded else [remote.client])
+    reload_key = key_reloader(settings, clients, log)
     record_pause = pause_recorder(state_dir(settings))
     record_pause(None, None)  # a pause left by an earlier run is over
     gate = AuthGate(scheduler.hold, log, clock.time, lambda: reload_key(PROBE), record_pause)
-    steps = Steps(store, remote.calls, outbox, custody, log, options, clock, gate.accepted)
+    step_parts = StepParts(
+        store,
+        custody,
+        log,
+        clock,
+        gate.accepted,
+        redactor,
+        remote.client,
+        remote.calls,
+        None if remote.server is None else remote.server.base_url,
+        lambda eff: pipeline_options(eff, speech),
+    )
+    by_profile, in_use = profile_steps(settings, step_parts)
+    clients.replace([] if settings.is_embedded else in_use)
+    steps = StepsByProfile(by_profile)
     pipeline = Pipeline(store, steps, lifecycle, gate, scheduler, log, options, clock)
+    deliveries = DeliveryWorker(
+        store,
+        receivers,
+        delivery_policy(settings.notify),
+        attempt_reporter(log, metrics.delivery),
+        redactor.text,
+        lambda exc: log.error(Event.DELIVERY_ERROR, error=redactor.text(repr(exc))),
+        wake=wake,
+        clock=clock.time,
+        random=clock.random,
+    )
     return Parts(
-        settings, lock, store, custody, outbox, scheduler, remote, lifecycle, pipeline, reload_key
+        settings,
+        lock,
+        store,
+        custody,
+        outbox,
+        scheduler,
+        remote,
+        lifecycle,
+        pipeline,
+        reload_key,
+        receivers,
+        deliveries,
+        steps,
+        step_parts,
+        clients,
+        metrics,
+        metrics_server,
     )
 
 
-def connect(settings: Settings, redactor: Redactor, on_finished: Callable[[str], None]) -> Remote:
+def connect(
+    settings: Settings,
+    redactor: Redactor,
+    on_finished: Callable[[str], None],
+    on_response: Callable[[str, int | None], None] = lambda step, code: None,
+) -> Remote:
     """Return the connection to the configured service; for the embedded backend, start the
-    server first (``on_finished(request_id)`` is called as each of its jobs ends)."""
+    server first (``on_finished(request_id)`` is called as each of its jobs ends).
+    ``on_response`` hears of each request's step and HTTP status (the metrics)."""
     s = settings
     timeouts = Timeouts(
         connect_seconds=s.api.connect_timeout_seconds,
@@ -207,7 +313,14 @@ def connect(settings: Settings, redactor: Redactor, on_finished: Callable[[str],
         if s.api_key is None:
             raise ConfigError(["api_key: required for a remote service"])
         key = s.api_key.get_secret_value()
-        client = ApiClient(s.api.base_url, s.api.async_path, s.api.service_tier, key, timeouts)
+        client = ApiClient(
+            s.api.base_url,
+            s.api.async_path,
+            s.api.service_tier,
+            key,
+            timeouts,
+            on_response=on_response,
+        )
         return Remote(client, client, None, SpeechProbe())
     # Imported here: the engine brings numpy, CTranslate2 and FFmpeg (about 55 MB and a
     # thread pool), which a daemon talking to a remote service does without.
@@ -233,7 +346,14 @@ def connect(settings: Settings, redactor: Redactor, on_finished: Callable[[str],
     except StoreTooNew as exc:
         raise ConfigError([f"{exc}; upgrade dropscribe or use another state_dir"]) from exc
     audit.get_logger().info(Event.SERVER_STARTED, base_url=server.base_url)
-    client = ApiClient(server.base_url, s.api.async_path, s.api.service_tier, token, timeouts)
+    client = ApiClient(
+        server.base_url,
+        s.api.async_path,
+        s.api.service_tier,
+        token,
+        timeouts,
+        on_response=on_response,
+    )
     return Remote(client, RebasedClient(client, server.base_url), server)
 
 
