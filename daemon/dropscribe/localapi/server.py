@@ -389,9 +389,7 @@ class EmbeddedServer:
         presigner = Presigner(secret, opts.presign_ttl_seconds, self._clock)
         uploads = LocalUploads(store, presigner, uploads_dir, self._clock)
         labels, default_label = route_labels(opts, self._engine)
-        service = ApiService(
-            store, pool, uploads, labels, default_label, self._clock, meter=meter
-        )
+        service = ApiService(store, pool, uploads, labels, default_label, self._clock, meter=meter)
         listeners.append(service.job_finished)
         if self._on_finished is not None:
             listeners.append(self._on_finished)
