@@ -85,6 +85,8 @@ class Event(StrEnum):
     AUTH_RESUMED = "auth.resumed"  # the key works again
     AUTH_KEY_RELOADED = "auth.key_reloaded"  # the key source holds a new key, now in use
     AUTH_KEY_UNREADABLE = "auth.key_unreadable"  # the key source could not be read again
+    SERVICE_UNAVAILABLE = "service.unavailable"  # most recent calls failed: all work waits
+    SERVICE_AVAILABLE = "service.available"  # a probe went through: work resumes
     DAEMON_STARTED = "daemon.started"  # everything is up
     DAEMON_STOPPING = "daemon.stopping"  # a signal or a fatal error: draining
     DAEMON_STOPPED = "daemon.stopped"  # the last line of a run
@@ -149,6 +151,8 @@ CONTRACT: dict[Event, Fields] = {
     Event.AUTH_RESUMED: _f(""),
     Event.AUTH_KEY_RELOADED: _f("reason"),
     Event.AUTH_KEY_UNREADABLE: _f("reason error"),
+    Event.SERVICE_UNAVAILABLE: _f("error status probe_in_seconds hint"),
+    Event.SERVICE_AVAILABLE: _f("paused_seconds failed_probes"),
     Event.DAEMON_STARTED: _f(
         "pid recovered_jobs orphans_adopted temp_files_swept backend inbox outbox"
     ),

@@ -23,6 +23,7 @@ from dropscribe.api_client import PollResult, RemoteStatus, Submission
 from dropscribe.backoff import PollPolicy, RetryPolicy
 from dropscribe.jobs import Job, JobState, advance, update
 from dropscribe.pipeline import AuthGate, Clock, Lifecycle, Options, Pipeline, Steps
+from dropscribe.pipeline.service_gate import ProbeTiming, ServiceGate
 from dropscribe.quality import QualityPolicy
 from dropscribe.service import wake_poll
 from dropscribe.state import StateStore
@@ -177,7 +178,8 @@ def build_world(tmp_path: Path, options: Options = OPTIONS) -> World:
     lifecycle = Lifecycle(store, custody, log, clock.time, (processing, tmp_path / "failed"))
     gate = AuthGate(scheduler.hold, log, clock.time)
     steps = Steps(store, remote, outbox, custody, log, options, clock, gate.accepted)
-    pipeline = Pipeline(store, steps, lifecycle, gate, scheduler, log, options, clock)
+    service = ServiceGate(scheduler.hold, log, clock.time, ProbeTiming(5.0, 60.0))
+    pipeline = Pipeline(store, steps, lifecycle, gate, scheduler, log, options, clock, service)
     return World(store, remote, outbox, custody, scheduler, pipeline, now)
 
 
@@ -328,7 +330,7 @@ def test_pipeline_too_many_transient_errors_fail_the_job(world: World) -> None:
         world.pipeline.run_transfer(job.id)
     failed = world.job(job.id)
     assert failed.state is JobState.FAILED
-    assert failed.error == "boom"
+    assert failed.error == "boom (after 3 attempts)"
     assert world.custody.failed[0][0] == "a.wav"
     assert world.custody.failed[0][1]["attempts"] == 3
 
@@ -600,3 +602,33 @@ def test_pipeline_poll_deadline_report_advises_polling_again(world: World) -> No
     world.pipeline.run_poll(job.id)
     (_, report), *_ = world.custody.failed
     assert "poll the same request again" in report["hint"]
+
+
+def test_pipeline_outage_pauses_all_work_without_burning_attempts(world: World) -> None:
+    jobs = [claim(world, f"{n}.wav", f"content {n}".encode()) for n in range(5)]
+    world.remote.submits = [errors.TransientApiError("503", status=503)] * 6
+    with capture_logs() as logs:
+        for job in jobs:
+            world.pipeline.run_transfer(job.id)
+    assert events(logs).count("service.unavailable") == 1
+    # Three attempts counted before the outage was plain; none from the fourth on.
+    assert [world.job(j.id).attempts for j in jobs] == [1, 1, 1, 0, 0]
+    assert world.scheduler.holds == [5.0]
+    assert world.remote.count("submit") == 4  # the fifth job was turned away, no call made
+
+
+def test_pipeline_outage_probe_that_goes_through_wakes_the_parked_jobs(world: World) -> None:
+    jobs = [claim(world, f"{n}.wav", f"content {n}".encode()) for n in range(5)]
+    world.remote.submits = [errors.TransientApiError("503", status=503)] * 4
+    for job in jobs:
+        world.pipeline.run_transfer(job.id)
+    world.now[0] += 5.0
+    world.scheduler.scheduled.clear()
+    with capture_logs() as logs:
+        world.pipeline.run_transfer(jobs[3].id)  # the probe: the service answers again
+    assert "service.available" in events(logs)
+    assert world.job(jobs[3].id).state is JobState.SUBMITTED
+    woken = {job_id for job_id, _, delay in world.scheduler.scheduled if delay == 0.0}
+    assert jobs[4].id in woken  # the parked fifth goes on at once, not at its park time
+    assert jobs[3].id not in woken  # the probe itself is polled at its usual time
+    assert all(world.job(j.id).state is not JobState.FAILED for j in jobs)

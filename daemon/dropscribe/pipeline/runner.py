@@ -3,6 +3,7 @@ the step returned or what the outcome policy decided about the error it raised."
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from dropscribe import errors
@@ -12,6 +13,7 @@ from dropscribe.pipeline.auth_gate import AuthGate
 from dropscribe.pipeline.lifecycle import Lifecycle
 from dropscribe.pipeline.outcomes import Action, Outcome, decide
 from dropscribe.pipeline.ports import POLL, TRANSFER, Audit, Schedule, Store
+from dropscribe.pipeline.service_gate import ServiceGate
 from dropscribe.pipeline.steps import Clock, Next, Options, Steps
 
 TRANSFER_STATES = frozenset(
@@ -41,7 +43,9 @@ class Pipeline:
         log: Audit,
         options: Options,
         clock: Clock,
+        service: ServiceGate,
     ) -> None:
+        """``service`` pauses all work while the service is unavailable."""
         self._store = store
         self._steps = steps
         self._lifecycle = lifecycle
@@ -50,6 +54,9 @@ class Pipeline:
         self._log = log
         self._opt = options
         self._clock = clock
+        self._service = service
+        self._parked: set[str] = set()  # jobs turned away during an outage pause
+        self._parked_lock = threading.Lock()
 
     # -- entry points -------------------------------------------------------------------
 
@@ -90,7 +97,7 @@ class Pipeline:
         """Run the transfer steps of one job (hash, dedupe, upload, submit)."""
         job = self._store.get(job_id)
         if job is not None and job.state in TRANSFER_STATES:
-            self._guarded(job, self._steps.transfer)
+            self._guarded(job, self._steps.transfer, calls_service=True)
 
     def run_poll(self, job_id: str) -> None:
         """Poll one submitted job, or publish a succeeded one."""
@@ -98,7 +105,7 @@ class Pipeline:
         if job is None:
             return
         if job.state is JobState.SUBMITTED:
-            self._guarded(job, self._steps.poll)
+            self._guarded(job, self._steps.poll, calls_service=True)
         elif job.state is JobState.SUCCEEDED:
             self._guarded(job, self._publish)
 
@@ -108,22 +115,48 @@ class Pipeline:
         self._steps.publish(job)
         return None
 
-    def _guarded(self, job: Job, step: Callable[[Job], Next | None]) -> None:
+    def _guarded(
+        self, job: Job, step: Callable[[Job], Next | None], *, calls_service: bool = False
+    ) -> None:
+        if calls_service and not self._service.admit(job.id):
+            self._park(job)
+            return
+        with self._parked_lock:
+            self._parked.discard(job.id)
         try:
             self._gate.before_call()
             after = step(job)
         except Exception as exc:  # one bad job must not stop the worker thread
             current = self._store.get(job.id) or job
+            if calls_service and self._service.failed(job.id, exc):
+                self._park(current)  # an outage: the job waits, no attempt is counted
+                return
             now = self._clock.time()
             outcome = decide(
                 exc, current, now, self._opt.retry, self._opt.poll, self._clock.random()
             )
             self._carry_out(current, outcome, exc)
             return
+        if calls_service and self._service.succeeded(job.id):
+            self._unpark()
         if after is not None:
             self._schedule(after.job, after.delay)
         else:
             self._wake_twins(job)
+
+    def _park(self, job: Job) -> None:
+        with self._parked_lock:
+            self._parked.add(job.id)
+        self._schedule(job, self._service.park_seconds())
+
+    def _unpark(self) -> None:
+        # The outage is over: the jobs turned away during it go on now, not at their park time.
+        with self._parked_lock:
+            parked, self._parked = self._parked, set()
+        for job_id in parked:
+            job = self._store.get(job_id)
+            if job is not None and not job.state.is_final:
+                self._schedule(job, 0.0)
 
     def _carry_out(self, job: Job, outcome: Outcome, exc: Exception) -> None:
         if outcome.action is Action.PAUSE:

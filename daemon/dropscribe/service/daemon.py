@@ -15,8 +15,9 @@ from dropscribe import audit, inbox, recordings
 from dropscribe.audit import Event
 from dropscribe.jobs import Job, JobState, new_job
 from dropscribe.notify import Notifier
+from dropscribe.service import pauses
 from dropscribe.service.keys import SIGNAL
-from dropscribe.service.parts import SERVER_STOP_TIMEOUT_SECONDS, Parts
+from dropscribe.service.parts import SERVER_STOP_TIMEOUT_SECONDS, Parts, state_dir
 
 # How often the main loop wakes to ping the watchdog, rescan and adopt (seconds).
 TICK_SECONDS = 0.5
@@ -169,9 +170,11 @@ class Service:
                 last_status = now
 
     def status_line(self) -> str:
-        """Return a one-line summary of the jobs per state."""
+        """Return a one-line summary of the jobs per state, after any daemon-wide pause."""
         counts = self.parts.store.counts()
-        return ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "idle"
+        jobs = ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "idle"
+        paused = pauses.read_pauses(state_dir(self.settings))
+        return "; ".join([*(pauses.describe(k, *t) for k, t in paused.items()), jobs])
 
     def wait_until_idle(self, progress: Callable[[dict[str, int]], None] | None = None) -> None:
         """Block until no job is unfinished (or a stop was asked for)."""

@@ -19,7 +19,9 @@ from dropscribe.errors import ConfigError
 from dropscribe.jobs import JobState, fingerprint
 from dropscribe.outbox import Outbox
 from dropscribe.pipeline import POLL, TRANSFER, AuthGate, Clock, Lifecycle, Options, Pipeline, Steps
+from dropscribe.pipeline.ports import Audit
 from dropscribe.pipeline.ports import Remote as Caller
+from dropscribe.pipeline.service_gate import ProbeTiming, ServiceGate
 from dropscribe.probe import SpeechProbe
 from dropscribe.quality import QualityPolicy, SpeechFinder
 from dropscribe.redaction import Redactor
@@ -31,6 +33,7 @@ if TYPE_CHECKING:  # the engine's import is heavy; see connect()
 
 from dropscribe.service.keys import PROBE, key_reloader, pause_recorder
 from dropscribe.service.lock import StateLock
+from dropscribe.service.pauses import SERVICE_PAUSE_FILE
 
 # Threads that poll the service and publish results; polls are short, so a few serve thousands.
 POLL_THREADS = 2
@@ -77,6 +80,7 @@ def pipeline_options(settings: Settings, speech: SpeechFinder | None = None) -> 
             max_attempts=settings.retry.max_attempts,
             base_seconds=settings.retry.base_seconds,
             cap_seconds=settings.retry.cap_seconds,
+            give_up_seconds=settings.retry.give_up_after_hours * 3600.0,
         ),
         poll=PollPolicy(
             initial_seconds=settings.poll.initial_seconds,
@@ -176,10 +180,20 @@ def _build_on(
     record_pause(None, None)  # a pause left by an earlier run is over
     gate = AuthGate(scheduler.hold, log, clock.time, lambda: reload_key(PROBE), record_pause)
     steps = Steps(store, remote.calls, outbox, custody, log, options, clock, gate.accepted)
-    pipeline = Pipeline(store, steps, lifecycle, gate, scheduler, log, options, clock)
+    service = service_gate(settings, scheduler, log, clock)
+    pipeline = Pipeline(store, steps, lifecycle, gate, scheduler, log, options, clock, service)
     return Parts(
         settings, lock, store, custody, outbox, scheduler, remote, lifecycle, pipeline, reload_key
     )
+
+
+def service_gate(settings: Settings, scheduler: Scheduler, log: Audit, clock: Clock) -> ServiceGate:
+    """Return the outage pause of this run; a pause left by an earlier run is over."""
+    record = pause_recorder(state_dir(settings), SERVICE_PAUSE_FILE)
+    record(None, None)
+    r = settings.retry
+    timing = ProbeTiming(r.outage_probe_first_seconds, r.outage_probe_max_seconds)
+    return ServiceGate(scheduler.hold, log, clock.time, timing, record)
 
 
 def connect(settings: Settings, redactor: Redactor, on_finished: Callable[[str], None]) -> Remote:
