@@ -229,6 +229,9 @@ class Retry(_Section):
     give_up_after_hours: Annotated[float, Field(gt=0, le=24 * 30, allow_inf_nan=False)] = 24.0
     outage_probe_first_seconds: PositiveSeconds = 5.0
     outage_probe_max_seconds: PositiveSeconds = 300.0
+    # Of the last 8 calls across jobs, this many failing transiently (and more than half of
+    # them) make an outage: all work pauses (calls); 9 or more: never.
+    outage_min_failures: Annotated[int, Field(ge=1, le=1000)] = 4
 
     @model_validator(mode="after")
     def _base_below_cap(self) -> Retry:

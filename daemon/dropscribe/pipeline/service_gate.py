@@ -29,9 +29,6 @@ PauseRecord = Callable[[float | None, float | None], None]
 
 # How many of the latest call outcomes, across jobs, the gate weighs (calls).
 WINDOW_CALLS = 8
-# The fewest transient failures among them that make an outage (calls); they must also be
-# more than half of the window, so a steady light mix of 5xx never pauses.
-OUTAGE_MIN_FAILURES = 4
 # A job turned away during the pause is looked at again this long after the next probe is due,
 # unless the pause ends first and wakes it (seconds).
 PARK_AFTER_PROBE_SECONDS = 5.0
@@ -39,10 +36,14 @@ PARK_AFTER_PROBE_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class ProbeTiming:
-    """How long the pause waits before the first probe, and the cap of its doubling (s)."""
+    """When an outage begins, how long the pause waits before the first probe, and the cap of
+    its doubling (seconds)."""
 
     first_seconds: float = 5.0  # the settings' retry section is where the defaults live
     max_seconds: float = 300.0
+    #: The fewest transient failures among the latest WINDOW_CALLS that make an outage; they
+    #: must also be more than half of them, so a steady light mix of 5xx never pauses.
+    min_failures: int = 4
 
 
 def probe_wait(timing: ProbeTiming, failed_probes: int) -> float:
@@ -54,12 +55,12 @@ def probe_wait(timing: ProbeTiming, failed_probes: int) -> float:
         return timing.max_seconds
 
 
-def is_outage(outcomes: Iterable[bool]) -> bool:
+def is_outage(outcomes: Iterable[bool], min_failures: int = 4) -> bool:
     """Given the latest call outcomes (True: the call went through), return True if they say
-    the service is unavailable: at least OUTAGE_MIN_FAILURES failures, and more than half."""
+    the service is unavailable: at least ``min_failures`` failures, and more than half."""
     seen = list(outcomes)
     failures = seen.count(False)
-    return failures >= OUTAGE_MIN_FAILURES and failures * 2 > len(seen)
+    return failures >= min_failures and failures * 2 > len(seen)
 
 
 def counts_as_outage(exc: BaseException) -> bool:
@@ -154,7 +155,7 @@ class ServiceGate:
                 self._failed_probes += 1
             else:
                 self._recent.append(False)
-                if not is_outage(self._recent):
+                if not is_outage(self._recent, self._timing.min_failures):
                     return False
                 self._paused, self._since, self._failed_probes = True, self._now(), 0
             wait = self._schedule_probe()

@@ -192,7 +192,9 @@ def service_gate(settings: Settings, scheduler: Scheduler, log: Audit, clock: Cl
     record = pause_recorder(state_dir(settings), SERVICE_PAUSE_FILE)
     record(None, None)
     r = settings.retry
-    timing = ProbeTiming(r.outage_probe_first_seconds, r.outage_probe_max_seconds)
+    timing = ProbeTiming(
+        r.outage_probe_first_seconds, r.outage_probe_max_seconds, r.outage_min_failures
+    )
     return ServiceGate(scheduler.hold, log, clock.time, timing, record)
 
 
