@@ -26,6 +26,7 @@ run's ``audit.jsonl`` and the README's event list to it. Durations are ``duratio
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -87,6 +88,8 @@ class Event(StrEnum):
     AUTH_KEY_UNREADABLE = "auth.key_unreadable"  # the key source could not be read again
     SERVICE_UNAVAILABLE = "service.unavailable"  # most recent calls failed: all work waits
     SERVICE_AVAILABLE = "service.available"  # a probe went through: work resumes
+    STORAGE_FULL = "storage.full"  # the disk or state.db cannot be written: all work waits
+    STORAGE_AVAILABLE = "storage.available"  # a probe could write again: work resumes
     DAEMON_STARTED = "daemon.started"  # everything is up
     DAEMON_STOPPING = "daemon.stopping"  # a signal or a fatal error: draining
     DAEMON_STOPPED = "daemon.stopped"  # the last line of a run
@@ -153,6 +156,8 @@ CONTRACT: dict[Event, Fields] = {
     Event.AUTH_KEY_UNREADABLE: _f("reason error"),
     Event.SERVICE_UNAVAILABLE: _f("error status probe_in_seconds hint"),
     Event.SERVICE_AVAILABLE: _f("paused_seconds failed_probes"),
+    Event.STORAGE_FULL: _f("error probe_in_seconds hint"),
+    Event.STORAGE_AVAILABLE: _f("paused_seconds failed_probes"),
     Event.DAEMON_STARTED: _f(
         "pid recovered_jobs orphans_adopted temp_files_swept backend inbox outbox"
     ),
@@ -171,7 +176,20 @@ _installed: list[logging.Handler] = []
 
 
 class _AuditFileHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to a file it owns and closes it on ``close()`` (StreamHandler never does)."""
+    """Writes to a file it owns and closes it on ``close()`` (StreamHandler never does).
+
+    Each line is appended whole or not at all: a line the disk cannot take (full, failing) is
+    dropped and the file cut back to where it was, so the trail never holds half a line and
+    a full disk never crashes the thread that logs.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = (self.format(record) + self.terminator).encode("utf-8", "backslashreplace")
+        except Exception:
+            self.handleError(record)
+            return
+        append_whole(self.stream.fileno(), line)
 
     def close(self) -> None:
         self.acquire()
@@ -182,6 +200,27 @@ class _AuditFileHandler(logging.StreamHandler):  # type: ignore[type-arg]
         finally:
             self.release()
         super().close()
+
+
+def append_whole(fd: int, data: bytes) -> bool:
+    """Append ``data`` to the file open at ``fd``: all of it, or nothing (a short or failed
+    write is cut off again). Return True if it was written."""
+    try:
+        start = os.lseek(fd, 0, os.SEEK_END)
+    except OSError:
+        return False
+    written = 0
+    with contextlib.suppress(OSError):
+        while written < len(data):
+            step = os.write(fd, data[written:])
+            if step <= 0:
+                break
+            written += step
+    if written == len(data):
+        return True
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, start)
+    return False
 
 
 def open_audit_file(log_dir: Path) -> TextIO:

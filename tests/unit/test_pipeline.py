@@ -7,6 +7,7 @@ is exactly what a restarted daemon would find.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -24,6 +25,7 @@ from dropscribe.backoff import PollPolicy, RetryPolicy
 from dropscribe.jobs import Job, JobState, advance, update
 from dropscribe.pipeline import AuthGate, Clock, Lifecycle, Options, Pipeline, Steps
 from dropscribe.pipeline.service_gate import ProbeTiming, ServiceGate
+from dropscribe.pipeline.storage_gate import StorageGate
 from dropscribe.quality import QualityPolicy
 from dropscribe.service import wake_poll
 from dropscribe.state import StateStore
@@ -179,7 +181,10 @@ def build_world(tmp_path: Path, options: Options = OPTIONS) -> World:
     gate = AuthGate(scheduler.hold, log, clock.time)
     steps = Steps(store, remote, outbox, custody, log, options, clock, gate.accepted)
     service = ServiceGate(scheduler.hold, log, clock.time, ProbeTiming(5.0, 60.0))
-    pipeline = Pipeline(store, steps, lifecycle, gate, scheduler, log, options, clock, service)
+    storage = StorageGate(scheduler.hold, log, clock.time, ProbeTiming(5.0, 60.0), store.probe)
+    pipeline = Pipeline(
+        store, steps, lifecycle, gate, scheduler, log, options, clock, service, storage
+    )
     return World(store, remote, outbox, custody, scheduler, pipeline, now)
 
 
@@ -632,3 +637,29 @@ def test_pipeline_outage_probe_that_goes_through_wakes_the_parked_jobs(world: Wo
     assert jobs[4].id in woken  # the parked fifth goes on at once, not at its park time
     assert jobs[3].id not in woken  # the probe itself is polled at its usual time
     assert all(world.job(j.id).state is not JobState.FAILED for j in jobs)
+
+
+def test_pipeline_full_disk_parks_the_job_without_failing_it(world: World) -> None:
+    job = claim(world)
+    world.remote.submits = [OSError(errno.ENOSPC, "No space left on device")]
+    with capture_logs() as logs:
+        world.pipeline.run_transfer(job.id)
+    assert events(logs).count("storage.full") == 1
+    assert "job.failed" not in events(logs)
+    assert world.job(job.id).state is not JobState.FAILED
+    assert world.job(job.id).attempts == 0
+    assert world.pipeline.pauses().keys() == {"storage"}
+
+
+def test_pipeline_full_disk_probe_that_writes_wakes_the_parked_job(world: World) -> None:
+    job = claim(world)
+    world.remote.submits = [OSError(errno.ENOSPC, "No space left on device")]
+    world.pipeline.run_transfer(job.id)
+    world.pipeline.run_transfer(job.id)  # turned away while paused: no call made
+    assert world.remote.count("submit") == 1
+    world.now[0] += 5.0
+    world.scheduler.scheduled.clear()
+    assert world.pipeline.probe_storage()
+    assert (job.id, "transfer", 0.0) in world.scheduler.scheduled
+    world.pipeline.run_transfer(job.id)
+    assert world.job(job.id).state is JobState.SUBMITTED

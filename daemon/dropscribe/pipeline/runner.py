@@ -15,6 +15,7 @@ from dropscribe.pipeline.outcomes import Action, Outcome, decide
 from dropscribe.pipeline.ports import POLL, TRANSFER, Audit, Schedule, Store
 from dropscribe.pipeline.service_gate import ServiceGate
 from dropscribe.pipeline.steps import Clock, Next, Options, Steps
+from dropscribe.pipeline.storage_gate import StorageGate
 
 TRANSFER_STATES = frozenset(
     {JobState.CLAIMED, JobState.UPLOADING, JobState.UPLOADED, JobState.SUBMITTING}
@@ -44,8 +45,10 @@ class Pipeline:
         options: Options,
         clock: Clock,
         service: ServiceGate,
+        storage: StorageGate,
     ) -> None:
-        """``service`` pauses all work while the service is unavailable."""
+        """``service`` pauses all work while the service is unavailable, ``storage`` while
+        the disk is full."""
         self._store = store
         self._steps = steps
         self._lifecycle = lifecycle
@@ -55,10 +58,33 @@ class Pipeline:
         self._opt = options
         self._clock = clock
         self._service = service
+        self._storage = storage
         self._parked: set[str] = set()  # jobs turned away during an outage pause
         self._parked_lock = threading.Lock()
 
     # -- entry points -------------------------------------------------------------------
+
+    def storage_paused(self) -> bool:
+        """Return True while the disk is full: intake waits too."""
+        return self._storage.paused()
+
+    def storage_trouble(self, exc: BaseException) -> bool:
+        """Tell the storage gate about an error met outside the steps (intake); return True if
+        it is storage trouble, which pauses all work."""
+        return self._storage.failed(exc)
+
+    def probe_storage(self) -> bool:
+        """During a storage pause, probe when due; return True if the pause ended (the jobs it
+        parked go on now)."""
+        if not self._storage.probe_if_due():
+            return False
+        self._unpark()
+        return True
+
+    def pauses(self) -> dict[str, tuple[float, float]]:
+        """Return the pauses known only in memory: {"storage": (since, next probe)}."""
+        times = self._storage.pause_times()
+        return {} if times is None else {"storage": times}
 
     def accept(self, rel: str) -> Job:
         """Record a recording just claimed into processing/ and schedule its first step."""
@@ -118,8 +144,11 @@ class Pipeline:
     def _guarded(
         self, job: Job, step: Callable[[Job], Next | None], *, calls_service: bool = False
     ) -> None:
+        if self._storage.paused():
+            self._park(job, self._storage.park_seconds())
+            return
         if calls_service and not self._service.admit(job.id):
-            self._park(job)
+            self._park(job, self._service.park_seconds())
             return
         with self._parked_lock:
             self._parked.discard(job.id)
@@ -127,15 +156,7 @@ class Pipeline:
             self._gate.before_call()
             after = step(job)
         except Exception as exc:  # one bad job must not stop the worker thread
-            current = self._store.get(job.id) or job
-            if calls_service and self._service.failed(job.id, exc):
-                self._park(current)  # an outage: the job waits, no attempt is counted
-                return
-            now = self._clock.time()
-            outcome = decide(
-                exc, current, now, self._opt.retry, self._opt.poll, self._clock.random()
-            )
-            self._carry_out(current, outcome, exc)
+            self._after_error(job, exc, calls_service)
             return
         if calls_service and self._service.succeeded(job.id):
             self._unpark()
@@ -144,10 +165,29 @@ class Pipeline:
         else:
             self._wake_twins(job)
 
-    def _park(self, job: Job) -> None:
+    def _after_error(self, job: Job, exc: Exception, calls_service: bool) -> None:
+        if self._storage.failed(exc):
+            # A full disk: the job goes on from its last committed step once space is back.
+            self._park(job, self._storage.park_seconds())
+            return
+        current = self._store.get(job.id) or job
+        if calls_service and self._service.failed(job.id, exc):
+            # An outage: the job waits, no attempt is counted.
+            self._park(current, self._service.park_seconds())
+            return
+        now = self._clock.time()
+        outcome = decide(exc, current, now, self._opt.retry, self._opt.poll, self._clock.random())
+        try:
+            self._carry_out(current, outcome, exc)
+        except Exception as again:
+            if not self._storage.failed(again):
+                raise
+            self._park(current, self._storage.park_seconds())
+
+    def _park(self, job: Job, delay: float) -> None:
         with self._parked_lock:
             self._parked.add(job.id)
-        self._schedule(job, self._service.park_seconds())
+        self._schedule(job, delay)
 
     def _unpark(self) -> None:
         # The outage is over: the jobs turned away during it go on now, not at their park time.

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
-from dropscribe import audit, inbox, recordings
+from dropscribe import audit, errors, inbox, recordings
 from dropscribe.audit import Event
 from dropscribe.jobs import Job, JobState, new_job
 from dropscribe.notify import Notifier
@@ -123,7 +123,23 @@ class Service:
         self.take(entry)
 
     def take(self, entry: inbox.Entry) -> Job | None:
-        """Inspect a settled inbox entry, then claim it or move it to failed/; return the job."""
+        """Inspect a settled inbox entry, then claim it or move it to failed/; return the job.
+
+        Raise StorageFull while the disk is full: the watcher offers the entry again later.
+        A claim that the full disk interrupts is finished when space is back (the recording
+        waits in processing/ and is adopted then).
+        """
+        pipeline = self.parts.pipeline
+        if pipeline.storage_paused():
+            raise errors.StorageFull("intake waits while the disk is full")
+        try:
+            return self._take(entry)
+        except Exception as exc:
+            if not pipeline.storage_trouble(exc):
+                raise
+            raise errors.StorageFull(f"intake of {entry.rel}: {exc}") from exc
+
+    def _take(self, entry: inbox.Entry) -> Job | None:
         self._log.info(Event.FILE_DETECTED, source=entry.rel)
         verdict = recordings.inspect_entry(
             entry.path,
@@ -159,6 +175,9 @@ class Service:
                     self.watcher.rescan_now()
                 self.parts.reload_key(SIGNAL)
                 last_adopt = 0.0
+            if self.parts.pipeline.probe_storage():
+                self._after_storage_pause()
+                last_adopt = now
             if now - last_adopt >= ADOPT_EVERY_SECONDS:
                 self.parts.pipeline.adopt()
                 last_adopt = now
@@ -169,11 +188,19 @@ class Service:
                 self._notify.status(self.status_line())
                 last_status = now
 
+    def _after_storage_pause(self) -> None:
+        # Claims the full disk interrupted left recordings in processing/ without a job, and
+        # entries the watcher offered meanwhile wait in the inbox: take both now.
+        self._adopt_orphans()
+        self.parts.pipeline.adopt()
+        if self.watcher is not None:
+            self.watcher.rescan_now()
+
     def status_line(self) -> str:
         """Return a one-line summary of the jobs per state, after any daemon-wide pause."""
         counts = self.parts.store.counts()
         jobs = ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "idle"
-        paused = pauses.read_pauses(state_dir(self.settings))
+        paused = {**pauses.read_pauses(state_dir(self.settings)), **self.parts.pipeline.pauses()}
         return "; ".join([*(pauses.describe(k, *t) for k, t in paused.items()), jobs])
 
     def wait_until_idle(self, progress: Callable[[dict[str, int]], None] | None = None) -> None:

@@ -3,6 +3,7 @@ complete, in the order of the package docstring."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,12 +17,14 @@ from dropscribe.backoff import PollPolicy, RetryPolicy
 from dropscribe.config import Settings
 from dropscribe.custody import Custody, Folders, check_layout, ensure_layout
 from dropscribe.errors import ConfigError
+from dropscribe.fsio import write_atomic
 from dropscribe.jobs import JobState, fingerprint
 from dropscribe.outbox import Outbox
 from dropscribe.pipeline import POLL, TRANSFER, AuthGate, Clock, Lifecycle, Options, Pipeline, Steps
 from dropscribe.pipeline.ports import Audit
 from dropscribe.pipeline.ports import Remote as Caller
 from dropscribe.pipeline.service_gate import ProbeTiming, ServiceGate
+from dropscribe.pipeline.storage_gate import PROBE_BYTES, StorageGate
 from dropscribe.probe import SpeechProbe
 from dropscribe.quality import QualityPolicy, SpeechFinder
 from dropscribe.redaction import Redactor
@@ -33,12 +36,14 @@ if TYPE_CHECKING:  # the engine's import is heavy; see connect()
 
 from dropscribe.service.keys import PROBE, key_reloader, pause_recorder
 from dropscribe.service.lock import StateLock
-from dropscribe.service.pauses import SERVICE_PAUSE_FILE
+from dropscribe.service.pauses import SERVICE_PAUSE_FILE, STORAGE_PAUSE_FILE
 
 # Threads that poll the service and publish results; polls are short, so a few serve thousands.
 POLL_THREADS = 2
 # How long the embedded server may take to stop once the transfers have drained (seconds).
 SERVER_STOP_TIMEOUT_SECONDS = 10.0
+# The file a storage probe writes (and removes) in the state folder.
+STORAGE_PROBE_FILE = ".storage-probe"
 # Wall-clock time and jitter of a real run (tests pass their own).
 WALL_CLOCK = Clock()
 
@@ -181,7 +186,10 @@ def _build_on(
     gate = AuthGate(scheduler.hold, log, clock.time, lambda: reload_key(PROBE), record_pause)
     steps = Steps(store, remote.calls, outbox, custody, log, options, clock, gate.accepted)
     service = service_gate(settings, scheduler, log, clock)
-    pipeline = Pipeline(store, steps, lifecycle, gate, scheduler, log, options, clock, service)
+    storage = storage_gate(settings, store, scheduler, log, clock)
+    pipeline = Pipeline(
+        store, steps, lifecycle, gate, scheduler, log, options, clock, service, storage
+    )
     return Parts(
         settings, lock, store, custody, outbox, scheduler, remote, lifecycle, pipeline, reload_key
     )
@@ -196,6 +204,28 @@ def service_gate(settings: Settings, scheduler: Scheduler, log: Audit, clock: Cl
         r.outage_probe_first_seconds, r.outage_probe_max_seconds, r.outage_min_failures
     )
     return ServiceGate(scheduler.hold, log, clock.time, timing, record)
+
+
+def storage_gate(
+    settings: Settings, store: StateStore, scheduler: Scheduler, log: Audit, clock: Clock
+) -> StorageGate:
+    """Return the full-disk pause of this run: its probe writes PROBE_BYTES beside the state
+    file, then a transaction to it."""
+    folder = state_dir(settings)
+    record = pause_recorder(folder, STORAGE_PAUSE_FILE)
+    with contextlib.suppress(OSError):
+        record(None, None)  # a pause left by an earlier run is over
+
+    def probe() -> None:
+        try:
+            write_atomic(folder / STORAGE_PROBE_FILE, bytes(PROBE_BYTES))
+        finally:
+            (folder / STORAGE_PROBE_FILE).unlink(missing_ok=True)
+        store.probe()
+
+    r = settings.retry
+    timing = ProbeTiming(r.outage_probe_first_seconds, r.outage_probe_max_seconds)
+    return StorageGate(scheduler.hold, log, clock.time, timing, probe, record)
 
 
 def connect(settings: Settings, redactor: Redactor, on_finished: Callable[[str], None]) -> Remote:

@@ -14,10 +14,13 @@ from dropscribe.service.keys import read_pause
 
 #: Where the outage pause (service.unavailable) is told.
 SERVICE_PAUSE_FILE = "service-pause.json"
+#: Where the full-disk pause (storage.full) is told, when the disk lets it be written.
+STORAGE_PAUSE_FILE = "storage-pause.json"
 
 #: Each pause: (its file in the state folder, what it means to the reader).
 PAUSES: dict[str, tuple[str, str]] = {
     "service": (SERVICE_PAUSE_FILE, "the service is unavailable"),
+    "storage": (STORAGE_PAUSE_FILE, "the disk is full or state.db cannot be written"),
 }
 
 
