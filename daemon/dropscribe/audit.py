@@ -141,7 +141,7 @@ CONTRACT: dict[Event, Fields] = {
     Event.JOB_FAILED: _f(f"{_JOB} step error failed_path", _KNOWN),
     Event.JOB_DUPLICATE: _f(f"{_JOB} sha256 reused_job_id reason", _KNOWN),
     Event.JOB_WAITING: _f(f"{_JOB} sha256 leader_job_id reason", _KNOWN),
-    Event.JOB_RESTARTED: _f(f"{_JOB} sha256 reason", _KNOWN),
+    Event.JOB_RESTARTED: _f(f"{_JOB} sha256 reason", f"{_KNOWN} step superseded_request_id"),
     Event.JOB_RECOVERED: _f(f"{_JOB} state", _KNOWN),
     Event.JOB_ADOPTED: _f(f"{_JOB} state", _KNOWN),
     Event.JOB_REQUEUED: _f(f"{_JOB} state", _KNOWN),

@@ -78,6 +78,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             failed_path = json_extract(extra, '$.failed_path')""",
         "ALTER TABLE jobs DROP COLUMN extra",
     ),
+    # 3: the request ids of submissions given up because the recording changed after them.
+    ("ALTER TABLE jobs ADD COLUMN superseded TEXT NOT NULL DEFAULT '[]'",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -88,7 +90,7 @@ class StateTooNew(ConfigError):
 
 # The jobs table has one column per Job field, in the same order.
 _COLUMNS = tuple(f.name for f in dataclasses.fields(Job))
-_JSON_COLUMNS = {"outputs", "steps"}
+_JSON_COLUMNS = {"outputs", "steps", "superseded"}
 _FINAL = tuple(s.value for s in FINAL_STATES)
 
 
@@ -308,5 +310,6 @@ def _from_row(row: dict[str, Any]) -> Job:
     for column in _JSON_COLUMNS:
         row[column] = json.loads(row[column])
     row["outputs"] = tuple(row["outputs"])
+    row["superseded"] = tuple(row["superseded"])
     row["state"] = JobState(row["state"])
     return Job(**row)

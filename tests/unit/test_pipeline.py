@@ -663,3 +663,65 @@ def test_pipeline_full_disk_probe_that_writes_wakes_the_parked_job(world: World)
     assert (job.id, "transfer", 0.0) in world.scheduler.scheduled
     world.pipeline.run_transfer(job.id)
     assert world.job(job.id).state is JobState.SUBMITTED
+
+
+def grow(world: World, name: str = "a.wav") -> None:
+    """The writer was not done: more bytes land in the claimed recording."""
+    path = world.custody.root / name
+    with path.open("ab") as handle:
+        handle.write(b" the rest of the recording")
+
+
+SUCCESS = {"text": "hello", "segments": [{"start": 0.0, "end": 1.0, "text": "hello"}]}
+
+
+def test_pipeline_change_after_submission_submits_the_whole_file_anew(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    first_key = world.job(job.id).idempotency_key
+    grow(world)
+    with capture_logs() as logs:
+        world.pipeline.run_poll(job.id)
+    restarted = [e for e in logs if e["event"] == "job.restarted"]
+    assert [(e["step"], e["superseded_request_id"]) for e in restarted] == [("submitted", "req-1")]
+    assert world.remote.count("poll") == 0  # the stale request is not even polled
+    world.pipeline.run_transfer(job.id)
+    again = world.job(job.id)
+    assert again.state is JobState.SUBMITTED and again.superseded == ("req-1",)
+    assert again.idempotency_key != first_key  # a new submission, not the stale one again
+    assert again.size == len(b"RIFF....WAVEdata the rest of the recording")
+    world.remote.polls = [poll_result(RemoteStatus.SUCCESS, result=SUCCESS)]
+    world.pipeline.run_poll(job.id)
+    (_, _, _, provenance), *_ = world.outbox.published
+    assert provenance["superseded_request_ids"] == ["req-1"]
+
+
+def test_pipeline_change_before_publish_never_publishes_the_first_result(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.remote.polls = [poll_result(RemoteStatus.SUCCESS, result=SUCCESS)]
+
+    grow_on_poll = world.remote.poll
+
+    def poll_then_grow(poll_url: str) -> PollResult:
+        answer = grow_on_poll(poll_url)
+        grow(world)  # the writer appends while the service transcribes the first part
+        return answer
+
+    world.remote.poll = poll_then_grow  # type: ignore[method-assign]
+    world.pipeline.run_poll(job.id)
+    assert world.outbox.published == []
+    assert world.job(job.id).state is JobState.CLAIMED
+    assert world.job(job.id).superseded == ("req-1",)
+
+
+def test_pipeline_change_before_a_resent_submit_restarts_without_submitting(
+    world: World,
+) -> None:
+    job = claim(world)
+    world.remote.submits = [errors.TransientApiError("503", status=503)]
+    world.pipeline.run_transfer(job.id)  # uploaded; the submit is to be tried again
+    grow(world)
+    world.pipeline.run_transfer(job.id)
+    assert world.job(job.id).state is JobState.CLAIMED
+    assert world.remote.count("submit") == 1  # the stale upload was never submitted again

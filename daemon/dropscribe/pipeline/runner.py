@@ -138,8 +138,7 @@ class Pipeline:
     # -- carrying out -------------------------------------------------------------------
 
     def _publish(self, job: Job) -> Next | None:
-        self._steps.publish(job)
-        return None
+        return self._steps.publish_checked(job)
 
     def _guarded(
         self, job: Job, step: Callable[[Job], Next | None], *, calls_service: bool = False
