@@ -40,7 +40,7 @@ from watchdog.observers.polling import PollingObserver
 from dropscribe.mounts import WatchMode, choose_observer_kind, filesystem_type
 from dropscribe.recordings import ignored_reason, is_candidate, is_candidate_rel, is_ignored
 from dropscribe.settle import SettleTracker
-from dropscribe.writers import writers_of
+from dropscribe.writers import open_for_writing
 
 # How often the polling observer snapshots the tree, in seconds: a file is first seen at most
 # this late, and the settle timer starts then, so it counts against detection latency.
@@ -235,20 +235,15 @@ class InboxWatcher:
             rels.update(scanned)
         for rel in sorted(rels):
             self._observe(rel, now)
-        for rel in self._tracker.ready(now):
-            if not self._held_open(rel, now):
+        ready = [rel for rel in self._tracker.ready(now) if now >= self._held.get(rel, 0.0)]
+        busy = open_for_writing(self._inbox) if ready else set()
+        for rel in ready:
+            if os.path.realpath(self._inbox / rel) in busy:
+                # Still open for writing: settled is not finished; looked at again shortly.
+                self._held[rel] = now + WRITER_CHECK_SECONDS
+            else:
+                self._held.pop(rel, None)
                 self._offer(rel)
-
-    def _held_open(self, rel: str, now: float) -> bool:
-        """Return True if a process still holds the settled ``rel`` open for writing (looked
-        up at most every WRITER_CHECK_SECONDS per file)."""
-        if now < self._held.get(rel, 0.0):
-            return True
-        if writers_of(self._inbox / rel):
-            self._held[rel] = now + WRITER_CHECK_SECONDS
-            return True
-        self._held.pop(rel, None)
-        return False
 
     def _offer(self, rel: str) -> None:
         try:

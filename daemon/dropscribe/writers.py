@@ -21,7 +21,15 @@ PROC = Path("/proc")
 def writers_of(path: Path, proc: Path = PROC) -> list[int]:
     """Return the pids of the processes we may inspect that hold ``path`` open for writing."""
     target = os.path.realpath(path)
-    return sorted({pid for pid, fd in _links_to(target, proc) if _writable(proc, pid, fd)})
+    links = _links_under(target, proc)
+    return sorted({pid for pid, fd, link in links if link == target and _writable(proc, pid, fd)})
+
+
+def open_for_writing(folder: Path, proc: Path = PROC) -> set[str]:
+    """Return the real paths of the files under ``folder`` that some process we may inspect
+    holds open for writing: one pass over /proc for any number of files."""
+    prefix = os.path.join(os.path.realpath(folder), "")
+    return {link for pid, fd, link in _links_under(prefix, proc) if _writable(proc, pid, fd)}
 
 
 def is_write_mode(flags_octal: str) -> bool:
@@ -33,7 +41,8 @@ def is_write_mode(flags_octal: str) -> bool:
         return False
 
 
-def _links_to(target: str, proc: Path) -> Iterator[tuple[int, str]]:
+def _links_under(prefix: str, proc: Path) -> Iterator[tuple[int, str, str]]:
+    """Yield (pid, fd, target) of every open file whose target starts with ``prefix``."""
     try:
         pids = [entry.name for entry in os.scandir(proc) if entry.name.isdigit()]
     except OSError:
@@ -46,10 +55,11 @@ def _links_to(target: str, proc: Path) -> Iterator[tuple[int, str]]:
             continue
         for fd in fds:
             try:
-                if os.readlink(f"{folder}/{fd}") == target:
-                    yield int(pid), fd
+                link = os.readlink(f"{folder}/{fd}")
             except OSError:
                 continue
+            if link.startswith(prefix):
+                yield int(pid), fd, link
 
 
 def _writable(proc: Path, pid: int, fd: str) -> bool:

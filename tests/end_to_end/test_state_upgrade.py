@@ -8,6 +8,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+from dropscribe.state import SCHEMA_VERSION
 from support.daemon import MakeDaemon, expect_outputs, files_under, wav_bytes
 from support.fault_server import FaultServer
 from support.state_v1 import V1_SCHEMA
@@ -70,7 +71,7 @@ def test_once_on_a_version_1_state_migrates_it_and_resumes_its_jobs(
     assert done.returncode == 0, done.stderr
     assert requeued.returncode == 0, requeued.stderr
     assert again.returncode == 0, again.stderr
-    assert user_version(state) == 2
+    assert user_version(state) == SCHEMA_VERSION
     assert daemon.outputs() == expect_outputs(["gave up", "held"])
     assert files_under(daemon.failed) == []
     assert server.submissions_total() == 2

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dropscribe.writers import is_write_mode, writers_of
+from dropscribe.writers import is_write_mode, open_for_writing, writers_of
 
 #: A process that opens argv[1] in mode argv[2], says "ready" and waits for stdin to close.
 HOLDER = (
@@ -71,3 +71,16 @@ def test_writers_of_without_proc_finds_none(tmp_path: Path) -> None:
 )
 def test_is_write_mode_reads_the_access_mode(flags: str, writing: bool) -> None:
     assert is_write_mode(flags) is writing
+
+
+def test_open_for_writing_lists_the_written_files_under_the_folder_only(
+    holder: tuple[Path, list[subprocess.Popen[str]]], tmp_path: Path
+) -> None:
+    path, started = holder
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    hold(inbox / "a.wav", "wb", started)
+    hold(path, "wb", started)  # outside the folder
+    (inbox / "b.wav").write_bytes(b"RIFF")
+    hold(inbox / "b.wav", "rb", started)
+    assert open_for_writing(inbox) == {str(inbox / "a.wav")}
