@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from support.daemon import Daemon, wait_for
+from support.daemon import Daemon, NotifySocket, wait_for
 from support.fault_server import FaultServer
 from support.small_disk import fill, tmpfs
 from support.suite_daemon import CANARY_KEY, assert_no_secrets, suite_daemon, wav_bytes
@@ -47,8 +47,9 @@ def console_events(ws: Daemon, name: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def on_small_disk(tmp_path: Path) -> Iterator[tuple[FaultServer, Daemon, Path]]:
+def on_small_disk(tmp_path: Path) -> Iterator[tuple[FaultServer, Daemon, Path, NotifySocket]]:
     with contextlib.ExitStack() as stack:
+        sock = stack.enter_context(NotifySocket(tmp_path / "notify.sock"))
         data = stack.enter_context(tmpfs(tmp_path / "data", DISK_KIB))
         srv = stack.enter_context(FaultServer(token=CANARY_KEY, polls_before_success=2))
         retry = {"outage_probe_first_seconds": 0.5, "outage_probe_max_seconds": 1.0}
@@ -56,9 +57,14 @@ def on_small_disk(tmp_path: Path) -> Iterator[tuple[FaultServer, Daemon, Path]]:
         ws = stack.enter_context(
             contextlib.closing(suite_daemon(tmp_path, srv, retry=retry, watch=watch))
         )
+        ws.extra_env = {"NOTIFY_SOCKET": sock.address}
         ws.start("run", "--log-format", "json")
         wait_for(lambda: bool(ws.events("daemon.started")), RUN_TIMEOUT, "daemon.started")
-        yield srv, ws, data
+        yield srv, ws, data, sock
+
+
+def full_status(messages: list[str]) -> bool:
+    return any(m.startswith("STATUS=paused: the disk is full") for m in messages)
 
 
 def recordings() -> dict[str, bytes]:
@@ -81,16 +87,20 @@ def after_submission(srv: FaultServer, ws: Daemon) -> None:
 
 @pytest.mark.parametrize("moment", [before_claim, during_upload, after_submission])
 def test_run_disk_full_at_any_moment_pauses_and_publishes_each_recording_once(
-    on_small_disk: tuple[FaultServer, Daemon, Path],
+    on_small_disk: tuple[FaultServer, Daemon, Path, NotifySocket],
     moment: Callable[[FaultServer, Daemon], None],
 ) -> None:
-    srv, ws, data = on_small_disk
+    srv, ws, data, sock = on_small_disk
     files = recordings()
     ws.drop(files)
     moment(srv, ws)
     filler = fill(data)
     wait_for(lambda: console_events(ws, "storage.full"), RUN_TIMEOUT, "storage.full")
-    time.sleep(FULL_SECONDS)  # the disk stays full a while: probes fail, nothing may fail
+    full_since = time.monotonic()
+    # systemd hears of the pause (STATUS= every 5 s, from memory: no file can be written).
+    assert full_status(sock.receive_until(full_status, 8.0)), sock.messages[-3:]
+    # The disk stays full a while: probes fail, nothing may fail.
+    time.sleep(max(0.0, FULL_SECONDS - (time.monotonic() - full_since)))
     assert ws.running()
     assert console_events(ws, "job.failed") == []
     srv.latency_seconds = 0.0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from support.daemon import Daemon, wait_for
+from support.daemon import Daemon, NotifySocket, wait_for
 from support.fault_server import Fault, FaultServer
 from support.suite_daemon import CANARY_KEY, assert_no_secrets, suite_daemon, wav_bytes
 
@@ -40,20 +40,27 @@ RETRY = {
 
 
 @pytest.fixture
-def down_then_up(tmp_path: Path) -> Iterator[tuple[FaultServer, Daemon]]:
-    """Yield a running daemon and its server, which answers normally until told otherwise."""
+def down_then_up(tmp_path: Path) -> Iterator[tuple[FaultServer, Daemon, NotifySocket]]:
+    """Yield a running daemon, its server (which answers normally until told otherwise) and
+    the socket standing in for systemd."""
     with contextlib.ExitStack() as stack:
+        sock = stack.enter_context(NotifySocket(tmp_path / "notify.sock"))
         srv = stack.enter_context(FaultServer(token=CANARY_KEY, polls_before_success=1))
         ws = stack.enter_context(contextlib.closing(suite_daemon(tmp_path, srv, retry=RETRY)))
+        ws.extra_env = {"NOTIFY_SOCKET": sock.address}
         ws.start("run", "--log-format", "json")
         wait_for(lambda: bool(ws.events("daemon.started")), RUN_TIMEOUT, "daemon.started")
-        yield srv, ws
+        yield srv, ws, sock
+
+
+def paused_status(messages: list[str]) -> bool:
+    return any(m.startswith("STATUS=paused: the service is unavailable") for m in messages)
 
 
 def test_run_outage_of_twenty_seconds_pauses_and_fails_nothing(
-    down_then_up: tuple[FaultServer, Daemon],
+    down_then_up: tuple[FaultServer, Daemon, NotifySocket],
 ) -> None:
-    srv, ws = down_then_up
+    srv, ws, sock = down_then_up
     rng = random.Random(11)
     early = {f"early{i}.wav": wav_bytes(rng, rng.randrange(2_000, 20_000)) for i in range(3)}
     late = {f"late{i}.wav": wav_bytes(rng, rng.randrange(2_000, 20_000)) for i in range(3)}
@@ -66,6 +73,8 @@ def test_run_outage_of_twenty_seconds_pauses_and_fails_nothing(
     paused_at = time.monotonic()
     paused = ws.run("status")
     assert "paused: the service is unavailable since" in paused.stdout, paused.stdout
+    # systemd hears it too (STATUS= is sent every 5 s).
+    assert paused_status(sock.receive_until(paused_status, OUTAGE_SECONDS / 2)), sock.messages
     ws.wait_for(
         lambda: time.monotonic() - went_down > OUTAGE_SECONDS / 2, RUN_TIMEOUT, "half the outage"
     )
