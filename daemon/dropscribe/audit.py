@@ -26,6 +26,7 @@ run's ``audit.jsonl`` and the README's event list to it. Durations are ``duratio
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -89,6 +90,10 @@ class Event(StrEnum):
     AUTH_RESUMED = "auth.resumed"  # the key works again
     AUTH_KEY_RELOADED = "auth.key_reloaded"  # the key source holds a new key, now in use
     AUTH_KEY_UNREADABLE = "auth.key_unreadable"  # the key source could not be read again
+    SERVICE_UNAVAILABLE = "service.unavailable"  # most recent calls failed: all work waits
+    SERVICE_AVAILABLE = "service.available"  # a probe went through: work resumes
+    STORAGE_FULL = "storage.full"  # the disk or state.db cannot be written: all work waits
+    STORAGE_AVAILABLE = "storage.available"  # a probe could write again: work resumes
     DAEMON_STARTED = "daemon.started"  # everything is up
     DAEMON_STOPPING = "daemon.stopping"  # a signal or a fatal error: draining
     DAEMON_STOPPED = "daemon.stopped"  # the last line of a run
@@ -147,7 +152,7 @@ CONTRACT: dict[Event, Fields] = {
     Event.JOB_FAILED: _f(f"{_JOB} step error failed_path", _KNOWN),
     Event.JOB_DUPLICATE: _f(f"{_JOB} sha256 reused_job_id reason", _KNOWN),
     Event.JOB_WAITING: _f(f"{_JOB} sha256 leader_job_id reason", _KNOWN),
-    Event.JOB_RESTARTED: _f(f"{_JOB} sha256 reason", _KNOWN),
+    Event.JOB_RESTARTED: _f(f"{_JOB} sha256 reason", f"{_KNOWN} step superseded_request_id"),
     Event.JOB_RECOVERED: _f(f"{_JOB} state", _KNOWN),
     Event.JOB_ADOPTED: _f(f"{_JOB} state", _KNOWN),
     Event.JOB_REQUEUED: _f(f"{_JOB} state", _KNOWN),
@@ -163,6 +168,10 @@ CONTRACT: dict[Event, Fields] = {
     Event.AUTH_RESUMED: _f(""),
     Event.AUTH_KEY_RELOADED: _f("reason"),
     Event.AUTH_KEY_UNREADABLE: _f("reason error"),
+    Event.SERVICE_UNAVAILABLE: _f("error status probe_in_seconds hint"),
+    Event.SERVICE_AVAILABLE: _f("paused_seconds failed_probes"),
+    Event.STORAGE_FULL: _f("error probe_in_seconds hint"),
+    Event.STORAGE_AVAILABLE: _f("paused_seconds failed_probes"),
     Event.DAEMON_STARTED: _f(
         "pid recovered_jobs orphans_adopted temp_files_swept backend inbox outbox"
     ),
@@ -190,7 +199,20 @@ _installed: list[logging.Handler] = []
 
 
 class _AuditFileHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to a file it owns and closes it on ``close()`` (StreamHandler never does)."""
+    """Writes to a file it owns and closes it on ``close()`` (StreamHandler never does).
+
+    Each line is appended whole or not at all: a line the disk cannot take (full, failing) is
+    dropped and the file cut back to where it was, so the trail never holds half a line and
+    a full disk never crashes the thread that logs.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = (self.format(record) + self.terminator).encode("utf-8", "backslashreplace")
+        except Exception:
+            self.handleError(record)
+            return
+        append_whole(self.stream.fileno(), line)
 
     def close(self) -> None:
         self.acquire()
@@ -201,6 +223,27 @@ class _AuditFileHandler(logging.StreamHandler):  # type: ignore[type-arg]
         finally:
             self.release()
         super().close()
+
+
+def append_whole(fd: int, data: bytes) -> bool:
+    """Append ``data`` to the file open at ``fd``: all of it, or nothing (a short or failed
+    write is cut off again). Return True if it was written."""
+    try:
+        start = os.lseek(fd, 0, os.SEEK_END)
+    except OSError:
+        return False
+    written = 0
+    with contextlib.suppress(OSError):
+        while written < len(data):
+            step = os.write(fd, data[written:])
+            if step <= 0:
+                break
+            written += step
+    if written == len(data):
+        return True
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, start)
+    return False
 
 
 def open_audit_file(log_dir: Path) -> TextIO:

@@ -12,15 +12,18 @@ from dataclasses import dataclass
 class RetryPolicy:
     """How a failed step is retried.
 
-    ``max_attempts`` counts tries of one step, the first included; delays in seconds grow as
-    ``base_seconds * 2**(attempt-1)`` up to ``cap_seconds``, with full jitter; a server's
-    Retry-After is honoured but never beyond ``retry_after_max_seconds``.
+    A transient error is retried until ``give_up_seconds`` have passed since the job last made
+    progress, and, when ``max_attempts`` is set, for at most that many tries of one step, the
+    first included; delays in seconds grow as ``base_seconds * 2**(attempt-1)`` up to
+    ``cap_seconds``, with full jitter; a server's Retry-After is honoured but never beyond
+    ``retry_after_max_seconds``.
     """
 
-    max_attempts: int  # the settings' retry section is where the defaults of these live
+    max_attempts: int | None  # the settings' retry section is where the defaults of these live
     base_seconds: float
     cap_seconds: float
     retry_after_max_seconds: float = 900.0  # not a setting: a guard against a wild header
+    give_up_seconds: float = 24 * 3600.0  # the settings' retry.give_up_after_hours, in seconds
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,21 @@ def compute_delay(
 
 
 def attempts_left(policy: RetryPolicy, attempt: int) -> bool:
-    """Return True if a step that failed on its ``attempt``-th try may be tried again."""
-    return attempt < policy.max_attempts
+    """Return True if a step that failed on its ``attempt``-th try may be tried again (always,
+    when the policy sets no count)."""
+    return policy.max_attempts is None or attempt < policy.max_attempts
+
+
+def budget_left(policy: RetryPolicy, progress_at: float, now: float) -> bool:
+    """Return True if a job whose last progress was at ``progress_at`` (epoch seconds) may
+    still retry a transient error at ``now``: the time budget has not run out."""
+    return now - progress_at < policy.give_up_seconds
+
+
+def may_retry(policy: RetryPolicy, attempt: int, progress_at: float, now: float) -> bool:
+    """Return True if a step that failed on its ``attempt``-th try, for a job last making
+    progress at ``progress_at``, may be tried again at ``now``: count and time both allow it."""
+    return attempts_left(policy, attempt) and budget_left(policy, progress_at, now)
 
 
 def next_poll_delay(policy: PollPolicy, polls_done: int, random: float) -> float:

@@ -35,8 +35,10 @@ from dropscribe.service import (
     install_signal_handlers,
     lock_holder,
     read_pause,
+    read_pauses,
     state_dir,
 )
+from dropscribe.service import describe_pause as describe_daemon_pause
 from dropscribe.state import StateStore
 
 RECENT_FAILURES = 10
@@ -130,6 +132,8 @@ class StatusReport:
     #: Webhook and message deliveries: how many are pending and abandoned, and the latest
     #: abandoned ones.
     deliveries: JsonObject = field(default_factory=dict)
+    #: The other daemon-wide pauses a running daemon recorded: {kind: (since, next_probe)}.
+    pauses: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def as_json(self) -> JsonObject:
         """Return the report as JSON-ready data."""
@@ -141,6 +145,7 @@ class StatusReport:
                 "since": iso_time(self.auth_pause[0]),
                 "next_probe": iso_time(self.auth_pause[1]),
             },
+            "pauses": {kind: _pause_json(times) for kind, times in self.pauses.items()},
             "counts": self.counts,
             "in_flight": self.in_flight,
             "recent_failures": self.recent_failures,
@@ -191,8 +196,9 @@ def status_report(settings: Settings) -> StatusReport:
         holder = lock_holder(state_dir(settings))
         pause = read_pause(state_dir(settings)) if holder is not None else None
         deliveries = delivery_report(store)
+        others = read_pauses(state_dir(settings)) if holder is not None else {}
         return StatusReport(
-            store.counts(), flight, failures, holder, incomplete, path, pause, deliveries
+            store.counts(), flight, failures, holder, incomplete, path, pause, deliveries, others
         )
     finally:
         store.close()
@@ -208,6 +214,7 @@ def format_status(report: StatusReport) -> str:
             f"paused: the service refuses the API key since {since}; next probe at "
             f"{next_probe} (fix the key where it is configured; no restart needed)"
         )
+    lines.extend(describe_daemon_pause(kind, *times) for kind, times in report.pauses.items())
     if report.state_file is None:
         lines.append("no state: no job has run with this configuration's state folder yet")
         return "\n".join(lines)

@@ -224,15 +224,28 @@ class Poll(_Section):
 
 
 class Retry(_Section):
-    """How a failed step is retried: capped exponential backoff with full jitter."""
+    """How a failed step is retried: capped exponential backoff with full jitter, for as long
+    as the time budget lasts; and how the pause of an outage probes the service."""
 
-    max_attempts: Annotated[int, Field(ge=1, le=1000)] = 8
+    # None: no count, only the time budget (a transient error is a pause, not a verdict).
+    max_attempts: Annotated[int, Field(ge=1, le=100_000)] | None = None
     base_seconds: PositiveSeconds = 2.0
     cap_seconds: PositiveSeconds = 300.0
+    # 24 hours: like a mail server's deferred queue, an outage of a day is waited out.
+    give_up_after_hours: Annotated[float, Field(gt=0, le=24 * 30, allow_inf_nan=False)] = 24.0
+    outage_probe_first_seconds: PositiveSeconds = 5.0
+    outage_probe_max_seconds: PositiveSeconds = 300.0
+    # Of the last 8 calls across jobs, this many failing transiently (and more than half of
+    # them) make an outage: all work pauses (calls); 9 or more: never.
+    outage_min_failures: Annotated[int, Field(ge=1, le=1000)] = 4
 
     @model_validator(mode="after")
     def _base_below_cap(self) -> Retry:
-        _refuse(_ordered(self, (("base_seconds", "cap_seconds"),)))
+        pairs = (
+            ("base_seconds", "cap_seconds"),
+            ("outage_probe_first_seconds", "outage_probe_max_seconds"),
+        )
+        _refuse(_ordered(self, pairs))
         return self
 
 

@@ -8,6 +8,8 @@ simply be tried again later (``retryable``)::
     ├── ConfigError                      no   bad or incomplete configuration; stops the start
     ├── InputRejected                    no   a recording we must not or cannot send
     ├── IncompleteTranscript             no   the transcript misses speech (quality: fail)
+    ├── StorageFull                      no   state.db cannot be written (full, read-only,
+    │                                         I/O error): all work pauses until it can
     └── ApiError                              a remote call went wrong
         ├── TransientApiError            yes  connection trouble, timeouts, 408/429/5xx, bad bodies
         │   └── UploadUrlExpired         yes  the presigned URL is no longer good: get a new one
@@ -99,3 +101,9 @@ class RemoteJobFailed(ApiError):
 
 class PollDeadlinePassed(ApiError):
     """The service had no result by the poll deadline; the request may still finish."""
+
+
+class StorageFull(DropscribeError):
+    """The state file cannot be written: its disk is full (SQLITE_FULL), it became read-only,
+    or the disk reports I/O errors. Not a verdict on any job: all work pauses until a probe
+    can write again."""

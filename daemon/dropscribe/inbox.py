@@ -6,6 +6,13 @@ arrived while the daemon was stopped, events lost to a queue overflow, a restart
 A settle thread re-stats every candidate each ``check_interval`` and offers it to ``on_ready``
 once its size, mtime and inode have not changed for ``settle_seconds`` across consecutive checks.
 
+Where the watch is native (inotify), a file written in place is not finished before its writer
+closes it (IN_CLOSE_WRITE, which watchdog reports as "closed"), however long the writer stalls;
+a file moved in (rsync, Syncthing: a temporary name, then a rename) needs no close. The
+polling observer used on network filesystems sees no writes or closes: there it is the settle
+time alone. Either way, a settled file that some process still holds open for writing
+(:mod:`dropscribe.writers`, from /proc) is not offered until it is closed.
+
 Which entries are candidates is decided in :mod:`dropscribe.recordings`, when one is finished in
 :mod:`dropscribe.settle`. Entries are never opened here, only lstat'ed without following links;
 the caller checks each offered entry with :func:`dropscribe.recordings.inspect_entry`.
@@ -33,6 +40,7 @@ from watchdog.observers.polling import PollingObserver
 from dropscribe.mounts import WatchMode, choose_observer_kind, filesystem_type
 from dropscribe.recordings import ignored_reason, is_candidate, is_candidate_rel, is_ignored
 from dropscribe.settle import SettleTracker
+from dropscribe.writers import open_for_writing
 
 # How often the polling observer snapshots the tree, in seconds: a file is first seen at most
 # this late, and the settle timer starts then, so it counts against detection latency.
@@ -40,6 +48,13 @@ POLLING_SECONDS = 0.25
 STALL_SECONDS = 60.0  # a settle thread silent this long (seconds) counts as hung
 JOIN_SECONDS = 5.0  # longest wait (seconds) for a replaced observer's threads to end
 _SKIPPED_EVENTS = frozenset({"opened", "closed_no_write"})  # our own reads cause these
+# The event that says a writer wrote in place (IN_MODIFY; a file moved in, even from outside
+# the inbox, brings none), and the one that says a writer closed the file (IN_CLOSE_WRITE).
+_WRITE_EVENTS = frozenset({"modified"})
+_CLOSE_EVENT = "closed"
+# How often a settled file that some process still holds open for writing is checked again
+# in /proc (seconds): the scan reads every process's open files.
+WRITER_CHECK_SECONDS = 1.0
 # watchdog's inotify emitter says this, as an error, when it is stopped while it waits for
 # events; that is every clean stop that races with its read, not a fault.
 _INACTIVE_EMITTER = "called when the thread is inactive"
@@ -73,7 +88,7 @@ class Entry:
 class _EventHints(FileSystemEventHandler):
     """Forwards the paths named by watchdog events; it decides nothing."""
 
-    def __init__(self, note: Callable[[str], None]) -> None:
+    def __init__(self, note: Callable[[str, str], None]) -> None:
         self._note = note
 
     def dispatch(self, event: FileSystemEvent) -> None:
@@ -81,7 +96,7 @@ class _EventHints(FileSystemEventHandler):
             return
         for path in (event.src_path, event.dest_path):
             if path:
-                self._note(os.fsdecode(path))
+                self._note(os.fsdecode(path), event.event_type)
 
 
 def _observer_alive(observer: BaseObserver) -> bool:
@@ -141,6 +156,8 @@ class InboxWatcher:
         self._clock = clock
         self._tracker = SettleTracker(settle_seconds)
         self._hints: set[str] = set()
+        self._writes: list[tuple[str, str]] = []  # (rel, event type) of writes and closes
+        self._held: dict[str, float] = {}  # rel -> when to look in /proc for its writers again
         self._hints_lock = threading.Lock()
         self._rescan = threading.Event()
         self._stop = threading.Event()
@@ -214,11 +231,19 @@ class InboxWatcher:
             scanned = set(self._scan(""))
             # Forget reported files that are gone, so the memory follows the inbox.
             self._ignored = {r: i for r, i in self._ignored.items() if r in scanned}
+            self._held = {r: t for r, t in self._held.items() if r in scanned}
             rels.update(scanned)
         for rel in sorted(rels):
             self._observe(rel, now)
-        for rel in self._tracker.ready(now):
-            self._offer(rel)
+        ready = [rel for rel in self._tracker.ready(now) if now >= self._held.get(rel, 0.0)]
+        busy = open_for_writing(self._inbox) if ready else set()
+        for rel in ready:
+            if os.path.realpath(self._inbox / rel) in busy:
+                # Still open for writing: settled is not finished; looked at again shortly.
+                self._held[rel] = now + WRITER_CHECK_SECONDS
+            else:
+                self._held.pop(rel, None)
+                self._offer(rel)
 
     def _offer(self, rel: str) -> None:
         try:
@@ -229,15 +254,25 @@ class InboxWatcher:
             self._heartbeat = self._clock()
         self._tracker.mark_taken(rel)
 
-    def _note_event(self, path: str) -> None:
+    def _note_event(self, path: str, kind: str = "") -> None:
         rel = os.path.relpath(path, self._inbox)
         if rel != "." and rel != ".." and not rel.startswith("../"):
             with self._hints_lock:
                 self._hints.add(rel)
+                if kind in _WRITE_EVENTS or kind == _CLOSE_EVENT:
+                    self._writes.append((rel, kind))
 
     def _drain_hints(self) -> set[str]:
         with self._hints_lock:
             hints, self._hints = self._hints, set()
+            writes, self._writes = self._writes, []
+        # Only inotify reports closes: under polling, a write mark would never be lifted.
+        if self._kind is WatchMode.NATIVE:
+            for rel, kind in writes:
+                if kind == _CLOSE_EVENT:
+                    self._tracker.note_closed(rel)
+                else:
+                    self._tracker.note_write(rel)
         return hints
 
     def _observe(self, rel: str, now: float) -> None:

@@ -49,10 +49,13 @@ _S = JobState
 ALLOWED: dict[JobState, frozenset[JobState]] = {
     _S.CLAIMED: frozenset({_S.UPLOADING, _S.SUCCEEDED, _S.FAILED}),  # succeeded: a dedupe hit
     _S.UPLOADING: frozenset({_S.UPLOADING, _S.UPLOADED, _S.CLAIMED, _S.FAILED}),  # claimed: changed
-    _S.UPLOADED: frozenset({_S.SUBMITTING, _S.UPLOADING, _S.FAILED}),
-    _S.SUBMITTING: frozenset({_S.SUBMITTING, _S.SUBMITTED, _S.UPLOADING, _S.FAILED}),  # resent
-    _S.SUBMITTED: frozenset({_S.SUCCEEDED, _S.FAILED}),
-    _S.SUCCEEDED: frozenset({_S.PUBLISHED, _S.FAILED}),
+    # claimed, from any step before published: the file changed after the claim.
+    _S.UPLOADED: frozenset({_S.SUBMITTING, _S.UPLOADING, _S.CLAIMED, _S.FAILED}),
+    _S.SUBMITTING: frozenset(
+        {_S.SUBMITTING, _S.SUBMITTED, _S.UPLOADING, _S.CLAIMED, _S.FAILED}  # resent
+    ),
+    _S.SUBMITTED: frozenset({_S.SUCCEEDED, _S.CLAIMED, _S.FAILED}),
+    _S.SUCCEEDED: frozenset({_S.PUBLISHED, _S.CLAIMED, _S.FAILED}),
     _S.PUBLISHED: frozenset(),
     _S.FAILED: frozenset({_S.CLAIMED, _S.SUBMITTED}),  # retry
 }
@@ -93,6 +96,9 @@ class Job:
     done_path: str | None = None  # where the recording went in done/ (None: deleted)
     failed_path: str | None = None  # where the recording went in failed/
     profile: str | None = None  # the folder profile whose settings it runs with (None: top)
+    # Request ids of earlier submissions of this recording, given up because the file changed
+    # after them (its writer was not done): their results are never published.
+    superseded: tuple[str, ...] = ()
 
 
 def advance(job: Job, state: JobState, now: float, **changes: Any) -> Job:

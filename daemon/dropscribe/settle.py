@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: A file marked as being written whose close the watcher never saw (an event lost to a queue
+#: overflow, a writer that died) is taken anyway after this long unchanged (seconds).
+WRITING_GRACE_SECONDS = 60.0
+
 
 @dataclass
 class _Seen:
@@ -25,6 +29,10 @@ class SettleTracker:
     inode) and the first of them is ``settle_seconds`` old. Any change restarts the timer, so
     a slow but steady writer is never taken early. A taken file is not ready again until it
     changes or is forgotten.
+
+    Where the watcher sees writes and closes (inotify's IN_MODIFY and IN_CLOSE_WRITE), a file
+    written since its last close (:meth:`note_write`, :meth:`note_closed`) is not ready
+    however long it stays still, unless it stays still for WRITING_GRACE_SECONDS.
     """
 
     def __init__(self, settle_seconds: float) -> None:
@@ -32,6 +40,7 @@ class SettleTracker:
             raise ValueError("settle_seconds must not be negative")
         self._settle = settle_seconds
         self._seen: dict[str, _Seen] = {}
+        self._writing: set[str] = set()
 
     def observe(self, rel: str, size: int, mtime_ns: int, now: float, *, inode: int = 0) -> None:
         """Record what ``rel`` looked like at time ``now``."""
@@ -45,6 +54,19 @@ class SettleTracker:
     def forget(self, rel: str) -> None:
         """Stop tracking ``rel`` (it is gone); if it comes back it starts afresh."""
         self._seen.pop(rel, None)
+        self._writing.discard(rel)
+
+    def note_write(self, rel: str) -> None:
+        """A writer wrote to ``rel``: it is not finished before that writer closes it."""
+        self._writing.add(rel)
+
+    def note_closed(self, rel: str) -> None:
+        """The last writer of ``rel`` closed it."""
+        self._writing.discard(rel)
+
+    def writing(self, rel: str) -> bool:
+        """Return True if ``rel`` was written since its last close."""
+        return rel in self._writing
 
     def mark_taken(self, rel: str) -> None:
         """Note that ``rel`` was handed over; it is not ready again until it changes."""
@@ -53,12 +75,18 @@ class SettleTracker:
 
     def ready(self, now: float) -> list[str]:
         """Return the untaken rels that have settled by ``now``, longest settled first."""
+        self._writing &= self._seen.keys()  # marks of folders and of files gone
         done = [
             (seen.since, rel)
             for rel, seen in self._seen.items()
-            if not seen.taken and seen.observations >= 2 and now - seen.since >= self._settle
+            if not seen.taken and seen.observations >= 2 and now - seen.since >= self._wait(rel)
         ]
         return [rel for _, rel in sorted(done)]
+
+    def _wait(self, rel: str) -> float:
+        if rel in self._writing:
+            return max(self._settle, WRITING_GRACE_SECONDS)
+        return self._settle
 
     def pending(self) -> list[str]:
         """Return the rels tracked and not yet taken, settled or not."""

@@ -11,6 +11,7 @@ created readable by its owner alone.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -24,10 +25,13 @@ from typing import Any
 
 from dropscribe import sqlite_schema
 from dropscribe.announcements import Announcer, Channel, Delivery, Topic, no_announcements
-from dropscribe.errors import ConfigError
+from dropscribe.errors import ConfigError, StorageFull
 from dropscribe.jobs import FINAL_STATES, Job, JobState
 
 BUSY_TIMEOUT_SECONDS = 10.0
+# SQLite's primary result codes that say the file cannot be written now, not that a statement
+# is wrong: SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN.
+_STORAGE_CODES = frozenset({8, 10, 13, 14})
 
 # The schema, as the steps that lead to it: MIGRATIONS[n] takes a file from version n to n + 1
 # (``PRAGMA user_version``). A step is never changed once released; a new version is a new step.
@@ -94,6 +98,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # The folder profile a job runs with, chosen once at its claim.
         "ALTER TABLE jobs ADD COLUMN profile TEXT",
     ),
+    # 4: the request ids of submissions given up because the recording changed after them.
+    ("ALTER TABLE jobs ADD COLUMN superseded TEXT NOT NULL DEFAULT '[]'",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -108,7 +114,7 @@ class StateTooNew(ConfigError):
 
 # The jobs table has one column per Job field, in the same order.
 _COLUMNS = tuple(f.name for f in dataclasses.fields(Job))
-_JSON_COLUMNS = {"outputs", "steps"}
+_JSON_COLUMNS = {"outputs", "steps", "superseded"}
 _FINAL = tuple(s.value for s in FINAL_STATES)
 # The deliveries table has one column per Delivery field, in the same order, then abandoned.
 _DELIVERY_COLUMNS = tuple(f.name for f in dataclasses.fields(Delivery))
@@ -153,14 +159,28 @@ class StateStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        """Run the block in one write transaction. Raise StorageFull if the file cannot be
+        written (the transaction is rolled back, so the connection stays usable)."""
+        with self._lock, storage_errors(self.path):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # A failed COMMIT (SQLITE_FULL, an I/O error) leaves the transaction open.
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+
+    def probe(self) -> None:
+        """Write to the state file and take it back: raise StorageFull if it cannot be written
+        (the probe of a storage pause)."""
+        with self._transaction() as db:
+            # A changed value, so that SQLite really writes the page and commits it.
+            db.execute(
+                "UPDATE jobs SET updated = ? WHERE rowid = (SELECT MAX(rowid) FROM jobs)",
+                (time.time(),),
+            )
 
     def save(self, job: Job, result: Mapping[str, Any] | None = None) -> Job:
         """Insert or replace ``job`` (and its result, if given), durably; return the job."""
@@ -336,6 +356,23 @@ class StateStore:
         return [_from_row(dict(zip(_COLUMNS, row, strict=True))) for row in rows]
 
 
+def is_storage_error(exc: sqlite3.Error) -> bool:
+    """Return True if SQLite says the file cannot be written now (full, read-only, I/O)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _STORAGE_CODES
+
+
+@contextmanager
+def storage_errors(path: Path) -> Iterator[None]:
+    """Translate SQLite's "cannot write now" errors in the block into StorageFull."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        if is_storage_error(exc):
+            raise StorageFull(f"{path.name}: {exc}") from exc
+        raise
+
+
 def migrate(db: sqlite3.Connection, path: Path) -> int:
     """Bring an open state file up to SCHEMA_VERSION, one step per transaction; return the
     version it had. Raise StateTooNew if a newer dropscribe wrote it."""
@@ -397,5 +434,6 @@ def _from_row(row: dict[str, Any]) -> Job:
     for column in _JSON_COLUMNS:
         row[column] = json.loads(row[column])
     row["outputs"] = tuple(row["outputs"])
+    row["superseded"] = tuple(row["superseded"])
     row["state"] = JobState(row["state"])
     return Job(**row)

@@ -183,6 +183,11 @@ class FaultServer:
         # so that suites can stretch a run and land a kill inside any step.
         self.latency_seconds = latency_seconds
         self.revoked = False
+        #: While set, every request of every step is answered with this fault: an outage.
+        self.outage: Fault | None = None
+        #: Asked per request of a step that has no planned fault; the fault it returns (if
+        #: any) is applied: random injection for long runs.
+        self.chooser: Callable[[str], Fault | None] | None = None
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._state = _State()
@@ -261,9 +266,14 @@ class FaultServer:
     # The handler calls these under no lock; each takes the lock for its own update.
 
     def _next_fault(self, step: str) -> Fault | None:
+        outage, chooser = self.outage, self.chooser
+        if outage is not None:
+            return outage
         with self._lock:
             queue = self._state.faults[step]
-            return queue.popleft() if queue else None
+            if queue:
+                return queue.popleft()
+        return None if chooser is None else chooser(step)
 
     def _record(self, record: Recorded) -> None:
         with self._lock:

@@ -57,11 +57,17 @@ def test_advance_published_to_anything_raises(after: JobState) -> None:
         advance(job_in(S.PUBLISHED), after, 10.0)
 
 
-@pytest.mark.parametrize("after", [S.CLAIMED, S.UPLOADING, S.UPLOADED, S.SUBMITTING])
+@pytest.mark.parametrize("after", [S.UPLOADING, S.UPLOADED, S.SUBMITTING])
 def test_advance_submitted_back_to_an_earlier_step_raises(after: JobState) -> None:
-    # A submitted job is polled, never uploaded or submitted again.
+    # A submitted job is polled, never uploaded or submitted again with the same request;
+    # only a recording that changed after its claim starts over, from the claim.
     with pytest.raises(IllegalTransition):
         advance(job_in(S.SUBMITTED), after, 10.0)
+
+
+@pytest.mark.parametrize("before", [S.UPLOADED, S.SUBMITTING, S.SUBMITTED, S.SUCCEEDED])
+def test_advance_changed_recording_back_to_claimed_is_allowed(before: JobState) -> None:
+    assert advance(job_in(before), S.CLAIMED, 10.0).state is S.CLAIMED
 
 
 @pytest.mark.parametrize(

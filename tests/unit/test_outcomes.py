@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dropscribe import errors
-from dropscribe.backoff import PollPolicy, RetryPolicy
+from dropscribe.backoff import PollPolicy, RetryPolicy, compute_delay
+from dropscribe.config import Retry
 from dropscribe.jobs import Job, JobState
 from dropscribe.pipeline.auth_gate import AUTH_PAUSE_MAX_SECONDS, pause_seconds
 from dropscribe.pipeline.outcomes import Action, decide
@@ -71,3 +72,59 @@ def test_decide_bug_fails_as_internal_error() -> None:
 def test_pause_seconds_doubles_up_to_the_cap() -> None:
     assert [pause_seconds(n) for n in (1, 2, 3)] == [5.0, 10.0, 20.0]
     assert pause_seconds(30) == AUTH_PAUSE_MAX_SECONDS
+
+
+# The retry section's defaults, as the settings build them: no count, a 24-hour budget.
+DEFAULT_RETRY = RetryPolicy(
+    max_attempts=Retry().max_attempts,
+    base_seconds=Retry().base_seconds,
+    cap_seconds=Retry().cap_seconds,
+    give_up_seconds=Retry().give_up_after_hours * 3600.0,
+)
+HOUR = 3600.0
+
+
+def uploading_since(claimed: float, attempts: int) -> Job:
+    steps = {"claimed": claimed, "uploading": NOW - 1.0}  # a fresh URL at each try
+    return Job(id="j", source="a.wav", state=JobState.UPLOADING, attempts=attempts, steps=steps)
+
+
+def test_decide_default_settings_transient_errors_for_23_hours_still_retry() -> None:
+    # The old count (8 tries, ~2 minutes) is gone: 500 tries over 23 hours is still a retry.
+    stalled = uploading_since(NOW - 23 * HOUR, attempts=500)
+    outcome = decide(errors.TransientApiError("503"), stalled, NOW, DEFAULT_RETRY, POLL, 0.5)
+    assert (outcome.action, outcome.attempt) == (Action.RETRY, 501)
+
+
+def test_decide_default_settings_transient_errors_past_24_hours_fail() -> None:
+    stalled = uploading_since(NOW - 24 * HOUR - 1, attempts=600)
+    outcome = decide(errors.TransientApiError("503"), stalled, NOW, DEFAULT_RETRY, POLL, 0.5)
+    assert outcome.action is Action.FAIL
+    assert "still failing after 24 hours" in outcome.reason
+
+
+def test_decide_budget_counts_from_the_last_progress_not_the_claim() -> None:
+    # Claimed 30 hours ago, uploaded an hour ago: the submit has 23 hours left.
+    job = Job(
+        id="j",
+        source="a.wav",
+        state=JobState.SUBMITTING,
+        attempts=40,
+        steps={"claimed": NOW - 30 * HOUR, "uploaded": NOW - HOUR, "submitting": NOW - 1},
+    )
+    outcome = decide(errors.TransientApiError("503"), job, NOW, DEFAULT_RETRY, POLL, 0.5)
+    assert outcome.action is Action.RETRY
+
+
+def test_decide_default_settings_permanent_error_still_fails_at_once() -> None:
+    fresh = uploading_since(NOW - 1.0, attempts=0)
+    exc = errors.PermanentApiError("422: bad input", status=422)
+    assert decide(exc, fresh, NOW, DEFAULT_RETRY, POLL, 0.5).action is Action.FAIL
+
+
+def test_default_retry_waits_out_a_multi_minute_outage_within_the_cap() -> None:
+    # Backoff arithmetic of the defaults: even the longest draw (random -> 1) never waits more
+    # than the cap, so a recording is tried again at most 5 minutes after an outage ends.
+    delays = [compute_delay(DEFAULT_RETRY, attempt, 0.999) for attempt in range(1, 400)]
+    assert max(delays) <= 300.0
+    assert sum(delays) > 24 * HOUR  # 400 tries already span more than the budget

@@ -7,6 +7,7 @@ is exactly what a restarted daemon would find.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,6 +24,8 @@ from dropscribe.api_client import PollResult, RemoteStatus, Submission
 from dropscribe.backoff import PollPolicy, RetryPolicy
 from dropscribe.jobs import Job, JobState, advance, update
 from dropscribe.pipeline import AuthGate, Clock, Lifecycle, Options, Pipeline, Steps
+from dropscribe.pipeline.service_gate import ProbeTiming, ServiceGate
+from dropscribe.pipeline.storage_gate import StorageGate
 from dropscribe.quality import QualityPolicy
 from dropscribe.service import wake_poll
 from dropscribe.speakers import ChannelLabeller
@@ -178,7 +181,11 @@ def build_world(tmp_path: Path, options: Options = OPTIONS) -> World:
     lifecycle = Lifecycle(store, custody, log, clock.time, (processing, tmp_path / "failed"))
     gate = AuthGate(scheduler.hold, log, clock.time)
     steps = Steps(store, remote, outbox, custody, log, options, clock, gate.accepted)
-    pipeline = Pipeline(store, steps, lifecycle, gate, scheduler, log, options, clock)
+    service = ServiceGate(scheduler.hold, log, clock.time, ProbeTiming(5.0, 60.0))
+    storage = StorageGate(scheduler.hold, log, clock.time, ProbeTiming(5.0, 60.0), store.probe)
+    pipeline = Pipeline(
+        store, steps, lifecycle, gate, scheduler, log, options, clock, service, storage
+    )
     return World(store, remote, outbox, custody, scheduler, pipeline, now)
 
 
@@ -329,7 +336,7 @@ def test_pipeline_too_many_transient_errors_fail_the_job(world: World) -> None:
         world.pipeline.run_transfer(job.id)
     failed = world.job(job.id)
     assert failed.state is JobState.FAILED
-    assert failed.error == "boom"
+    assert failed.error == "boom (after 3 attempts)"
     assert world.custody.failed[0][0] == "a.wav"
     assert world.custody.failed[0][1]["attempts"] == 3
 
@@ -678,3 +685,121 @@ def test_pipeline_speakers_labelled_once_when_publishing_resumes(tmp_path: Path)
     assert state is JobState.PUBLISHED
     assert events(logs).count("diarize.started") == 1
     assert world.outbox.published[-1][2]["speakers"] == saved["speakers"]
+
+
+def test_pipeline_outage_pauses_all_work_without_burning_attempts(world: World) -> None:
+    jobs = [claim(world, f"{n}.wav", f"content {n}".encode()) for n in range(5)]
+    world.remote.submits = [errors.TransientApiError("503", status=503)] * 6
+    with capture_logs() as logs:
+        for job in jobs:
+            world.pipeline.run_transfer(job.id)
+    assert events(logs).count("service.unavailable") == 1
+    # Three attempts counted before the outage was plain; none from the fourth on.
+    assert [world.job(j.id).attempts for j in jobs] == [1, 1, 1, 0, 0]
+    assert world.scheduler.holds == [5.0]
+    assert world.remote.count("submit") == 4  # the fifth job was turned away, no call made
+
+
+def test_pipeline_outage_probe_that_goes_through_wakes_the_parked_jobs(world: World) -> None:
+    jobs = [claim(world, f"{n}.wav", f"content {n}".encode()) for n in range(5)]
+    world.remote.submits = [errors.TransientApiError("503", status=503)] * 4
+    for job in jobs:
+        world.pipeline.run_transfer(job.id)
+    world.now[0] += 5.0
+    world.scheduler.scheduled.clear()
+    with capture_logs() as logs:
+        world.pipeline.run_transfer(jobs[3].id)  # the probe: the service answers again
+    assert "service.available" in events(logs)
+    assert world.job(jobs[3].id).state is JobState.SUBMITTED
+    woken = {job_id for job_id, _, delay in world.scheduler.scheduled if delay == 0.0}
+    assert jobs[4].id in woken  # the parked fifth goes on at once, not at its park time
+    assert jobs[3].id not in woken  # the probe itself is polled at its usual time
+    assert all(world.job(j.id).state is not JobState.FAILED for j in jobs)
+
+
+def test_pipeline_full_disk_parks_the_job_without_failing_it(world: World) -> None:
+    job = claim(world)
+    world.remote.submits = [OSError(errno.ENOSPC, "No space left on device")]
+    with capture_logs() as logs:
+        world.pipeline.run_transfer(job.id)
+    assert events(logs).count("storage.full") == 1
+    assert "job.failed" not in events(logs)
+    assert world.job(job.id).state is not JobState.FAILED
+    assert world.job(job.id).attempts == 0
+    assert world.pipeline.pauses().keys() == {"storage"}
+
+
+def test_pipeline_full_disk_probe_that_writes_wakes_the_parked_job(world: World) -> None:
+    job = claim(world)
+    world.remote.submits = [OSError(errno.ENOSPC, "No space left on device")]
+    world.pipeline.run_transfer(job.id)
+    world.pipeline.run_transfer(job.id)  # turned away while paused: no call made
+    assert world.remote.count("submit") == 1
+    world.now[0] += 5.0
+    world.scheduler.scheduled.clear()
+    assert world.pipeline.probe_storage()
+    assert (job.id, "transfer", 0.0) in world.scheduler.scheduled
+    world.pipeline.run_transfer(job.id)
+    assert world.job(job.id).state is JobState.SUBMITTED
+
+
+def grow(world: World, name: str = "a.wav") -> None:
+    """The writer was not done: more bytes land in the claimed recording."""
+    path = world.custody.root / name
+    with path.open("ab") as handle:
+        handle.write(b" the rest of the recording")
+
+
+SUCCESS = {"text": "hello", "segments": [{"start": 0.0, "end": 1.0, "text": "hello"}]}
+
+
+def test_pipeline_change_after_submission_submits_the_whole_file_anew(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    first_key = world.job(job.id).idempotency_key
+    grow(world)
+    with capture_logs() as logs:
+        world.pipeline.run_poll(job.id)
+    restarted = [e for e in logs if e["event"] == "job.restarted"]
+    assert [(e["step"], e["superseded_request_id"]) for e in restarted] == [("submitted", "req-1")]
+    assert world.remote.count("poll") == 0  # the stale request is not even polled
+    world.pipeline.run_transfer(job.id)
+    again = world.job(job.id)
+    assert again.state is JobState.SUBMITTED and again.superseded == ("req-1",)
+    assert again.idempotency_key != first_key  # a new submission, not the stale one again
+    assert again.size == len(b"RIFF....WAVEdata the rest of the recording")
+    world.remote.polls = [poll_result(RemoteStatus.SUCCESS, result=SUCCESS)]
+    world.pipeline.run_poll(job.id)
+    (_, _, _, provenance), *_ = world.outbox.published
+    assert provenance["superseded_request_ids"] == ["req-1"]
+
+
+def test_pipeline_change_before_publish_never_publishes_the_first_result(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.remote.polls = [poll_result(RemoteStatus.SUCCESS, result=SUCCESS)]
+
+    grow_on_poll = world.remote.poll
+
+    def poll_then_grow(poll_url: str) -> PollResult:
+        answer = grow_on_poll(poll_url)
+        grow(world)  # the writer appends while the service transcribes the first part
+        return answer
+
+    world.remote.poll = poll_then_grow  # type: ignore[method-assign]
+    world.pipeline.run_poll(job.id)
+    assert world.outbox.published == []
+    assert world.job(job.id).state is JobState.CLAIMED
+    assert world.job(job.id).superseded == ("req-1",)
+
+
+def test_pipeline_change_before_a_resent_submit_restarts_without_submitting(
+    world: World,
+) -> None:
+    job = claim(world)
+    world.remote.submits = [errors.TransientApiError("503", status=503)]
+    world.pipeline.run_transfer(job.id)  # uploaded; the submit is to be tried again
+    grow(world)
+    world.pipeline.run_transfer(job.id)
+    assert world.job(job.id).state is JobState.CLAIMED
+    assert world.remote.count("submit") == 1  # the stale upload was never submitted again

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dropscribe.settle import SettleTracker
+from dropscribe.settle import WRITING_GRACE_SECONDS, SettleTracker
 
 
 def test_settle_tracker_single_observation_is_never_ready() -> None:
@@ -90,3 +90,35 @@ def test_settle_tracker_pending_excludes_taken() -> None:
     tracker.mark_taken("a.wav")
     assert tracker.pending() == ["b.wav"]
     assert sorted(tracker.tracked()) == ["a.wav", "b.wav"]
+
+
+def test_settle_tracker_written_file_not_closed_is_not_ready() -> None:
+    tracker = SettleTracker(1.0)
+    tracker.note_write("a.wav")
+    tracker.observe("a.wav", 10, 1, 0.0)
+    tracker.observe("a.wav", 10, 1, 5.0)
+    assert tracker.ready(5.0) == []
+
+
+def test_settle_tracker_written_then_closed_is_ready_after_settling() -> None:
+    tracker = SettleTracker(1.0)
+    tracker.note_write("a.wav")
+    tracker.observe("a.wav", 10, 1, 0.0)
+    tracker.note_closed("a.wav")
+    tracker.observe("a.wav", 10, 1, 1.0)
+    assert tracker.ready(1.0) == ["a.wav"]
+
+
+def test_settle_tracker_written_file_whose_close_was_lost_is_ready_after_the_grace() -> None:
+    tracker = SettleTracker(1.0)
+    tracker.note_write("a.wav")
+    tracker.observe("a.wav", 10, 1, 0.0)
+    tracker.observe("a.wav", 10, 1, WRITING_GRACE_SECONDS)
+    assert tracker.ready(WRITING_GRACE_SECONDS) == ["a.wav"]
+
+
+def test_settle_tracker_forget_drops_the_write_mark() -> None:
+    tracker = SettleTracker(1.0)
+    tracker.note_write("a.wav")
+    tracker.forget("a.wav")
+    assert not tracker.writing("a.wav")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from dropscribe import errors
-from dropscribe.backoff import PollPolicy, RetryPolicy, attempts_left, compute_delay
+from dropscribe.backoff import PollPolicy, RetryPolicy, compute_delay, may_retry
 from dropscribe.jobs import Job, JobState
 
 
@@ -75,6 +75,31 @@ def deadline_reason(poll: PollPolicy) -> str:
     )
 
 
+#: The states whose entry is progress the retry budget counts from: a job that goes back to
+#: ``uploading`` for a fresh URL at every try has made none.
+_PROGRESS_STATES = (
+    JobState.CLAIMED,
+    JobState.UPLOADED,
+    JobState.SUBMITTED,
+    JobState.SUCCEEDED,
+)
+
+
+def progress_at(job: Job, now: float) -> float:
+    """Return when ``job`` last made progress (epoch seconds): the latest entry into a state
+    that only a successful step leads to, ``now`` if it has none."""
+    times = [job.steps[s.value] for s in _PROGRESS_STATES if s.value in job.steps]
+    return max(times, default=now)
+
+
+def gave_up_reason(exc: BaseException, job: Job, now: float, retry: RetryPolicy) -> str:
+    """Return the failure reason of a job whose transient error outlived the retry policy."""
+    hours = (now - progress_at(job, now)) / 3600
+    if retry.max_attempts is not None and job.attempts + 1 >= retry.max_attempts:
+        return f"{exc} (after {job.attempts + 1} attempts)"
+    return f"{exc} (still failing after {hours:.3g} hours of retries)"
+
+
 def step_of(exc: BaseException, job: Job) -> str:
     """Return the step an error happened in: the error's own, else the job's state."""
     return str(getattr(exc, "step", "") or job.state.value)
@@ -116,8 +141,8 @@ def _retryable(
     polling = job.state is JobState.SUBMITTED
     if polling and past_deadline(job, now, poll):
         return Outcome(Action.FAIL, deadline_reason(poll), "poll", attempt=job.attempts)
-    if not polling and not attempts_left(retry, attempt):
-        return Outcome(Action.FAIL, str(exc), step, attempt=attempt)
+    if not polling and not may_retry(retry, attempt, progress_at(job, now), now):
+        return Outcome(Action.FAIL, gave_up_reason(exc, job, now, retry), step, attempt=attempt)
     return Outcome(
         Action.RETRY,
         str(exc),

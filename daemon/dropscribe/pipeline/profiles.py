@@ -44,3 +44,7 @@ class StepsByProfile:
     def publish(self, job: Job) -> None:
         """See Steps.publish."""
         self.of(job).publish(job)
+
+    def publish_checked(self, job: Job) -> Next | None:
+        """See Steps.publish_checked."""
+        return self.of(job).publish_checked(job)

@@ -3,6 +3,7 @@ the step returned or what the outcome policy decided about the error it raised."
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from dropscribe import errors
@@ -13,7 +14,9 @@ from dropscribe.pipeline.lifecycle import Lifecycle
 from dropscribe.pipeline.outcomes import Action, Outcome, decide
 from dropscribe.pipeline.ports import POLL, TRANSFER, Audit, Schedule, Store
 from dropscribe.pipeline.profiles import StepsByProfile
+from dropscribe.pipeline.service_gate import ServiceGate
 from dropscribe.pipeline.steps import Clock, Next, Options, Steps
+from dropscribe.pipeline.storage_gate import StorageGate
 
 TRANSFER_STATES = frozenset(
     {JobState.CLAIMED, JobState.UPLOADING, JobState.UPLOADED, JobState.SUBMITTING}
@@ -42,7 +45,11 @@ class Pipeline:
         log: Audit,
         options: Options,
         clock: Clock,
+        service: ServiceGate,
+        storage: StorageGate,
     ) -> None:
+        """``service`` pauses all work while the service is unavailable, ``storage`` while
+        the disk is full."""
         self._store = store
         self._steps = steps
         self._lifecycle = lifecycle
@@ -51,8 +58,34 @@ class Pipeline:
         self._log = log
         self._opt = options
         self._clock = clock
+        self._service = service
+        self._storage = storage
+        self._parked: set[str] = set()  # jobs turned away during an outage pause
+        self._parked_lock = threading.Lock()
 
     # -- entry points -------------------------------------------------------------------
+
+    def storage_paused(self) -> bool:
+        """Return True while the disk is full: intake waits too."""
+        return self._storage.paused()
+
+    def storage_trouble(self, exc: BaseException) -> bool:
+        """Tell the storage gate about an error met outside the steps (intake); return True if
+        it is storage trouble, which pauses all work."""
+        return self._storage.failed(exc)
+
+    def probe_storage(self) -> bool:
+        """During a storage pause, probe when due; return True if the pause ended (the jobs it
+        parked go on now)."""
+        if not self._storage.probe_if_due():
+            return False
+        self._unpark()
+        return True
+
+    def pauses(self) -> dict[str, tuple[float, float]]:
+        """Return the pauses known only in memory: {"storage": (since, next probe)}."""
+        times = self._storage.pause_times()
+        return {} if times is None else {"storage": times}
 
     def accept(self, rel: str, profile: str | None = None) -> Job:
         """Record a recording just claimed into processing/ and schedule its first step; it
@@ -92,7 +125,7 @@ class Pipeline:
         """Run the transfer steps of one job (hash, dedupe, upload, submit)."""
         job = self._store.get(job_id)
         if job is not None and job.state in TRANSFER_STATES:
-            self._guarded(job, self._steps.transfer)
+            self._guarded(job, self._steps.transfer, calls_service=True)
 
     def run_poll(self, job_id: str) -> None:
         """Poll one submitted job, or publish a succeeded one."""
@@ -100,32 +133,71 @@ class Pipeline:
         if job is None:
             return
         if job.state is JobState.SUBMITTED:
-            self._guarded(job, self._steps.poll)
+            self._guarded(job, self._steps.poll, calls_service=True)
         elif job.state is JobState.SUCCEEDED:
             self._guarded(job, self._publish)
 
     # -- carrying out -------------------------------------------------------------------
 
     def _publish(self, job: Job) -> Next | None:
-        self._steps.publish(job)
-        return None
+        return self._steps.publish_checked(job)
 
-    def _guarded(self, job: Job, step: Callable[[Job], Next | None]) -> None:
+    def _guarded(
+        self, job: Job, step: Callable[[Job], Next | None], *, calls_service: bool = False
+    ) -> None:
+        if self._storage.paused():
+            self._park(job, self._storage.park_seconds())
+            return
+        if calls_service and not self._service.admit(job.id):
+            self._park(job, self._service.park_seconds())
+            return
+        with self._parked_lock:
+            self._parked.discard(job.id)
         try:
             self._gate.before_call()
             after = step(job)
         except Exception as exc:  # one bad job must not stop the worker thread
-            current = self._store.get(job.id) or job
-            now = self._clock.time()
-            outcome = decide(
-                exc, current, now, self._opt.retry, self._opt.poll, self._clock.random()
-            )
-            self._carry_out(current, outcome, exc)
+            self._after_error(job, exc, calls_service)
             return
+        if calls_service and self._service.succeeded(job.id):
+            self._unpark()
         if after is not None:
             self._schedule(after.job, after.delay)
         else:
             self._wake_twins(job)
+
+    def _after_error(self, job: Job, exc: Exception, calls_service: bool) -> None:
+        if self._storage.failed(exc):
+            # A full disk: the job goes on from its last committed step once space is back.
+            self._park(job, self._storage.park_seconds())
+            return
+        current = self._store.get(job.id) or job
+        if calls_service and self._service.failed(job.id, exc):
+            # An outage: the job waits, no attempt is counted.
+            self._park(current, self._service.park_seconds())
+            return
+        now = self._clock.time()
+        outcome = decide(exc, current, now, self._opt.retry, self._opt.poll, self._clock.random())
+        try:
+            self._carry_out(current, outcome, exc)
+        except Exception as again:
+            if not self._storage.failed(again):
+                raise
+            self._park(current, self._storage.park_seconds())
+
+    def _park(self, job: Job, delay: float) -> None:
+        with self._parked_lock:
+            self._parked.add(job.id)
+        self._schedule(job, delay)
+
+    def _unpark(self) -> None:
+        # The outage is over: the jobs turned away during it go on now, not at their park time.
+        with self._parked_lock:
+            parked, self._parked = self._parked, set()
+        for job_id in parked:
+            job = self._store.get(job_id)
+            if job is not None and not job.state.is_final:
+                self._schedule(job, 0.0)
 
     def _carry_out(self, job: Job, outcome: Outcome, exc: Exception) -> None:
         if outcome.action is Action.PAUSE:

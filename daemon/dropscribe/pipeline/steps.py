@@ -21,6 +21,7 @@ import hashlib
 import os
 import random
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +139,8 @@ class Steps:
             job = self._upload(job)
             if job.state is not JobState.UPLOADED:
                 return Next(job, CHANGED_RETRY_SECONDS)
+        if self._changed(job):
+            return Next(self._restart_changed(job), CHANGED_RETRY_SECONDS)
         return self._submit(job)
 
     def _hashed(self, job: Job) -> Job:
@@ -198,14 +201,43 @@ class Steps:
         )
         return job
 
+    def _changed(self, job: Job) -> bool:
+        """Return True if the recording's size or mtime differ from those it was hashed with
+        (its writer was not done when it was claimed). A job without a recorded mtime (hashed
+        by an older version) counts as unchanged: nothing to compare with."""
+        if job.mtime_ns is None:
+            return False
+        return not unchanged(job, self._custody.processing_path(job.source))
+
     def _restart_changed(self, job: Job) -> Job:
-        # The file was still being written after it was claimed: what was uploaded is stale.
-        # Nothing was submitted yet, so nothing is billed; start over once it is hashed again.
-        job = self._store.save(advance(job, JobState.CLAIMED, self._clock.time(), upload_url=None))
+        # The file was still being written after it was claimed: what was uploaded (or
+        # submitted) is stale. The job starts over from the claim with the whole file; a
+        # request already made is recorded as superseded and its result never published.
+        step = job.state.value
+        old = job.request_id
+        job = advance(
+            job,
+            JobState.CLAIMED,
+            self._clock.time(),
+            upload_url=None,
+            request_id=None,
+            poll_url=None,
+            polls=0,
+            attempts=0,
+            # A new submission needs a new key, or the service would return the stale one.
+            idempotency_key=uuid.uuid4().hex,
+            superseded=(*job.superseded, old) if old else job.superseded,
+        )
+        self._store.save(job)
+        reason = "the file changed after it was claimed; it is hashed and uploaded again"
+        if old:
+            reason += f"; request {old} of the incomplete file is superseded, sent anew"
         self._log.warning(
             Event.JOB_RESTARTED,
             **audit_fields(job),
-            reason="the file changed after it was claimed; it is hashed and uploaded again",
+            step=step,
+            superseded_request_id=old,
+            reason=reason,
         )
         return job
 
@@ -236,12 +268,13 @@ class Steps:
         """Poll a submitted job; publish it when the service has its result."""
         if job.poll_url is None:
             raise errors.DropscribeError("internal error: a submitted job without a poll URL")
+        if self._changed(job):
+            return Next(self._restart_changed(job), CHANGED_RETRY_SECONDS)
         outcome = self._remote.poll(job.poll_url)
         self._accepted()
         now = self._clock.time()
         if outcome.status is RemoteStatus.SUCCESS:
-            self._succeed(job, outcome, now)
-            return None
+            return self._succeed(job, outcome, now)
         if outcome.status in (RemoteStatus.FAILED, RemoteStatus.CANCELLED):
             reason = outcome.error or f"the service reports the job {outcome.raw_status}"
             raise errors.RemoteJobFailed(reason, step="poll")
@@ -256,7 +289,9 @@ class Steps:
         job = self._store.save(update(job, polls=job.polls + 1, next_due=now + delay, attempts=0))
         return Next(job, delay)
 
-    def _succeed(self, job: Job, outcome: PollResult, now: float) -> None:
+    def _succeed(self, job: Job, outcome: PollResult, now: float) -> Next | None:
+        if self._changed(job):  # the result is of the incomplete file: never published
+            return Next(self._restart_changed(job), CHANGED_RETRY_SECONDS)
         recording = self._custody.processing_path(job.source)
         result, problem = completeness.checked(
             dict(outcome.result or {}), self._opt.quality, self._opt.speech, recording
@@ -266,7 +301,15 @@ class Steps:
         if problem is not None:
             self._log.warning(Event.QUALITY_UNKNOWN, **audit_fields(job), error=problem)
         self._log.info(Event.JOB_SUCCEEDED, **audit_fields(job), model=job.model)
+        return self.publish_checked(job)
+
+    def publish_checked(self, job: Job) -> Next | None:
+        """Publish a succeeded job, unless its recording changed since it was hashed: then
+        start over from the claim (the result is of an incomplete file)."""
+        if self._changed(job):
+            return Next(self._restart_changed(job), CHANGED_RETRY_SECONDS)
         self.publish(job)
+        return None
 
     def publish(self, job: Job) -> None:
         """Label the speakers, write the outputs, move the recording to done/, mark the job
@@ -348,4 +391,5 @@ class Steps:
             "steps": step_times(job.steps),
             "reused_from_job": job.result_of,
             "profile": job.profile,
+            "superseded_request_ids": list(job.superseded),
         }

@@ -29,6 +29,8 @@ from dropscribe.service.parts import (
     state_dir,
     wake_poll,
 )
+from dropscribe.service.pauses import describe as describe_pause
+from dropscribe.service.pauses import read_pauses
 
 __all__ = [
     "AlreadyRunning",
@@ -40,11 +42,13 @@ __all__ = [
     "build",
     "check_folders",
     "connect",
+    "describe_pause",
     "folders_of",
     "install_signal_handlers",
     "lock_holder",
     "pipeline_options",
     "read_pause",
+    "read_pauses",
     "state_dir",
     "wake_poll",
 ]

@@ -11,15 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
-from dropscribe import audit, inbox, recordings
+from dropscribe import audit, errors, inbox, recordings
 from dropscribe.audit import Event
 from dropscribe.config import load_config, profile_for
 from dropscribe.errors import ConfigError
 from dropscribe.jobs import Job, JobState, new_job
 from dropscribe.notify import Notifier
+from dropscribe.service import pauses
 from dropscribe.service.keys import SIGNAL
 from dropscribe.service.notices import delivery_policy, settings_receivers
-from dropscribe.service.parts import SERVER_STOP_TIMEOUT_SECONDS, Parts
+from dropscribe.service.parts import SERVER_STOP_TIMEOUT_SECONDS, Parts, state_dir
 from dropscribe.service.profiles import profile_steps
 from dropscribe.service.reload import Reload, plan_reload
 from dropscribe.webhooks import Receiver
@@ -133,7 +134,23 @@ class Service:
         self.take(entry)
 
     def take(self, entry: inbox.Entry) -> Job | None:
-        """Inspect a settled inbox entry, then claim it or move it to failed/; return the job."""
+        """Inspect a settled inbox entry, then claim it or move it to failed/; return the job.
+
+        Raise StorageFull while the disk is full: the watcher offers the entry again later.
+        A claim that the full disk interrupts is finished when space is back (the recording
+        waits in processing/ and is adopted then).
+        """
+        pipeline = self.parts.pipeline
+        if pipeline.storage_paused():
+            raise errors.StorageFull("intake waits while the disk is full")
+        try:
+            return self._take(entry)
+        except Exception as exc:
+            if not pipeline.storage_trouble(exc):
+                raise
+            raise errors.StorageFull(f"intake of {entry.rel}: {exc}") from exc
+
+    def _take(self, entry: inbox.Entry) -> Job | None:
         self._log.info(Event.FILE_DETECTED, source=entry.rel)
         verdict = recordings.inspect_entry(
             entry.path,
@@ -177,6 +194,9 @@ class Service:
                     self.watcher.rescan_now()
                 self.parts.reload_key(SIGNAL)
                 last_adopt = 0.0
+            if self.parts.pipeline.probe_storage():
+                self._after_storage_pause()
+                last_adopt = now
             if now - last_adopt >= ADOPT_EVERY_SECONDS:
                 self.parts.pipeline.adopt()
                 last_adopt = now
@@ -231,10 +251,20 @@ class Service:
                 hint="these changes take effect at the next start (systemctl restart dropscribe)",
             )
 
+    def _after_storage_pause(self) -> None:
+        # Claims the full disk interrupted left recordings in processing/ without a job, and
+        # entries the watcher offered meanwhile wait in the inbox: take both now.
+        self._adopt_orphans()
+        self.parts.pipeline.adopt()
+        if self.watcher is not None:
+            self.watcher.rescan_now()
+
     def status_line(self) -> str:
-        """Return a one-line summary of the jobs per state."""
+        """Return a one-line summary of the jobs per state, after any daemon-wide pause."""
         counts = self.parts.store.counts()
-        return ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "idle"
+        jobs = ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "idle"
+        paused = {**pauses.read_pauses(state_dir(self.settings)), **self.parts.pipeline.pauses()}
+        return "; ".join([*(pauses.describe(k, *t) for k, t in paused.items()), jobs])
 
     def wait_until_idle(self, progress: Callable[[dict[str, int]], None] | None = None) -> None:
         """Block until no job is unfinished (or a stop was asked for)."""

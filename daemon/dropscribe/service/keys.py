@@ -47,10 +47,12 @@ def key_reloader(
     return reload
 
 
-def pause_recorder(state_dir: Path) -> Callable[[float | None, float | None], None]:
-    """Return the AuthGate's record: write the pause's start and next probe (epoch seconds)
-    to the pause file, or remove the file when (None, None) says the pause ended."""
-    path = state_dir / PAUSE_FILE
+def pause_recorder(
+    state_dir: Path, name: str = PAUSE_FILE
+) -> Callable[[float | None, float | None], None]:
+    """Return a gate's record: write the pause's start and next probe (epoch seconds) to the
+    pause file ``name``, or remove the file when (None, None) says the pause ended."""
+    path = state_dir / name
 
     def record(since: float | None, next_probe: float | None) -> None:
         if since is None or next_probe is None:
@@ -62,10 +64,10 @@ def pause_recorder(state_dir: Path) -> Callable[[float | None, float | None], No
     return record
 
 
-def read_pause(state_dir: Path) -> tuple[float, float] | None:
-    """Return (since, next_probe) of the auth pause a daemon recorded, or None."""
+def read_pause(state_dir: Path, name: str = PAUSE_FILE) -> tuple[float, float] | None:
+    """Return (since, next_probe) of the pause a daemon recorded in ``name``, or None."""
     try:
-        data = json.loads((state_dir / PAUSE_FILE).read_text(encoding="utf-8"))
+        data = json.loads((state_dir / name).read_text(encoding="utf-8"))
         return float(data["since"]), float(data["next_probe"])
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -3,6 +3,7 @@ complete, in the order of the package docstring."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from dropscribe.backoff import PollPolicy, RetryPolicy
 from dropscribe.config import Settings
 from dropscribe.custody import Custody, Folders, check_layout, ensure_layout
 from dropscribe.errors import ConfigError
+from dropscribe.fsio import write_atomic
 from dropscribe.jobs import JobState, fingerprint
 from dropscribe.outbox import Outbox
 from dropscribe.pipeline import (
@@ -29,7 +31,10 @@ from dropscribe.pipeline import (
     Pipeline,
     StepsByProfile,
 )
+from dropscribe.pipeline.ports import Audit
 from dropscribe.pipeline.ports import Remote as Caller
+from dropscribe.pipeline.service_gate import ProbeTiming, ServiceGate
+from dropscribe.pipeline.storage_gate import PROBE_BYTES, StorageGate
 from dropscribe.probe import SpeechProbe
 from dropscribe.quality import QualityPolicy, SpeechFinder
 from dropscribe.redaction import Redactor
@@ -52,12 +57,15 @@ from dropscribe.service.notices import (
     shortfall,
     waking,
 )
+from dropscribe.service.pauses import SERVICE_PAUSE_FILE, STORAGE_PAUSE_FILE
 from dropscribe.service.profiles import Clients, StepParts, outbox_of, profile_steps
 
 # Threads that poll the service and publish results; polls are short, so a few serve thousands.
 POLL_THREADS = 2
 # How long the embedded server may take to stop once the transfers have drained (seconds).
 SERVER_STOP_TIMEOUT_SECONDS = 10.0
+# The file a storage probe writes (and removes) in the state folder.
+STORAGE_PROBE_FILE = ".storage-probe"
 # Wall-clock time and jitter of a real run (tests pass their own).
 WALL_CLOCK = Clock()
 
@@ -99,6 +107,7 @@ def pipeline_options(settings: Settings, speech: SpeechFinder | None = None) -> 
             max_attempts=settings.retry.max_attempts,
             base_seconds=settings.retry.base_seconds,
             cap_seconds=settings.retry.cap_seconds,
+            give_up_seconds=settings.retry.give_up_after_hours * 3600.0,
         ),
         poll=PollPolicy(
             initial_seconds=settings.poll.initial_seconds,
@@ -261,7 +270,11 @@ def _build_on(
     by_profile, in_use = profile_steps(settings, step_parts)
     clients.replace([] if settings.is_embedded else in_use)
     steps = StepsByProfile(by_profile)
-    pipeline = Pipeline(store, steps, lifecycle, gate, scheduler, log, options, clock)
+    service = service_gate(settings, scheduler, log, clock)
+    storage = storage_gate(settings, store, scheduler, log, clock)
+    pipeline = Pipeline(
+        store, steps, lifecycle, gate, scheduler, log, options, clock, service, storage
+    )
     deliveries = DeliveryWorker(
         store,
         receivers,
@@ -292,6 +305,39 @@ def _build_on(
         metrics,
         metrics_server,
     )
+
+
+def service_gate(settings: Settings, scheduler: Scheduler, log: Audit, clock: Clock) -> ServiceGate:
+    """Return the outage pause of this run; a pause left by an earlier run is over."""
+    record = pause_recorder(state_dir(settings), SERVICE_PAUSE_FILE)
+    record(None, None)
+    r = settings.retry
+    timing = ProbeTiming(
+        r.outage_probe_first_seconds, r.outage_probe_max_seconds, r.outage_min_failures
+    )
+    return ServiceGate(scheduler.hold, log, clock.time, timing, record)
+
+
+def storage_gate(
+    settings: Settings, store: StateStore, scheduler: Scheduler, log: Audit, clock: Clock
+) -> StorageGate:
+    """Return the full-disk pause of this run: its probe writes PROBE_BYTES beside the state
+    file, then a transaction to it."""
+    folder = state_dir(settings)
+    record = pause_recorder(folder, STORAGE_PAUSE_FILE)
+    with contextlib.suppress(OSError):
+        record(None, None)  # a pause left by an earlier run is over
+
+    def probe() -> None:
+        try:
+            write_atomic(folder / STORAGE_PROBE_FILE, bytes(PROBE_BYTES))
+        finally:
+            (folder / STORAGE_PROBE_FILE).unlink(missing_ok=True)
+        store.probe()
+
+    r = settings.retry
+    timing = ProbeTiming(r.outage_probe_first_seconds, r.outage_probe_max_seconds)
+    return StorageGate(scheduler.hold, log, clock.time, timing, probe, record)
 
 
 def connect(
