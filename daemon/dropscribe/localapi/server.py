@@ -7,7 +7,6 @@ listening; ``stop`` shuts everything down in reverse data-flow order.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import resource
@@ -37,12 +36,10 @@ from .engine import (
     DEFAULT_MAX_AUDIO_HOURS,
     DEFAULT_MIN_COVERAGE,
     Engine,
-    EngineError,
     WhisperEngine,
 )
 from .lifecycle import JobStatus
 from .meter import EngineMeter
-from .models import info
 from .presign import Presigner, load_or_create_secret
 from .retention import RetentionSweeper
 from .routes import build_app
@@ -322,27 +319,6 @@ class EmbeddedServer:
         for spec in distinct_specs(route_specs(self._options)):
             log.info("dropscribe serve: loading model %s", self._engine.label(spec))
             self._engine.model(spec)
-
-    def warm_up(self) -> None:
-        """Load the models of this server's paths in a background thread, so that the first
-        job does not wait for its model while the recordings are still settling and uploading.
-
-        Only models at hand offline are loaded ahead; one still to be fetched, or one that
-        cannot load, is left to its first job, which reports any failure as its own.
-        """
-        engine = self._engine
-        if not isinstance(engine, ModelLoader) or self._options.workers == 0:
-            return
-        if self._options.broker is not None:
-            return  # a front end: the engines are in the workers
-        specs = [s for s in distinct_specs(route_specs(self._options)) if info(s).offline]
-
-        def load() -> None:
-            for spec in specs:
-                with contextlib.suppress(EngineError):
-                    engine.model(spec)
-
-        threading.Thread(target=load, name="engine-warm-up", daemon=True).start()
 
     def start(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         """Open the data folder, start workers and uvicorn; return once it is listening."""

@@ -392,7 +392,6 @@ def connect(
     except StoreTooNew as exc:
         raise ConfigError([f"{exc}; upgrade dropscribe or use another state_dir"]) from exc
     audit.get_logger().info(Event.SERVER_STARTED, base_url=server.base_url)
-    server.warm_up()
     client = ApiClient(
         server.base_url,
         s.api.async_path,

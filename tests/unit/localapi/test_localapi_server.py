@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -94,28 +93,3 @@ def test_load_models_model_that_cannot_load_raises_engine_error(tmp_path: Path) 
     options = ServerOptions(tmp_path, token=TOKEN, model_map={"whisper-large": "large-v3"})
     with pytest.raises(EngineError, match="large-v3"):
         EmbeddedServer(options, engine=engine).load_models()
-
-
-def loaded_soon(engine: LoadingEngine, count: int) -> list[str]:
-    """Return what the engine loaded once it has loaded ``count`` models (or after 10 s)."""
-    deadline = time.monotonic() + 10.0
-    while len(engine.loaded) < count and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return engine.loaded
-
-
-def test_warm_up_loads_offline_models_in_the_background(tmp_path: Path) -> None:
-    engine = LoadingEngine()
-    options = ServerOptions(tmp_path, token=TOKEN, model_map={"whisper-large": "large-v3"})
-    EmbeddedServer(options, engine=engine).warm_up()
-    # The bundled model is on this host; large-v3 would have to be fetched: it waits for a job.
-    assert loaded_soon(engine, 1) == ["bundled"]
-    time.sleep(0.1)
-    assert engine.loaded == ["bundled"]
-
-
-def test_warm_up_model_that_cannot_load_is_left_to_its_first_job(tmp_path: Path) -> None:
-    engine = LoadingEngine(missing="bundled")
-    EmbeddedServer(ServerOptions(tmp_path, token=TOKEN), engine=engine).warm_up()  # no raise
-    time.sleep(0.2)
-    assert engine.loaded == []
