@@ -34,6 +34,18 @@ from support.installed_service import (
 )
 from support.readme_install import install_steps
 
+#: This folder, whose tests share one booted container.
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep every system test in one pytest-xdist worker (``--dist loadgroup``): they share
+    one booted container, which a second worker would build and boot again."""
+    for item in items:
+        if str(item.path).startswith(HERE + os.sep):
+            item.add_marker(pytest.mark.xdist_group("system"))
+
+
 #: Seconds spent in each phase of the setup, printed in the terminal summary.
 TIMINGS: dict[str, float] = {}
 
