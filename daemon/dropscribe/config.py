@@ -477,6 +477,24 @@ class ProfileApi(_Section):
         return None if value is None else Api._async_path(value)
 
 
+class ProfileEmbedded(_Section):
+    """The keys of ``embedded`` a profile may set: the model its recordings are transcribed
+    with (the embedded server serves it on the profile's own model path)."""
+
+    model: Annotated[str, Field(min_length=1)] | None = None
+
+
+#: The model path (the last part of ``api.async_path``) of a profile's own embedded model is
+#: this prefix and the profile's name.
+PROFILE_ROUTE_PREFIX = "profile-"
+PROFILE_ASYNC_PATH_BASE = "/v1/async/ent/tiyarofs/1/openai/"
+
+
+def profile_route(name: str) -> str:
+    """Return the model path the embedded server serves a profile's own model on."""
+    return PROFILE_ROUTE_PREFIX + name
+
+
 class ProfileNotify(_Section):
     """The receivers a profile adds to the top level's, for its recordings."""
 
@@ -520,6 +538,7 @@ class Profile(_Section):
     api: ProfileApi = ProfileApi()
     output: Output = Output()
     notify: ProfileNotify = ProfileNotify()
+    embedded: ProfileEmbedded = ProfileEmbedded()
 
     @field_validator("folder")
     @classmethod
@@ -580,6 +599,11 @@ class Settings(_Section):
         problem = language_model_problem(self)
         if problem is not None:
             raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
+    def _profile_models_usable(self) -> Settings:
+        _refuse([p for profile in self.profiles for p in profile_model_problems(self, profile)])
         return self
 
     @model_validator(mode="after")
@@ -844,7 +868,8 @@ def profile_for(profiles: Sequence[Profile], source: str) -> Profile | None:
 
 def effective(settings: Settings, profile: Profile | None) -> Settings:
     """Return the settings in force for the recordings of ``profile`` (the top level's for
-    None): each key the profile sets replaces the top level's, the others stay."""
+    None): each key the profile sets replaces the top level's, the others stay. A profile's
+    own ``embedded.model`` also gives it its own model path (:func:`profile_route`)."""
     if profile is None:
         return settings
     api_keys = {
@@ -852,13 +877,52 @@ def effective(settings: Settings, profile: Profile | None) -> Settings:
         for k in profile.api.model_fields_set
         if getattr(profile.api, k) is not None
     }
+    embedded = settings.embedded
+    if profile.embedded.model is not None:
+        embedded = embedded.model_copy(update={"model": profile.embedded.model})
+        api_keys["async_path"] = PROFILE_ASYNC_PATH_BASE + profile_route(profile.name)
     return settings.model_copy(
         update={
             "whisper": _over(settings.whisper, profile.whisper),
             "output": _over(settings.output, profile.output),
             "api": settings.api.model_copy(update=api_keys),
+            "embedded": embedded,
         }
     )
+
+
+def profile_models(settings: Settings) -> dict[str, str]:
+    """Return the model path and model of each profile that sets its own ``embedded.model``
+    (what the embedded server serves besides the top level's model)."""
+    return {
+        profile_route(p.name): p.embedded.model
+        for p in settings.profiles
+        if p.embedded.model is not None
+    }
+
+
+def profile_model_problems(settings: Settings, profile: Profile) -> list[str]:
+    """Return why ``profile``'s model settings cannot work with the rest (empty if they can):
+    its own ``embedded.model`` needs the embedded backend and its own model path, and its
+    model must know its language."""
+    where = f"profiles: {profile.name}"
+    problems: list[str] = []
+    if profile.embedded.model is not None:
+        if not settings.is_embedded:
+            problems.append(
+                f"{where}: embedded.model needs api.base_url: embedded "
+                f"(a remote service chooses its model by api.async_path)"
+            )
+        if profile.api.async_path is not None:
+            problems.append(
+                f"{where}: set embedded.model or api.async_path, not both (the embedded "
+                f"server serves the profile's model on a path of its own, "
+                f"{profile_route(profile.name)})"
+            )
+    language = language_model_problem(effective(settings, profile))
+    if language is not None:
+        problems.append(f"{where}: {language}")
+    return problems
 
 
 def _over(base: _S, override: _S) -> _S:

@@ -13,6 +13,7 @@ from support.fault_server import FaultServer
 
 GERMAN = {"name": "german", "folder": "de", "whisper": {"language": "de"}}
 GERMAN_TEXT_ONLY = {**GERMAN, "output": {"formats": ["txt", "json"]}}
+OWN_MODEL = {"embedded": {"model": "small"}}
 LEGAL = {"name": "legal", "folder": "de/legal/", "whisper": {"initial_prompt": "Court"}}
 
 
@@ -95,7 +96,7 @@ def test_profiles_config_errors_are_listed_with_the_rest(
             {"name": "b", "folder": "x/"},
             {"name": "c", "folder": "../outside"},
             {"name": "d", "folder": "/srv/abs"},
-            {"name": "e", "folder": "y", "embedded": {"model": "small"}},
+            {"name": "e", "folder": "y", "embedded": {"modell": "small"}},
         ],
     )
     result = daemon.run("check-config")
@@ -106,7 +107,7 @@ def test_profiles_config_errors_are_listed_with_the_rest(
     assert "profiles.0.whisper.langauge: unknown setting" in problems
     assert "profiles.2.folder" in problems and "inside the inbox" in problems
     assert "profiles.3.folder" in problems and "relative to the inbox" in problems
-    assert "profiles.4.embedded: unknown setting" in problems
+    assert "profiles.4.embedded.modell: unknown setting" in problems
     # The duplicate folder is checked once the profiles themselves are valid.
     ok = make_daemon(
         "second", profiles=[{"name": "a", "folder": "x"}, {"name": "b", "folder": "x/"}]
@@ -114,3 +115,8 @@ def test_profiles_config_errors_are_listed_with_the_rest(
     second = ok.run("check-config")
     assert second.returncode == 78
     assert "folder 'x' is also the folder of 'a'" in second.stderr
+    # A profile's own embedded model needs the embedded engine (this daemon's is remote).
+    remote = make_daemon("third", profiles=[{"name": "e", "folder": "y", **OWN_MODEL}])
+    third = remote.run("check-config")
+    assert third.returncode == 78
+    assert "profiles: e: embedded.model needs api.base_url: embedded" in third.stderr

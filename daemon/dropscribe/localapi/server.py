@@ -81,7 +81,8 @@ LISTEN_BACKLOG = 2048
 #: per condition and minute.
 _NOISY_LOGGERS = ("asyncio", "uvicorn.error", "dropscribe.localapi.connections")
 
-_ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Long enough for a daemon profile's own model path, profile-<name of up to 64 characters>.
+_ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 #: Hosts that listen everywhere; clients on this machine reach them through loopback.
 _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}

@@ -15,7 +15,7 @@ from dropscribe import audit
 from dropscribe.api_client import ApiClient, RebasedClient, Timeouts
 from dropscribe.audit import Event
 from dropscribe.backoff import PollPolicy, RetryPolicy
-from dropscribe.config import Settings
+from dropscribe.config import Settings, profile_models
 from dropscribe.custody import Custody, Folders, check_layout, ensure_layout
 from dropscribe.errors import ConfigError
 from dropscribe.fsio import write_atomic
@@ -380,6 +380,8 @@ def connect(
             data_dir=state_dir(s) / "embedded",
             token=token,
             model=s.embedded.model,
+            # Each profile with its own embedded.model has it served on its own model path.
+            model_map=profile_models(s),
             workers=s.embedded.workers,
             max_audio_hours=s.embedded.max_audio_hours,
             min_coverage=s.quality.min_coverage,

@@ -4,7 +4,9 @@ with and what changed.
 
 Applied at once: folder profiles, whisper, output, quality, notify, watch, and the model path
 and tier (``api.async_path``, ``api.service_tier``): each is read where a job's next step or
-the next inbox entry needs it. Everything else (folders, backend and its connection, workers,
+the next inbox entry needs it. A profile's own ``embedded.model`` is served by the embedded
+server started with the daemon: when one is added, removed or changed, the profiles stay as
+they were (a restart applies them). Everything else (folders, backend and its connection, workers,
 poll and retry timing, the embedded engine, the metrics address) is bound into parts built at
 start; a change there is reported as needing a restart and not applied.
 """
@@ -36,12 +38,35 @@ def plan_reload(current: Settings, new: Settings) -> Reload:
     changed (keys as ``section`` or ``section.key``)."""
     old_dump, new_dump = current.model_dump(mode="json"), new.model_dump(mode="json")
     changed = _changed_keys(old_dump, new_dump)
-    live = [k for k in changed if _is_live(k)]
-    update: dict[str, Any] = {name: getattr(new, name) for name in LIVE_SECTIONS}
+    held = _held_sections(current, new)
+    live = [k for k in changed if _is_live(k) and k.partition(".")[0] not in held]
+    held_keys = [k for k in changed if k not in live] + _model_changes(current, new)
+    update: dict[str, Any] = {
+        name: getattr(current if name in held else new, name) for name in LIVE_SECTIONS
+    }
     api_update = {key: getattr(new.api, key) for key in LIVE_API_KEYS}
     update["api"] = current.api.model_copy(update=api_update)
     settings = current.model_copy(update=update)
-    return Reload(settings, tuple(live), tuple(k for k in changed if not _is_live(k)))
+    return Reload(settings, tuple(live), tuple(held_keys))
+
+
+def _held_sections(current: Settings, new: Settings) -> set[str]:
+    """Return the live sections kept as they are until a restart: the profiles, when the
+    models the embedded server serves for them changed."""
+    return set() if _own_models(current) == _own_models(new) else {"profiles"}
+
+
+def _model_changes(current: Settings, new: Settings) -> list[str]:
+    old, now = _own_models(current), _own_models(new)
+    return [
+        f"profiles.{name}.embedded.model"
+        for name in sorted(set(old) | set(now))
+        if old.get(name) != now.get(name)
+    ]
+
+
+def _own_models(settings: Settings) -> dict[str, str]:
+    return {p.name: p.embedded.model for p in settings.profiles if p.embedded.model is not None}
 
 
 def _is_live(key: str) -> bool:
