@@ -56,6 +56,8 @@ from support.small_disk import fill
 SAMPLE_EVERY_SECONDS = 5.0
 #: Seconds the daemon gets to finish everything once arrivals stop.
 DRAIN_TIMEOUT_SECONDS = 300.0
+#: Where a run that lost, failed or doubled a file keeps the daemon's data, under its folder.
+EVIDENCE = "evidence"
 #: Size of the tmpfs holding the data root (MiB).
 DISK_MIB = 64
 OUTPUTS = ("json", "srt", "txt", "vtt")
@@ -179,6 +181,12 @@ def restart(ws: Daemon) -> None:
     ws.start("run", "--log-format", "json")
 
 
+def keep_evidence(root: Path) -> None:
+    """Copy the data root (audit log, state.db, spool folders) off the tmpfs before it is
+    unmounted, to ``root/evidence``, so a lost or doubled file can be traced afterwards."""
+    shutil.copytree(root / "data", root / EVIDENCE, symlinks=True)
+
+
 def soak(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     run = Run()
     rng = random.Random(args.seed)
@@ -194,7 +202,10 @@ def soak(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             srv.chooser = None  # the drain is timed, not the faults
             drained = drain(ws, run)
             ws.stop(120.0)
-            return summarize(args, ws, srv, run, drained, on_tmpfs)
+            report = summarize(args, ws, srv, run, drained, on_tmpfs)
+            if report["lost"] or report["failed"] or report["published_twice"]:
+                keep_evidence(root)
+            return report
         finally:
             with contextlib.suppress(Exception):
                 if ws.running():
@@ -361,7 +372,10 @@ def main() -> None:
     try:
         data = soak(args, root)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if not (root / EVIDENCE).exists():
+            shutil.rmtree(root, ignore_errors=True)
+    if (root / EVIDENCE).exists():
+        print(f"kept for a post-mortem: {root} (the daemon's data in evidence/, console beside)")
     zero = [
         Target("lost files", len(data["lost"]), 0, "files"),
         Target("duplicates", len(data["published_twice"]) + data["billed_twice"], 0, "files"),
