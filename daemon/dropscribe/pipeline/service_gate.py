@@ -55,6 +55,26 @@ def probe_wait(timing: ProbeTiming, failed_probes: int) -> float:
         return timing.max_seconds
 
 
+@dataclass
+class Pause:
+    """A pause in progress: since when (epoch seconds), how many probes have failed, and when
+    the next one is due."""
+
+    since: float
+    failed_probes: int = 0
+    probe_due: float = 0.0
+
+    def schedule_probe(
+        self, timing: ProbeTiming, now: float, hold: Callable[[float], None]
+    ) -> float:
+        """Set when the next probe is due after the probes failed so far and hold the scheduler
+        that long; return the wait in seconds."""
+        wait = probe_wait(timing, self.failed_probes)
+        self.probe_due = now + wait
+        hold(wait)
+        return wait
+
+
 def is_outage(outcomes: Iterable[bool], min_failures: int = 4) -> bool:
     """Given the latest call outcomes (True: the call went through), return True if they say
     the service is unavailable: at least ``min_failures`` failures, and more than half."""
@@ -93,19 +113,16 @@ class ServiceGate:
         self._record = record
         self._lock = threading.Lock()
         self._recent: deque[bool] = deque(maxlen=WINDOW_CALLS)
-        self._paused = False
-        self._since = 0.0
-        self._failed_probes = 0
-        self._probe_due = 0.0
+        self._pause: Pause | None = None
         self._prober: str | None = None  # the job whose step is the probe in flight
 
     def admit(self, job_id: str) -> bool:
         """Return True if the step of ``job_id`` may call the service now: always outside a
         pause; during one, only as the single probe once it is due."""
         with self._lock:
-            if not self._paused:
+            if self._pause is None:
                 return True
-            if self._prober is None and self._now() >= self._probe_due:
+            if self._prober is None and self._now() >= self._pause.probe_due:
                 self._prober = job_id
                 return True
             return False
@@ -113,24 +130,26 @@ class ServiceGate:
     def park_seconds(self) -> float:
         """Return how long a job turned away by :meth:`admit` waits before it asks again."""
         with self._lock:
-            return max(0.0, self._probe_due - self._now()) + PARK_AFTER_PROBE_SECONDS
+            due = 0.0 if self._pause is None else self._pause.probe_due
+            return max(0.0, due - self._now()) + PARK_AFTER_PROBE_SECONDS
 
     def paused(self) -> bool:
         """Return True during an outage pause."""
         with self._lock:
-            return self._paused
+            return self._pause is not None
 
     def succeeded(self, job_id: str) -> bool:
         """A step of ``job_id`` that called the service went through. Return True if that
         ended a pause (the parked jobs may go on now)."""
         with self._lock:
-            if not self._paused:
+            pause = self._pause
+            if pause is None:
                 self._recent.append(True)
                 return False
-            self._paused = False
+            self._pause = None
             self._prober = None
             self._recent.clear()
-            since, probes = self._since, self._failed_probes
+            since, probes = pause.since, pause.failed_probes
         self._record(None, None)
         self._log.warning(
             Event.SERVICE_AVAILABLE,
@@ -147,19 +166,20 @@ class ServiceGate:
             self._forget_probe(job_id)
             return False
         with self._lock:
-            starting = not self._paused
-            if self._paused and self._prober != job_id:
+            pause = self._pause
+            starting = pause is None
+            if pause is not None and self._prober != job_id:
                 return True  # a call that left before the pause began
-            if self._paused:
+            if pause is not None:
                 self._prober = None
-                self._failed_probes += 1
+                pause.failed_probes += 1
             else:
                 self._recent.append(False)
                 if not is_outage(self._recent, self._timing.min_failures):
                     return False
-                self._paused, self._since, self._failed_probes = True, self._now(), 0
-            wait = self._schedule_probe()
-            since, due = self._since, self._probe_due
+                pause = self._pause = Pause(self._now())
+            wait = pause.schedule_probe(self._timing, self._now(), self._hold)
+            since, due = pause.since, pause.probe_due
         self._record(since, due)
         if starting:
             self._log.error(
@@ -171,13 +191,6 @@ class ServiceGate:
                 "and one probe at a time asks again; nothing fails meanwhile",
             )
         return True
-
-    def _schedule_probe(self) -> float:
-        # Called with the lock held.
-        wait = probe_wait(self._timing, self._failed_probes)
-        self._probe_due = self._now() + wait
-        self._hold(wait)
-        return wait
 
     def _forget_probe(self, job_id: str) -> None:
         # A probe that met another kind of error (a permanent one, a refused key) proved

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dropscribe import errors
 from dropscribe.audit import Event
 from dropscribe.pipeline.ports import Audit
-from dropscribe.pipeline.service_gate import PauseRecord, ProbeTiming, probe_wait
+from dropscribe.pipeline.service_gate import Pause, PauseRecord, ProbeTiming
 
 #: The errno values that say "the disk cannot take this now", not "this job is wrong".
 STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS})
@@ -69,26 +69,25 @@ class StorageGate:
         self._probe = probe
         self._record = record
         self._lock = threading.Lock()
-        self._paused = False
-        self._since = 0.0
-        self._failed_probes = 0
-        self._probe_due = 0.0
+        self._pause: Pause | None = None
 
     def paused(self) -> bool:
         """Return True while the disk is full."""
         with self._lock:
-            return self._paused
+            return self._pause is not None
 
     def pause_times(self) -> tuple[float, float] | None:
         """Return (since, next probe) in epoch seconds during a pause, else None."""
         with self._lock:
-            return (self._since, self._probe_due) if self._paused else None
+            pause = self._pause
+            return None if pause is None else (pause.since, pause.probe_due)
 
     def park_seconds(self) -> float:
         """Return how long a job stopped by the full disk waits before it is looked at again
         (the end of the pause wakes it sooner)."""
         with self._lock:
-            return max(0.0, self._probe_due - self._now()) + self._timing.max_seconds
+            due = 0.0 if self._pause is None else self._pause.probe_due
+            return max(0.0, due - self._now()) + self._timing.max_seconds
 
     def failed(self, exc: BaseException) -> bool:
         """A step raised ``exc``. Return True if it is storage trouble (the job waits for the
@@ -96,11 +95,11 @@ class StorageGate:
         if not is_storage_trouble(exc):
             return False
         with self._lock:
-            if self._paused:
+            if self._pause is not None:
                 return True
-            self._paused, self._since, self._failed_probes = True, self._now(), 0
-            wait = self._next_probe()
-        self._tell(self._since, self._probe_due)
+            pause = self._pause = Pause(self._now())
+            wait = pause.schedule_probe(self._timing, self._now(), self._hold)
+        self._tell(pause.since, pause.probe_due)
         self._log.error(
             Event.STORAGE_FULL,
             error=str(exc),
@@ -115,7 +114,8 @@ class StorageGate:
         """During a pause, once the next probe is due, try to write. Return True if that ended
         the pause (the parked jobs may go on now)."""
         with self._lock:
-            if not self._paused or self._now() < self._probe_due:
+            pause = self._pause
+            if pause is None or self._now() < pause.probe_due:
                 return False
         try:
             self._probe()
@@ -123,13 +123,13 @@ class StorageGate:
             if not is_storage_trouble(exc):
                 raise
             with self._lock:
-                self._failed_probes += 1
-                self._next_probe()
-            self._tell(self._since, self._probe_due)
+                pause.failed_probes += 1
+                pause.schedule_probe(self._timing, self._now(), self._hold)
+            self._tell(pause.since, pause.probe_due)
             return False
         with self._lock:
-            self._paused = False
-            since, probes = self._since, self._failed_probes
+            self._pause = None
+            since, probes = pause.since, pause.failed_probes
         self._tell(None, None)
         self._log.warning(
             Event.STORAGE_AVAILABLE,
@@ -137,13 +137,6 @@ class StorageGate:
             failed_probes=probes,
         )
         return True
-
-    def _next_probe(self) -> float:
-        # Called with the lock held.
-        wait = probe_wait(self._timing, self._failed_probes)
-        self._probe_due = self._now() + wait
-        self._hold(wait)
-        return wait
 
     def _tell(self, since: float | None, next_probe: float | None) -> None:
         # The pause file is on the full disk too; STATUS= still says so, from memory.
