@@ -29,6 +29,7 @@ from pathlib import Path
 import requests
 
 from support.daemon import DROPSCRIBE
+from support.serve import terminate
 
 #: Credentials of the SeaweedFS identity (any values: the store is started with them).
 ACCESS_KEY = "scale-test-access"
@@ -259,18 +260,7 @@ class WorkerProcess:
         """SIGTERM the worker (SIGKILL after ``timeout``); return its exit code."""
         if self._process is None:
             return None
-        if self._process.poll() is None:
-            self._process.send_signal(signal.SIGTERM)
-            try:
-                self._process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        if self._reader is not None:
-            self._reader.join(5)
-        if self._process.stderr is not None:
-            self._process.stderr.close()
-        return self._process.returncode
+        return terminate(self._process, self._reader, timeout)
 
     def __enter__(self) -> WorkerProcess:
         return self.start()

@@ -35,6 +35,25 @@ START_TIMEOUT_SECONDS = 90.0
 _LISTENING = re.compile(r"listening on (?P<url>https?://\S+)")
 
 
+def terminate(
+    process: subprocess.Popen[str], reader: threading.Thread | None, timeout: float
+) -> int:
+    """SIGTERM ``process`` (SIGKILL after ``timeout``), let the thread reading its stderr
+    finish, close that pipe; return the exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if reader is not None:
+        reader.join(5)
+    if process.stderr is not None:
+        process.stderr.close()
+    return process.returncode
+
+
 class ServeProcess:
     """One ``dropscribe serve --port 0`` child; ``start()`` then ``stop()`` (or a with block)."""
 
@@ -115,18 +134,7 @@ class ServeProcess:
         """Stop the server with SIGTERM (SIGKILL after ``timeout``); return its exit code."""
         if self._process is None:
             return None
-        if self._process.poll() is None:
-            self._process.send_signal(signal.SIGTERM)
-            try:
-                self._process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        if self._reader is not None:
-            self._reader.join(5)
-        if self._process.stderr is not None:
-            self._process.stderr.close()
-        return self._process.returncode
+        return terminate(self._process, self._reader, timeout)
 
     def __enter__(self) -> ServeProcess:
         return self.start()
