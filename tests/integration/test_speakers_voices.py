@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faster_whisper import decode_audio
 
 from dropscribe.localapi.engine import WhisperEngine
 from dropscribe.speakers import VoiceLabeller, VoiceModel
-from support.dialogue import Spoken, attributed_share, dialogue, write_wav
+from dropscribe.speakers.voices import recording_samples
+from support.dialogue import SPEECH, Spoken, attributed_share, dialogue, write_wav
 
 #: The issue's target on two clearly different voices; measured 0.96-0.99 here.
 MIN_ATTRIBUTED = 0.90
@@ -45,6 +47,19 @@ def test_voice_model_speech_time_attributed_right(
     path, truth = recorded
     found = [(t.start, t.end, t.speaker) for t in model.turns(path)]
     assert attributed_share(found, truth) >= MIN_ATTRIBUTED
+
+
+def test_voice_model_told_where_speech_is_listens_there_only(
+    model: VoiceModel, recorded: tuple[Path, list[Spoken]]
+) -> None:
+    path, truth = recorded
+    first_two = [(turn.start, turn.end) for turn in truth[:2]]
+    turns = model.turns(path, first_two)
+    assert turns
+    assert min(t.start for t in turns) >= first_two[0][0] - 0.01
+    assert max(t.end for t in turns) <= first_two[-1][1] + 0.01
+    found = [(t.start, t.end, t.speaker) for t in turns]
+    assert attributed_share(found, truth[:2]) >= MIN_ATTRIBUTED
 
 
 def test_voice_labeller_real_transcript_words_labelled_by_speaker(
@@ -88,3 +103,15 @@ def never() -> bool:
 def test_voice_model_max_speakers_one_finds_one(recorded: tuple[Path, list[Spoken]]) -> None:
     path, _ = recorded
     assert {turn.speaker for turn in VoiceModel(None, 1).turns(path)} == {"SPEAKER_01"}
+
+
+@pytest.mark.parametrize("name", ["dialogue.wav", "OSR_us_000_0034_8k.wav", "multilingual.mp3"])
+def test_recording_samples_same_as_the_engines_decode(
+    name: str, recorded: tuple[Path, list[Spoken]]
+) -> None:
+    path = recorded[0] if name == "dialogue.wav" else SPEECH / name
+    expected = decode_audio(str(path), sampling_rate=16000)
+    samples = recording_samples(path)
+    assert samples.dtype == expected.dtype
+    assert len(samples) == len(expected)
+    assert float(abs(samples - expected).max()) < 1e-4

@@ -8,6 +8,7 @@ from typing import Any
 
 from dropscribe.speakers import ChannelLabeller
 from dropscribe.speakers.labels import Turn, by_channel, labelled, renamed, speaker_of
+from dropscribe.speakers.voices import speech_of_words, windows
 
 TURNS = [Turn(0.0, 2.0, "Speaker 1"), Turn(2.0, 5.0, "Speaker 2")]
 
@@ -89,3 +90,25 @@ def test_channel_labeller_mixed_transcript_fails_with_the_engines_reason() -> No
         "error": "ValueError: this one has 1",
     }
     assert labelled_result["segments"] == segments
+
+
+def test_speech_of_words_joins_words_closer_than_the_gap() -> None:
+    segments = [
+        {"words": [word(0.5, 0.9, " a"), word(1.2, 1.6, " b")]},
+        {"words": [word(3.0, 3.4, " c")]},
+    ]
+    assert speech_of_words(segments) == [(0.5, 1.6), (3.0, 3.4)]
+
+
+def test_speech_of_words_without_word_timings_is_unknown() -> None:
+    assert speech_of_words([{"start": 0.0, "end": 2.0, "text": " no words"}]) is None
+
+
+def test_windows_step_through_each_stretch_and_end_with_it() -> None:
+    assert windows([(0.0, 3.7), (10.0, 10.8)]) == [
+        (0.0, 1.5),
+        (1.0, 2.5),
+        (2.0, 3.5),
+        (2.2, 3.7),
+        (10.0, 10.8),
+    ]

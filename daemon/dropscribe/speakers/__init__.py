@@ -19,7 +19,7 @@ from dropscribe.speakers.labels import (
     renamed,
     speaking_times,
 )
-from dropscribe.speakers.voices import INSTALL_HINT, VoiceModel, engine_label
+from dropscribe.speakers.voices import INSTALL_HINT, VoiceModel, engine_label, speech_of_words
 
 __all__ = ["INSTALL_HINT", "ChannelLabeller", "VoiceLabeller", "VoiceModel", "outcome"]
 
@@ -85,6 +85,7 @@ class VoiceLabeller:
     def _labelled(
         self, result: Mapping[str, Any], recording: Path
     ) -> tuple[Segments, dict[str, Any]]:
-        turns: list[Turn] = renamed(self._model.turns(recording))
+        speech = speech_of_words(result.get("segments") or [])
+        turns: list[Turn] = renamed(self._model.turns(recording, speech))
         segments = labelled(result.get("segments") or [], turns)
         return segments, {"engine": engine_label(), "turns": len(turns)}
