@@ -289,7 +289,8 @@ class InboxWatcher:
             for sub in self._scan(rel) if self._recursive else ():
                 self._observe(sub, now)
         elif is_candidate(rel.rpartition("/")[2], st.st_mode, self._extensions):
-            self._tracker.observe(rel, st.st_size, st.st_mtime_ns, now, inode=st.st_ino)
+            age = time.time() - st.st_ctime  # the wall clock: ctime is wall-clock time
+            self._tracker.observe(rel, st.st_size, st.st_mtime_ns, now, inode=st.st_ino, age=age)
         else:
             self._tracker.forget(rel)
             self._report_ignored(rel, st.st_ino)

@@ -30,6 +30,12 @@ class SettleTracker:
     a slow but steady writer is never taken early. A taken file is not ready again until it
     changes or is forgotten.
 
+    A file first seen with its status-change time (ctime) already ``settle_seconds`` in the
+    past (given as ``age``) has been still that long: it is ready at its first observation.
+    That is every file that was waiting in the inbox when the daemon started. ctime, unlike
+    mtime, cannot be set back by a writer: every write, rename, chmod or utime moves it to
+    the present, so a file being written, or just moved in, is never taken this way.
+
     Where the watcher sees writes and closes (inotify's IN_MODIFY and IN_CLOSE_WRITE), a file
     written since its last close (:meth:`note_write`, :meth:`note_closed`) is not ready
     however long it stays still, unless it stays still for WRITING_GRACE_SECONDS.
@@ -42,12 +48,18 @@ class SettleTracker:
         self._seen: dict[str, _Seen] = {}
         self._writing: set[str] = set()
 
-    def observe(self, rel: str, size: int, mtime_ns: int, now: float, *, inode: int = 0) -> None:
-        """Record what ``rel`` looked like at time ``now``."""
+    def observe(
+        self, rel: str, size: int, mtime_ns: int, now: float, *, inode: int = 0, age: float = 0.0
+    ) -> None:
+        """Record what ``rel`` looked like at time ``now``; ``age``: how many seconds before
+        ``now`` its status last changed (ctime), by the wall clock (0 when unknown)."""
         signature = (size, mtime_ns, inode)
         seen = self._seen.get(rel)
         if seen is None or seen.signature != signature:
-            self._seen[rel] = _Seen(signature, since=now)
+            still = self._settle > 0 and age >= self._settle
+            self._seen[rel] = _Seen(signature, since=now - age if still else now)
+            if still:
+                self._seen[rel].observations = 2  # the time already says it was still
         else:
             seen.observations += 1
 

@@ -120,6 +120,18 @@ def test_watcher_file_present_at_start_reported_once(
     assert claimer.wait_for(1) == ["early.wav"]
 
 
+def test_watcher_file_still_since_before_start_taken_without_waiting_to_settle(
+    inbox: Path, claimer: Claimer, watch: Callable[..., InboxWatcher]
+) -> None:
+    settle = 1.0
+    (inbox / "z-old.wav").write_bytes(AUDIO)
+    time.sleep(settle + 0.2)  # its ctime now lies further back than the settle time
+    (inbox / "a-new.wav").write_bytes(AUDIO)
+    watch(settle_seconds=settle)
+    # Seen at the same scan, the new file must still settle; the old one needs no wait.
+    assert claimer.wait_for(2) == ["z-old.wav", "a-new.wav"]
+
+
 def test_watcher_cp_copy_reported_once_with_full_size(
     tmp_path: Path, inbox: Path, claimer: Claimer, watch: Callable[..., InboxWatcher]
 ) -> None:

@@ -20,6 +20,22 @@ def test_settle_tracker_unchanged_for_settle_seconds_is_ready() -> None:
     assert tracker.ready(now=2.0) == ["a.wav"]
 
 
+def test_settle_tracker_still_longer_than_settle_by_its_ctime_ready_at_first_sight() -> None:
+    tracker = SettleTracker(2.0)
+    tracker.observe("old.wav", 10, 1, now=100.0, age=2.5)
+    tracker.observe("young.wav", 10, 1, now=100.0, age=1.5)
+    assert tracker.ready(now=100.0) == ["old.wav"]
+
+
+def test_settle_tracker_change_after_an_old_first_sight_restarts_timer() -> None:
+    tracker = SettleTracker(2.0)
+    tracker.observe("a.wav", 10, 1, now=100.0, age=50.0)
+    tracker.observe("a.wav", 20, 2, now=100.5, age=0.0)
+    tracker.observe("a.wav", 20, 2, now=101.0, age=0.5)
+    assert tracker.ready(now=101.0) == []
+    assert tracker.ready(now=102.5) == ["a.wav"]
+
+
 def test_settle_tracker_size_change_restarts_timer() -> None:
     tracker = SettleTracker(2.0)
     tracker.observe("a.wav", 10, 1, now=0.0)

@@ -9,13 +9,14 @@ A crash mid-batch leaves them processing, which the next start turns back into p
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from .engine import EngineError, Interrupted, StopCheck, Transcript
+from .engine import EngineError, Interrupted, ModelLoader, StopCheck, Transcript
 from .params import TranscribeArgs, WhisperInput, transcribe_args
 from .store import JobRecord, JobStore
 
@@ -95,6 +96,18 @@ class BatchRunner:
     def batchable(self, job_id: str) -> bool:
         """Return True when the job's upload is small enough to share a batch."""
         return self._small_upload(job_id) is not None
+
+    def prepare(self, job_id: str) -> None:
+        """Load the model that the job will run with, before its batch is gathered: jobs that
+        arrive while a model loads join the first batch instead of waiting for the next one.
+        A model that cannot load is left for the batch to report, job by job."""
+        job = self._store.get(job_id)
+        spec = None if job is None else self._routes.get(job.route)
+        if spec is None:
+            return
+        if isinstance(self._engine, ModelLoader):
+            with contextlib.suppress(EngineError):
+                self._engine.model(spec)
 
     def ahead(self, job_id: str) -> None:
         """Have the engine decode a queued job's small upload while it works on others."""

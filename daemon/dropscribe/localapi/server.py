@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Protocol, runtime_checkable
 
 import uvicorn
 
@@ -36,6 +35,7 @@ from .engine import (
     DEFAULT_MAX_AUDIO_HOURS,
     DEFAULT_MIN_COVERAGE,
     Engine,
+    ModelLoader,
     WhisperEngine,
 )
 from .lifecycle import JobStatus
@@ -95,15 +95,6 @@ class Assembly:
     service: ApiService
     start: Callable[[], None]
     stop: Callable[[float], None]
-
-
-@runtime_checkable
-class ModelLoader(Protocol):
-    """An engine that can load a model ahead of the first job (the real WhisperEngine can)."""
-
-    def model(self, spec: str) -> object:
-        """Return the loaded model for a spec. Raise EngineError if it cannot be loaded."""
-        ...
 
 
 @dataclass(frozen=True)

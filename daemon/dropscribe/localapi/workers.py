@@ -37,6 +37,8 @@ IDLE_WAIT_SECONDS = 0.2
 #: sends the next file within milliseconds, so a batch fills while they keep coming, and a
 #: lone job starts at most this much later.
 GATHER_STEP_SECONDS = 0.1
+#: Put in the queue at stop, once per worker, so that an idle worker sees the stop at once.
+WAKE = ""
 
 #: Seconds between the supervisor's checks that every worker thread is alive.
 SUPERVISE_SECONDS = 0.5
@@ -133,6 +135,8 @@ class EnginePool:
     def stop(self, timeout: float) -> None:
         """Stop the workers, abandoning a running job at its next segment; wait up to timeout."""
         self._stopping.set()
+        for _ in self._threads:  # wake the idle workers now rather than at their next look
+            self._queue.put(WAKE)
         # The supervisor first, so that it restarts no worker that is stopping.
         for thread in (self._supervisor, *self._threads):
             if thread.is_alive():
@@ -185,6 +189,8 @@ class EnginePool:
                 job_id = self._queue.get(timeout=IDLE_WAIT_SECONDS)
             except queue.Empty:
                 continue
+            if job_id == WAKE:
+                continue
             for batch in self._taken(job_id):
                 if self._stopping.is_set():
                     break  # the jobs left stay pending in the store for the next start
@@ -236,12 +242,16 @@ class EnginePool:
         whatever else is queued (up to a batch), the small uploads together, others alone."""
         if self._batches is None:
             return [[first]]
+        self._batches.prepare(first)
         taken = [first]
         while len(taken) < MAX_BATCH_JOBS:
             try:
-                taken.append(self._queue.get(timeout=GATHER_STEP_SECONDS))
+                job_id = self._queue.get(timeout=GATHER_STEP_SECONDS)
             except queue.Empty:
                 break
+            if job_id == WAKE:
+                break
+            taken.append(job_id)
         batches = self._batches
         small = [j for j in taken if j not in self._alone and batches.batchable(j)]
         return (

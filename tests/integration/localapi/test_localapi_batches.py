@@ -217,3 +217,33 @@ def test_server_sigkilled_during_a_batch_finishes_each_job_once_after_restart(
         assert word_error_rate(reference, body["result"]["text"]) <= 0.10
     # The OSR job ran once; each of the three ran in the killed batch and once more after.
     assert health["engine_runs"] == 1 + 3 + 3
+
+
+class LoadingBatchEngine(FakeBatchEngine):
+    """The fake batch engine with a model that takes until ``loaded`` is set to load."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loading = threading.Event()
+        self.loaded = threading.Event()
+
+    def model(self, spec: str) -> object:
+        self.loading.set()
+        assert self.loaded.wait(TIMEOUT)
+        return spec
+
+
+def test_pool_jobs_submitted_while_the_model_loads_join_the_first_batch(
+    tmp_path: Path,
+) -> None:
+    engine = LoadingBatchEngine()
+    engine.batch_release.set()
+    options = ServerOptions(tmp_path / "data", token=TOKEN)
+    with EmbeddedServer(options, engine=engine) as server:
+        polls = [submitted(server.base_url, tmp_path, "first")]
+        assert engine.loading.wait(TIMEOUT)
+        polls += [submitted(server.base_url, tmp_path, name) for name in ("a", "b")]
+        engine.loaded.set()
+        finals = [flow.wait_until_final(url, TOKEN)["status"] for url in polls]
+    assert finals == ["success"] * 3
+    assert engine.batches == [["first", "a", "b"]]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
+from dropscribe.localapi import workers
 from dropscribe.localapi.engine import EngineError, StopCheck, Transcript
 from dropscribe.localapi.lifecycle import JobStatus
 from dropscribe.localapi.store import JobRecord, JobStore, UploadRecord
@@ -121,3 +124,20 @@ def test_engine_pool_dead_worker_is_restarted_and_job_failed_after_two_deaths(
     )
     assert jobs["fine"].status is JobStatus.SUCCESS
     assert health == [PoolHealth(configured=1, alive=1, restarts=2, crashed_jobs=2)]
+
+
+def test_engine_pool_stop_wakes_idle_workers_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Idle workers would look at the stop flag only every 60 s: the stop must wake them.
+    monkeypatch.setattr(workers, "IDLE_WAIT_SECONDS", 60.0)
+    store = JobStore(tmp_path)
+    pool = EnginePool(
+        store, CrashingEngine(), {"whisper-tiny": "m"}, lambda i, e: tmp_path / f"{i}.{e}", 2,
+        time.time,
+    )  # fmt: skip
+    pool.start()
+    await_all_alive(pool)
+    pool.stop(5)
+    assert pool.health().alive == 0
+    store.close()
