@@ -1,6 +1,6 @@
 """Where the speech is in a recording, asked of a helper process.
 
-Voice activity detection needs numpy, PyAV and ONNX Runtime (about 90 MB resident). A daemon
+Voice activity detection needs numpy, PyAV and ONNX Runtime (about 95 MB resident). A daemon
 talking to a remote service stays light: the detection runs in one helper process
 (``python -m dropscribe.localapi.vad``), started on the first question and kept for the next,
 which reads a recording path per line and answers one JSON line.
