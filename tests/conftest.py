@@ -5,20 +5,42 @@ for the whole test session, on an ephemeral loopback port. Its bearer token is
 ``embedded_server.options.token``. Its /healthz counters are lifetime totals for the session, so
 compare before/after values rather than absolute ones.
 
+``restore_logging``: gives back the stdlib and structlog state that ``audit.configure()``
+changes, pytest's own handlers first.
+
 ``redis_server`` and ``seaweed_s3``: one real redis-server and one SeaweedFS S3 store for the
 session (scale-out tests); ``scale_out`` gives a test an empty Redis and a bucket of its own.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import redis
+import structlog
 
+from dropscribe import audit
 from dropscribe.localapi.server import EmbeddedServer, ServerOptions
 from support.scale import RedisServer, ScaleOut, SeaweedS3
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Give back the stdlib and structlog state configure() changes, pytest's handlers first."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    noisy = {name: logging.getLogger(name).level for name in audit.NOISY_LOGGERS}
+    yield
+    audit.shutdown()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, noisy_level in noisy.items():
+        logging.getLogger(name).setLevel(noisy_level)
+    structlog.reset_defaults()
+
 
 #: Bearer token of the session's embedded server.
 EMBEDDED_SERVER_TOKEN = "test-session-token"

@@ -8,12 +8,10 @@ import io
 import json
 import logging
 import os
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-import structlog
 from structlog.testing import capture_logs
 
 from dropscribe import audit
@@ -29,19 +27,8 @@ class Terminal(io.StringIO):
         return True
 
 
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """Give back the stdlib and structlog state configure() changes, pytest's handlers first."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    noisy = {name: logging.getLogger(name).level for name in audit.NOISY_LOGGERS}
-    yield
-    audit.shutdown()
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, noisy_level in noisy.items():
-        logging.getLogger(name).setLevel(noisy_level)
-    structlog.reset_defaults()
+#: Every test here configures logging; the fixture gives the state back afterwards.
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def configure(tmp_path: Path, stream: io.StringIO, **options: str) -> Path:

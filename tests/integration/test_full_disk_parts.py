@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 from dropscribe import audit, errors
 from dropscribe.jobs import new_job, update
@@ -82,21 +80,6 @@ def test_outbox_publish_on_full_disk_leaves_no_partial_file(disk: Path) -> None:
         outbox.publish("a", "job1", RESULT, {"source": "a.wav"})
     assert is_storage_trouble(caught.value)
     assert os.listdir(disk / "outbox") == []  # not even a temporary file
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """Give back the stdlib and structlog state configure() changes."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    noisy = {name: logging.getLogger(name).level for name in audit.NOISY_LOGGERS}
-    yield
-    audit.shutdown()
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, noisy_level in noisy.items():
-        logging.getLogger(name).setLevel(noisy_level)
-    structlog.reset_defaults()
 
 
 @pytest.mark.usefixtures("restore_logging")
