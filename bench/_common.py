@@ -184,9 +184,10 @@ def bench_settings(
 ) -> dict[str, Any]:
     """Return the settings of a benchmarked daemon in ``data/``: the backend at ``base_url``
     ("embedded" for the in-process one), fast polling and the given watch and worker knobs.
-    The embedded server keeps its default polls (0.2 s growing to 2 s), which are what a user
-    gets; a remote server is polled every 0.2-1 s. Rescans and retries keep their defaults,
-    since the idle figures include them."""
+    The embedded server keeps the default polls (2 s growing to 60 s), which are what a user
+    gets: it wakes a job's poll the moment the job finishes, so the periodic polls are only a
+    safety net there. A remote server is polled every 0.2-1 s. Rescans and retries keep their
+    defaults, since the idle figures include them."""
     watch: dict[str, Any] = {"settle_seconds": settle_seconds, "mode": mode}
     if max_file_mb is not None:
         watch["max_file_mb"] = max_file_mb

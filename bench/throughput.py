@@ -12,8 +12,8 @@ Measured, in this order, each on the same files:
    the daemon sends (its default ``whisper`` settings through the server's ``transcribe_args``).
    The engine's limit. Its wall time includes interpreter start, imports and model load.
 2. dropscribe: ``dropscribe once`` with ``api.base_url: embedded`` and the files already in the
-   inbox (settle 0.5 s, the embedded server's default polls: 0.2 s growing to 2 s, 2 transfer
-   workers). Its wall time includes
+   inbox (settle 0.5 s, the default polls: the embedded server wakes a job's poll when the
+   job finishes, 2 transfer workers). Its wall time includes
    start-up, the settle wait, the lazy model load on the first job and shut-down; those phases
    are separated with the audit trail's timestamps.
 3. seed: the seed's sample client, its code taken verbatim from

@@ -204,17 +204,8 @@ class Workers(_Section):
     drain_timeout_seconds: PositiveSeconds = 30.0
 
 
-#: Poll intervals when ``api.base_url`` is ``embedded`` and the poll section leaves them out
-#: (seconds): a poll of the in-process server costs a millisecond or two, while the remote
-#: defaults (2 s growing to 60 s) would publish a job finished after 6 s only at the 9.5 s poll.
-EMBEDDED_POLL_INITIAL_SECONDS = 0.2
-EMBEDDED_POLL_MAX_SECONDS = 2.0
-
-
 class Poll(_Section):
-    """How often a submitted job is checked, and for how long at most. The interval defaults
-    are for a remote service; with the embedded server they are 0.2 s and 2 s (see
-    :func:`local_poll_defaults`)."""
+    """How often a submitted job is checked, and for how long at most."""
 
     initial_seconds: PositiveSeconds = 2.0
     max_seconds: PositiveSeconds = 60.0
@@ -603,11 +594,6 @@ class Settings(_Section):
     api_key: SecretStr | None = Field(default=None, exclude=True)
     source: Path | None = Field(default=None, exclude=True)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _local_poll_defaults(cls, data: Any) -> Any:
-        return local_poll_defaults(data)
-
     @model_validator(mode="after")
     def _language_fits_the_model(self) -> Settings:
         problem = language_model_problem(self)
@@ -645,28 +631,6 @@ class Settings(_Section):
         when set, so a service that does not know it is never sent it."""
         sent = self.whisper.model_dump(mode="json", exclude=_unset_optional(self.whisper))
         return {**sent, **diarize_inputs(self.diarize, self.whisper)}
-
-
-def local_poll_defaults(data: Any) -> Any:
-    """Given the raw settings (a mapping, as read from YAML), return them with the embedded
-    server's poll intervals filled in where ``api.base_url`` is ``embedded`` (the default) and
-    the poll section leaves an interval out. A max_seconds filled in is never below the
-    initial_seconds given. Anything else is returned as it is, for validation to judge."""
-    if not isinstance(data, Mapping):
-        return data
-    api, poll = data.get("api") or {}, data.get("poll") or {}
-    if not isinstance(api, Mapping) or not isinstance(poll, Mapping):
-        return data
-    if api.get("base_url", EMBEDDED) != EMBEDDED:
-        return data
-    initial = poll.get("initial_seconds", EMBEDDED_POLL_INITIAL_SECONDS)
-    if not isinstance(initial, int | float) or isinstance(initial, bool):
-        return data
-    local = {
-        "initial_seconds": initial,
-        "max_seconds": poll.get("max_seconds", max(EMBEDDED_POLL_MAX_SECONDS, initial)),
-    }
-    return {**data, "poll": {**poll, **local}}
 
 
 def load_config(

@@ -339,20 +339,3 @@ def test_language_english_or_detected_with_the_bundled_model_accepted(
 def test_language_other_than_english_with_a_multilingual_model_accepted(tmp_path: Path) -> None:
     text = LOCAL + "whisper: {language: de}\nembedded: {model: small}\n"
     assert load_config(write(tmp_path, text), {}).whisper_input["language"] == "de"
-
-
-def test_poll_intervals_left_out_are_local_with_the_embedded_server() -> None:
-    poll = Settings.model_validate({"poll": {"deadline_hours": 1}}).poll
-    assert (poll.initial_seconds, poll.max_seconds, poll.deadline_hours) == (0.2, 2.0, 1.0)
-
-
-def test_poll_intervals_left_out_are_the_remote_ones_with_a_remote_service() -> None:
-    poll = Settings.model_validate({"api": {"base_url": "https://api.tiyaro.ai"}}).poll
-    assert (poll.initial_seconds, poll.max_seconds) == (2.0, 60.0)
-
-
-def test_poll_intervals_given_are_kept_and_a_filled_in_max_not_below_them() -> None:
-    given = Settings.model_validate({"poll": {"initial_seconds": 1, "max_seconds": 30}}).poll
-    assert (given.initial_seconds, given.max_seconds) == (1.0, 30.0)
-    slow = Settings.model_validate({"poll": {"initial_seconds": 5}}).poll
-    assert (slow.initial_seconds, slow.max_seconds) == (5.0, 5.0)
