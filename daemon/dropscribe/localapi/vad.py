@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,11 +112,22 @@ def give_back_memory() -> None:
     pages back to the system (glibc's malloc_trim): the helper would otherwise keep its
     peak (146 MB against 95 MB after 60 questions about the speech fixtures)."""
     gc.collect()
+    trim = heap_trimmer()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def heap_trimmer() -> Callable[[int], int] | None:
+    """Return glibc's malloc_trim, looked up once (find_library runs ldconfig); None where
+    the C library is not glibc."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
+        trim: Callable[[int], int] = ctypes.CDLL(
+            ctypes.util.find_library("c") or "libc.so.6"
+        ).malloc_trim
     except (OSError, AttributeError):
-        pass  # not glibc: nothing to do
+        return None
+    return trim
 
 
 def serve_probe() -> None:
