@@ -20,7 +20,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from pathlib import Path
 import requests
 
 from support.daemon import DROPSCRIBE
-from support.serve import terminate
+from support.serve import ChildProcess
 
 #: Credentials of the SeaweedFS identity (any values: the store is started with them).
 ACCESS_KEY = "scale-test-access"
@@ -204,66 +203,29 @@ class ScaleOut:
         return self.storage.removeprefix("s3://").split("/", 1)[1]
 
 
-class WorkerProcess:
+class WorkerProcess(ChildProcess):
     """One ``dropscribe worker`` child; ``start()`` returns once it takes jobs."""
 
+    what = "worker"
+
     def __init__(self, broker: str, storage: str, env: dict[str, str], args: Sequence[str] = ()):
+        super().__init__(_HEALTH, WORKER_START_TIMEOUT_SECONDS, stop_timeout=40.0)
         self._command = [
             str(DROPSCRIBE), "worker", "--broker", broker, "--storage", storage,
             "--health-port", "0", *args,
         ]  # fmt: skip
         self._env = dict(os.environ, **env)
-        self._process: subprocess.Popen[str] | None = None
-        self.lines: list[str] = []
-        self.health_url = ""
-        self._ready = threading.Event()
-        self._reader: threading.Thread | None = None
 
     @property
-    def pid(self) -> int:
-        """Return the worker's process id."""
-        assert self._process is not None
-        return self._process.pid
+    def health_url(self) -> str:
+        """Return the worker's health URL (known once start() returned)."""
+        return self.url
 
     def start(self) -> WorkerProcess:
         """Start the worker; return once its health endpoint is up. Raise AssertionError if
         it exits or takes too long."""
-        self._process = subprocess.Popen(
-            self._command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            env=self._env,
-        )  # fmt: skip
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + WORKER_START_TIMEOUT_SECONDS
-        while not self._ready.wait(0.1):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError("worker did not start:\n" + "".join(self.lines[-30:]))
+        self.spawn(self._command, self._env)
         return self
-
-    def _read(self) -> None:
-        assert self._process is not None and self._process.stderr is not None
-        for line in self._process.stderr:
-            self.lines.append(line)
-            match = _HEALTH.search(line)
-            if match and not self._ready.is_set():
-                self.health_url = match["url"]
-                self._ready.set()
-
-    def kill(self) -> None:
-        """SIGKILL the worker, as a power cut or the OOM killer would."""
-        assert self._process is not None
-        self._process.kill()
-        self._process.wait()
-
-    def stop(self, timeout: float = 40.0) -> int | None:
-        """SIGTERM the worker (SIGKILL after ``timeout``); return its exit code."""
-        if self._process is None:
-            return None
-        return terminate(self._process, self._reader, timeout)
 
     def __enter__(self) -> WorkerProcess:
         return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()

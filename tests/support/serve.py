@@ -54,8 +54,78 @@ def terminate(
     return process.returncode
 
 
-class ServeProcess:
+class ChildProcess:
+    """A ``dropscribe`` child whose stderr lines a thread collects (so a chatty child never
+    blocks on a full pipe); ``start`` returns once a line matches ``ready``, whose ``url``
+    group it keeps, and ``stop`` (or a with block) ends it."""
+
+    #: What the child is, for the error that says it did not start.
+    what = "the child"
+
+    def __init__(self, ready: re.Pattern[str], start_timeout: float, stop_timeout: float) -> None:
+        self._ready_line = ready
+        self._start_timeout = start_timeout
+        self._stop_timeout = stop_timeout
+        self._process: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+        self._ready = threading.Event()
+        self.lines: list[str] = []
+        self.url = ""
+
+    @property
+    def pid(self) -> int:
+        """Return the child's process id."""
+        assert self._process is not None
+        return self._process.pid
+
+    def spawn(self, command: Sequence[str], env: dict[str, str]) -> None:
+        """Start ``command``; return once its ready line came. Raise AssertionError if it
+        exits or takes longer than the start timeout."""
+        self._process = subprocess.Popen(
+            list(command), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + self._start_timeout
+        while not self._ready.wait(0.1):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"{self.what} did not start:\n" + "".join(self.lines[-30:]))
+
+    def _read(self) -> None:
+        assert self._process is not None and self._process.stderr is not None
+        for line in self._process.stderr:
+            self.lines.append(line)
+            match = self._ready_line.search(line)
+            if match and not self._ready.is_set():
+                self.url = match["url"]
+                self._ready.set()
+
+    def alive(self) -> bool:
+        """Return True while the child runs."""
+        return self._process is not None and self._process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the child, as a power cut or the OOM killer would."""
+        assert self._process is not None
+        self._process.kill()
+        self._process.wait()
+
+    def stop(self, timeout: float | None = None) -> int | None:
+        """SIGTERM the child (SIGKILL after ``timeout``, by default the stop timeout);
+        return its exit code, or None if it never started."""
+        if self._process is None:
+            return None
+        return terminate(self._process, self._reader, timeout or self._stop_timeout)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class ServeProcess(ChildProcess):
     """One ``dropscribe serve --port 0`` child; ``start()`` then ``stop()`` (or a with block)."""
+
+    what = "serve"
 
     def __init__(
         self,
@@ -64,63 +134,26 @@ class ServeProcess:
         token: str = SERVE_TOKEN,
         file_limit: int | None = None,
     ) -> None:
+        super().__init__(_LISTENING, START_TIMEOUT_SECONDS, stop_timeout=20.0)
         self.folder = folder
         self.token = token
         self._args = list(args)
         self._file_limit = file_limit
-        self._process: subprocess.Popen[str] | None = None
-        self._reader: threading.Thread | None = None
-        self.lines: list[str] = []
-        self._url = ""
-        self._listening = threading.Event()
 
     @property
     def base_url(self) -> str:
         """Return the server's base URL (known once start() returned)."""
-        return self._url
-
-    @property
-    def pid(self) -> int:
-        """Return the server's process id."""
-        assert self._process is not None
-        return self._process.pid
+        return self.url
 
     def start(self) -> ServeProcess:
         """Start the server and return once it listens. Raise AssertionError if it does not."""
-        env = dict(os.environ, DROPSCRIBE_SERVE_TOKEN=self.token)
         command = [str(DROPSCRIBE), "serve", "--port", "0", "--data-dir", str(self.folder)]
         if self._file_limit is not None:
             # Soft and hard: the server cannot raise it, as under a unit's LimitNOFILE=.
             limit = self._file_limit
             command = ["prlimit", f"--nofile={limit}:{limit}", "--", *command]
-        self._process = subprocess.Popen(
-            [*command, *self._args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while not self._listening.wait(0.1):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError("serve did not listen:\n" + "".join(self.lines[-30:]))
+        self.spawn([*command, *self._args], dict(os.environ, DROPSCRIBE_SERVE_TOKEN=self.token))
         return self
-
-    def _read(self) -> None:
-        assert self._process is not None and self._process.stderr is not None
-        for line in self._process.stderr:
-            self.lines.append(line)
-            match = _LISTENING.search(line)
-            if match and not self._listening.is_set():
-                self._url = match["url"]
-                self._listening.set()
-
-    def alive(self) -> bool:
-        """Return True while the server process runs."""
-        return self._process is not None and self._process.poll() is None
 
     def rss_bytes(self) -> int:
         """Return the server's resident memory now, in bytes."""
@@ -130,17 +163,8 @@ class ServeProcess:
         """Return the most resident memory the server has had so far, in bytes."""
         return _status_kib(self.pid, "VmHWM") * 1024
 
-    def stop(self, timeout: float = 20.0) -> int | None:
-        """Stop the server with SIGTERM (SIGKILL after ``timeout``); return its exit code."""
-        if self._process is None:
-            return None
-        return terminate(self._process, self._reader, timeout)
-
     def __enter__(self) -> ServeProcess:
         return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 def _status_kib(pid: int, field: str) -> int:
