@@ -28,7 +28,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -50,7 +49,7 @@ from _common import (
 
 from support.daemon import DATA_PATHS, FOLDERS, Daemon
 from support.fault_server import Fault, FaultServer
-from support.small_disk import fill
+from support.small_disk import fill, tmpfs
 
 #: Seconds between RSS/fd samples of the daemon.
 SAMPLE_EVERY_SECONDS = 5.0
@@ -115,12 +114,8 @@ def data_root(root: Path) -> Iterator[bool]:
     if os.geteuid() != 0:
         yield False
         return
-    options = f"size={DISK_MIB}m,mode=0755"
-    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(data)], check=True)
-    try:
+    with tmpfs(data, DISK_MIB * 1024):
         yield True
-    finally:
-        subprocess.run(["umount", "--lazy", str(data)], check=False)
 
 
 def settings(srv: FaultServer) -> dict[str, Any]:
