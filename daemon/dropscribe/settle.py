@@ -56,10 +56,11 @@ class SettleTracker:
         signature = (size, mtime_ns, inode)
         seen = self._seen.get(rel)
         if seen is None or seen.signature != signature:
-            still = self._settle > 0 and age >= self._settle
-            self._seen[rel] = _Seen(signature, since=now - age if still else now)
-            if still:
-                self._seen[rel].observations = 2  # the time already says it was still
+            # Still long enough by its ctime: as good as a second observation settle_seconds on.
+            if self._settle > 0 and age >= self._settle:
+                self._seen[rel] = _Seen(signature, since=now - age, observations=2)
+            else:
+                self._seen[rel] = _Seen(signature, since=now)
         else:
             seen.observations += 1
 

@@ -85,7 +85,7 @@ class VoiceLabeller:
     def _labelled(
         self, result: Mapping[str, Any], recording: Path
     ) -> tuple[Segments, dict[str, Any]]:
-        speech = speech_of_words(result.get("segments") or [])
-        turns: list[Turn] = renamed(self._model.turns(recording, speech))
-        segments = labelled(result.get("segments") or [], turns)
+        transcribed = result.get("segments") or []
+        turns: list[Turn] = renamed(self._model.turns(recording, speech_of_words(transcribed)))
+        segments = labelled(transcribed, turns)
         return segments, {"engine": engine_label(), "turns": len(turns)}

