@@ -36,7 +36,7 @@ from typing import Any
 
 from _common import PYTHON, Target, print_table, write_report
 
-from support.dialogue import MAN, TURNS, WOMAN, attributed_share, dialogue, write_wav
+from support.dialogue import MAN, TURNS, WOMAN, attributed_share, dialogue, word_speakers, write_wav
 
 #: The second dialogue: Kennedy first, shorter turns, other sentences of the reading.
 OTHER_TURNS = (
@@ -89,17 +89,12 @@ def diarized(result: dict[str, Any], path: Path, truth: list[Any]) -> dict[str, 
     warmed = time.monotonic()
     labelled = VoiceLabeller(model).label(result, path)
     done = time.monotonic()
-    spans = [
-        (float(w["start"]), float(w["end"]), s["speaker"])
-        for s in labelled["segments"]
-        for w in s.get("words", [])
-    ]
     return {
         "load_seconds": round(loaded - started, 3),
         "first_diarize_seconds": round(warmed - loaded, 3),
         "diarize_seconds": round(done - warmed, 3),
         "speakers": len(labelled.get("speakers", [])),
-        "attributed": round(attributed_share(spans, truth), 4),
+        "attributed": round(attributed_share(word_speakers(labelled["segments"]), truth), 4),
         "error": labelled["diarization"].get("error"),
     }
 

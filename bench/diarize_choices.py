@@ -33,7 +33,15 @@ from typing import Any
 from _common import print_table, write_report
 from diarize import DIALOGUES
 
-from support.dialogue import MAN, WOMAN, Spoken, attributed_share, dialogue, write_wav
+from support.dialogue import (
+    MAN,
+    WOMAN,
+    Spoken,
+    attributed_share,
+    dialogue,
+    word_speakers,
+    write_wav,
+)
 
 #: The third voice: the English half of multilingual.mp3 (its first 28 s).
 READER = "multilingual.mp3"
@@ -80,7 +88,7 @@ def senko_defaults() -> Callable[[dict[str, Any], Path], list[tuple[float, float
                 for t in found.get("merged_segments", [])
             ]
         )
-        return word_spans(labelled(result.get("segments") or [], turns) if turns else [])
+        return word_speakers(labelled(result.get("segments") or [], turns) if turns else [])
 
     return label
 
@@ -93,19 +101,9 @@ def dropscribes_way() -> Callable[[dict[str, Any], Path], list[tuple[float, floa
     model.load()
 
     def label(result: dict[str, Any], path: Path) -> list[tuple[float, float, str]]:
-        return word_spans(VoiceLabeller(model).label(result, path).get("segments", []))
+        return word_speakers(VoiceLabeller(model).label(result, path).get("segments", []))
 
     return label
-
-
-def word_spans(segments: list[dict[str, Any]]) -> list[tuple[float, float, str]]:
-    """Return (start, end, speaker) of every labelled word."""
-    return [
-        (float(w["start"]), float(w["end"]), str(s["speaker"]))
-        for s in segments
-        if "speaker" in s
-        for w in s.get("words", [])
-    ]
 
 
 def main() -> None:

@@ -94,6 +94,17 @@ def write_wav(path: Path, samples: Any) -> Path:
     return path
 
 
+def word_speakers(segments: list[dict[str, Any]]) -> list[tuple[float, float, str]]:
+    """Return (start, end, speaker) of every word of a labelled transcript's segments (those
+    without a speaker add none), as :func:`attributed_share` takes them."""
+    return [
+        (float(w["start"]), float(w["end"]), str(s["speaker"]))
+        for s in segments
+        if "speaker" in s
+        for w in s.get("words", [])
+    ]
+
+
 def attributed_share(found: list[tuple[float, float, str]], truth: list[Spoken]) -> float:
     """Return the share of the true speech time whose found speaker is right, under the best
     one-to-one matching of found speakers to true voices (found: (start, end, speaker))."""
