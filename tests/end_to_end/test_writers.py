@@ -101,16 +101,25 @@ def published_whole(srv: FaultServer, ws: Daemon, name: str, data: bytes) -> dic
     return dict(document)
 
 
+def held_then_published(
+    srv: FaultServer, ws: Daemon, name: str, data: bytes, plan: list[list[object]]
+) -> None:
+    """Run a writer that keeps ``name`` open through a stall; while it does, the file is not
+    claimed and stays in the inbox; once it closes, the file is published whole."""
+    writer = start_writer(ws, name, data, plan)
+    time.sleep(STALL_SECONDS - 1.0)
+    assert ws.events("job.claimed") == [] and (ws.inbox / name).exists()
+    assert writer.wait(RUN_TIMEOUT) == 0
+    published_whole(srv, ws, name, data)
+
+
 def test_run_writer_stalling_past_the_settle_time_is_taken_whole(
     daemon: tuple[FaultServer, Daemon],
 ) -> None:
     srv, ws = daemon
     data = recording()
-    writer = start_writer(ws, "x.wav", data, [["write", 500_000], ["sleep", STALL_SECONDS]])
-    time.sleep(STALL_SECONDS - 1.0)
-    assert ws.events("job.claimed") == []  # stalled but open: not taken
-    assert writer.wait(RUN_TIMEOUT) == 0
-    published_whole(srv, ws, "x.wav", data)
+    # Stalled but open: not taken.
+    held_then_published(srv, ws, "x.wav", data, [["write", 500_000], ["sleep", STALL_SECONDS]])
 
 
 def test_run_writer_holding_the_file_open_without_writing_is_not_taken(
@@ -118,11 +127,8 @@ def test_run_writer_holding_the_file_open_without_writing_is_not_taken(
 ) -> None:
     srv, ws = daemon
     data = recording(300_000)
-    writer = start_writer(ws, "held.wav", data, [["write", len(data)], ["sleep", STALL_SECONDS]])
-    time.sleep(STALL_SECONDS - 1.0)
-    assert ws.events("job.claimed") == [] and (ws.inbox / "held.wav").exists()
-    assert writer.wait(RUN_TIMEOUT) == 0
-    published_whole(srv, ws, "held.wav", data)
+    plan: list[list[object]] = [["write", len(data)], ["sleep", STALL_SECONDS]]
+    held_then_published(srv, ws, "held.wav", data, plan)
 
 
 def test_run_polling_observer_writer_holding_the_file_open_is_not_taken(
@@ -131,11 +137,7 @@ def test_run_polling_observer_writer_holding_the_file_open_is_not_taken(
     # Polling sees no closes: the settle time and the /proc check are all there is.
     srv, ws = polling_daemon
     data = recording(300_000)
-    writer = start_writer(ws, "nfs.wav", data, [["write", 150_000], ["sleep", STALL_SECONDS]])
-    time.sleep(STALL_SECONDS - 1.0)
-    assert ws.events("job.claimed") == [] and (ws.inbox / "nfs.wav").exists()
-    assert writer.wait(RUN_TIMEOUT) == 0
-    published_whole(srv, ws, "nfs.wav", data)
+    held_then_published(srv, ws, "nfs.wav", data, [["write", 150_000], ["sleep", STALL_SECONDS]])
 
 
 def test_run_appending_writer_with_pauses_is_taken_whole(
