@@ -32,6 +32,10 @@ class AudioProblem(Exception):
     """The file is not audio we accept; the message says why, for a person."""
 
 
+class TooLong(AudioProblem):
+    """The file holds more audio than the limit it was decoded under."""
+
+
 class DecodeStopped(Exception):
     """Decoding was abandoned because ``should_stop`` turned True."""
 
@@ -142,7 +146,7 @@ def decode_within(
             if should_stop():
                 raise DecodeStopped()
             if not buffer.append(chunk):
-                raise AudioProblem(too_long(buffer.size / sampling_rate, max_seconds))
+                raise TooLong(too_long(buffer.size / sampling_rate, max_seconds))
     except av.error.FFmpegError as exc:
         raise AudioProblem(undecodable(exc)) from exc
     finally:

@@ -22,13 +22,15 @@ from .store import JobRecord, JobStore
 
 log = logging.getLogger(__name__)
 
-#: Uploads larger than this (bytes) run alone: about two minutes of 16 kHz WAV or four of a
-#: 128 kb/s MP3, past which one recording has windows enough to fill its own batches and
-#: decoding several at once would only hold their audio in memory together.
+#: Uploads larger than this (bytes) run alone without a look inside: about two minutes of 16 kHz
+#: WAV or four of a 128 kb/s MP3, past which one recording has windows enough to fill its own
+#: batches. A smaller upload can still hold long audio (half an hour of a 16 kb/s voice memo is
+#: 3.6 MB); the engine reads that from its header and decodes it alone (SHORT_SECONDS).
 BATCH_UPLOAD_LIMIT_BYTES = 4 << 20
 
-#: Most jobs a worker takes from the queue for one batch.
-MAX_BATCH_JOBS = 16
+#: Most jobs a worker takes from the queue for one batch: as many as are decoded ahead, so that
+#: a folder of short recordings dropped at once is decoded in one batch, not two.
+MAX_BATCH_JOBS = 32
 
 
 @runtime_checkable

@@ -25,12 +25,10 @@ from .vad import SAMPLING_RATE, WINDOW_SECONDS, windows
 #: pause long enough to end its segment there.
 GAP_SECONDS = 1.5
 
-#: Recordings at most this long (in seconds of audio) are batched with others; a longer one has
-#: windows enough to fill batches by itself.
+#: Recordings at most this long (in seconds of audio) are decoded ahead and batched with others;
+#: a longer one has windows enough to fill batches by itself. With the 32 jobs a batch takes at
+#: most, a batch holds at most 32 minutes of samples (123 MB), and as much again laid end to end.
 SHORT_SECONDS = 60.0
-
-#: Most recordings a worker takes from the queue for one batched call.
-MAX_RECORDINGS = 16
 
 
 @dataclass(frozen=True)

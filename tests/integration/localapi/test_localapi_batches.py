@@ -125,6 +125,18 @@ def test_pool_queued_jobs_run_as_one_batch_each_with_its_result(
     }
 
 
+def test_pool_folder_of_twenty_short_jobs_runs_as_one_batch(
+    batch_server: EmbeddedServer, batch_engine: FakeBatchEngine, tmp_path: Path
+) -> None:
+    names = [f"clip-{n:02d}" for n in range(20)]
+    with batch_server as server:
+        polls = batch_running(server, batch_engine, tmp_path, names)
+        batch_engine.batch_release.set()
+        finals = [flow.wait_until_final(url, TOKEN)["status"] for url in polls.values()]
+    assert finals == ["success"] * 20
+    assert batch_engine.batches == [names]
+
+
 def test_pool_cancel_one_job_of_a_batch_leaves_it_cancelled_others_succeed(
     batch_server: EmbeddedServer, batch_engine: FakeBatchEngine, tmp_path: Path
 ) -> None:
