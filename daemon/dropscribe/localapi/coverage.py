@@ -30,6 +30,14 @@ DOUBTFUL_COMPRESSION = 2.4
 #: through tiny.en: -0.44 at a compression ratio over 2.4).
 REPETITION_LOGPROB = -0.3
 
+#: Compression ratio past which a segment is a decoding loop whatever its log-probability: real
+#: repeated phrasing reaches 3.6 on a 30 s chunk of one sentence pattern, while tiny.en looping
+#: over speech it cannot understand ("I'm not sure if I'm going to do it, I'm not sure ...",
+#: "Thank you so much for watching ...") reached 10.9 to 16.8 at log-probabilities of -0.17
+#: to -0.26, confident enough to pass REPETITION_LOGPROB (espeak-ng's Spanish, French, Italian,
+#: Polish and Portuguese, decoded with timestamps beside an English recording).
+LOOP_COMPRESSION = 6.0
+
 #: Seconds a segment's range is widened on each side: the VAD pads speech by 0.4 s and Whisper
 #: rounds timestamps, so a complete transcript still leaves slivers at span edges.
 SEGMENT_SLACK_SECONDS = 0.4
@@ -75,12 +83,19 @@ class Coverage:
 
 def is_doubtful(segment: Mapping[str, Any]) -> bool:
     """Return True when a segment's decoding looks confidently wrong."""
-    logprob = segment.get("avg_logprob")
-    ratio = segment.get("compression_ratio")
-    if not isinstance(logprob, int | float):
+    logprob = number(segment.get("avg_logprob"))
+    ratio = number(segment.get("compression_ratio"))
+    if ratio is not None and ratio > LOOP_COMPRESSION:
+        return True
+    if logprob is None:
         return False
-    repeated = isinstance(ratio, int | float) and ratio > DOUBTFUL_COMPRESSION
+    repeated = ratio is not None and ratio > DOUBTFUL_COMPRESSION
     return logprob < DOUBTFUL_LOGPROB or (repeated and logprob < REPETITION_LOGPROB)
+
+
+def number(value: object) -> float | None:
+    """Return the value as a float when it is a number (a remote result may leave it out)."""
+    return float(value) if isinstance(value, int | float) else None
 
 
 def union(spans: Iterable[Span]) -> list[Span]:

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from dropscribe.localapi.engine import DEFAULT_MIN_COVERAGE, Strategy, WhisperEngine
+from dropscribe.localapi.engine import (
+    DEFAULT_MIN_COVERAGE,
+    EngineError,
+    Strategy,
+    WhisperEngine,
+)
 from dropscribe.localapi.params import TranscribeArgs
 from support.wer import word_error_rate
 
@@ -73,6 +78,27 @@ def test_engine_german_speech_flagged_incomplete(engine: WhisperEngine, tmp_path
     # Sequential decoding samples at temperature > 0 after a failed window, so how much of
     # the German it passes off as English varies (0 to 0.55 of it seen); never enough.
     assert result["coverage"]["ratio"] < DEFAULT_MIN_COVERAGE
+
+
+#: Spanish for espeak-ng: tiny.en knows no Spanish and, decoding with timestamps beside English
+#: recordings, loops on confident English ("I'm not sure if I'm going to do it, ...").
+SPANISH = (
+    "El tren a Madrid tiene hoy un retraso de veinte minutos. Nos vemos mañana por la mañana en "
+    "la sala de reuniones del tercer piso. Por favor envíe el informe al departamento de "
+    "finanzas antes del viernes."
+)
+
+
+def test_engine_spanish_batched_between_english_flagged_incomplete(
+    engine: WhisperEngine, tmp_path: Path
+) -> None:
+    spoken, spanish = tmp_path / "spoken.wav", tmp_path / "spanish.wav"
+    subprocess.run(["espeak-ng", "-v", "es", "-s", "150", "-w", str(spoken), SPANISH], check=True)
+    subprocess.run(["sox", str(spoken), "-r", "16000", "-c", "1", str(spanish)], check=True)
+    english = SPEECH / "jfk.flac"
+    results = engine.transcribe_many("bundled", [english, spanish, english], ARGS, never)
+    flags = [result["complete"] for result in results if not isinstance(result, EngineError)]
+    assert flags == [True, False, True]
 
 
 def test_engine_decoding_cut_short_flagged_incomplete(engine: WhisperEngine) -> None:

@@ -49,6 +49,18 @@ def test_measure_confidently_repeated_phrasing_counts_as_covered() -> None:
     assert measure(SPEECH, [repeated]).ratio == 1.0
 
 
+def test_measure_confident_decoding_loop_counts_as_doubtful() -> None:
+    looping = {**segment(0.0, 30.0, logprob=-0.17), "compression_ratio": 12.6}
+    assert measure(SPEECH, [looping]).covered_seconds == 0
+
+
+def test_measure_loop_without_logprob_counts_as_doubtful() -> None:
+    looping = {"start": 0.0, "end": 30.0, "text": "thank you " * 40, "compression_ratio": 16.8}
+    plain = {"start": 0.0, "end": 30.0, "text": "word " * 30, "compression_ratio": 1.2}
+    assert measure(SPEECH, [looping]).covered_seconds == 0
+    assert measure(SPEECH, [plain]).ratio == 1.0
+
+
 def test_measure_no_speech_reports_no_speech_and_full_ratio() -> None:
     coverage = measure([], [])
     assert coverage.no_speech
