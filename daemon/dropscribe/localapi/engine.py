@@ -54,10 +54,10 @@ BUNDLED_LABEL = "tiny.en"
 DEFAULT_MAX_AUDIO_HOURS = 1.0
 
 Transcript = dict[str, Any]
+StopCheck = Callable[[], bool]
 
 #: The error of an upload that decodes to nothing.
 NO_SAMPLES = "the uploaded file contains no audio samples"
-StopCheck = Callable[[], bool]
 
 
 class EngineError(Exception):
