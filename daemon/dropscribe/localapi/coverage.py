@@ -33,8 +33,8 @@ REPETITION_LOGPROB = -0.3
 #: Compression ratio past which a segment is a decoding loop whatever its log-probability: real
 #: repeated phrasing reaches 3.6 on a 30 s chunk of one sentence pattern, while tiny.en looping
 #: over speech it cannot understand ("I'm not sure if I'm going to do it, I'm not sure ...",
-#: "Thank you so much for watching ...") reached 10.9 to 16.8 at log-probabilities of -0.17
-#: to -0.26, confident enough to pass REPETITION_LOGPROB (espeak-ng's Spanish, French, Italian,
+#: "Thank you so much for watching ...") reached 11.0 to 16.8 at log-probabilities of -0.17
+#: to -0.28, confident enough to pass REPETITION_LOGPROB (espeak-ng's Spanish, French, Italian,
 #: Polish and Portuguese, decoded with timestamps beside an English recording).
 LOOP_COMPRESSION = 6.0
 
