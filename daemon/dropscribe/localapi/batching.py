@@ -6,7 +6,7 @@ each one's speech windows are shifted to where it now lies, and one batched pipe
 decodes every window; the segments then go back to the recording whose window they came from,
 with their times shifted back. Coverage is measured per recording, on its own speech.
 
-The layout and the splitting are pure; ``decode_together`` is the one call into the model.
+The layout and the splitting are pure; the engine makes the one call into the model.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ GAP_SECONDS = 1.5
 
 #: Recordings at most this long (in seconds of audio) are decoded ahead and batched with others;
 #: a longer one has windows enough to fill batches by itself. With the 32 jobs a batch takes at
-#: most, a batch holds at most 32 minutes of samples (123 MB), and as much again laid end to end.
+#: most, a batch holds at most 32 minutes of samples (123 MB), and as much again laid end to end;
+#: each engine worker holds its own batch, and up to 32 more recordings wait decoded ahead.
 SHORT_SECONDS = 60.0
 
 

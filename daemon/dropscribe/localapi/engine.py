@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -291,13 +291,32 @@ class WhisperEngine:
     ) -> Transcript:
         """Return the transcript of the audio with its coverage, or raise EngineError."""
         model = self.model(spec)
-        clip = self._prefetched.take(audio) or clip_of(audio, self._max_seconds)
+        clip = self._prefetched.take(audio) or self._whole(audio, should_stop)
+        return self._of_clip(model, audio, clip, args, should_stop)
+
+    def _of_clip(
+        self,
+        model: WhisperModel,
+        audio: Path,
+        clip: Clip | EngineError,
+        args: TranscribeArgs,
+        should_stop: StopCheck,
+    ) -> Transcript:
         if isinstance(clip, EngineError):
             raise clip
         if args.get(SPLIT_CHANNELS):
             return self._split_or_mixed(model, audio, clip, args, should_stop)
         first = self._decode(self._first, model, clip.samples, clip.speech, args, should_stop)
         return self._settled(model, clip, first, args, should_stop)
+
+    def _whole(self, audio: Path, should_stop: StopCheck) -> Clip | EngineError:
+        """Return the whole recording decoded, up to the server's limit, or why it cannot be.
+        Raise Interrupted when ``should_stop`` turns True while decoding."""
+        try:
+            samples = decoded(audio, SAMPLING_RATE, self._max_seconds, should_stop)
+        except EngineError as exc:
+            return exc
+        return Clip(samples, speech_spans(samples))
 
     def prefetch(self, audio: Path) -> None:
         """Decode and resample the recording in the background, ahead of its transcription."""
@@ -325,12 +344,35 @@ class WhisperEngine:
         clips = [self._prefetched.take(audio) for audio in audios]
         good = [clip for clip in clips if isinstance(clip, Clip)]
         decodings = iter(self._together(model, good, args, should_stop))
+        shared = [self._shared(model, clip, decodings, args, should_stop) for clip in clips]
+        # The short recordings' samples are not needed while the long ones run one by one.
+        del clips, good
         return [
-            self._each(spec, audio, args, should_stop) if clip is None  # too long to share
-            else clip if isinstance(clip, EngineError)
-            else self._settled(model, clip, next(decodings), args, should_stop)
-            for audio, clip in zip(audios, clips, strict=True)
-        ]  # fmt: skip
+            self._alone(model, audio, args, should_stop) if result is None else result
+            for audio, result in zip(audios, shared, strict=True)
+        ]
+
+    def _shared(
+        self,
+        model: WhisperModel,
+        clip: Clip | EngineError | None,
+        decodings: Iterator[Decoding],
+        args: TranscribeArgs,
+        should_stop: StopCheck,
+    ) -> Transcript | EngineError | None:
+        """Return a batched recording's transcript or error; None for one too long to share."""
+        if clip is None or isinstance(clip, EngineError):
+            return clip
+        return self._settled(model, clip, next(decodings), args, should_stop)
+
+    def _alone(
+        self, model: WhisperModel, audio: Path, args: TranscribeArgs, should_stop: StopCheck
+    ) -> Transcript | EngineError:
+        """Return the transcript of a recording too long to share a batch, decoded now."""
+        try:
+            return self._of_clip(model, audio, self._whole(audio, should_stop), args, should_stop)
+        except EngineError as exc:
+            return exc
 
     def _each(
         self, spec: str, audio: Path, args: TranscribeArgs, should_stop: StopCheck
@@ -468,21 +510,11 @@ def batched(model: WhisperModel, samples: Any, chunks: list[Span], args: Transcr
     )
 
 
-def clip_of(audio: Path, max_seconds: float) -> Clip | EngineError:
-    """Return the recording decoded to 16 kHz with its speech found, or why it cannot be."""
-    try:
-        samples = decoded(audio, SAMPLING_RATE, max_seconds, never_stop)
-    except EngineError as exc:
-        return exc
-    return Clip(samples, speech_spans(samples))
-
-
 def short_clip(audio: Path, max_seconds: float) -> Clip | EngineError | None:
-    """Return the recording decoded as ``clip_of`` does when it holds at most SHORT_SECONDS of
-    audio; None when it holds more, by its header or once decoded (a header may lie), or when
-    its header does not say.
-
-    Raise nothing: an error is returned as EngineError, as ``clip_of`` does.
+    """Return a short recording decoded to 16 kHz with its speech found, or why it cannot be
+    transcribed; None when it holds more than SHORT_SECONDS of audio, by its header or once
+    decoded (a header may understate), so that it is decoded on its own when its turn comes.
+    A header that gives no duration (webm written as it was recorded) is decoded to find out.
     """
     try:
         facts = probe(audio)
@@ -491,14 +523,14 @@ def short_clip(audio: Path, max_seconds: float) -> Clip | EngineError | None:
     problem = refusal(facts, max_seconds)
     if problem is not None:
         return EngineError(problem)
-    if facts.duration_seconds is None or facts.duration_seconds > SHORT_SECONDS:
+    if facts.duration_seconds is not None and facts.duration_seconds > SHORT_SECONDS:
         return None
+    limit = min(SHORT_SECONDS, max_seconds)
     try:
-        samples = decode_within(
-            audio, SAMPLING_RATE, SHORT_SECONDS, facts.duration_seconds, never_stop
-        )
-    except TooLong:
-        return None
+        samples = decode_within(audio, SAMPLING_RATE, limit, facts.duration_seconds, never_stop)
+    except TooLong as exc:
+        # Past the server's own limit it is refused; past the batching limit it waits its turn.
+        return EngineError(str(exc)) if limit == max_seconds else None
     except AudioProblem as exc:
         return EngineError(str(exc))
     if samples.size == 0:

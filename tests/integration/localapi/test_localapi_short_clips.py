@@ -70,11 +70,36 @@ def test_short_clip_header_that_understates_left_for_its_turn(tmp_path: Path) ->
     assert short_clip(understating_mp3(tmp_path), HOUR) is None
 
 
-def test_short_clip_refusals_are_errors(tmp_path: Path) -> None:
+def test_short_clip_header_without_duration_decoded(tmp_path: Path) -> None:
+    # WebM written as it is recorded (to a pipe, as a browser's MediaRecorder does) says no
+    # duration in its header.
+    webm = tmp_path / "recorded.webm"
+    with webm.open("wb") as out:
+        subprocess.run(
+            ["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "sine=f=300:d=5",
+             "-c:a", "libopus", "-f", "webm", "pipe:1"],
+            stdout=out, check=True,
+        )  # fmt: skip
+    clip = short_clip(webm, HOUR)
+    assert isinstance(clip, Clip)
+    assert 4.5 < clip.seconds < 5.5
+
+
+def test_short_clip_not_audio_is_an_error(tmp_path: Path) -> None:
     junk = tmp_path / "junk.wav"
     junk.write_bytes(b"not audio at all" * 100)
     assert isinstance(short_clip(junk, HOUR), EngineError)
+
+
+def test_short_clip_longer_than_the_server_limit_is_an_error(tmp_path: Path) -> None:
     too_long = short_clip(silent_wav(tmp_path / "a.wav", 8000, 8000 * 30), 20.0)
+    assert isinstance(too_long, EngineError)
+    assert "at most 20 s" in str(too_long)
+
+
+def test_short_clip_understating_past_the_server_limit_is_an_error(tmp_path: Path) -> None:
+    # It claims 8 s, under the 20 s limit; decoding finds more and refuses it.
+    too_long = short_clip(understating_mp3(tmp_path), 20.0)
     assert isinstance(too_long, EngineError)
     assert "at most 20 s" in str(too_long)
 
@@ -83,6 +108,7 @@ def test_engine_batch_with_a_long_recording_transcribes_each(tmp_path: Path) -> 
     # Seven JFKs end to end: 77 s, too long to share a batch; it is transcribed on its own.
     long = tmp_path / "long.wav"
     subprocess.run(["sox", *[str(SPEECH / "jfk.flac")] * 7, "-r", "16000", str(long)], check=True)
+    assert short_clip(long, HOUR) is None
     short, reference = SPEECH / "jfk.flac", REFERENCES["jfk.flac"]["reference"]
     results = WhisperEngine().transcribe_many("bundled", [long, short, long], ARGS, never)
     texts = [result["text"] for result in results if not isinstance(result, EngineError)]
