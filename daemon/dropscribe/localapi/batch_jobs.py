@@ -47,6 +47,10 @@ class BatchEngine(Protocol):
         """Return each recording's transcript or error; raise Interrupted to abandon all."""
         ...
 
+    def shares_batches(self, audio: Path) -> bool:
+        """Return True when the recording is short enough to share a batch (a cheap look)."""
+        ...
+
     def prefetch(self, audio: Path) -> None:
         """Start decoding a recording that will be transcribed soon."""
         ...
@@ -96,8 +100,9 @@ class BatchRunner:
         self._is_cancelled = is_cancelled
 
     def batchable(self, job_id: str) -> bool:
-        """Return True when the job's upload is small enough to share a batch."""
-        return self._small_upload(job_id) is not None
+        """Return True when the job's upload is small and short enough to share a batch."""
+        audio = self._small_upload(job_id)
+        return audio is not None and self._engine.shares_batches(audio)
 
     def prepare(self, job_id: str) -> None:
         """Load the model that the job will run with, before its batch is gathered: jobs that

@@ -318,6 +318,17 @@ class WhisperEngine:
             return exc
         return Clip(samples, speech_spans(samples))
 
+    def shares_batches(self, audio: Path) -> bool:
+        """Return False when the recording's header says it holds more than SHORT_SECONDS of
+        audio: such a recording runs as a job of its own, published and cancelled on its own.
+        One whose header understates is found out while decoding, and runs alone in its batch.
+        """
+        try:
+            facts = probe(audio)
+        except AudioProblem:
+            return True  # its batch reports the problem, job by job
+        return facts.duration_seconds is None or facts.duration_seconds <= SHORT_SECONDS
+
     def prefetch(self, audio: Path) -> None:
         """Decode and resample the recording in the background, ahead of its transcription."""
         self._prefetched.ahead(audio)

@@ -52,6 +52,10 @@ class FakeBatchEngine(FakeEngine):
                 raise Interrupted()
         return [self._fake(audio) for audio in audios]
 
+    def shares_batches(self, audio: Path) -> bool:
+        """A recording whose text starts with "long" is too long to share a batch."""
+        return not audio.read_text().startswith("long")
+
     def prefetch(self, audio: Path) -> None:
         self.prefetched.append(audio.read_text())
 
@@ -135,6 +139,18 @@ def test_pool_folder_of_twenty_short_jobs_runs_as_one_batch(
         finals = [flow.wait_until_final(url, TOKEN)["status"] for url in polls.values()]
     assert finals == ["success"] * 20
     assert batch_engine.batches == [names]
+
+
+def test_pool_recording_too_long_to_share_runs_as_its_own_job(
+    batch_server: EmbeddedServer, batch_engine: FakeBatchEngine, tmp_path: Path
+) -> None:
+    with batch_server as server:
+        polls = batch_running(server, batch_engine, tmp_path, ["a", "long-b", "c"])
+        batch_engine.batch_release.set()
+        finals = {name: flow.wait_until_final(url, TOKEN) for name, url in polls.items()}
+    assert batch_engine.batches == [["a", "c"]]
+    assert [audio.read_text() for audio, _ in batch_engine.calls] == ["first", "long-b"]
+    assert finals["long-b"]["result"]["text"] == "long-b"
 
 
 def test_pool_cancel_one_job_of_a_batch_leaves_it_cancelled_others_succeed(

@@ -371,6 +371,10 @@ class BatchCountingEngine(FakeEngine):
         self.batches.append(sorted(audio.read_text() for audio in audios))
         return [{"text": audio.read_text(), "segments": []} for audio in audios]
 
+    def shares_batches(self, audio: Path) -> bool:
+        """A recording whose text starts with "long" is too long to share a batch."""
+        return not audio.read_text().startswith("long")
+
     def prefetch(self, audio: Path) -> None:
         """Nothing to decode ahead."""
 
@@ -401,3 +405,27 @@ def test_scale_worker_threads_run_concurrent_small_jobs_as_one_batch(
     assert sorted(text for batch in engine.batches for text in batch) == sorted(jobs)
     assert max(len(batch) for batch in engine.batches) >= 2, engine.batches
     assert engine.calls == []
+
+
+def test_scale_worker_recording_too_long_to_share_runs_alone(
+    tmp_path: Path, scale_out: ScaleOut, servers: list[EmbeddedServer]
+) -> None:
+    servers.append(a := front_end(tmp_path, scale_out, FakeEngine()))
+    jobs = {
+        text: submitted(a.base_url, uploaded(a.base_url, text.encode(), tmp_path))
+        for text in ("one", "long-two", "three")
+    }
+    client = connect(scale_out.broker)
+    objects = ObjectStore(s3_client(), storage_location(scale_out.storage))
+    engine = BatchCountingEngine()
+    node = WorkerNode(
+        task_broker(client), RedisJobBook(client, 3600), objects, engine, ["bundled"], 3
+    )
+    node.start()
+    try:
+        results = {text: final(a.base_url, job)["result"]["text"] for text, job in jobs.items()}
+    finally:
+        node.stop(10)
+    assert results == {text: text for text in jobs}
+    assert sorted(text for batch in engine.batches for text in batch) == ["one", "three"]
+    assert len(engine.calls) == 1  # long-two, through the engine's own transcribe

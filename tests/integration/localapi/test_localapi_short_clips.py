@@ -104,6 +104,13 @@ def test_short_clip_understating_past_the_server_limit_is_an_error(tmp_path: Pat
     assert "at most 20 s" in str(too_long)
 
 
+def test_engine_shares_batches_by_the_header(tmp_path: Path) -> None:
+    engine = WhisperEngine()
+    long = silent_wav(tmp_path / "long.wav", 8000, int(8000 * (SHORT_SECONDS + 10)))
+    assert engine.shares_batches(SPEECH / "jfk.flac")
+    assert not engine.shares_batches(long)
+
+
 def test_engine_batch_with_a_long_recording_transcribes_each(tmp_path: Path) -> None:
     # Seven JFKs end to end: 77 s, too long to share a batch; it is transcribed on its own.
     long = tmp_path / "long.wav"

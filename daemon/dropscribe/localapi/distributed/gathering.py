@@ -50,6 +50,10 @@ class Gatherer:
         self._lock = threading.Lock()
         self._waiting: list[_Request] = []
 
+    def takes(self, audio: Path) -> bool:
+        """Return True when the recording is short enough to share a batch."""
+        return self._engine.shares_batches(audio)
+
     def transcribe(
         self, spec: str, params: str, audio: Path, args: TranscribeArgs, should_stop: StopCheck
     ) -> Transcript:

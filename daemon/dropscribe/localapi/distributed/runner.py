@@ -126,8 +126,10 @@ class JobRunner:
     def _transcribe(self, job: JobRecord, spec: str, audio: Path) -> Transcript:
         args = transcribe_args(WhisperInput.model_validate_json(job.params))
         should_stop = self._stop_check(job.job_id)
-        if self._gatherer is not None and audio.stat().st_size <= BATCH_UPLOAD_LIMIT_BYTES:
-            return self._gatherer.transcribe(spec, job.params, audio, args, should_stop)
+        gatherer = self._gatherer
+        small = audio.stat().st_size <= BATCH_UPLOAD_LIMIT_BYTES
+        if gatherer is not None and small and gatherer.takes(audio):
+            return gatherer.transcribe(spec, job.params, audio, args, should_stop)
         return self._engine.transcribe(spec, audio, args, should_stop)
 
     def _stop_check(self, job_id: str) -> Callable[[], bool]:
