@@ -161,14 +161,39 @@ def decode_within(
 def resampled(path: Path, sampling_rate: int) -> Iterator[Samples]:
     """Yield the first audio stream as mono float32 chunks at ``sampling_rate``, frame by
     frame, so no more than one frame's worth is ever converted at once."""
-    resampler = av.audio.resampler.AudioResampler(format="flt", layout="mono", rate=sampling_rate)
+    for planes in resampled_planes(path, sampling_rate, "mono"):
+        yield planes[0]
+
+
+def resampled_planes(path: Path, sampling_rate: int, layout: str) -> Iterator[Samples]:
+    """Yield the first audio stream in ``layout`` (``mono`` or ``stereo``) at ``sampling_rate``
+    as float32 arrays with one row per channel, frame by frame."""
+    resampler = av.audio.resampler.AudioResampler(format="fltp", layout=layout, rate=sampling_rate)
     with av.open(str(path), metadata_errors="ignore") as container:
         for frame in valid_frames(container.decode(audio=0)):
             frame.pts = None  # timestamps of damaged files confuse the resampler
             for out in resampler.resample(frame):
-                yield out.to_ndarray()[0]
+                yield np.asarray(out.to_ndarray(), dtype=np.float32)  # no copy: fltp is float32
     for out in resampler.resample(None):
-        yield out.to_ndarray()[0]
+        yield np.asarray(out.to_ndarray(), dtype=np.float32)
+
+
+def decode_stereo(
+    path: Path, sampling_rate: int, max_seconds: float, expected_seconds: float | None
+) -> tuple[Samples, Samples]:
+    """Return the left and right channels of a stereo file as float32 samples, decoded as
+    decode_within decodes one: refuse the file (TooLong) as soon as a channel passes
+    ``max_seconds``, whatever its header said; AudioProblem if it cannot be decoded."""
+    limit = int(max_seconds * sampling_rate)
+    expected = min(int((expected_seconds or 60.0) * sampling_rate), limit) + sampling_rate
+    left, right = SampleBuffer(expected, limit), SampleBuffer(expected, limit)
+    try:
+        for planes in resampled_planes(path, sampling_rate, "stereo"):
+            if not (left.append(planes[0]) and right.append(planes[1])):
+                raise TooLong(too_long(left.size / sampling_rate, max_seconds))
+    except av.error.FFmpegError as exc:
+        raise AudioProblem(undecodable(exc)) from exc
+    return left.samples(), right.samples()
 
 
 def valid_frames(frames: Iterator[Any]) -> Iterator[Any]:

@@ -2,7 +2,8 @@
 the per-channel transcripts interleaved by time with the channel on each segment.
 
 Decoding is refused, before any sample is decoded, for a file whose header says it is longer
-than the server's limit (as for any upload); the interleaving is pure.
+than the server's limit, and while decoding once it turns out to be (as for any upload); the
+interleaving is pure.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from typing import Any
 
 import av
 import numpy as np
-from faster_whisper import decode_audio
 
-from .audio import AudioProblem, probe, refusal, undecodable
+from .audio import AudioProblem, decode_stereo, probe, refusal
 
 #: The input parameter that asks for one transcript per channel.
 SPLIT_CHANNELS = "split_channels"
@@ -48,10 +48,11 @@ def channel_count(path: Path) -> int:
 def channel_samples(path: Path, sampling_rate: int, max_seconds: float) -> tuple[Any, Any]:
     """Return the left and right channels of a stereo file as float32 samples.
 
-    Raise AudioProblem if it is not audio or too long by its header; NotACallRecording if
-    it does not carry two different channels.
+    Raise AudioProblem if it is not audio or too long, by its header or once decoded;
+    NotACallRecording if it does not carry two different channels.
     """
-    problem = refusal(probe(path), max_seconds)
+    facts = probe(path)
+    problem = refusal(facts, max_seconds)
     if problem is not None:
         raise AudioProblem(problem)
     channels = channel_count(path)
@@ -59,10 +60,7 @@ def channel_samples(path: Path, sampling_rate: int, max_seconds: float) -> tuple
         raise NotACallRecording(
             f"split_channels needs a two-channel (stereo) recording; this one has {channels}"
         )
-    try:
-        left, right = decode_audio(str(path), sampling_rate=sampling_rate, split_stereo=True)
-    except av.error.FFmpegError as exc:
-        raise AudioProblem(undecodable(exc)) from exc
+    left, right = decode_stereo(path, sampling_rate, max_seconds, facts.duration_seconds)
     if same_audio(left, right):
         raise NotACallRecording("both channels of the recording carry the same audio")
     return left, right

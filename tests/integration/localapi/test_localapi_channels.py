@@ -7,10 +7,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from faster_whisper import decode_audio
 
+from dropscribe.localapi.audio import AudioProblem
+from dropscribe.localapi.channels import channel_samples
 from dropscribe.localapi.engine import WhisperEngine
 from dropscribe.localapi.params import TranscribeArgs
+from support.bombs import understating_mp3
 from support.wer import word_error_rate
 
 SPEECH = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "speech"
@@ -73,3 +78,18 @@ def test_engine_split_channels_not_a_call_recording_transcribed_mixed_saying_why
     assert reason in transcript["split_channels_problem"]
     assert transcript["text"]
     assert all("channel" not in segment for segment in transcript["segments"])
+
+
+def test_channel_samples_same_as_faster_whispers_split_stereo() -> None:
+    left, right = channel_samples(STEREO, 16000, 3600.0)
+    expected_left, expected_right = decode_audio(str(STEREO), 16000, split_stereo=True)
+    assert len(left) == len(right) == len(expected_left)
+    # faster-whisper goes through 16-bit samples, one step of which is 1/32768.
+    assert np.allclose(left, expected_left, atol=1e-3)
+    assert np.allclose(right, expected_right, atol=1e-3)
+
+
+def test_channel_samples_header_that_understates_refused_while_decoding(tmp_path: Path) -> None:
+    # The header claims 8 s, under the 30 s limit; the file holds 71 s.
+    with pytest.raises(AudioProblem, match="long; this server accepts at most 30 s"):
+        channel_samples(understating_mp3(tmp_path, channels=2), 16000, 30.0)

@@ -21,7 +21,7 @@ from dropscribe.localapi.engine import (
     short_clip,
 )
 from dropscribe.localapi.params import TranscribeArgs
-from support.bombs import silent_wav
+from support.bombs import silent_wav, understating_mp3
 from support.wer import word_error_rate
 
 SPEECH = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "speech"
@@ -34,24 +34,6 @@ pytestmark = pytest.mark.slow
 
 def never() -> bool:
     return False
-
-
-def ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *args], check=True)
-
-
-def understating_mp3(tmp_path: Path) -> Path:
-    """Write an MP3 without a Xing header whose first second is at 160 kb/s and the next 70 s
-    at 8 kb/s: its duration is guessed from the first frame's rate, 8 s, while it holds 71 s."""
-    loud, quiet = tmp_path / "loud.mp3", tmp_path / "quiet.mp3"
-    plain = ["-c:a", "libmp3lame", "-write_xing", "0", "-id3v2_version", "0"]
-    ffmpeg("-f", "lavfi", "-i", "anoisesrc=d=1:a=0.3", "-ar", "16000", "-ac", "1",
-           *plain, "-b:a", "160k", str(loud))  # fmt: skip
-    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "70",
-           *plain, "-b:a", "8k", str(quiet))  # fmt: skip
-    joined = tmp_path / "understating.mp3"
-    joined.write_bytes(loud.read_bytes() + quiet.read_bytes())
-    return joined
 
 
 def test_short_clip_short_recording_decoded_with_its_speech() -> None:
