@@ -269,9 +269,12 @@ class Service:
     def wait_until_idle(self, progress: Callable[[dict[str, int]], None] | None = None) -> None:
         """Block until no job is unfinished (or a stop was asked for)."""
         while not self.flags.stop.is_set():
+            # Idle is read before the counts, so the last counts shown include every job: read
+            # after them, a job finishing in between ended the wait with the bar one short.
+            idle = not self.parts.store.unfinished()
             if progress is not None:
                 progress(self.parts.store.counts())
-            if not self.parts.store.unfinished():
+            if idle:
                 return
             self.flags.stop.wait(IDLE_CHECK_SECONDS)
 
