@@ -90,6 +90,15 @@ def refusal(facts: AudioFacts, max_seconds: float) -> str | None:
     return None
 
 
+def refuse(facts: AudioFacts, max_seconds: float) -> None:
+    """Raise AudioProblem when ``refusal`` has a reason for the file: TooLong when it is the
+    length (the rate is judged first, so a file with a good rate is refused for its length)."""
+    problem = refusal(facts, max_seconds)
+    if problem is None:
+        return
+    raise TooLong(problem) if facts.sample_rate >= MIN_SAMPLE_RATE else AudioProblem(problem)
+
+
 def too_long(seconds: float, max_seconds: float) -> str:
     """Return the message refusing ``seconds`` of audio over a limit of ``max_seconds``."""
     return (
@@ -116,13 +125,11 @@ def decode_bounded(
 ) -> Samples:
     """Return the file's audio as mono float32 samples at ``sampling_rate``.
 
-    Raise AudioProblem if it is not audio, its rate is too low, or it is (or turns out to be)
-    longer than ``max_seconds``; raise DecodeStopped when ``should_stop`` turns True.
+    Raise AudioProblem if it is not audio or its rate is too low, TooLong if it is (or turns
+    out to be) longer than ``max_seconds``; raise DecodeStopped when ``should_stop`` turns True.
     """
     facts = probe(path)
-    problem = refusal(facts, max_seconds)
-    if problem is not None:
-        raise AudioProblem(problem)
+    refuse(facts, max_seconds)
     return decode_within(path, sampling_rate, max_seconds, facts.duration_seconds, should_stop)
 
 
@@ -133,29 +140,63 @@ def decode_within(
     expected_seconds: float | None,
     should_stop: Callable[[], bool],
 ) -> Samples:
-    """Decode as decode_bounded does, without probing: refuse the file (AudioProblem) as soon
-    as the samples decoded pass ``max_seconds``, whatever its header said.
+    """Decode as decode_bounded does, without probing: refuse the file (TooLong) as soon as
+    the samples decoded pass ``max_seconds``, whatever its header said.
 
     ``expected_seconds`` (the declared duration, if any) sizes the buffer up front.
     """
+    (samples,) = decode_planes(
+        path, sampling_rate, max_seconds, expected_seconds, should_stop, "mono"
+    )
+    return samples
+
+
+def decode_stereo(
+    path: Path, sampling_rate: int, max_seconds: float, expected_seconds: float | None
+) -> tuple[Samples, Samples]:
+    """Return the left and right channels of a stereo file as float32 samples, decoded as
+    decode_within decodes one."""
+    left, right = decode_planes(
+        path, sampling_rate, max_seconds, expected_seconds, never_stop, "stereo"
+    )
+    return left, right
+
+
+def decode_planes(
+    path: Path,
+    sampling_rate: int,
+    max_seconds: float,
+    expected_seconds: float | None,
+    should_stop: Callable[[], bool],
+    layout: str,
+) -> list[Samples]:
+    """Return the file's channels in ``layout`` (``mono`` or ``stereo``), each decoded into a
+    buffer that refuses the file (TooLong) as soon as it passes ``max_seconds``; AudioProblem
+    if it cannot be decoded, DecodeStopped when ``should_stop`` turns True."""
     limit = int(max_seconds * sampling_rate)
     expected = int((expected_seconds or 60.0) * sampling_rate)
-    buffer = SampleBuffer(min(expected, limit) + sampling_rate, limit)
+    count = 2 if layout == "stereo" else 1
+    buffers = [SampleBuffer(min(expected, limit) + sampling_rate, limit) for _ in range(count)]
     try:
-        for chunk in resampled(path, sampling_rate):
+        for planes in resampled_planes(path, sampling_rate, layout):
             if should_stop():
                 raise DecodeStopped()
-            if not buffer.append(chunk):
-                raise TooLong(too_long(buffer.size / sampling_rate, max_seconds))
+            if not all([buf.append(plane) for buf, plane in zip(buffers, planes, strict=True)]):
+                raise TooLong(too_long(buffers[0].size / sampling_rate, max_seconds))
     except av.error.FFmpegError as exc:
         raise AudioProblem(undecodable(exc)) from exc
     finally:
         # PyAV's resampler keeps buffers alive until a collection (faster-whisper issue 390).
         # A collection costs 15-25 ms, more than decoding a short clip; after one, the garbage
         # is small and the automatic collector takes it (400 decodes of 5-10 s: no growth).
-        if buffer.size >= COLLECT_AFTER_SECONDS * sampling_rate:
+        if buffers[0].size >= COLLECT_AFTER_SECONDS * sampling_rate:
             gc.collect()
-    return buffer.samples()
+    return [buffer.samples() for buffer in buffers]
+
+
+def never_stop() -> bool:
+    """A stop check for a decoding that is bounded by its limit alone."""
+    return False
 
 
 def resampled(path: Path, sampling_rate: int) -> Iterator[Samples]:
@@ -176,24 +217,6 @@ def resampled_planes(path: Path, sampling_rate: int, layout: str) -> Iterator[Sa
                 yield np.asarray(out.to_ndarray(), dtype=np.float32)  # no copy: fltp is float32
     for out in resampler.resample(None):
         yield np.asarray(out.to_ndarray(), dtype=np.float32)
-
-
-def decode_stereo(
-    path: Path, sampling_rate: int, max_seconds: float, expected_seconds: float | None
-) -> tuple[Samples, Samples]:
-    """Return the left and right channels of a stereo file as float32 samples, decoded as
-    decode_within decodes one: refuse the file (TooLong) as soon as a channel passes
-    ``max_seconds``, whatever its header said; AudioProblem if it cannot be decoded."""
-    limit = int(max_seconds * sampling_rate)
-    expected = min(int((expected_seconds or 60.0) * sampling_rate), limit) + sampling_rate
-    left, right = SampleBuffer(expected, limit), SampleBuffer(expected, limit)
-    try:
-        for planes in resampled_planes(path, sampling_rate, "stereo"):
-            if not (left.append(planes[0]) and right.append(planes[1])):
-                raise TooLong(too_long(left.size / sampling_rate, max_seconds))
-    except av.error.FFmpegError as exc:
-        raise AudioProblem(undecodable(exc)) from exc
-    return left.samples(), right.samples()
 
 
 def valid_frames(frames: Iterator[Any]) -> Iterator[Any]:

@@ -15,7 +15,7 @@ from typing import Any
 import av
 import numpy as np
 
-from .audio import AudioProblem, decode_stereo, probe, refusal
+from .audio import AudioProblem, decode_stereo, probe, refuse
 
 #: The input parameter that asks for one transcript per channel.
 SPLIT_CHANNELS = "split_channels"
@@ -52,9 +52,7 @@ def channel_samples(path: Path, sampling_rate: int, max_seconds: float) -> tuple
     NotACallRecording if it does not carry two different channels.
     """
     facts = probe(path)
-    problem = refusal(facts, max_seconds)
-    if problem is not None:
-        raise AudioProblem(problem)
+    refuse(facts, max_seconds)
     channels = channel_count(path)
     if channels != CALL_CHANNELS:
         raise NotACallRecording(

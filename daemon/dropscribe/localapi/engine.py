@@ -29,8 +29,9 @@ from .audio import (
     TooLong,
     decode_bounded,
     decode_within,
+    never_stop,
     probe,
-    refusal,
+    refuse,
 )
 from .batching import SHORT_SECONDS, Clip, laid_audio, laid_windows, offsets, split
 from .channels import PROBLEM, SPLIT_CHANNELS, NotACallRecording, channel_samples, interleaved
@@ -529,15 +530,14 @@ def short_clip(audio: Path, max_seconds: float) -> Clip | EngineError | None:
     """
     try:
         facts = probe(audio)
+        refuse(facts, max_seconds)
     except AudioProblem as exc:
         return EngineError(str(exc))
-    problem = refusal(facts, max_seconds)
-    if problem is not None:
-        return EngineError(problem)
     if facts.duration_seconds is not None and facts.duration_seconds > SHORT_SECONDS:
         return None
     limit = min(SHORT_SECONDS, max_seconds)
     try:
+        # Nothing stops it but its limit: work done ahead is dropped if its job is cancelled.
         samples = decode_within(audio, SAMPLING_RATE, limit, facts.duration_seconds, never_stop)
     except TooLong as exc:
         # Past the server's own limit it is refused; past the batching limit it waits its turn.
@@ -547,12 +547,6 @@ def short_clip(audio: Path, max_seconds: float) -> Clip | EngineError | None:
     if samples.size == 0:
         return EngineError(NO_SAMPLES)
     return Clip(samples, speech_spans(samples))
-
-
-def never_stop() -> bool:
-    """A stop check for work done ahead: its result is dropped if its job is cancelled, and
-    ``max_seconds`` bounds how long it can take."""
-    return False
 
 
 def decoded(audio: Path, sampling_rate: int, max_seconds: float, should_stop: StopCheck) -> Any:
