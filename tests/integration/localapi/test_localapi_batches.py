@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -103,6 +104,17 @@ def batch_running(
     return polls
 
 
+def finished_batch(
+    server: EmbeddedServer, engine: FakeBatchEngine, tmp_path: Path, names: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Run ``names`` as a batch behind a first job, let the batch finish, and return each
+    job's final poll body."""
+    with server:
+        polls = batch_running(server, engine, tmp_path, names)
+        engine.batch_release.set()
+        return {name: flow.wait_until_final(url, TOKEN) for name, url in polls.items()}
+
+
 @pytest.fixture
 def batch_engine() -> FakeBatchEngine:
     return FakeBatchEngine()
@@ -116,10 +128,7 @@ def batch_server(tmp_path: Path, batch_engine: FakeBatchEngine) -> EmbeddedServe
 def test_pool_queued_jobs_run_as_one_batch_each_with_its_result(
     batch_server: EmbeddedServer, batch_engine: FakeBatchEngine, tmp_path: Path
 ) -> None:
-    with batch_server as server:
-        polls = batch_running(server, batch_engine, tmp_path, ["a", "b", "c"])
-        batch_engine.batch_release.set()
-        bodies = {name: flow.wait_until_final(url, TOKEN) for name, url in polls.items()}
+    bodies = finished_batch(batch_server, batch_engine, tmp_path, ["a", "b", "c"])
     assert batch_engine.batches == [["a", "b", "c"]]
     assert batch_engine.prefetched == ["first", "a", "b", "c"]
     assert {name: body["result"]["text"] for name, body in bodies.items()} == {
@@ -133,21 +142,15 @@ def test_pool_folder_of_twenty_short_jobs_runs_as_one_batch(
     batch_server: EmbeddedServer, batch_engine: FakeBatchEngine, tmp_path: Path
 ) -> None:
     names = [f"clip-{n:02d}" for n in range(20)]
-    with batch_server as server:
-        polls = batch_running(server, batch_engine, tmp_path, names)
-        batch_engine.batch_release.set()
-        finals = [flow.wait_until_final(url, TOKEN)["status"] for url in polls.values()]
-    assert finals == ["success"] * 20
+    bodies = finished_batch(batch_server, batch_engine, tmp_path, names)
+    assert [body["status"] for body in bodies.values()] == ["success"] * 20
     assert batch_engine.batches == [names]
 
 
 def test_pool_recording_too_long_to_share_runs_as_its_own_job(
     batch_server: EmbeddedServer, batch_engine: FakeBatchEngine, tmp_path: Path
 ) -> None:
-    with batch_server as server:
-        polls = batch_running(server, batch_engine, tmp_path, ["a", "long-b", "c"])
-        batch_engine.batch_release.set()
-        finals = {name: flow.wait_until_final(url, TOKEN) for name, url in polls.items()}
+    finals = finished_batch(batch_server, batch_engine, tmp_path, ["a", "long-b", "c"])
     assert batch_engine.batches == [["a", "c"]]
     assert [audio.read_text() for audio, _ in batch_engine.calls] == ["first", "long-b"]
     assert finals["long-b"]["result"]["text"] == "long-b"

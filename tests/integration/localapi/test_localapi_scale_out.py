@@ -382,13 +382,14 @@ class BatchCountingEngine(FakeEngine):
         """Nothing to stop."""
 
 
-def test_scale_worker_threads_run_concurrent_small_jobs_as_one_batch(
-    tmp_path: Path, scale_out: ScaleOut, servers: list[EmbeddedServer]
-) -> None:
+def through_batching_worker(
+    tmp_path: Path, scale_out: ScaleOut, servers: list[EmbeddedServer], texts: Sequence[str]
+) -> tuple[dict[str, str], BatchCountingEngine]:
+    """Submit one fake recording per text to a front end, run them on a worker with three
+    threads and a BatchCountingEngine; return each text's result text and the engine."""
     servers.append(a := front_end(tmp_path, scale_out, FakeEngine()))
     jobs = {
-        text: submitted(a.base_url, uploaded(a.base_url, text.encode(), tmp_path))
-        for text in ("one", "two", "three")
+        text: submitted(a.base_url, uploaded(a.base_url, text.encode(), tmp_path)) for text in texts
     }
     client = connect(scale_out.broker)
     objects = ObjectStore(s3_client(), storage_location(scale_out.storage))
@@ -401,8 +402,16 @@ def test_scale_worker_threads_run_concurrent_small_jobs_as_one_batch(
         results = {text: final(a.base_url, job)["result"]["text"] for text, job in jobs.items()}
     finally:
         node.stop(10)
-    assert results == {text: text for text in jobs}
-    assert sorted(text for batch in engine.batches for text in batch) == sorted(jobs)
+    return results, engine
+
+
+def test_scale_worker_threads_run_concurrent_small_jobs_as_one_batch(
+    tmp_path: Path, scale_out: ScaleOut, servers: list[EmbeddedServer]
+) -> None:
+    texts = ("one", "two", "three")
+    results, engine = through_batching_worker(tmp_path, scale_out, servers, texts)
+    assert results == {text: text for text in texts}
+    assert sorted(text for batch in engine.batches for text in batch) == sorted(texts)
     assert max(len(batch) for batch in engine.batches) >= 2, engine.batches
     assert engine.calls == []
 
@@ -410,22 +419,8 @@ def test_scale_worker_threads_run_concurrent_small_jobs_as_one_batch(
 def test_scale_worker_recording_too_long_to_share_runs_alone(
     tmp_path: Path, scale_out: ScaleOut, servers: list[EmbeddedServer]
 ) -> None:
-    servers.append(a := front_end(tmp_path, scale_out, FakeEngine()))
-    jobs = {
-        text: submitted(a.base_url, uploaded(a.base_url, text.encode(), tmp_path))
-        for text in ("one", "long-two", "three")
-    }
-    client = connect(scale_out.broker)
-    objects = ObjectStore(s3_client(), storage_location(scale_out.storage))
-    engine = BatchCountingEngine()
-    node = WorkerNode(
-        task_broker(client), RedisJobBook(client, 3600), objects, engine, ["bundled"], 3
-    )
-    node.start()
-    try:
-        results = {text: final(a.base_url, job)["result"]["text"] for text, job in jobs.items()}
-    finally:
-        node.stop(10)
-    assert results == {text: text for text in jobs}
+    texts = ("one", "long-two", "three")
+    results, engine = through_batching_worker(tmp_path, scale_out, servers, texts)
+    assert results == {text: text for text in texts}
     assert sorted(text for batch in engine.batches for text in batch) == ["one", "three"]
     assert len(engine.calls) == 1  # long-two, through the engine's own transcribe

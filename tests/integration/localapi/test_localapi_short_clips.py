@@ -22,9 +22,9 @@ from dropscribe.localapi.engine import (
 )
 from dropscribe.localapi.params import TranscribeArgs
 from support.bombs import silent_wav, understating_mp3
+from support.server_process import SPEECH
 from support.wer import word_error_rate
 
-SPEECH = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "speech"
 REFERENCES = json.loads((SPEECH / "references.json").read_text())
 ARGS: TranscribeArgs = {"language": "en", "beam_size": 5, "temperature": (0.0, 0.2, 0.4)}
 HOUR = 3600.0
