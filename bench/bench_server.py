@@ -32,14 +32,14 @@ import requests
 # Importing _common also puts tests/ on sys.path, for support.*.
 from _common import BENCH_TOKEN, ROOT
 
-from dropscribe.localapi.engine import (
+from dropscribe.engine.params import WhisperInput, transcribe_args
+from dropscribe.engine.whisper import (
     BUNDLED_MODEL,
     DEFAULT_MAX_AUDIO_HOURS,
     WhisperEngine,
     decoded,
 )
-from dropscribe.localapi.params import WhisperInput, transcribe_args
-from dropscribe.localapi.server import EmbeddedServer, ServerOptions
+from dropscribe.server.embedded import EmbeddedServer, ServerOptions
 from support.tiyaro_flow import whisper_input
 
 SPEECH = ROOT.parent / "shared" / "fixtures" / "speech"

@@ -57,7 +57,7 @@ ARGS: dict[str, object] = {"language": "en", "word_timestamps": True}
 
 def worker(mode: str, dialogue_name: str) -> dict[str, Any]:
     """Run one measurement in this process; return its figures."""
-    from dropscribe.localapi.engine import WhisperEngine
+    from dropscribe.engine.whisper import WhisperEngine
 
     samples, truth = dialogue(DIALOGUES[dialogue_name])
     path = write_wav(Path(tempfile.mkdtemp()) / "dialogue.wav", samples)

@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7, help="their seed (default 7)")
     args = parser.parse_args()
     started = time.time()
-    from dropscribe.localapi.engine import WhisperEngine
+    from dropscribe.engine.whisper import WhisperEngine
 
     engine = WhisperEngine()
     engine.model("bundled")

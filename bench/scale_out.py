@@ -34,7 +34,8 @@ import redis
 import requests
 from _common import BENCH_TOKEN, ROOT, print_table, write_report
 
-from dropscribe.localapi.server import EmbeddedServer, ServerOptions
+from dropscribe.scaleout.frontend import assemble_front_end
+from dropscribe.server.embedded import EmbeddedServer, ServerOptions
 from support.scale import RedisServer, SeaweedS3, WorkerProcess
 from support.tiyaro_flow import whisper_input
 
@@ -106,7 +107,7 @@ def sqlite_server(folder: Path) -> Iterator[EmbeddedServer]:
 @contextmanager
 def front_end(broker: str, storage: str, folder: Path) -> Iterator[EmbeddedServer]:
     options = ServerOptions(folder, token=BENCH_TOKEN, workers=0, broker=broker, storage=storage)
-    with EmbeddedServer(options) as server:
+    with EmbeddedServer(options, scale_out=assemble_front_end) as server:
         yield server
 
 

@@ -13,7 +13,7 @@ import select
 import subprocess
 from dataclasses import replace
 
-from dropscribe.jobs import Job, JobState
+from dropscribe.core.jobs import Job, JobState
 from dropscribe.state import StateStore
 from support.daemon import (
     DROPSCRIBE,

@@ -1,4 +1,4 @@
-"""A ``python -m dropscribe.localapi`` server run as a process of its own, on a fixed port
+"""A ``python -m dropscribe.server`` server run as a process of its own, on a fixed port
 and data folder, so that tests can kill and restart it."""
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``python -m dropscribe.localapi`` on a fixed port and data folder."""
+    """``python -m dropscribe.server`` on a fixed port and data folder."""
 
     def __init__(self, data_dir: Path, port: int, log: Path) -> None:
         self.base_url = f"http://127.0.0.1:{port}"
         self._command = [
-            sys.executable, "-m", "dropscribe.localapi", "--port", str(port),
+            sys.executable, "-m", "dropscribe", "serve", "--port", str(port),
             "--data-dir", str(data_dir), "--token", TOKEN,
         ]  # fmt: skip
         self._log = log

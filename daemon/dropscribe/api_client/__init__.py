@@ -2,7 +2,7 @@
 
 :mod:`~dropscribe.api_client.client` makes the requests (the only module that imports
 ``requests``); :mod:`~dropscribe.api_client.protocol` parses answers and maps HTTP statuses onto
-:mod:`dropscribe.errors`, without I/O. Callers import the public names from here.
+:mod:`dropscribe.core.errors`, without I/O. Callers import the public names from here.
 """
 
 from dropscribe.api_client.client import ApiClient, Timeouts

@@ -2,8 +2,8 @@
 
 The four steps (get an upload URL, PUT the recording, submit, poll) and a cancel are each one
 method that makes exactly one HTTP request and either returns a parsed value or raises one of
-the errors of :mod:`dropscribe.errors`; retrying and waiting belong to the pipeline. This is the
-only module that imports ``requests``; what the answers mean is decided in
+the errors of :mod:`dropscribe.core.errors`; retrying and waiting belong to the pipeline. This
+is the only module that imports ``requests``; what the answers mean is decided in
 :mod:`dropscribe.api_client.protocol`.
 
 Every call has (connect, read) timeouts and an overall deadline measured with
@@ -44,8 +44,8 @@ from dropscribe.api_client.protocol import (
     same_origin,
     submit_url,
 )
-from dropscribe.errors import ApiError, InputRejected, TransientApiError
-from dropscribe.redaction import Redactor
+from dropscribe.core.errors import ApiError, InputRejected, TransientApiError
+from dropscribe.core.redaction import Redactor
 
 #: Bytes asked of the socket per read of a response body: small enough that the deadline is
 #: checked often, large enough that a big transcript costs few reads.

@@ -1,7 +1,7 @@
 """The Async API's wire protocol as pure functions: statuses, URLs, answers, HTTP errors.
 
 Nothing here makes a request: the client hands over bodies, statuses and headers, and gets back
-parsed values or the error of :mod:`dropscribe.errors` each one means. The service puts its
+parsed values or the error of :mod:`dropscribe.core.errors` each one means. The service puts its
 fields at the top level or under ``response``, and misspells a few; the parsers accept both.
 """
 
@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from dropscribe.errors import (
+from dropscribe.core.errors import (
     ApiError,
     AuthError,
     PermanentApiError,

@@ -7,7 +7,7 @@
 * :mod:`.runner`: :class:`Pipeline`, which the scheduler calls with job ids.
 """
 
-from dropscribe.pipeline.auth_gate import AuthGate
+from dropscribe.pipeline.gates.auth import AuthGate
 from dropscribe.pipeline.lifecycle import Lifecycle
 from dropscribe.pipeline.ports import POLL, TRANSFER
 from dropscribe.pipeline.profiles import StepsByProfile

@@ -2,7 +2,7 @@
 
 :meth:`Lifecycle.fail` is used by the pipeline's steps, by the refusal of an inbox entry at
 inspection, and by nothing else: every failure writes the same report (``<name>.error.json``,
-from :func:`dropscribe.jobs.failure_report`) and emits one ``job.failed``.
+from :func:`dropscribe.core.jobs.failure_report`) and emits one ``job.failed``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dropscribe.audit import Event
-from dropscribe.jobs import Job, JobState, advance, audit_fields, failure_report, new_job, update
+from dropscribe.core.jobs import (
+    Job,
+    JobState,
+    advance,
+    audit_fields,
+    failure_report,
+    new_job,
+    update,
+)
 from dropscribe.pipeline.ports import Audit, Custodian, Store
 
 # The step name of a refusal at inspection (before any job step ran).

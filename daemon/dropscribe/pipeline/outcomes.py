@@ -2,7 +2,7 @@
 
 Like dramatiq's ``Retries`` middleware, the worker running a step does not decide: it hands the
 exception, the job and the time to :func:`decide` and carries out the :class:`Outcome`. Errors
-say themselves whether a later try may help (``retryable`` in :mod:`dropscribe.errors`).
+say themselves whether a later try may help (``retryable`` in :mod:`dropscribe.core.errors`).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from dropscribe import errors
-from dropscribe.backoff import PollPolicy, RetryPolicy, compute_delay, may_retry
-from dropscribe.jobs import Job, JobState
+from dropscribe.core import errors
+from dropscribe.core.backoff import PollPolicy, RetryPolicy, compute_delay, may_retry
+from dropscribe.core.jobs import Job, JobState
 
 
 class Action(StrEnum):

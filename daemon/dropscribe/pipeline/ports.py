@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dropscribe.api_client import PollResult, Submission
-from dropscribe.jobs import Job
+from dropscribe.core.jobs import Job
 
 TRANSFER = "transfer"  # the scheduler's pool for hashing, uploads and submissions
 POLL = "poll"  # the scheduler's pool for polls and publishing
@@ -57,7 +57,7 @@ class Labeller(Protocol):
 
 
 class Custodian(Protocol):
-    """Moves of the recording itself (dropscribe.custody.Custody)."""
+    """Moves of the recording itself (dropscribe.intake.custody.Custody)."""
 
     def processing_path(self, rel: str) -> Path: ...
     def complete(self, rel: str, *, delete: bool = False) -> Path | None: ...

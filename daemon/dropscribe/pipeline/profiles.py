@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 
-from dropscribe.jobs import Job
+from dropscribe.core.jobs import Job
 from dropscribe.pipeline.steps import Next, Steps
 
 

@@ -6,17 +6,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from dropscribe import errors
 from dropscribe.audit import Event
-from dropscribe.jobs import Job, JobState, audit_fields, new_job, update
-from dropscribe.pipeline.auth_gate import AuthGate
+from dropscribe.core import errors
+from dropscribe.core.jobs import Job, JobState, audit_fields, new_job, update
+from dropscribe.pipeline.gates.auth import AuthGate
+from dropscribe.pipeline.gates.outage import ServiceGate
+from dropscribe.pipeline.gates.storage import StorageGate
 from dropscribe.pipeline.lifecycle import Lifecycle
 from dropscribe.pipeline.outcomes import Action, Outcome, decide
 from dropscribe.pipeline.ports import POLL, TRANSFER, Audit, Schedule, Store
 from dropscribe.pipeline.profiles import StepsByProfile
-from dropscribe.pipeline.service_gate import ServiceGate
 from dropscribe.pipeline.steps import Clock, Next, Options, Steps
-from dropscribe.pipeline.storage_gate import StorageGate
 
 TRANSFER_STATES = frozenset(
     {JobState.CLAIMED, JobState.UPLOADING, JobState.UPLOADED, JobState.SUBMITTING}

@@ -27,12 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dropscribe import errors
-from dropscribe import quality as completeness
 from dropscribe.api_client import PollResult, RemoteStatus
 from dropscribe.audit import Event
-from dropscribe.backoff import PollPolicy, RetryPolicy, next_poll_delay
-from dropscribe.jobs import (
+from dropscribe.core import errors
+from dropscribe.core.backoff import PollPolicy, RetryPolicy, next_poll_delay
+from dropscribe.core.jobs import (
     Job,
     JobState,
     advance,
@@ -42,6 +41,7 @@ from dropscribe.jobs import (
     step_times,
     update,
 )
+from dropscribe.pipeline import quality as completeness
 from dropscribe.pipeline.outcomes import deadline_reason, past_deadline
 from dropscribe.pipeline.ports import Audit, Custodian, Labeller, Publisher, Remote, Store
 

@@ -1,0 +1,97 @@
+"""The daemon's metrics fed from the parts: job outcomes and durations from the state file's
+committed transitions, the inbox's waiting recordings, the auth pause, and the metrics server
+started on ``metrics.listen``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from dropscribe import __version__
+from dropscribe.app.keys import read_pause
+from dropscribe.app.notices import shortfall
+from dropscribe.config import Settings, listen_address
+from dropscribe.core.announcements import Topic, topics_of
+from dropscribe.core.errors import ConfigError
+from dropscribe.core.jobs import Job, JobState
+from dropscribe.notifications.metrics import DaemonMetrics, MetricsServer
+
+#: The outcome each announced topic counts as (dropscribe_jobs_total).
+OUTCOME_OF = {
+    Topic.JOB_PUBLISHED: "published",
+    Topic.JOB_FAILED: "failed",
+    Topic.JOB_DUPLICATE: "duplicate",
+    Topic.TRANSCRIPT_INCOMPLETE: "incomplete",
+}
+
+
+def job_observer(
+    metrics: DaemonMetrics, now: Callable[[], float]
+) -> Callable[[JobState | None, Job, Mapping[str, Any] | None], None]:
+    """Return the state store's observer: each committed transition that ends or marks a job
+    counts its outcome; a publish observes the time since the claim."""
+
+    def observe(before: JobState | None, job: Job, result: Mapping[str, Any] | None) -> None:
+        missing = None if result is None else shortfall(result)
+        for topic in topics_of(before, job, result, missing is not None):
+            if topic in OUTCOME_OF:
+                metrics.job_ended(OUTCOME_OF[topic])
+        if job.state is JobState.PUBLISHED and before is not JobState.PUBLISHED:
+            claimed = job.steps.get(JobState.CLAIMED.value)
+            if claimed is not None:
+                metrics.job_published(now() - claimed)
+
+    return observe
+
+
+def inbox_counter(inbox: Path, extensions: tuple[str, ...]) -> Callable[[], int]:
+    """Return a function that counts the recordings (watched extensions, no dotfiles) under
+    the inbox, where they wait to be claimed."""
+    wanted = {f".{ext}" for ext in extensions}
+
+    def count() -> int:
+        total = 0
+        for _folder, dirs, names in os.walk(inbox):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            total += sum(
+                1
+                for n in names
+                if not n.startswith(".") and os.path.splitext(n)[1].lower() in wanted
+            )
+        return total
+
+    return count
+
+
+def _is_recording(name: str, extensions: set[str]) -> bool:
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions
+
+
+def daemon_metrics(
+    settings: Settings, jobs: Callable[[], Mapping[str, int]], state_dir: Path
+) -> DaemonMetrics:
+    """Return the daemon's metrics over the settings' inbox and state folder."""
+    backend = "embedded" if settings.is_embedded else "remote"
+    return DaemonMetrics(
+        jobs,
+        lambda: read_pause(state_dir) is not None,
+        inbox_counter(settings.paths.inbox, settings.watch.extensions),
+        {"version": __version__, "backend": backend},
+    )
+
+
+def serve_metrics(settings: Settings, metrics: DaemonMetrics) -> MetricsServer | None:
+    """Start the metrics server on ``metrics.listen``; None when it is not set. Raise
+    ConfigError if the address cannot be listened on."""
+    if settings.metrics.listen is None:
+        return None
+    host, port = listen_address(settings.metrics.listen)
+    try:
+        return metrics.serve(host, port)
+    except OSError as exc:
+        source = settings.source or Path("config")
+        raise ConfigError(
+            [f"{source}: metrics.listen: cannot listen on {settings.metrics.listen}: {exc}"]
+        ) from None

@@ -1,0 +1,74 @@
+"""The scale-out upload site: presigned PUTs straight to the S3 bucket, so a front end never
+carries a recording's bytes.
+
+An upload URL is a real boto3 presigned PUT of ``<prefix>/uploads/<id>.<ext>``; the job book
+remembers each id it issued, so a submit can only name an upload this service signed. What was
+uploaded is learnt from the bucket (HEAD) at submit time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from dropscribe.scaleout.book import RedisJobBook
+from dropscribe.scaleout.job_runner import upload_object_key
+from dropscribe.scaleout.objects import ObjectStore
+from dropscribe.server.problems import ApiProblem
+from dropscribe.server.store import UploadRecord
+from dropscribe.server.uploads import new_upload_id
+
+_UPLOAD_TAIL = re.compile(r"/uploads/(?P<upload_id>[0-9a-f]{32})\.(?P<extension>[a-z0-9]{1,8})$")
+
+
+class BucketUploads:
+    """Uploads PUT to the bucket with boto3-presigned URLs."""
+
+    def __init__(
+        self,
+        book: RedisJobBook,
+        objects: ObjectStore,
+        ttl_seconds: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self._book = book
+        self._objects = objects
+        self._ttl = ttl_seconds
+        self._clock = clock
+
+    def issue(self, extension: str, base_url: str) -> str:
+        """Return a presigned PUT URL of a new object in the bucket (``base_url`` is unused:
+        the URL points at the bucket, not at this front end)."""
+        upload_id = new_upload_id()
+        self._book.issue_upload(upload_id, extension, self._clock(), self._ttl)
+        key = upload_object_key(self._objects, upload_id, extension)
+        return self._objects.presigned_put(key, self._ttl)
+
+    def target(self, name: str, expires: str | None, signature: str | None) -> Path:
+        """Refuse: uploads go to the bucket, never to a front end."""
+        raise ApiProblem(
+            404, "this server takes no uploads; PUT to the bucket URL that upload-url returned"
+        )
+
+    def check_replaceable(self, target: Path) -> None:
+        """Refuse, as ``target`` does."""
+        self.target(target.name, None, None)
+
+    def record(self, target: Path, size: int) -> None:
+        """Refuse, as ``target`` does."""
+        self.target(target.name, None, None)
+
+    def resolve(self, url: str) -> UploadRecord:
+        """Return the upload a submitted bucket URL names. Raise 400 for a URL this service did
+        not issue, or one nothing was uploaded to; 503 while the bucket is down."""
+        match = _UPLOAD_TAIL.search(unquote(urlsplit(url).path))
+        issued = match and self._book.issued_extension(match["upload_id"])
+        if not match or issued != match["extension"]:
+            raise ApiProblem(400, "URL was not issued by this service's upload-url endpoint")
+        upload_id, extension = match["upload_id"], match["extension"]
+        size = self._objects.size(upload_object_key(self._objects, upload_id, extension))
+        if size is None:
+            raise ApiProblem(400, "nothing has been uploaded to this URL yet; PUT the file first")
+        return UploadRecord(upload_id, extension, size, self._clock())

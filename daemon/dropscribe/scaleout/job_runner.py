@@ -1,0 +1,167 @@
+"""What an engine worker does with one job: claim it, fetch its recording, run the engine, store
+the result.
+
+The engine is ``engine.Engine`` as the embedded server uses it. Broker and storage outages are
+retried with backoff (outages.retrying) and recorded for /healthz; a stop or a job still held by
+a live worker ends the delivery with ``dramatiq.Retry``, so the message comes back later and
+nothing is lost. A cancelled job is abandoned at the next segment and stays cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import dramatiq
+
+from dropscribe.engine.params import WhisperInput, transcribe_args
+from dropscribe.engine.whisper import Engine, EngineError, Interrupted, Transcript
+from dropscribe.scaleout.book import Claim, RedisJobBook
+from dropscribe.scaleout.gathering import Gatherer
+from dropscribe.scaleout.objects import ObjectStore
+from dropscribe.scaleout.outages import BROKER, STORAGE, Backoff, Outages, Unavailable, retrying
+from dropscribe.server.batch_jobs import BATCH_UPLOAD_LIMIT_BYTES
+from dropscribe.server.job_status import JobStatus
+from dropscribe.server.store import JobRecord
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Retries of a broker or bucket call: from half a second, doubling, at most 30 s apart.
+DEFAULT_BACKOFF = Backoff()
+
+#: Seconds between checks, during a transcription, whether its job was cancelled.
+CANCEL_CHECK_SECONDS = 1.0
+
+
+def upload_object_key(objects: ObjectStore, upload_id: str, extension: str) -> str:
+    """Return the bucket key of an upload."""
+    return objects.location.key("uploads", f"{upload_id}.{extension}")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A job's end: its transcript, or the error a person reads."""
+
+    result: Transcript | None
+    error: str | None
+
+
+class JobRunner:
+    """Runs jobs for the actor of one worker process; safe to call from several threads."""
+
+    def __init__(
+        self,
+        book: RedisJobBook,
+        objects: ObjectStore,
+        engine: Engine,
+        owner: str,
+        scratch: Path,
+        outages: Outages,
+        stopping: threading.Event,
+        policy: Backoff = DEFAULT_BACKOFF,
+        clock: Callable[[], float] = time.time,
+        gatherer: Gatherer | None = None,
+    ) -> None:
+        """``gatherer``, when given, runs small recordings of concurrent jobs as one batch."""
+        self._book = book
+        self._objects = objects
+        self._engine = engine
+        self._owner = owner
+        self._scratch = scratch
+        self._outages = outages
+        self._stopping = stopping
+        self._policy = policy
+        self._clock = clock
+        self._gatherer = gatherer
+
+    def run(self, job_id: str, spec: str) -> None:
+        """Run the job with the model ``spec``. Raise dramatiq.Retry to have it delivered again."""
+        label = self._engine.label(spec)
+        claim = self._retried(lambda: self._book.claim(job_id, label, self._clock(), self._owner))
+        if claim is Claim.HELD:
+            raise dramatiq.Retry(f"job {job_id} is still held by a live worker")
+        job = self._retried(lambda: self._book.get(job_id)) if claim is Claim.CLAIMED else None
+        if job is None:
+            return  # ended, cancelled, expired, or failed for killing its workers
+        try:
+            outcome = self._outcome(job, spec)
+        except (Interrupted, *Unavailable) as exc:
+            self._give_back(job_id)
+            if self._stopping.is_set():
+                raise dramatiq.Retry(f"job {job_id} stopped with its worker") from exc
+            return  # cancelled
+        self._retried(
+            lambda: self._book.finish(
+                job_id, self._owner, outcome.result, outcome.error, self._clock()
+            )
+        )
+
+    def _outcome(self, job: JobRecord, spec: str) -> Outcome:
+        extension = self._retried(lambda: self._book.issued_extension(job.upload_id)) or ""
+        audio = self._scratch / f"{job.job_id}.{extension}"
+        try:
+            key = upload_object_key(self._objects, job.upload_id, extension)
+            self._storage(lambda: self._objects.download(key, audio))
+            return Outcome(self._transcribe(job, spec, audio), None)
+        except FileNotFoundError:
+            return Outcome(None, "the uploaded file is no longer in the bucket")
+        except EngineError as exc:
+            return Outcome(None, str(exc))
+        except (Interrupted, *Unavailable):
+            raise
+        except Exception as exc:
+            # A worker must outlive any one bad job; the traceback goes to the log only.
+            log.exception("job %s failed unexpectedly", job.job_id)
+            return Outcome(None, f"the engine failed unexpectedly: {type(exc).__name__}")
+        finally:
+            audio.unlink(missing_ok=True)
+
+    def _transcribe(self, job: JobRecord, spec: str, audio: Path) -> Transcript:
+        args = transcribe_args(WhisperInput.model_validate_json(job.params))
+        should_stop = self._stop_check(job.job_id)
+        gatherer = self._gatherer
+        small = audio.stat().st_size <= BATCH_UPLOAD_LIMIT_BYTES
+        if gatherer is not None and small and gatherer.takes(audio):
+            return gatherer.transcribe(spec, job.params, audio, args, should_stop)
+        return self._engine.transcribe(spec, audio, args, should_stop)
+
+    def _stop_check(self, job_id: str) -> Callable[[], bool]:
+        last = [0.0]
+        cancelled = [False]
+
+        def should_stop() -> bool:
+            now = time.monotonic()
+            if not cancelled[0] and now - last[0] >= CANCEL_CHECK_SECONDS:
+                last[0] = now
+                cancelled[0] = self._status(job_id) is JobStatus.CANCELLED
+            return cancelled[0] or self._stopping.is_set()
+
+        return should_stop
+
+    def _status(self, job_id: str) -> JobStatus | None:
+        try:
+            return self._book.status(job_id)
+        except Unavailable as problem:
+            # Unknown for now: the job runs on, and the next check asks again.
+            self._outages.failed(BROKER, problem.message)
+            return None
+
+    def _give_back(self, job_id: str) -> None:
+        try:
+            self._book.release(job_id, self._owner)
+        except Unavailable:
+            # The job stays ours until our liveness key expires; then it is taken over.
+            log.warning("job %s could not be released; it is taken over later", job_id)
+
+    def _retried(self, call: Callable[[], T]) -> T:
+        return retrying(call, BROKER, self._outages, self._policy, self._stopping.wait)
+
+    def _storage(self, call: Callable[[], T]) -> T:
+        return retrying(call, STORAGE, self._outages, self._policy, self._stopping.wait)

@@ -1,0 +1,149 @@
+"""The S3 bucket, through boto3: presigned PUTs, sizes, downloads, deletes, and listing by age.
+
+Endpoint, region and credentials come from the standard AWS variables and files
+(``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION``,
+``~/.aws``), as boto3 reads them. Presigning is local (no request), so a front end issues upload
+URLs even while the bucket is down; every other call that fails on the network or the service
+side leaves as StorageUnavailable (503, retryable).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from dropscribe.scaleout.outages import StorageUnavailable
+from dropscribe.server.locations import StorageLocation
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+#: Region used for signing when none is configured (S3-compatible stores accept any).
+FALLBACK_REGION = "us-east-1"
+
+#: Seconds to wait for the bucket's endpoint to accept a connection, and for an answer.
+CONNECT_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 60
+
+#: HTTP statuses that mean "this object is not there" rather than "the store is down".
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object in the bucket: its key and when it was last written (Unix time)."""
+
+    key: str
+    modified_at: float
+
+
+def s3_client() -> S3Client:
+    """Return an S3 client configured from the environment, with path-style addressing (what
+    S3-compatible stores on a plain host name need) and boto3's own retries turned down, so an
+    outage is reported to our backoff rather than hidden for minutes."""
+    config = botocore.config.Config(
+        s3={"addressing_style": "path"},
+        signature_version="s3v4",
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retries={"max_attempts": 2, "mode": "standard"},
+    )
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    return boto3.client("s3", region_name=region or FALLBACK_REGION, config=config)
+
+
+class ObjectStore:
+    """One bucket and prefix; safe to share between threads (boto3 clients are)."""
+
+    def __init__(self, client: S3Client, location: StorageLocation) -> None:
+        self._s3 = client
+        self._location = location
+
+    @property
+    def location(self) -> StorageLocation:
+        """Return the bucket and prefix this store writes under."""
+        return self._location
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if it does not exist yet. Raise StorageUnavailable if unreachable."""
+        with _reachable():
+            try:
+                self._s3.head_bucket(Bucket=self._location.bucket)
+            except botocore.exceptions.ClientError as exc:
+                if _code(exc) not in _MISSING:
+                    raise
+                self._s3.create_bucket(Bucket=self._location.bucket)
+
+    def presigned_put(self, key: str, ttl_seconds: float) -> str:
+        """Return a presigned URL that PUTs ``key`` for ``ttl_seconds`` (signed locally)."""
+        return self._s3.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": self._location.bucket, "Key": key},
+            ExpiresIn=int(ttl_seconds),
+        )
+
+    def size(self, key: str) -> int | None:
+        """Return the size in bytes of ``key``, or None if there is no such object."""
+        with _reachable():
+            try:
+                head = self._s3.head_object(Bucket=self._location.bucket, Key=key)
+            except botocore.exceptions.ClientError as exc:
+                if _code(exc) in _MISSING:
+                    return None
+                raise
+        return int(head["ContentLength"])
+
+    def download(self, key: str, target: Path) -> None:
+        """Copy ``key`` into the file ``target``. Raise FileNotFoundError if it is not there."""
+        with _reachable():
+            try:
+                self._s3.download_file(self._location.bucket, key, str(target))
+            except botocore.exceptions.ClientError as exc:
+                if _code(exc) in _MISSING:
+                    raise FileNotFoundError(key) from exc
+                raise
+
+    def delete(self, key: str) -> None:
+        """Delete ``key`` (no error if it is already gone)."""
+        with _reachable():
+            self._s3.delete_object(Bucket=self._location.bucket, Key=key)
+
+    def older_than(self, folder: str, cutoff: float) -> list[StoredObject]:
+        """Return the objects below ``folder`` (under the prefix) last written before cutoff."""
+        found: list[StoredObject] = []
+        with _reachable():
+            pages = self._s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self._location.bucket, Prefix=self._location.key(folder) + "/"
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    modified = _epoch(item["LastModified"])
+                    if modified < cutoff:
+                        found.append(StoredObject(item["Key"], modified))
+        return found
+
+
+def _epoch(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def _code(exc: botocore.exceptions.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """Translate boto3's connection and service errors into StorageUnavailable."""
+    try:
+        yield
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise StorageUnavailable(type(exc).__name__) from exc

@@ -1,0 +1,95 @@
+"""Call recordings through the real engine: each stereo channel transcribed on its own, the
+segments interleaved by time with their channel; a recording without two different channels
+transcribed mixed, with the reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from faster_whisper import decode_audio
+
+from dropscribe.engine.audio import AudioProblem
+from dropscribe.engine.channels import channel_samples
+from dropscribe.engine.params import TranscribeArgs
+from dropscribe.engine.whisper import WhisperEngine
+from support.bombs import understating_mp3
+from support.wer import word_error_rate
+
+SPEECH = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "speech"
+STEREO = SPEECH / "stereo_diarization.wav"
+REFERENCE = json.loads((SPEECH / "references.json").read_text())["stereo_diarization.wav"]
+ARGS: TranscribeArgs = {"language": "en", "split_channels": True}
+#: The two parties talk over each other for two seconds; each channel alone is clean speech.
+MAX_WER = 0.10
+
+pytestmark = pytest.mark.slow
+
+
+def never() -> bool:
+    return False
+
+
+@pytest.fixture(scope="module")
+def engine() -> WhisperEngine:
+    return WhisperEngine()
+
+
+def channel_text(transcript: dict[str, object], channel: int) -> str:
+    segments = transcript["segments"]
+    assert isinstance(segments, list)
+    return "".join(s["text"] for s in segments if s["channel"] == channel)
+
+
+def test_engine_split_channels_each_party_transcribed_apart(engine: WhisperEngine) -> None:
+    transcript = engine.transcribe("bundled", STEREO, ARGS, never)
+    for channel, side in ((1, "left"), (2, "right")):
+        reference = REFERENCE["reference_channels"][side]
+        wer = word_error_rate(reference, channel_text(transcript, channel))
+        assert wer <= MAX_WER, (side, channel_text(transcript, channel))
+
+
+def test_engine_split_channels_segments_interleaved_by_start(engine: WhisperEngine) -> None:
+    segments = engine.transcribe("bundled", STEREO, ARGS, never)["segments"]
+    assert [s["start"] for s in segments] == sorted(s["start"] for s in segments)
+    assert [s["id"] for s in segments] == list(range(1, len(segments) + 1))
+    assert {s["channel"] for s in segments} == {1, 2}
+
+
+def test_engine_split_channels_batch_path_gives_the_same_channels(engine: WhisperEngine) -> None:
+    (transcript,) = engine.transcribe_many("bundled", [STEREO], ARGS, never)
+    assert isinstance(transcript, dict)
+    assert {s["channel"] for s in transcript["segments"]} == {1, 2}
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("OSR_us_000_0034_8k.wav", "this one has 1"),
+        ("jfk.flac", "both channels of the recording carry the same audio"),  # stereo, copied
+    ],
+)
+def test_engine_split_channels_not_a_call_recording_transcribed_mixed_saying_why(
+    engine: WhisperEngine, name: str, reason: str
+) -> None:
+    transcript = engine.transcribe("bundled", SPEECH / name, ARGS, never)
+    assert reason in transcript["split_channels_problem"]
+    assert transcript["text"]
+    assert all("channel" not in segment for segment in transcript["segments"])
+
+
+def test_channel_samples_same_as_faster_whispers_split_stereo() -> None:
+    left, right = channel_samples(STEREO, 16000, 3600.0)
+    expected_left, expected_right = decode_audio(str(STEREO), 16000, split_stereo=True)
+    assert len(left) == len(right) == len(expected_left)
+    # faster-whisper goes through 16-bit samples, one step of which is 1/32768.
+    assert np.allclose(left, expected_left, atol=1e-3)
+    assert np.allclose(right, expected_right, atol=1e-3)
+
+
+def test_channel_samples_header_that_understates_refused_while_decoding(tmp_path: Path) -> None:
+    # The header claims 8 s, under the 30 s limit; the file holds 71 s.
+    with pytest.raises(AudioProblem, match="long; this server accepts at most 30 s"):
+        channel_samples(understating_mp3(tmp_path, channels=2), 16000, 30.0)

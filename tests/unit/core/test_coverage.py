@@ -1,0 +1,92 @@
+"""Coverage arithmetic: speech spans against a transcript's segments; decoding windows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dropscribe.core.coverage import measure
+from dropscribe.engine.vad import windows
+from dropscribe.engine.whisper import engine_threads
+
+SPEECH = [(0.0, 10.0), (12.0, 20.0), (22.0, 30.0)]
+
+
+def segment(start: float, end: float, text: str = "word " * 30, logprob: float = -0.2) -> Any:
+    return {"start": start, "end": end, "text": text, "avg_logprob": logprob}
+
+
+def test_measure_segments_over_all_speech_full_coverage() -> None:
+    coverage = measure(SPEECH, [segment(0.2, 9.8), segment(12.1, 19.9), segment(22.0, 29.7)])
+    assert coverage.ratio == 1.0
+    assert coverage.uncovered == ()
+
+
+def test_measure_missing_last_sentence_lists_the_stretch() -> None:
+    coverage = measure(SPEECH, [segment(0.2, 9.8), segment(12.1, 19.9)])
+    assert coverage.speech_seconds == 26.0
+    assert round(coverage.ratio, 3) == round(18 / 26, 3)
+    assert coverage.uncovered == ((22.0, 30.0),)
+
+
+def test_measure_empty_segment_text_covers_nothing() -> None:
+    coverage = measure(SPEECH, [segment(0.0, 30.0, text="  ")])
+    assert coverage.covered_seconds == 0
+
+
+def test_measure_low_logprob_segment_counts_as_doubtful_not_covered() -> None:
+    coverage = measure(SPEECH, [segment(0.0, 20.0), segment(22.0, 30.0, logprob=-0.9)])
+    assert coverage.doubtful == ((22.0, 30.0),)
+    assert coverage.uncovered == ((22.0, 30.0),)
+
+
+def test_measure_repetitive_segment_at_middling_confidence_counts_as_doubtful() -> None:
+    repeated = {**segment(0.0, 30.0, logprob=-0.44), "compression_ratio": 3.1}
+    assert measure(SPEECH, [repeated]).covered_seconds == 0
+
+
+def test_measure_confidently_repeated_phrasing_counts_as_covered() -> None:
+    repeated = {**segment(0.0, 30.0, logprob=-0.06), "compression_ratio": 3.5}
+    assert measure(SPEECH, [repeated]).ratio == 1.0
+
+
+def test_measure_confident_decoding_loop_counts_as_doubtful() -> None:
+    looping = {**segment(0.0, 30.0, logprob=-0.17), "compression_ratio": 12.6}
+    assert measure(SPEECH, [looping]).covered_seconds == 0
+
+
+def test_measure_loop_without_logprob_counts_as_doubtful() -> None:
+    looping = {"start": 0.0, "end": 30.0, "text": "thank you " * 40, "compression_ratio": 16.8}
+    plain = {"start": 0.0, "end": 30.0, "text": "word " * 30, "compression_ratio": 1.2}
+    assert measure(SPEECH, [looping]).covered_seconds == 0
+    assert measure(SPEECH, [plain]).ratio == 1.0
+
+
+def test_measure_no_speech_reports_no_speech_and_full_ratio() -> None:
+    coverage = measure([], [])
+    assert coverage.no_speech
+    assert coverage.ratio == 1.0
+    assert coverage.as_dict()["speech_seconds"] == 0
+
+
+def test_windows_short_spans_merge_up_to_the_limit() -> None:
+    spans = [(0.0, 5.0), (6.0, 12.0), (13.0, 19.0), (21.0, 25.0)]
+    assert windows(spans, limit=20.0) == [(0.0, 19.0), (21.0, 25.0)]
+
+
+def test_windows_span_longer_than_limit_stays_alone() -> None:
+    assert windows([(0.0, 1.0), (2.0, 40.0)], limit=20.0) == [(0.0, 1.0), (2.0, 40.0)]
+
+
+def test_engine_threads_workers_times_threads_within_cores() -> None:
+    for cores in (1, 2, 3, 8, 16):
+        for workers in (1, 2, 3, 4):
+            threads = engine_threads(workers, cores)
+            assert threads >= 1
+            assert workers * threads <= max(cores, workers)
+    assert engine_threads(1, 8) == 8
+
+
+def test_measure_long_segment_with_few_words_credited_for_its_words_only() -> None:
+    coverage = measure([(0.0, 20.0)], [segment(0.0, 20.0, text="four words cut short")])
+    assert coverage.covered_seconds < 7.0
+    assert coverage.uncovered and coverage.uncovered[0][1] == 20.0

@@ -1,0 +1,60 @@
+"""The daemon's completeness verdict on a result, from its own coverage or the recording's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dropscribe.pipeline.quality import (
+    QualityPolicy,
+    assessed,
+    checked,
+    describe_shortfall,
+    is_incomplete,
+)
+
+POLICY = QualityPolicy(min_coverage=0.95)
+SPEECH = [(0.0, 5.0), (6.0, 11.0)]
+WORDS = "and so my fellow americans ask not what your country can do for you"
+
+
+def remote_result(*spans: tuple[float, float]) -> dict[str, Any]:
+    return {"text": "", "segments": [{"start": a, "end": b, "text": WORDS} for a, b in spans]}
+
+
+def test_assessed_remote_result_missing_second_half_is_incomplete() -> None:
+    result = assessed(remote_result((0.0, 5.0)), POLICY, SPEECH)
+    assert is_incomplete(result)
+    assert result["coverage"]["uncovered"] == [[6.0, 11.0]]
+    assert result["no_speech"] is False
+
+
+def test_assessed_remote_result_covering_all_speech_is_complete() -> None:
+    result = assessed(remote_result((0.0, 5.0), (6.0, 11.0)), POLICY, SPEECH)
+    assert result["complete"] is True
+
+
+def test_assessed_engine_coverage_judged_by_the_daemons_threshold() -> None:
+    engine = {"text": "x", "segments": [], "coverage": {"ratio": 0.9, "speech_seconds": 10.0}}
+    assert is_incomplete(assessed(engine, POLICY, None))
+    assert not is_incomplete(assessed(engine, QualityPolicy(min_coverage=0.8), None))
+
+
+def test_assessed_no_speech_and_no_segments_is_complete_with_no_speech() -> None:
+    result = assessed(remote_result(), POLICY, [])
+    assert result["no_speech"] is True
+    assert result["complete"] is True
+
+
+def test_checked_speech_unknown_gives_no_verdict_and_the_reason(tmp_path: Path) -> None:
+    def broken(path: Path) -> list[tuple[float, float]]:
+        raise OSError("helper ended")
+
+    result, problem = checked(remote_result((0.0, 1.0)), POLICY, broken, tmp_path / "a.wav")
+    assert "complete" not in result
+    assert problem == "helper ended"
+
+
+def test_describe_shortfall_names_share_and_stretches() -> None:
+    text = describe_shortfall(assessed(remote_result((0.0, 5.0)), POLICY, SPEECH))
+    assert "50%" in text and "1 stretch" in text
