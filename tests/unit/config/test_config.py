@@ -10,7 +10,9 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from dropscribe.config import WHISPER_LANGUAGES, Settings, load_config
+from dropscribe.config.languages import WHISPER_LANGUAGES
+from dropscribe.config.loading import load_config
+from dropscribe.config.schema.settings import Settings
 from dropscribe.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[3]

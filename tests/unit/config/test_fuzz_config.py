@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from dropscribe.config import Settings, load_config
+from dropscribe.config.loading import load_config
+from dropscribe.config.schema.settings import Settings
 from dropscribe.core.errors import ConfigError
 from support.daemon import DROPSCRIBE
 

@@ -11,7 +11,8 @@ import yaml
 
 from dropscribe.app import pipeline_options
 from dropscribe.app.reload import plan_reload
-from dropscribe.config import Settings, effective, load_config, profile_models
+from dropscribe.config.loading import load_config
+from dropscribe.config.schema.settings import Settings, effective, profile_models
 from dropscribe.core.errors import ConfigError
 
 LOCAL_PATHS = {"state_dir": "s", "log_dir": "l"}

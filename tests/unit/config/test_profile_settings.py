@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from dropscribe.app import pipeline_options
-from dropscribe.config import Profile, Settings, effective, profile_for
+from dropscribe.config.schema.profile import Profile, profile_for
+from dropscribe.config.schema.settings import Settings, effective
 from dropscribe.core.announcements import Channel, Topic
 from dropscribe.core.jobs import Job, JobState
 from dropscribe.notifications import Receiver, Receivers, announcer

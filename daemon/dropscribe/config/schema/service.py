@@ -1,0 +1,93 @@
+"""The transcription service: a remote one reached over HTTP (``api``), or the in-process
+server (``embedded``) when ``api.base_url`` is ``embedded``."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+
+from dropscribe.config.schema.section import FilePath, PositiveSeconds, Section, ordered, refuse
+
+EMBEDDED = "embedded"
+
+
+class Api(Section):
+    """Where the transcription service is and how to authenticate to it."""
+
+    base_url: str = EMBEDDED
+    async_path: str = "/v1/async/ent/tiyarofs/1/openai/whisper-tiny"
+    service_tier: Literal["cpuflex", "gpuflex"] = "cpuflex"
+    api_key_env: str = "TIYARO_API_KEY"
+    api_key_file: FilePath | None = None
+    connect_timeout_seconds: PositiveSeconds = 5.0
+    read_timeout_seconds: PositiveSeconds = 30.0
+    call_deadline_seconds: PositiveSeconds = 120.0
+    # Plain http:// carries the key, the presigned URLs and the audio in cleartext; it is
+    # refused for anything but this machine unless set to true (e.g. on a trusted cable).
+    allow_plain_http: bool = False
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if value == EMBEDDED:
+            return value
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be 'embedded' or an http(s):// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _cleartext_stays_local(self) -> Api:
+        if (
+            self.base_url.startswith("http://")
+            and not self.allow_plain_http
+            and not is_loopback_url(self.base_url)
+        ):
+            raise ValueError(
+                "base_url: plain http:// to another machine sends the API key and the audio "
+                "in cleartext; use https:// (serve --tls-cert, or a TLS reverse proxy) or set "
+                "api.allow_plain_http: true"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _timeouts_fit_the_deadline(self) -> Api:
+        pairs = (
+            ("connect_timeout_seconds", "call_deadline_seconds"),
+            ("read_timeout_seconds", "call_deadline_seconds"),
+        )
+        refuse(ordered(self, pairs))
+        return self
+
+    @field_validator("async_path")
+    @classmethod
+    def _async_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(
+                "must start with '/', e.g. /v1/async/ent/tiyarofs/1/openai/whisper-tiny"
+            )
+        return value
+
+
+def is_loopback_url(url: str) -> bool:
+    """Return True when the URL's host is this machine: localhost or a loopback address."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Embedded(Section):
+    """The in-process server used when ``api.base_url`` is ``embedded``."""
+
+    model: Annotated[str, Field(min_length=1)] = "bundled"
+    workers: Annotated[int, Field(ge=1, le=16)] = 1
+    # Longer recordings are refused (failed/, with the reason) before they are decoded: a tiny
+    # file can claim hours of audio, and the engine needs about 3 GiB per hour of it (see
+    # engine.whisper.DEFAULT_MAX_AUDIO_HOURS); same default as `serve`.
+    max_audio_hours: Annotated[float, Field(gt=0, le=24, allow_inf_nan=False)] = 1.0
