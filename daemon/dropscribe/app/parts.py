@@ -34,7 +34,8 @@ from dropscribe.pipeline import (
     Pipeline,
     StepsByProfile,
 )
-from dropscribe.pipeline.gates.outage import ProbeTiming, ServiceGate
+from dropscribe.pipeline.gates.outage import ServiceGate
+from dropscribe.pipeline.gates.pause import ProbeTiming
 from dropscribe.pipeline.gates.storage import PROBE_BYTES, StorageGate
 from dropscribe.pipeline.ports import Audit
 from dropscribe.pipeline.ports import Remote as Caller

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Callable
 
+from dropscribe.core.periodic import Periodic
 from dropscribe.scaleout.book import RedisJobBook
 from dropscribe.scaleout.objects import ObjectStore
 from dropscribe.scaleout.outages import STORAGE, Outages, Unavailable
@@ -51,8 +51,9 @@ class BucketSweeper:
         self._objects = objects
         self._outages = outages
         self._clock = clock
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="bucket-sweeper", daemon=True)
+        self._thread = Periodic(
+            "bucket-sweeper", sweep_interval(book.retention_seconds), self._sweep_and_log
+        )
 
     def start(self) -> None:
         """Start sweeping (the first sweep comes one interval after the start)."""
@@ -65,17 +66,14 @@ class BucketSweeper:
 
     def stop(self, timeout: float) -> None:
         """Stop the thread, waiting up to ``timeout`` seconds for a sweep in progress."""
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        self._thread.stop(timeout)
 
-    def _loop(self) -> None:
-        while not self._stopping.wait(sweep_interval(self._book.retention_seconds)):
-            try:
-                removed = self.sweep_now()
-            except Unavailable as problem:
-                # Retried next interval; the outage shows in /healthz meanwhile.
-                self._outages.failed(STORAGE, problem.message)
-                continue
-            if removed:
-                log.info("bucket sweep removed %d uploads past the retention", removed)
+    def _sweep_and_log(self) -> None:
+        try:
+            removed = self.sweep_now()
+        except Unavailable as problem:
+            # Retried next interval; the outage shows in /healthz meanwhile.
+            self._outages.failed(STORAGE, problem.message)
+            return
+        if removed:
+            log.info("bucket sweep removed %d uploads past the retention", removed)

@@ -7,10 +7,10 @@ It runs once at start and then periodically in its own thread. The store decides
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from dropscribe.core.periodic import Periodic
 from dropscribe.server.store import JobStore
 from dropscribe.server.uploads import upload_path
 
@@ -51,8 +51,9 @@ class RetentionSweeper:
         self._uploads_dir = uploads_dir
         self._retention_seconds = retention_seconds
         self._clock = clock
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="server-retention", daemon=True)
+        self._thread = Periodic(
+            "server-retention", sweep_interval(retention_seconds), self._sweep_and_log
+        )
 
     def start(self) -> None:
         """Sweep once now, then start the periodic thread."""
@@ -65,18 +66,14 @@ class RetentionSweeper:
 
     def stop(self, timeout: float) -> None:
         """Stop the thread, waiting up to ``timeout`` seconds for a sweep in progress."""
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        self._thread.stop(timeout)
 
-    def _loop(self) -> None:
-        interval = sweep_interval(self._retention_seconds)
-        while not self._stopping.wait(interval):
-            try:
-                removed = self.sweep_now()
-            except Exception:
-                # A failed sweep (disk full, locked DB) is retried next interval, not fatal.
-                log.exception("retention sweep failed")
-                continue
-            if removed:
-                log.info("retention sweep removed %d uploads", removed)
+    def _sweep_and_log(self) -> None:
+        try:
+            removed = self.sweep_now()
+        except Exception:
+            # A failed sweep (disk full, locked DB) is retried next interval, not fatal.
+            log.exception("retention sweep failed")
+            return
+        if removed:
+            log.info("retention sweep removed %d uploads", removed)

@@ -10,7 +10,8 @@ import pytest
 import structlog
 
 from dropscribe import audit
-from dropscribe.audit import Event, choose_renderer, plain, redacting
+from dropscribe.audit.contract import Event
+from dropscribe.audit.trail import choose_renderer, plain, redacting
 from dropscribe.core.redaction import MASK, Redactor
 
 CANARY = "sk-CANARY-0123456789"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import structlog
+from structlog.testing import capture_logs
 
 from dropscribe.app.keys import pause_recorder, read_pause
 from dropscribe.core import errors
@@ -52,6 +53,19 @@ def test_auth_gate_refusals_in_a_row_keep_the_first_since_and_acceptance_clears(
     gate.refused(refusal())
     gate.accepted()
     assert records == [(100.0, 105.0), (100.0, 116.0), (None, None)]
+
+
+def test_auth_gate_refusal_during_the_hold_starts_no_second_pause() -> None:
+    now = [100.0]
+    records: list[Record] = []
+    gate = gate_at(now, [], records)
+    with capture_logs() as logs:
+        gate.refused(refusal())
+        now[0] = 104.0
+        gate.refused(refusal())
+        gate.accepted()
+    assert [entry["event"] for entry in logs] == ["auth.paused", "auth.resumed"]
+    assert records == [(100.0, 105.0), (None, None)]
 
 
 def test_pause_recorder_roundtrip_and_removal(tmp_path: Path) -> None:

@@ -10,13 +10,8 @@ import structlog
 from structlog.testing import capture_logs
 
 from dropscribe.core import errors
-from dropscribe.pipeline.gates.outage import (
-    ProbeTiming,
-    ServiceGate,
-    counts_as_outage,
-    is_outage,
-    probe_wait,
-)
+from dropscribe.pipeline.gates.outage import ServiceGate, counts_as_outage, is_outage
+from dropscribe.pipeline.gates.pause import ProbeTiming, probe_wait
 
 TIMING = ProbeTiming(first_seconds=5.0, max_seconds=60.0)
 DOWN = errors.TransientApiError("put: HTTP 503", status=503)

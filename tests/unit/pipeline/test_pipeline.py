@@ -25,7 +25,8 @@ from dropscribe.core import errors
 from dropscribe.core.backoff import PollPolicy, RetryPolicy
 from dropscribe.core.jobs import Job, JobState, advance, update
 from dropscribe.pipeline import AuthGate, Clock, Lifecycle, Options, Pipeline, Steps
-from dropscribe.pipeline.gates.outage import ProbeTiming, ServiceGate
+from dropscribe.pipeline.gates.outage import ServiceGate
+from dropscribe.pipeline.gates.pause import ProbeTiming
 from dropscribe.pipeline.gates.storage import StorageGate
 from dropscribe.pipeline.quality import QualityPolicy
 from dropscribe.speakers import ChannelLabeller

@@ -11,7 +11,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from dropscribe.core import errors
-from dropscribe.pipeline.gates.outage import ProbeTiming
+from dropscribe.pipeline.gates.pause import ProbeTiming
 from dropscribe.pipeline.gates.storage import StorageGate, is_storage_trouble
 
 TIMING = ProbeTiming(first_seconds=1.0, max_seconds=8.0)

@@ -12,28 +12,31 @@ ends (None, None), so ``status`` can say so from another process.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 from dropscribe.audit import Event
 from dropscribe.core import errors
+from dropscribe.pipeline.gates.pause import PauseGate, PauseRecord, ProbeTiming, probe_wait
 from dropscribe.pipeline.ports import Audit
-
-#: Told (since, next_probe) in epoch seconds when a pause starts, (None, None) when it ends.
-PauseRecord = Callable[[float | None, float | None], None]
 
 # How long all work waits after the service refused our key, growing per refusal (seconds).
 AUTH_PAUSE_FIRST_SECONDS = 5.0
 AUTH_PAUSE_MAX_SECONDS = 300.0
+#: The same, as the timing of a pause whose probes are the refused calls.
+AUTH_TIMING = ProbeTiming(AUTH_PAUSE_FIRST_SECONDS, AUTH_PAUSE_MAX_SECONDS)
 
 
 def pause_seconds(refusals: int) -> float:
     """Return how long to wait after the ``refusals``-th refusal in a row (counted from 1)."""
-    return min(AUTH_PAUSE_MAX_SECONDS, AUTH_PAUSE_FIRST_SECONDS * 2.0 ** (refusals - 1))
+    return probe_wait(AUTH_TIMING, refusals - 1)
 
 
-class AuthGate:
-    """Counts refusals in a row and holds the scheduler through ``hold(seconds)``."""
+class AuthGate(PauseGate):
+    """Counts refusals in a row and holds the scheduler through ``hold(seconds)``.
+
+    A streak of refusals is a pause whose first refusal starts it and whose later ones are
+    failed probes; it lasts until a call goes through.
+    """
 
     def __init__(
         self,
@@ -43,37 +46,28 @@ class AuthGate:
         reload_key: Callable[[], None] = lambda: None,
         record: PauseRecord = lambda since, next_probe: None,
     ) -> None:
-        self._hold = hold
-        self._log = log
-        self._now = now
+        super().__init__(hold, log, now, AUTH_TIMING, record)
         self._reload_key = reload_key
-        self._record = record
-        self._lock = threading.Lock()
-        self._paused_until = 0.0
-        self._refusals = 0
-        self._since = 0.0
 
     def before_call(self) -> None:
         """A step is about to call the service: during a streak of refusals (this call is a
         probe), read the key source again first."""
-        with self._lock:
-            probing = self._refusals > 0
-        if probing:
+        if self.paused():
             self._reload_key()
 
     def refused(self, exc: errors.AuthError) -> None:
         """The service refused the key: hold all work, unless a pause is already running."""
         now = self._now()
         with self._lock:
-            if self._paused_until > now:
+            pause = self._pause
+            if pause is not None and pause.probe_due > now:
                 return
-            self._refusals += 1
-            self._since = now if self._refusals == 1 else self._since
-            wait = pause_seconds(self._refusals)
-            self._paused_until = now + wait
-            since = self._since
-        self._hold(wait)
-        self._record(since, now + wait)
+            if pause is None:
+                pause, wait = self._begin_locked(now)
+            else:
+                wait = self._probe_failed_locked(pause, now)
+            since = pause.since
+        self._tell(since, now + wait)
         self._log.error(
             Event.AUTH_PAUSED,
             status=exc.status,
@@ -86,8 +80,7 @@ class AuthGate:
     def accepted(self) -> None:
         """A call went through: end a streak of refusals."""
         with self._lock:
-            was_paused = self._refusals > 0
-            self._refusals = 0
+            was_paused = self._end_locked() is not None
         if was_paused:
-            self._record(None, None)
+            self._tell(None, None)
             self._log.warning(Event.AUTH_RESUMED)

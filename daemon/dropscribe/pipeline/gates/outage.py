@@ -1,6 +1,6 @@
 """The pause of an outage: when most recent calls to the service fail transiently, all work waits.
 
-Modelled on :mod:`.auth_gate`. The gate sees the outcome of every step that calls the service
+Modelled on :mod:`.auth`. The gate sees the outcome of every step that calls the service
 (success, or a transient error: 5xx, 429, 408, resets, timeouts). When most of the last
 :data:`WINDOW_CALLS` outcomes across jobs are transient failures, the service counts as
 unavailable: one ``service.unavailable`` is logged, the scheduler is held, and from then on
@@ -15,64 +15,19 @@ and when it ends (None, None), so ``status`` and ``STATUS=`` can say so.
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from dropscribe.audit import Event
 from dropscribe.core import errors
+from dropscribe.pipeline.gates.pause import PauseGate, PauseRecord, ProbeTiming
 from dropscribe.pipeline.ports import Audit
-
-#: Told (since, next_probe) in epoch seconds while paused, (None, None) when the pause ends.
-PauseRecord = Callable[[float | None, float | None], None]
 
 # How many of the latest call outcomes, across jobs, the gate weighs (calls).
 WINDOW_CALLS = 8
 # A job turned away during the pause is looked at again this long after the next probe is due,
 # unless the pause ends first and wakes it (seconds).
 PARK_AFTER_PROBE_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class ProbeTiming:
-    """When an outage begins, how long the pause waits before the first probe, and the cap of
-    its doubling (seconds)."""
-
-    first_seconds: float = 5.0  # the settings' retry section is where the defaults live
-    max_seconds: float = 300.0
-    #: The fewest transient failures among the latest WINDOW_CALLS that make an outage; they
-    #: must also be more than half of them, so a steady light mix of 5xx never pauses.
-    min_failures: int = 4
-
-
-def probe_wait(timing: ProbeTiming, failed_probes: int) -> float:
-    """Return how long to wait before the next probe after ``failed_probes`` failed ones (the
-    pause's start counts as none)."""
-    try:
-        return min(timing.max_seconds, timing.first_seconds * 2.0**failed_probes)
-    except OverflowError:
-        return timing.max_seconds
-
-
-@dataclass
-class Pause:
-    """A pause in progress: since when (epoch seconds), how many probes have failed, and when
-    the next one is due."""
-
-    since: float
-    failed_probes: int = 0
-    probe_due: float = 0.0
-
-    def schedule_probe(
-        self, timing: ProbeTiming, now: float, hold: Callable[[float], None]
-    ) -> float:
-        """Set when the next probe is due after the probes failed so far and hold the scheduler
-        that long; return the wait in seconds."""
-        wait = probe_wait(timing, self.failed_probes)
-        self.probe_due = now + wait
-        hold(wait)
-        return wait
 
 
 def is_outage(outcomes: Iterable[bool], min_failures: int = 4) -> bool:
@@ -91,7 +46,7 @@ def counts_as_outage(exc: BaseException) -> bool:
     )
 
 
-class ServiceGate:
+class ServiceGate(PauseGate):
     """Weighs call outcomes, pauses all work in an outage and lets one probe through at a time.
 
     Safe to call from every worker thread.
@@ -106,14 +61,8 @@ class ServiceGate:
         record: PauseRecord = lambda since, next_probe: None,
     ) -> None:
         """``hold(seconds)`` holds the scheduler; ``now`` is wall-clock time (epoch seconds)."""
-        self._hold = hold
-        self._log = log
-        self._now = now
-        self._timing = timing
-        self._record = record
-        self._lock = threading.Lock()
+        super().__init__(hold, log, now, timing, record)
         self._recent: deque[bool] = deque(maxlen=WINDOW_CALLS)
-        self._pause: Pause | None = None
         self._prober: str | None = None  # the job whose step is the probe in flight
 
     def admit(self, job_id: str) -> bool:
@@ -129,33 +78,19 @@ class ServiceGate:
 
     def park_seconds(self) -> float:
         """Return how long a job turned away by :meth:`admit` waits before it asks again."""
-        with self._lock:
-            due = 0.0 if self._pause is None else self._pause.probe_due
-            return max(0.0, due - self._now()) + PARK_AFTER_PROBE_SECONDS
-
-    def paused(self) -> bool:
-        """Return True during an outage pause."""
-        with self._lock:
-            return self._pause is not None
+        return self._until_probe() + PARK_AFTER_PROBE_SECONDS
 
     def succeeded(self, job_id: str) -> bool:
         """A step of ``job_id`` that called the service went through. Return True if that
         ended a pause (the parked jobs may go on now)."""
         with self._lock:
-            pause = self._pause
+            pause = self._end_locked()
             if pause is None:
                 self._recent.append(True)
                 return False
-            self._pause = None
             self._prober = None
             self._recent.clear()
-            since, probes = pause.since, pause.failed_probes
-        self._record(None, None)
-        self._log.warning(
-            Event.SERVICE_AVAILABLE,
-            paused_seconds=round(self._now() - since, 1),
-            failed_probes=probes,
-        )
+        self._resumed(Event.SERVICE_AVAILABLE, pause)
         return True
 
     def failed(self, job_id: str, exc: BaseException) -> bool:
@@ -172,15 +107,14 @@ class ServiceGate:
                 return True  # a call that left before the pause began
             if pause is not None:
                 self._prober = None
-                pause.failed_probes += 1
+                wait = self._probe_failed_locked(pause, self._now())
             else:
                 self._recent.append(False)
                 if not is_outage(self._recent, self._timing.min_failures):
                     return False
-                pause = self._pause = Pause(self._now())
-            wait = pause.schedule_probe(self._timing, self._now(), self._hold)
+                pause, wait = self._begin_locked(self._now())
             since, due = pause.since, pause.probe_due
-        self._record(since, due)
+        self._tell(since, due)
         if starting:
             self._log.error(
                 Event.SERVICE_UNAVAILABLE,

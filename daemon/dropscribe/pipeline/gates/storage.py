@@ -9,19 +9,18 @@ a transaction to it, see ``probe``). Then one ``storage.available`` and every pa
 on from its last committed step, so each recording is finished exactly once.
 
 Logging itself may fail while the disk is full: the audit file drops such lines whole (see
-:mod:`dropscribe.audit`), and nothing here depends on a line being written.
+:mod:`dropscribe.audit.trail`), and nothing here depends on a line being written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import threading
 from collections.abc import Callable
 
 from dropscribe.audit import Event
 from dropscribe.core import errors
-from dropscribe.pipeline.gates.outage import Pause, PauseRecord, ProbeTiming
+from dropscribe.pipeline.gates.pause import PauseGate, PauseRecord, ProbeTiming
 from dropscribe.pipeline.ports import Audit
 
 #: The errno values that say "the disk cannot take this now", not "this job is wrong".
@@ -45,7 +44,7 @@ def is_storage_trouble(exc: BaseException) -> bool:
     return False
 
 
-class StorageGate:
+class StorageGate(PauseGate):
     """Pauses all work while the disk is full; the daemon's main loop calls :meth:`probe_if_due`.
 
     Safe to call from every worker thread.
@@ -62,19 +61,8 @@ class StorageGate:
     ) -> None:
         """``probe()`` raises if the disk still cannot be written; ``record`` is told the
         pause (it may fail while the disk is full: it is then skipped)."""
-        self._hold = hold
-        self._log = log
-        self._now = now
-        self._timing = timing
+        super().__init__(hold, log, now, timing, record)
         self._probe = probe
-        self._record = record
-        self._lock = threading.Lock()
-        self._pause: Pause | None = None
-
-    def paused(self) -> bool:
-        """Return True while the disk is full."""
-        with self._lock:
-            return self._pause is not None
 
     def pause_times(self) -> tuple[float, float] | None:
         """Return (since, next probe) in epoch seconds during a pause, else None."""
@@ -85,9 +73,7 @@ class StorageGate:
     def park_seconds(self) -> float:
         """Return how long a job stopped by the full disk waits before it is looked at again
         (the end of the pause wakes it sooner)."""
-        with self._lock:
-            due = 0.0 if self._pause is None else self._pause.probe_due
-            return max(0.0, due - self._now()) + self._timing.max_seconds
+        return self._until_probe() + self._timing.max_seconds
 
     def failed(self, exc: BaseException) -> bool:
         """A step raised ``exc``. Return True if it is storage trouble (the job waits for the
@@ -97,8 +83,7 @@ class StorageGate:
         with self._lock:
             if self._pause is not None:
                 return True
-            pause = self._pause = Pause(self._now())
-            wait = pause.schedule_probe(self._timing, self._now(), self._hold)
+            pause, wait = self._begin_locked(self._now())
         self._tell(pause.since, pause.probe_due)
         self._log.error(
             Event.STORAGE_FULL,
@@ -123,22 +108,16 @@ class StorageGate:
             if not is_storage_trouble(exc):
                 raise
             with self._lock:
-                pause.failed_probes += 1
-                pause.schedule_probe(self._timing, self._now(), self._hold)
+                self._probe_failed_locked(pause, self._now())
             self._tell(pause.since, pause.probe_due)
             return False
         with self._lock:
-            self._pause = None
-            since, probes = pause.since, pause.failed_probes
-        self._tell(None, None)
-        self._log.warning(
-            Event.STORAGE_AVAILABLE,
-            paused_seconds=round(self._now() - since, 1),
-            failed_probes=probes,
-        )
+            self._end_locked()
+        self._resumed(Event.STORAGE_AVAILABLE, pause)
         return True
 
     def _tell(self, since: float | None, next_probe: float | None) -> None:
+        """Tell ``record`` the pause, unless the disk refuses that too."""
         # The pause file is on the full disk too; STATUS= still says so, from memory.
         with contextlib.suppress(OSError):
             self._record(since, next_probe)
