@@ -2,7 +2,9 @@
 
 * :mod:`.steps`: one method per step (transfer, poll, publish); no policy;
 * :mod:`.outcomes`: pure decisions on a failed step: retry, fail or pause;
-* :mod:`.auth_gate`: the pause on a refused key, through the scheduler's hold;
+* :mod:`.gates`: the pauses of all work (a refused key, an outage, a full disk), through the
+  scheduler's hold;
+* :mod:`.quality`: whether a transcript is complete (the daemon's side of the guard);
 * :mod:`.lifecycle`: the one way a job fails, and the way ``retry`` sends it back;
 * :mod:`.runner`: :class:`Pipeline`, which the scheduler calls with job ids.
 """
