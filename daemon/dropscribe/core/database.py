@@ -2,20 +2,69 @@
 
 A file's version is its ``PRAGMA user_version``. ``steps[n]`` takes a file from version n to
 n + 1; a released step never changes, a new version is a new step. Both of dropscribe's SQLite
-files use this: the daemon's ``state.db`` and the embedded server's ``server.db``.
+files use this: the daemon's ``state.db`` and the embedded server's ``server.db``, and both are
+opened the same way, by :func:`open_versioned`: one connection shared by every thread, in WAL
+mode, refused before anything is set if a newer program wrote the file.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal
 
 Steps = Sequence[Sequence[str]]
+
+#: Seconds a statement waits for a lock held by another process before failing.
+BUSY_TIMEOUT_SECONDS = 10.0
+
+
+def open_versioned(
+    path: Path,
+    steps: Steps,
+    too_new: Callable[[int], Exception],
+    *,
+    pragmas: Sequence[str] = (),
+    isolation_level: Literal["DEFERRED", "IMMEDIATE", "EXCLUSIVE"] | None = "DEFERRED",
+) -> sqlite3.Connection:
+    """Given a file the caller created (with the mode it needs), return a connection to it for
+    every thread, in WAL mode with ``pragmas`` (such as ``"synchronous=FULL"``) set after it,
+    brought up to ``len(steps)``.
+
+    Raise ``too_new(version)`` if a newer program wrote the file, before anything is set, so
+    that it is left as it is. ``isolation_level`` is sqlite3's: None for a caller that begins
+    its own transactions, the default (what a plain ``BEGIN`` does) for
+    ``with connection:`` blocks. The connection is closed again if anything fails.
+    """
+    db = sqlite3.connect(
+        path,
+        timeout=BUSY_TIMEOUT_SECONDS,
+        check_same_thread=False,
+        isolation_level=isolation_level,
+    )
+    try:
+        refuse_newer(db, steps, too_new)
+        db.execute("PRAGMA journal_mode=WAL")
+        for pragma in pragmas:
+            db.execute(f"PRAGMA {pragma}")
+        migrate(db, steps, too_new)
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 def version_of(db: sqlite3.Connection) -> int:
     """Return the schema version an open file says it has."""
     return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def refuse_newer(db: sqlite3.Connection, steps: Steps, too_new: Callable[[int], Exception]) -> None:
+    """Raise ``too_new(version)`` if a newer program wrote the open file (one past ``steps``)."""
+    version = version_of(db)
+    if version > len(steps):
+        raise too_new(version)
 
 
 def migrate(db: sqlite3.Connection, steps: Steps, too_new: Callable[[int], Exception]) -> int:

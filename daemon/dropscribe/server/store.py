@@ -19,15 +19,12 @@ from pathlib import Path
 from typing import Any
 
 # The one piece of the daemon side the server shares: it knows no protocol or client, only
-# how a versioned SQLite file moves forward.
-from dropscribe.core import database as sqlite_schema
+# how a versioned SQLite file is opened and moved forward.
+from dropscribe.core.database import open_versioned
 from dropscribe.server.job_status import UNFINISHED, JobStatus
 
 #: File name of the database inside the data folder.
 DB_FILE = "server.db"
-
-#: Seconds a statement waits for a lock held by another process before failing.
-BUSY_TIMEOUT_SECONDS = 10.0
 
 # The schema, as the steps that lead to it: MIGRATIONS[n] takes a file from version n to n + 1
 # (``PRAGMA user_version``). A released step never changes; a new version is a new step.
@@ -60,17 +57,12 @@ class StoreTooNew(RuntimeError):
     """server.db was written by a newer version; this one must not change it."""
 
 
-def migrate(db: sqlite3.Connection, path: Path) -> int:
-    """Bring an open server.db up to SCHEMA_VERSION, one step per transaction; return the
-    version it had. Raise StoreTooNew if a newer version wrote it."""
-
-    def too_new(version: int) -> StoreTooNew:
-        return StoreTooNew(
-            f"{path}: written by a newer version (server data version {version}; this "
-            f"one reads up to {SCHEMA_VERSION})"
-        )
-
-    return sqlite_schema.migrate(db, MIGRATIONS, too_new)
+def too_new_error(path: Path, version: int) -> StoreTooNew:
+    """Return the error for a server.db at ``version``, newer than this version reads."""
+    return StoreTooNew(
+        f"{path}: written by a newer version (server data version {version}; this "
+        f"one reads up to {SCHEMA_VERSION})"
+    )
 
 
 #: Mode of server.db; SQLite gives its -wal and -shm files the database file's mode.
@@ -140,22 +132,16 @@ class JobStore:
     """Durable state of the embedded server; safe to share between threads."""
 
     def __init__(self, data_dir: Path) -> None:
+        """Open (creating it if absent) ``<data_dir>/server.db`` and migrate it. Raise
+        StoreTooNew, leaving the file as it is, if a newer version wrote it."""
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            private_file(data_dir / DB_FILE),
-            timeout=BUSY_TIMEOUT_SECONDS,
-            check_same_thread=False,
+        path = private_file(data_dir / DB_FILE)
+        self._db = open_versioned(
+            path,
+            MIGRATIONS,
+            lambda version: too_new_error(path, version),
+            pragmas=("synchronous=NORMAL",),
         )
-        try:
-            # The version is checked first: a newer version's file is left as it is.
-            if sqlite_schema.version_of(self._db) > SCHEMA_VERSION:
-                migrate(self._db, data_dir / DB_FILE)  # raises StoreTooNew
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            migrate(self._db, data_dir / DB_FILE)
-        except BaseException:
-            self._db.close()
-            raise
 
     def close(self) -> None:
         """Close the connection; the store must not be used afterwards."""

@@ -194,7 +194,7 @@ def test_publish_concurrent_jobs_same_stem_get_distinct_names(
         time.sleep(0.05)  # widens the window between choosing a stem and claiming it
         return real(root, rel, data, prefix)
 
-    monkeypatch.setattr("dropscribe.outbox.write_atomic_at", slow_write)
+    monkeypatch.setattr("dropscribe.outbox.publishing.write_atomic_at", slow_write)
     box = Outbox(tmp_path, formats=("txt", "json"))
     threads = [
         threading.Thread(target=box.publish, args=("a", f"job-{i}", {"text": str(i)}, {}))

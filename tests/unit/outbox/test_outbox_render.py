@@ -10,20 +10,13 @@ from hypothesis import strategies as st
 
 from dropscribe.core.fsio import NAME_MAX_BYTES as NAME_MAX
 from dropscribe.core.fsio import numbered as candidate_stem
-from dropscribe.outbox import (
-    MAX_CUE_SECONDS,
-    Occupancy,
-    format_timestamp,
-    owner_in_json,
-    render_all,
-    render_json,
-    render_srt,
-    render_txt,
-    render_vtt,
-    safe_stem,
-    stem_is_available,
-    word_groups,
-)
+from dropscribe.outbox.cues import format_timestamp
+from dropscribe.outbox.formats import render_all
+from dropscribe.outbox.publishing import Occupancy, safe_stem, stem_is_available
+from dropscribe.outbox.srt import render_srt
+from dropscribe.outbox.transcript_json import owner_in_json, render_json
+from dropscribe.outbox.txt import render_txt
+from dropscribe.outbox.vtt import MAX_CUE_SECONDS, render_vtt, word_groups
 from support import webvtt
 
 SEGMENTS = [
