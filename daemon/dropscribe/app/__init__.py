@@ -16,21 +16,14 @@ configuration again (service.reload) and rescans.
 """
 
 from dropscribe.app.daemon import Flags, Service, install_signal_handlers
+from dropscribe.app.folders import check_folders, folders_of, state_dir
 from dropscribe.app.keys import read_pause
 from dropscribe.app.lock import AlreadyRunning, StateLock, lock_holder
-from dropscribe.app.parts import (
-    Parts,
-    Remote,
-    build,
-    check_folders,
-    connect,
-    folders_of,
-    pipeline_options,
-    state_dir,
-    wake_poll,
-)
+from dropscribe.app.options import pipeline_options
+from dropscribe.app.parts import Parts, build
 from dropscribe.app.pauses import describe as describe_pause
 from dropscribe.app.pauses import read_pauses
+from dropscribe.app.remote import Remote, connect, wake_poll
 
 __all__ = [
     "AlreadyRunning",

@@ -13,11 +13,13 @@ from types import FrameType
 
 from dropscribe import audit
 from dropscribe.app import pauses
+from dropscribe.app.folders import state_dir
 from dropscribe.app.keys import SIGNAL
 from dropscribe.app.notices import delivery_policy, settings_receivers
-from dropscribe.app.parts import SERVER_STOP_TIMEOUT_SECONDS, Parts, state_dir
+from dropscribe.app.parts import Parts
 from dropscribe.app.profile_parts import profile_steps
 from dropscribe.app.reload import Reload, plan_reload
+from dropscribe.app.remote import SERVER_STOP_TIMEOUT_SECONDS
 from dropscribe.app.systemd_notify import Notifier
 from dropscribe.audit import Event
 from dropscribe.config import load_config, profile_for

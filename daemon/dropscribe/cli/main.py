@@ -1,6 +1,8 @@
-"""The composition root: subcommands, exit codes, logging setup; builds everything.
+"""The command line's entry point: runs the subcommand parsed (cli.arguments), sets up its
+logging, and turns what happened into its exit code (cli.exit_codes).
 
-Only this module calls ``sys.exit``. Commands::
+Only the cli package ends the process: here, and argparse in cli.arguments for wrong
+arguments, ``--help`` and ``--version``. Commands::
 
     dropscribe run -c CONFIG             the daemon (systemd Type=notify)
     dropscribe once -c CONFIG            process the inbox as it is now, then exit
@@ -23,114 +25,29 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
-from dropscribe import __version__, audit
+from dropscribe import audit
 from dropscribe.app import AlreadyRunning, commands
+from dropscribe.cli.arguments import parse
+from dropscribe.cli.exit_codes import (
+    EXIT_CLOSED_PIPE,
+    EXIT_CONFIG,
+    EXIT_HARD_STOP,
+    EXIT_JOBS_FAILED,
+    EXIT_LOCKED,
+    EXIT_NOT_FOUND,
+    EXIT_NOT_RETRYABLE,
+    EXIT_OK,
+    EXIT_SOFTWARE,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+)
 from dropscribe.cli.progress import ProgressBar
 from dropscribe.config import Settings, language_model_problem, language_problem, load_config
 from dropscribe.core.errors import ConfigError
 from dropscribe.core.redaction import Redactor
-
-# Exit codes, from sysexits.h where one fits.
-EXIT_OK = 0
-EXIT_JOBS_FAILED = 1  # `once`/`transcribe`: at least one recording failed
-EXIT_USAGE = 64  # EX_USAGE: wrong arguments
-EXIT_NOT_RETRYABLE = 65  # EX_DATAERR: `retry` named jobs that exist but cannot be requeued
-EXIT_NOT_FOUND = 66  # EX_NOINPUT: no such job or file
-EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: a model could not be fetched
-EXIT_SOFTWARE = 70  # EX_SOFTWARE: an internal error
-EXIT_LOCKED = 75  # EX_TEMPFAIL: another run/once/transcribe holds the state folder
-EXIT_CONFIG = 78  # EX_CONFIG: a bad configuration; systemd does not restart on it
-EXIT_HARD_STOP = 130  # stopped at once by a second signal; the state is still consistent
-EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: the reader of our output went away (`status | head`)
-ARGPARSE_USAGE = 2  # what argparse exits with on wrong arguments
-
-SYSTEM_CONFIG = "/etc/dropscribe/config.yaml"  # where the Debian package installs it
-DEFAULT_CONFIG = Path(os.environ.get("DROPSCRIBE_CONFIG", SYSTEM_CONFIG))
-LOG_FORMAT_HELP = (
-    "how printed events look: console (columns, for a person), json (one object a line), "
-    "or auto: console on a terminal, else json (default: auto); audit.jsonl is always json"
-)
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but wrong arguments exit with EX_USAGE rather than argparse's 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of every subcommand."""
-    parser = _Parser(prog="dropscribe", description="Unattended transcription of a watch folder.")
-    parser.add_argument("--version", action="version", version=f"dropscribe {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def with_config(name: str, text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=text, description=text)
-        p.add_argument(
-            "-c",
-            "--config",
-            type=Path,
-            default=DEFAULT_CONFIG,
-            help=f"YAML file (default: {DEFAULT_CONFIG}; $DROPSCRIBE_CONFIG, if set, "
-            f"replaces {SYSTEM_CONFIG})",
-        )
-        return p
-
-    run = with_config("run", "run the daemon until SIGTERM")
-    run.add_argument(
-        "--log-format", choices=["auto", "json", "console"], default="auto", help=LOG_FORMAT_HELP
-    )
-    once = with_config("once", "process what is in the inbox now, wait for it, exit")
-    once.add_argument(
-        "--log-format", choices=["auto", "json", "console"], default="auto", help=LOG_FORMAT_HELP
-    )
-    status = with_config("status", "show counts per state, jobs in flight, recent failures")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
-    retry = with_config("retry", "requeue failed jobs")
-    target = retry.add_mutually_exclusive_group(required=True)
-    target.add_argument("job_id", nargs="?", help="a job id (or a unique prefix)")
-    target.add_argument("--all-failed", action="store_true", help="every failed job")
-    with_config("check-config", "validate the configuration and print every problem")
-    tr_text = "transcribe files in the foreground and print the text"
-    tr = sub.add_parser(
-        "transcribe",
-        help=tr_text,
-        description=f"{tr_text}. Each file goes through the daemon's steps (inspection, upload, "
-        "submission, polling) in a temporary folder; nothing of the configured inbox, outbox "
-        "or state is touched. Without -c the embedded engine with the bundled model is used.",
-    )
-    tr.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    tr.add_argument(
-        "-c",
-        "--config",
-        type=Path,
-        default=None,
-        help="YAML file (optional; its folders are not needed)",
-    )
-    tr.add_argument("--language", help="a Whisper language code, e.g. en or de (default: en)")
-    tr.add_argument("--model", help="the embedded engine's model, e.g. small.en")
-    tr.add_argument(
-        "--format",
-        choices=["txt", "json", "srt", "vtt"],
-        default="txt",
-        dest="output_format",
-        help="what to print (default: txt)",
-    )
-    models = sub.add_parser("models", help="list the configured and cached models; pull one")
-    models.add_argument("-c", "--config", type=Path, default=None, help="YAML file (optional)")
-    models.add_argument("action", nargs="?", choices=["pull"], help="fetch NAME into the cache")
-    models.add_argument("name", nargs="?", help="a faster-whisper model name, e.g. small.en")
-    # Listed for --help only: main() hands `serve` to the server's own parser.
-    sub.add_parser("serve", help="run the embedded API server (see `dropscribe serve --help`)")
-    # Listed for --help only, like serve: main() hands `worker` to its own parser.
-    sub.add_parser("worker", help="run scale-out engine workers (see `dropscribe worker --help`)")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -175,34 +92,21 @@ def _silence_stdout() -> None:
 
 def _main(words: list[str]) -> int:
     """Run the command in ``words``; return its exit code."""
-    if words[:1] == ["serve"]:
-        # The server has its own parser (shared with `python -m dropscribe.server`). Imported
-        # here: the engine's libraries cost ~55 MB that the other commands do without.
-        from dropscribe.cli.serve import main as serve_main
-
-        return _usage_exit(serve_main, words[1:])
-    if words[:1] == ["worker"]:
-        # Imported here: the scale-out libraries are the optional `scale` extra.
-        from dropscribe.cli.worker import main as worker_main
-
-        return _usage_exit(worker_main, words[1:])
-    args = build_parser().parse_args(words)
-    return dispatch(args)
-
-
-def _usage_exit(command: Callable[[list[str]], int], argv: list[str]) -> int:
-    """Run ``command(argv)``; return its code, with argparse's 2 for wrong arguments turned
-    into EX_USAGE, as for the other commands."""
-    try:
-        return command(argv)
-    except SystemExit as exc:
-        if exc.code == ARGPARSE_USAGE:
-            return EXIT_USAGE
-        raise
+    return dispatch(parse(words))
 
 
 def dispatch(args: argparse.Namespace) -> int:
     """Run the chosen subcommand; return its exit code."""
+    if args.command == "serve":
+        # Imported here: the engine's libraries cost ~55 MB that the other commands do without.
+        from dropscribe.cli import serve
+
+        return serve.run(args)
+    if args.command == "worker":
+        # Imported here: the scale-out libraries are the optional `scale` extra.
+        from dropscribe.cli import worker
+
+        return worker.run(args)
     if args.command == "transcribe":
         return _transcribe(args)
     if args.command == "models":

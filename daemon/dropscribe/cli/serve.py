@@ -1,7 +1,7 @@
-"""Command line for the embedded server: ``python -m dropscribe.server`` / ``dropscribe serve``.
+"""``dropscribe serve``: the embedded API server on its own.
 
-``main`` returns an exit code and never calls ``sys.exit`` itself, so the project's cli.py can
-call it for ``dropscribe serve`` and own the process exit.
+:func:`add_arguments` gives the ``serve`` subparser its options; :func:`run` serves from the
+parsed arguments and returns an exit code, leaving the process exit to cli.main.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from dropscribe.cli.exit_codes import EXIT_CONFIG, EXIT_OK
 from dropscribe.engine.whisper import DEFAULT_MAX_AUDIO_HOURS, EngineError
 from dropscribe.server.embedded import Assembler, ServerOptions, serve_forever
 
@@ -24,20 +25,13 @@ TOKEN_IN_PS_WARNING = (
     f"/proc); pass it in ${TOKEN_ENV} or with --token-file instead"
 )
 
-#: Exit code for a configuration problem (sysexits.h EX_CONFIG).
-EXIT_CONFIG = 78
 
-#: Exit code for a clean stop.
-EXIT_OK = 0
-
-
-def parser() -> argparse.ArgumentParser:
-    """Return the argument parser shared by ``python -m dropscribe.server`` and the CLI."""
-    cli = argparse.ArgumentParser(
-        prog="dropscribe serve",
-        description="Serve the Tiyaro-compatible async transcription API on this machine.",
-        epilog="Uploads and finished jobs (with their transcripts) are kept 72 hours, then "
-        "deleted; an unfinished job keeps its upload. API documentation: /docs.",
+def add_arguments(cli: argparse.ArgumentParser) -> None:
+    """Describe ``dropscribe serve`` in its subparser ``cli`` and add its options."""
+    cli.description = "Serve the Tiyaro-compatible async transcription API on this machine."
+    cli.epilog = (
+        "Uploads and finished jobs (with their transcripts) are kept 72 hours, then "
+        "deleted; an unfinished job keeps its upload. API documentation: /docs."
     )
     cli.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     cli.add_argument("--port", type=int, default=8750, help="TCP port (0: any free port)")
@@ -99,7 +93,6 @@ def parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_AUDIO_HOURS,
         help=f"refuse longer recordings (default: {DEFAULT_MAX_AUDIO_HOURS:g})",
     )
-    return cli
 
 
 def route_argument(text: str) -> tuple[str, str]:
@@ -151,10 +144,9 @@ def scale_out_assembler(options: ServerOptions) -> Assembler | None:
     return assemble_front_end
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run the server until SIGINT/SIGTERM; return 0, or 78 (EX_CONFIG) for bad options or a
     served model that cannot be loaded."""
-    args = parser().parse_args(argv)
     try:
         options = options_from(args)
     except ValueError as exc:
@@ -169,4 +161,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dropscribe serve: not starting: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return EXIT_OK
-

@@ -1,7 +1,7 @@
-"""Command line of ``dropscribe worker``: engine workers taking jobs from the shared queue.
+"""``dropscribe worker``: engine workers taking jobs from the shared queue.
 
-``main`` returns an exit code and never calls ``sys.exit``, so the project's cli.py owns the
-process exit, as for ``dropscribe serve``.
+:func:`add_arguments` gives the ``worker`` subparser its options; :func:`run` runs the workers
+from the parsed arguments and returns an exit code, leaving the process exit to cli.main.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 from types import FrameType
 
+from dropscribe.cli.exit_codes import EXIT_CONFIG, EXIT_OK
 from dropscribe.engine.whisper import (
     BUNDLED_MODEL,
     DEFAULT_MAX_AUDIO_HOURS,
@@ -29,10 +30,6 @@ from dropscribe.scaleout.worker import WorkerNode
 from dropscribe.server.locations import StorageLocation, broker_url, storage_location
 
 log = logging.getLogger(__name__)
-
-#: Exit codes: a clean stop, and a configuration problem (sysexits.h EX_CONFIG).
-EXIT_OK = 0
-EXIT_CONFIG = 78
 
 #: Default port of a worker's /healthz and /metrics (the front end's default is 8750).
 DEFAULT_HEALTH_PORT = 8751
@@ -55,12 +52,10 @@ class WorkerOptions:
     max_audio_hours: float
 
 
-def parser() -> argparse.ArgumentParser:
-    """Return the argument parser of ``dropscribe worker``."""
-    cli = argparse.ArgumentParser(
-        prog="dropscribe worker",
-        description="Run engine workers that take jobs from the scale-out queue "
-        "(README: Scaling out).",
+def add_arguments(cli: argparse.ArgumentParser) -> None:
+    """Describe ``dropscribe worker`` in its subparser ``cli`` and add its options."""
+    cli.description = (
+        "Run engine workers that take jobs from the scale-out queue (README: Scaling out)."
     )
     cli.add_argument("--broker", required=True, help="the shared Redis: redis://HOST:PORT/DB")
     cli.add_argument(
@@ -97,7 +92,6 @@ def parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_AUDIO_HOURS,
         help=f"refuse longer recordings (default: {DEFAULT_MAX_AUDIO_HOURS:g})",
     )
-    return cli
 
 
 def options_from(args: argparse.Namespace) -> WorkerOptions:
@@ -150,11 +144,10 @@ def run_worker(options: WorkerOptions, stop: threading.Event) -> None:
         engine.close()
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run the worker until SIGINT/SIGTERM; return 0, or 78 (EX_CONFIG) for bad options or a
     model that cannot be loaded. A second signal ends the process at once, which loses
     nothing: the job it ran is delivered again."""
-    args = parser().parse_args(argv)
     try:
         options = options_from(args)
     except ValueError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dropscribe.app.commands import scratch_settings
+from dropscribe.app.commands.transcribe import scratch_settings
 from dropscribe.config import Settings
 
 

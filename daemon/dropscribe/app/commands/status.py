@@ -1,0 +1,192 @@
+"""``status``: counts per state, the jobs in flight, recent failures and incomplete
+transcripts, the deliveries, and whether a daemon holds the state folder (and what it pauses
+for). It reads the state file directly, so it works while a daemon runs."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dropscribe.app.folders import STATE_FILE, state_dir
+from dropscribe.app.keys import read_pause
+from dropscribe.app.lock import lock_holder
+from dropscribe.app.pauses import describe as describe_daemon_pause
+from dropscribe.app.pauses import read_pauses
+from dropscribe.config import Settings
+from dropscribe.core.jobs import JobState
+from dropscribe.pipeline.quality import is_incomplete
+from dropscribe.state import StateStore
+
+RECENT_FAILURES = 10
+
+Counts = dict[str, int]
+JsonObject = dict[str, object]
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """What ``status`` shows: counts per state, jobs in flight, recent failures, and the pid of
+    the process holding the state folder (0: unknown pid; None: no process holds it)."""
+
+    counts: Counts
+    in_flight: list[JsonObject]
+    recent_failures: list[JsonObject]
+    daemon_pid: int | None
+    #: Recently published transcripts marked incomplete (speech missing or doubtful).
+    recent_incomplete: list[JsonObject]
+    #: The state file, or None when there is none yet (nothing has run on this state folder).
+    state_file: Path | None
+    #: Since when the service refuses the API key and when the daemon probes next (epoch
+    #: seconds), while a running daemon pauses for it; else None.
+    auth_pause: tuple[float, float] | None = None
+    #: Webhook and message deliveries: how many are pending and abandoned, and the latest
+    #: abandoned ones.
+    deliveries: JsonObject = field(default_factory=dict)
+    #: The other daemon-wide pauses a running daemon recorded: {kind: (since, next_probe)}.
+    pauses: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def as_json(self) -> JsonObject:
+        """Return the report as JSON-ready data."""
+        return {
+            "state_file": None if self.state_file is None else str(self.state_file),
+            "auth_pause": None
+            if self.auth_pause is None
+            else {
+                "since": iso_time(self.auth_pause[0]),
+                "next_probe": iso_time(self.auth_pause[1]),
+            },
+            "pauses": {kind: _pause_json(times) for kind, times in self.pauses.items()},
+            "counts": self.counts,
+            "in_flight": self.in_flight,
+            "recent_failures": self.recent_failures,
+            "recent_incomplete": self.recent_incomplete,
+            "daemon": {"running": self.daemon_pid is not None, "pid": self.daemon_pid or None},
+            "deliveries": self.deliveries,
+        }
+
+
+def status_report(settings: Settings) -> StatusReport:
+    """Return counts per state, the jobs in flight with step and age, recent failures, and
+    whether a daemon holds the state folder. Without a state file, say so and create none."""
+    path = state_dir(settings) / STATE_FILE
+    if not path.is_file():
+        return StatusReport({}, [], [], lock_holder(state_dir(settings)), [], None)
+    store = StateStore(path)
+    now = time.time()
+    try:
+        flight: list[JsonObject] = [
+            {
+                "job_id": j.id,
+                "source": j.source,
+                "profile": j.profile,
+                "state": j.state.value,
+                "age_seconds": round(now - j.steps.get("claimed", now), 1),
+                "attempts": j.attempts,
+                "request_id": j.request_id,
+            }
+            for j in store.unfinished()
+        ]
+        failures: list[JsonObject] = [
+            {
+                "job_id": j.id,
+                "source": j.source,
+                "profile": j.profile,
+                "step": j.failed_step,
+                "error": j.error,
+                "failed_path": j.failed_path,
+                "at": j.steps.get("failed"),
+            }
+            for j in store.recent(JobState.FAILED, RECENT_FAILURES)
+        ]
+        incomplete: list[JsonObject] = [
+            {"job_id": j.id, "source": j.source, "outputs": list(j.outputs)}
+            for j in store.recent(JobState.PUBLISHED, RECENT_FAILURES)
+            if is_incomplete(store.result(j.id) or {})
+        ]
+        holder = lock_holder(state_dir(settings))
+        pause = read_pause(state_dir(settings)) if holder is not None else None
+        deliveries = delivery_report(store)
+        others = read_pauses(state_dir(settings)) if holder is not None else {}
+        return StatusReport(
+            store.counts(), flight, failures, holder, incomplete, path, pause, deliveries, others
+        )
+    finally:
+        store.close()
+
+
+def format_status(report: StatusReport) -> str:
+    """Return the status report as text for a terminal."""
+    counts = report.counts
+    lines = [_daemon_line(report.daemon_pid)]
+    if report.auth_pause is not None:
+        since, next_probe = (iso_time(t) for t in report.auth_pause)
+        lines.append(
+            f"paused: the service refuses the API key since {since}; next probe at "
+            f"{next_probe} (fix the key where it is configured; no restart needed)"
+        )
+    lines.extend(describe_daemon_pause(kind, *times) for kind, times in report.pauses.items())
+    if report.state_file is None:
+        lines.append("no state: no job has run with this configuration's state folder yet")
+        return "\n".join(lines)
+    lines.append("jobs: " + ", ".join(f"{n} {state}" for state, n in counts.items()))
+    if report.in_flight:
+        lines.append("in flight:")
+        for j in report.in_flight:
+            age = float(str(j["age_seconds"]))
+            profile = f"  [{j['profile']}]" if j.get("profile") else ""
+            lines.append(
+                f"  {str(j['job_id'])[:12]}  {j['state']!s:<10} {age:>8.0f}s  {j['source']}"
+                + profile
+            )
+    if report.recent_failures:
+        lines.append("recent failures:")
+        for j in report.recent_failures:
+            lines.append(f"  {str(j['job_id'])[:12]}  {j['source']}: [{j['step']}] {j['error']}")
+    lines += delivery_lines(report.deliveries)
+    if report.recent_incomplete:
+        lines.append("published incomplete (speech missing or doubtful; see the .json):")
+        for j in report.recent_incomplete:
+            lines.append(f"  {str(j['job_id'])[:12]}  {j['source']}")
+    return "\n".join(lines)
+
+
+def delivery_report(store: StateStore) -> JsonObject:
+    """Return the deliveries' counts (pending, abandoned) and the latest abandoned ones."""
+    abandoned: list[JsonObject] = [
+        {"id": d.id, "job_id": d.job_id, "topic": d.topic.value, "channel": d.channel.value}
+        | {"attempts": d.attempts, "error": d.last_error}
+        for d in store.abandoned_deliveries(RECENT_FAILURES)
+    ]
+    return {**store.delivery_counts(), "recent_abandoned": abandoned}
+
+
+def delivery_lines(deliveries: JsonObject) -> list[str]:
+    """Return the status lines about webhook and message deliveries (none when there are
+    none pending or abandoned)."""
+    pending, abandoned = deliveries.get("pending", 0), deliveries.get("abandoned", 0)
+    if not pending and not abandoned:
+        return []
+    lines = [f"deliveries: {pending} pending, {abandoned} abandoned"]
+    recent = deliveries.get("recent_abandoned")
+    for d in recent if isinstance(recent, list) else []:
+        lines.append(f"  abandoned {d['topic']} of job {str(d['job_id'])[:12]}: {d['error']}")
+    return lines
+
+
+def _pause_json(pause: tuple[float, float] | None) -> JsonObject | None:
+    if pause is None:
+        return None
+    return {"since": iso_time(pause[0]), "next_probe": iso_time(pause[1])}
+
+
+def iso_time(epoch: float) -> str:
+    """Return ``epoch`` seconds as ISO 8601 in UTC, to the second."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+def _daemon_line(pid: int | None) -> str:
+    if pid is None:
+        return "daemon: not running"
+    return f"daemon: running (pid {pid})" if pid else "daemon: running"
