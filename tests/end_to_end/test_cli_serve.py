@@ -1,4 +1,4 @@
-"""`dropscribe serve` hands its options to the embedded server's own parser."""
+"""`dropscribe serve`: its options, parsed in the one command-line tree, reach the server."""
 
 from __future__ import annotations
 

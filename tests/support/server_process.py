@@ -1,4 +1,4 @@
-"""A ``python -m dropscribe.server`` server run as a process of its own, on a fixed port
+"""A ``python -m dropscribe serve`` server run as a process of its own, on a fixed port
 and data folder, so that tests can kill and restart it."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``python -m dropscribe.server`` on a fixed port and data folder."""
+    """``python -m dropscribe serve`` on a fixed port and data folder."""
 
     def __init__(self, data_dir: Path, port: int, log: Path) -> None:
         self.base_url = f"http://127.0.0.1:{port}"
