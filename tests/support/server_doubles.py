@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dropscribe.engine.whisper import EngineError, Interrupted, StopCheck, Transcript
+from dropscribe.core.transcript import Segment, Transcript
+from dropscribe.engine.errors import EngineError, Interrupted
+from dropscribe.engine.protocol import StopCheck
 
 #: Bearer token of the fake-engine servers.
 TOKEN = "integration-token"
@@ -59,5 +61,5 @@ class FakeEngine:
         if content.startswith(b"BAD"):
             raise EngineError("the uploaded file could not be decoded as audio (fake)")
         text = content.decode(errors="replace").strip()
-        segment = {"id": 1, "start": 0.0, "end": 1.0, "text": " " + text}
+        segment: Segment = {"id": 1, "start": 0.0, "end": 1.0, "text": " " + text}
         return {"text": text, "segments": [segment], "language": "en"}

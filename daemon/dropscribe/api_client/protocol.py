@@ -24,6 +24,7 @@ from dropscribe.core.errors import (
     TransientApiError,
     UploadUrlExpired,
 )
+from dropscribe.core.transcript import RemoteTranscript
 
 # Statuses after which the same request may well succeed later.
 _TRANSIENT_STATUSES = frozenset({408, 425, 429})
@@ -58,7 +59,7 @@ class PollResult:
 
     status: RemoteStatus
     raw_status: str
-    result: dict[str, Any] | None
+    result: RemoteTranscript | None
     error: str | None
     model: str | None
     accepted_at: str | None
@@ -215,11 +216,7 @@ def parse_poll(body: Mapping[str, Any]) -> PollResult:
     """Given a poll answer, return the PollResult; a failed or cancelled job is a result, not an
     error. Raise TransientApiError if the status is missing or a success carries no result."""
     status, raw_status = parse_status(_required(_field(body, "status"), "poll", "status"))
-    result = _field(body, "result")
-    if isinstance(result, str):
-        result = _json_or_none(result)
-    if not isinstance(result, dict):
-        result = None
+    result = _transcript(_field(body, "result"))
     if status is RemoteStatus.SUCCESS and result is None:
         raise TransientApiError("poll: success without a result", step="poll")
     error = _field(body, "error", "message", "reason", "detail")
@@ -233,6 +230,14 @@ def parse_poll(body: Mapping[str, Any]) -> PollResult:
         started_at=_text(_field(body, "startedAt")),
         completed_at=_text(_field(body, "completedAt")),
     )
+
+
+def _transcript(value: object) -> RemoteTranscript | None:
+    """The result as a JSON object, decoded first when the service sent it as JSON text; None
+    when it is not an object."""
+    if isinstance(value, str):
+        value = _json_or_none(value)
+    return value if isinstance(value, dict) else None
 
 
 def _json_or_none(text: str) -> Any:

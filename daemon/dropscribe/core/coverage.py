@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dropscribe.core.transcript import CoverageReport
+
 Span = tuple[float, float]
 
 #: Mean token log-probability below which a segment is not trusted. English speech through the
@@ -70,7 +72,7 @@ class Coverage:
         """Return the covered share of the speech (1.0 when there is no speech)."""
         return 1.0 if self.no_speech else self.covered_seconds / self.speech_seconds
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> CoverageReport:
         """Return the coverage in the transcript's JSON shape."""
         return {
             "speech_seconds": round(self.speech_seconds, 2),

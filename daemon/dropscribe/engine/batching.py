@@ -14,11 +14,12 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from dropscribe.core.coverage import Span
+from dropscribe.core.transcript import Segment, Word
 from dropscribe.engine.vad import SAMPLING_RATE, WINDOW_SECONDS, windows
 
 #: Silence laid between two recordings, in seconds: Whisper sees the end of each one as a
@@ -30,6 +31,9 @@ GAP_SECONDS = 1.5
 #: most, a batch holds at most 32 minutes of samples (123 MB), and as much again laid end to end;
 #: each engine worker holds its own batch, and up to 32 more recordings wait decoded ahead.
 SHORT_SECONDS = 60.0
+
+#: What has a start and an end to shift: a segment or a word.
+Timed = TypeVar("Timed", Segment, Word)
 
 
 @dataclass(frozen=True)
@@ -74,28 +78,25 @@ def owner(time: float, starts: Sequence[float]) -> int:
     return max(0, bisect.bisect_right(starts, time) - 1)
 
 
-def shifted(segment: dict[str, Any], by: float) -> dict[str, Any]:
+def shifted(segment: Segment, by: float) -> Segment:
     """Return the segment (and its words, if it has them) with times moved back by ``by``
     seconds."""
-    moved = {**_moved(segment, by), "seek": 0}
+    moved: Segment = {**_moved(segment, by), "seek": 0}
     if "words" in segment:
         moved["words"] = [_moved(word, by) for word in segment["words"]]
     return moved
 
 
-def _moved(timed: dict[str, Any], by: float) -> dict[str, Any]:
-    return {
-        **timed,
-        "start": max(0.0, round(timed["start"] - by, 3)),
-        "end": max(0.0, round(timed["end"] - by, 3)),
-    }
+def _moved(timed: Timed, by: float) -> Timed:
+    moved = timed.copy()
+    moved["start"] = max(0.0, round(timed["start"] - by, 3))
+    moved["end"] = max(0.0, round(timed["end"] - by, 3))
+    return moved
 
 
-def split(
-    segments: Sequence[dict[str, Any]], starts: Sequence[float]
-) -> list[list[dict[str, Any]]]:
+def split(segments: Sequence[Segment], starts: Sequence[float]) -> list[list[Segment]]:
     """Return the segments of each recording, in its own time, renumbered from 1."""
-    parts: list[list[dict[str, Any]]] = [[] for _ in starts]
+    parts: list[list[Segment]] = [[] for _ in starts]
     for segment in segments:
         # By the middle: a segment's start is rounded to the millisecond and may fall a hair
         # before the recording it opens.

@@ -22,10 +22,11 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import IntEnum
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import redis
 
+from dropscribe.core.transcript import Transcript
 from dropscribe.scaleout.outages import BrokerUnavailable
 from dropscribe.server.job_status import JobStatus
 from dropscribe.server.store import Admission, Counters, JobRecord
@@ -297,7 +298,7 @@ class RedisJobBook:
             return Claim(self._claim(keys=[job_key(job_id), _COUNTERS, _WAITING], args=args))
 
     def finish(
-        self, job_id: str, owner: str, result: dict[str, Any] | None, error: str | None, now: float
+        self, job_id: str, owner: str, result: Transcript | None, error: str | None, now: float
     ) -> bool:
         """Record the end of a job ``owner`` runs; False if it was cancelled or taken over."""
         status = JobStatus.SUCCESS if error is None else JobStatus.FAILED

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from dropscribe.engine.whisper import Engine
+from dropscribe.engine.protocol import Engine
 from dropscribe.scaleout.book import RedisJobBook, connect
 from dropscribe.scaleout.bucket_site import BucketUploads
 from dropscribe.scaleout.expiry import BucketSweeper

@@ -17,8 +17,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dropscribe.core.transcript import Transcript
+from dropscribe.engine.errors import EngineError, Interrupted
 from dropscribe.engine.params import TranscribeArgs
-from dropscribe.engine.whisper import EngineError, Interrupted, StopCheck, Transcript
+from dropscribe.engine.protocol import StopCheck
 from dropscribe.server.batch_jobs import MAX_BATCH_JOBS, BatchEngine
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,10 @@ from typing import TypeVar
 
 import dramatiq
 
+from dropscribe.core.transcript import Transcript
+from dropscribe.engine.errors import EngineError, Interrupted
 from dropscribe.engine.params import WhisperInput, transcribe_args
-from dropscribe.engine.whisper import Engine, EngineError, Interrupted, Transcript
+from dropscribe.engine.protocol import Engine
 from dropscribe.scaleout.book import Claim, RedisJobBook
 from dropscribe.scaleout.gathering import Gatherer
 from dropscribe.scaleout.objects import ObjectStore

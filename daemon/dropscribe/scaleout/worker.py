@@ -21,7 +21,7 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from dropscribe.engine.whisper import Engine
+from dropscribe.engine.protocol import Engine
 from dropscribe.scaleout.book import OWNER_TTL_SECONDS, RedisJobBook
 from dropscribe.scaleout.expiry import BucketSweeper
 from dropscribe.scaleout.gathering import Gatherer

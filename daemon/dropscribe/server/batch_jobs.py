@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from dropscribe.core.transcript import Transcript
+from dropscribe.engine.errors import EngineError, Interrupted
 from dropscribe.engine.params import TranscribeArgs, WhisperInput, transcribe_args
-from dropscribe.engine.whisper import EngineError, Interrupted, ModelLoader, StopCheck, Transcript
+from dropscribe.engine.protocol import ModelLoader, StopCheck
 from dropscribe.server.store import JobRecord, JobStore
 
 log = logging.getLogger(__name__)

@@ -21,14 +21,10 @@ from types import FrameType
 
 import uvicorn
 
-from dropscribe.engine.whisper import (
-    BUNDLED_MODEL,
-    DEFAULT_MAX_AUDIO_HOURS,
-    DEFAULT_MIN_COVERAGE,
-    Engine,
-    ModelLoader,
-    WhisperEngine,
-)
+from dropscribe.engine.completeness import DEFAULT_MIN_COVERAGE
+from dropscribe.engine.models import BUNDLED_MODEL
+from dropscribe.engine.protocol import Engine, ModelLoader
+from dropscribe.engine.whisper import DEFAULT_MAX_AUDIO_HOURS, WhisperEngine
 from dropscribe.server.api import METRIC_PREFIX, ApiService
 from dropscribe.server.connections import (
     MAX_CONNECTIONS_PER_CLIENT,

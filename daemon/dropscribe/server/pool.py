@@ -21,9 +21,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from dropscribe.core.transcript import Transcript
 from dropscribe.engine.audio import AudioProblem, probe
+from dropscribe.engine.errors import EngineError, Interrupted
 from dropscribe.engine.params import WhisperInput, transcribe_args
-from dropscribe.engine.whisper import Engine, EngineError, Interrupted, Transcript
+from dropscribe.engine.protocol import Engine
 from dropscribe.server.batch_jobs import MAX_BATCH_JOBS, BatchEngine, BatchRunner
 from dropscribe.server.meter import EngineMeter
 from dropscribe.server.store import JobRecord, JobStore

@@ -21,6 +21,7 @@ from typing import Any
 # The one piece of the daemon side the server shares: it knows no protocol or client, only
 # how a versioned SQLite file is opened and moved forward.
 from dropscribe.core.database import open_versioned
+from dropscribe.core.transcript import Transcript
 from dropscribe.server.job_status import UNFINISHED, JobStatus
 
 #: File name of the database inside the data folder.
@@ -97,7 +98,7 @@ class JobRecord:
     accepted_at: float
     started_at: float | None
     completed_at: float | None
-    result: dict[str, Any] | None
+    result: Transcript | None
     error: str | None
 
 
@@ -236,9 +237,7 @@ class JobStore:
             _bump(db, "engine_runs")
             return self._job(db, job_id)
 
-    def finish(
-        self, job_id: str, result: dict[str, Any] | None, error: str | None, now: float
-    ) -> bool:
+    def finish(self, job_id: str, result: Transcript | None, error: str | None, now: float) -> bool:
         """Record the end of a processing job: success with a result, or failed with an error.
 
         Return False if the job was no longer processing (cancelled meanwhile), in which case

@@ -14,7 +14,9 @@ import pytest
 import redis
 import requests
 
-from dropscribe.engine.whisper import EngineError, StopCheck, Transcript
+from dropscribe.core.transcript import Transcript
+from dropscribe.engine.errors import EngineError
+from dropscribe.engine.protocol import StopCheck
 from dropscribe.scaleout.book import Claim, RedisJobBook, connect
 from dropscribe.scaleout.expiry import sweep_bucket
 from dropscribe.scaleout.frontend import assemble_front_end
@@ -268,7 +270,8 @@ def test_scale_finished_job_expires_after_the_retention(scale_out: ScaleOut) -> 
     book = RedisJobBook(connect(scale_out.broker), 3600)
     book.admit(job_record("j2", "v" * 32), "key-2", "f")
     book.claim("j2", "m", time.time(), "me")
-    assert book.finish("j2", "me", {"text": "t"}, None, time.time())
+    result: Transcript = {"text": "t", "segments": [], "language": "en"}
+    assert book.finish("j2", "me", result, None, time.time())
     plain = redis.Redis.from_url(scale_out.broker)
     assert 3590 < plain.ttl("dropscribe:job:j2") <= 3600
     assert 3590 < plain.ttl("dropscribe:idempotency:key-2") <= 3600
@@ -370,7 +373,7 @@ class BatchCountingEngine(FakeEngine):
         self, spec: str, audios: Sequence[Path], args: dict[str, object], should_stop: StopCheck
     ) -> list[Transcript | EngineError]:
         self.batches.append(sorted(audio.read_text() for audio in audios))
-        return [{"text": audio.read_text(), "segments": []} for audio in audios]
+        return [{"text": audio.read_text(), "segments": [], "language": "en"} for audio in audios]
 
     def shares_batches(self, audio: Path) -> bool:
         """A recording whose text starts with "long" is too long to share a batch."""

@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 import requests
 
-from dropscribe.engine.whisper import EngineError, Interrupted, StopCheck, Transcript
+from dropscribe.core.transcript import Segment, Transcript
+from dropscribe.engine.errors import EngineError, Interrupted
+from dropscribe.engine.protocol import StopCheck
 from dropscribe.server.embedded import EmbeddedServer, ServerOptions
 from dropscribe.server.job_status import JobStatus
 from dropscribe.server.store import JobStore
@@ -65,7 +67,8 @@ class FakeBatchEngine(FakeEngine):
 
     def _fake(self, audio: Path) -> Transcript:
         text = audio.read_text().strip()
-        return {"text": text, "segments": [{"id": 1, "start": 0, "end": 1, "text": text}]}
+        segment: Segment = {"id": 1, "start": 0, "end": 1, "text": text}
+        return {"text": text, "segments": [segment], "language": "en"}
 
 
 def submitted(base: str, tmp_path: Path, text: str) -> str:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from faster_whisper import decode_audio
 
+from dropscribe.core.transcript import Transcript
 from dropscribe.engine.audio import AudioProblem
 from dropscribe.engine.channels import channel_samples
 from dropscribe.engine.params import TranscribeArgs
@@ -37,10 +38,8 @@ def engine() -> WhisperEngine:
     return WhisperEngine()
 
 
-def channel_text(transcript: dict[str, object], channel: int) -> str:
-    segments = transcript["segments"]
-    assert isinstance(segments, list)
-    return "".join(s["text"] for s in segments if s["channel"] == channel)
+def channel_text(transcript: Transcript, channel: int) -> str:
+    return "".join(s["text"] for s in transcript["segments"] if s["channel"] == channel)
 
 
 def test_engine_split_channels_each_party_transcribed_apart(engine: WhisperEngine) -> None:

@@ -9,13 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from dropscribe.engine.completeness import DEFAULT_MIN_COVERAGE
+from dropscribe.engine.errors import EngineError
 from dropscribe.engine.params import TranscribeArgs
-from dropscribe.engine.whisper import (
-    DEFAULT_MIN_COVERAGE,
-    EngineError,
-    Strategy,
-    WhisperEngine,
-)
+from dropscribe.engine.strategies import Strategy
+from dropscribe.engine.whisper import WhisperEngine
 from support.wer import word_error_rate
 
 SPEECH = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "speech"

@@ -13,14 +13,12 @@ import pytest
 from faster_whisper import WhisperModel
 
 from dropscribe.engine.batching import SHORT_SECONDS, Clip
+from dropscribe.engine.clips import short_clip
 from dropscribe.engine.encoder import CPU_ENCODE_WINDOWS, PieceEncodingModel, pieces
+from dropscribe.engine.errors import EngineError
+from dropscribe.engine.loading import model_location
 from dropscribe.engine.params import TranscribeArgs
-from dropscribe.engine.whisper import (
-    EngineError,
-    WhisperEngine,
-    model_location,
-    short_clip,
-)
+from dropscribe.engine.whisper import WhisperEngine
 from support.bombs import silent_wav, understating_mp3
 from support.server_process import SPEECH
 from support.wer import word_error_rate

@@ -6,12 +6,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from dropscribe.core.transcript import Transcript, Word
 from dropscribe.engine.params import TranscribeArgs
-from dropscribe.engine.whisper import Strategy, WhisperEngine
+from dropscribe.engine.strategies import Strategy
+from dropscribe.engine.whisper import WhisperEngine
 
 SPEECH = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "speech"
 ARGS: TranscribeArgs = {"language": "en", "word_timestamps": True}
@@ -33,18 +34,18 @@ def engine(request: pytest.FixtureRequest) -> Iterator[WhisperEngine]:
     engine.close()
 
 
-def words_of(transcript: dict[str, Any]) -> list[dict[str, Any]]:
+def words_of(transcript: Transcript) -> list[Word]:
     return [word for segment in transcript["segments"] for word in segment["words"]]
 
 
-def assert_words_inside_segments(transcript: dict[str, Any]) -> None:
+def assert_words_inside_segments(transcript: Transcript) -> None:
     for segment in transcript["segments"]:
         assert segment["words"], segment
         for word in segment["words"]:
             assert segment["start"] <= word["start"] <= word["end"] <= segment["end"], word
 
 
-def assert_words_increase(transcript: dict[str, Any]) -> None:
+def assert_words_increase(transcript: Transcript) -> None:
     words = words_of(transcript)
     for before, after in itertools.pairwise(words):
         assert after["start"] >= before["end"] - ROUNDING, (before, after)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from dropscribe.core.coverage import measure
+from dropscribe.engine.loading import engine_threads
 from dropscribe.engine.vad import windows
-from dropscribe.engine.whisper import engine_threads
 
 SPEECH = [(0.0, 10.0), (12.0, 20.0), (22.0, 30.0)]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dropscribe.core.transcript import Segment, Word
 from dropscribe.engine.batching import Clip, laid_audio, laid_windows, offsets, split
 from dropscribe.server.batch_jobs import groups
 
@@ -32,7 +33,7 @@ def test_laid_windows_shifted_to_where_each_recording_lies() -> None:
 
 
 def test_split_segments_go_back_to_their_recording_in_its_own_time() -> None:
-    segments = [
+    segments: list[Segment] = [
         {"id": 1, "start": 0.5, "end": 4.5, "text": "a"},
         {"id": 2, "start": 6.2, "end": 9.0, "text": "b"},
         {"id": 3, "start": 9.0, "end": 11.8, "text": "c"},
@@ -64,13 +65,13 @@ def test_groups_jobs_with_other_parameters_run_apart() -> None:
 
 def test_split_segment_starting_a_hair_before_its_recording_goes_to_it() -> None:
     # Segment times are rounded to the millisecond; the recording starts at 6.4603 s.
-    segments = [{"id": 1, "start": 6.46, "end": 11.0, "text": "b"}]
+    segments: list[Segment] = [{"id": 1, "start": 6.46, "end": 11.0, "text": "b"}]
     first, second = split(segments, [0.0, 6.4603])
     assert first == [] and [s["text"] for s in second] == ["b"]
 
 
 def test_split_words_shifted_with_their_segment() -> None:
-    words = [{"start": 6.3, "end": 6.9, "word": " b", "probability": 0.9}]
-    segments = [{"id": 1, "start": 6.2, "end": 7.0, "text": " b", "words": words}]
+    words: list[Word] = [{"start": 6.3, "end": 6.9, "word": " b", "probability": 0.9}]
+    segments: list[Segment] = [{"id": 1, "start": 6.2, "end": 7.0, "text": " b", "words": words}]
     (moved,) = split(segments, [0.0, 6.0])[1]
     assert [(w["start"], w["end"]) for w in moved["words"]] == [(0.3, 0.9)]

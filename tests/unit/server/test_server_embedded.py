@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from dropscribe.core.transcript import Transcript
+from dropscribe.engine.errors import EngineError
 from dropscribe.engine.params import TranscribeArgs
-from dropscribe.engine.whisper import EngineError, StopCheck, Transcript
+from dropscribe.engine.protocol import StopCheck
 from dropscribe.server.embedded import (
     EmbeddedServer,
     ServerOptions,

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from dropscribe.engine.whisper import EngineError, StopCheck, Transcript
+from dropscribe.core.transcript import Transcript
+from dropscribe.engine.errors import EngineError
+from dropscribe.engine.protocol import StopCheck
 from dropscribe.server import pool as engine_pool
 from dropscribe.server.job_status import JobStatus
 from dropscribe.server.pool import EnginePool, PoolHealth
@@ -87,9 +89,8 @@ def test_engine_pool_crashing_job_fails_and_next_job_succeeds(tmp_path: Path) ->
     jobs = run_jobs(tmp_path, ["crash", "fine"])
     assert jobs["crash"].status is JobStatus.FAILED
     assert jobs["crash"].error == "the engine failed unexpectedly: ZeroDivisionError"
-    assert jobs["fine"].status is JobStatus.SUCCESS and jobs["fine"].result == {
-        "text": "fine", "segments": [], "language": "en"
-    }  # fmt: skip
+    expected: Transcript = {"text": "fine", "segments": [], "language": "en"}
+    assert jobs["fine"].status is JobStatus.SUCCESS and jobs["fine"].result == expected
 
 
 def test_engine_pool_engine_error_message_becomes_job_error(tmp_path: Path) -> None:

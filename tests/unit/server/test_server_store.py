@@ -52,7 +52,7 @@ def test_finish_after_cancel_keeps_cancelled(store: JobStore) -> None:
     store.admit(new_job("a"), None, "fp")
     store.claim("a", "tiny.en", 101.0)
     store.cancel("a", 102.0)
-    assert not store.finish("a", {"text": "late"}, None, 103.0)
+    assert not store.finish("a", {"text": "late", "segments": [], "language": "en"}, None, 103.0)
     job = store.get("a")
     assert job is not None and job.status is JobStatus.CANCELLED and job.result is None
 
@@ -68,7 +68,7 @@ def test_finish_with_error_records_failed(store: JobStore) -> None:
 def test_cancel_finished_job_returns_false(store: JobStore) -> None:
     store.admit(new_job("a"), None, "fp")
     store.claim("a", "tiny.en", 101.0)
-    store.finish("a", {"text": "x"}, None, 102.0)
+    store.finish("a", {"text": "x", "segments": [], "language": "en"}, None, 102.0)
     assert not store.cancel("a", 103.0)
 
 
@@ -144,7 +144,7 @@ def test_purge_before_forgets_old_finished_job_and_its_key(store: JobStore) -> N
     store.record_upload(UploadRecord("u1", "wav", 3, 10.0))
     store.admit(new_job("a", accepted_at=10.0), "key-a", "fp")
     store.claim("a", "tiny.en", 11.0)
-    store.finish("a", {"text": "x"}, None, 12.0)
+    store.finish("a", {"text": "x", "segments": [], "language": "en"}, None, 12.0)
     assert [upload.upload_id for upload in store.purge_before(50.0)] == ["u1"]
     assert store.get("a") is None
     assert store.admit(new_job("b", accepted_at=60.0), "key-a", "fp").created

@@ -1,0 +1,110 @@
+"""The transcript: openai-whisper's JSON shape plus what dropscribe adds, as typed dicts.
+
+A transcript is ``text``, ``segments`` and ``language``, as openai-whisper writes it. The
+embedded engine adds how far it covers the speech and how it was decoded; a call recording
+split by channel adds each channel's summary; the daemon adds speaker labels. A remote
+service's result carries only the Whisper part, and may leave out a segment's decoding
+figures, so every key that someone may not send is ``NotRequired``.
+
+What the engine returns is a Transcript. What a service answers over the network is a
+RemoteTranscript: a JSON object that is checked to be one and no more, since a service may
+leave out or mistype any key; whoever reads it looks at each key it uses.
+"""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+
+class Word(TypedDict):
+    """One word of a segment, asked for with ``word_timestamps``; times in seconds."""
+
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+class Segment(TypedDict):
+    """One decoded stretch of speech; times in seconds from the start of the recording."""
+
+    id: int
+    start: float
+    end: float
+    text: str
+    #: The decoder's figures, in openai-whisper's names: the engine always gives them.
+    seek: NotRequired[int]
+    tokens: NotRequired[list[int]]
+    temperature: NotRequired[float]
+    avg_logprob: NotRequired[float]
+    compression_ratio: NotRequired[float]
+    no_speech_prob: NotRequired[float]
+    #: With ``word_timestamps``: the segment's words, inside its start and end.
+    words: NotRequired[list[Word]]
+    #: With ``split_channels``: the channel (from 1) the segment was heard on.
+    channel: NotRequired[int]
+    #: Added by the daemon's speaker labels.
+    speaker: NotRequired[str]
+
+
+class CoverageReport(TypedDict):
+    """How much of the recording's speech the transcript covers; spans are [start, end]."""
+
+    speech_seconds: float
+    covered_seconds: float
+    ratio: float
+    uncovered: list[list[float]]
+    doubtful: list[list[float]]
+
+
+class ChannelSummary(TypedDict):
+    """One channel of a call recording transcribed per channel (``split_channels``)."""
+
+    channel: int
+    text: str
+    language: str
+    strategy: str
+
+
+class SpeakingTime(TypedDict):
+    """One labelled speaker and the seconds they speak."""
+
+    speaker: str
+    seconds: float
+
+
+class Diarization(TypedDict):
+    """How the daemon found the speakers, or why it could not (``error``)."""
+
+    method: str
+    error: NotRequired[str]
+    engine: NotRequired[str]
+    turns: NotRequired[int]
+
+
+class Transcript(TypedDict):
+    """A recording's transcript, as the engine returns it and a job's result carries it."""
+
+    text: str
+    segments: list[Segment]
+    language: str
+    #: How sure the model is of the language: 1.0 when it was given, None with no speech.
+    language_probability: NotRequired[float | None]
+    #: The completeness guard's verdict: the engine's own, or the daemon's for a remote one.
+    no_speech: NotRequired[bool]
+    complete: NotRequired[bool]
+    coverage: NotRequired[CoverageReport]
+    #: The decoding strategy kept, and every one tried, in order.
+    strategy: NotRequired[str]
+    strategies_tried: NotRequired[list[str]]
+    #: Why a recording sent with ``split_channels`` was transcribed mixed after all.
+    split_channels_problem: NotRequired[str]
+    #: With ``split_channels``: each channel's own text, language and strategy.
+    channels: NotRequired[list[ChannelSummary]]
+    #: Added by the daemon's speaker labels.
+    speakers: NotRequired[list[SpeakingTime]]
+    diarization: NotRequired[Diarization]
+
+
+#: A job's result as a service sent it: a JSON object meant to be a Transcript, keys unchecked.
+RemoteTranscript = dict[str, object]
