@@ -19,14 +19,9 @@ from dropscribe.scaleout.outages import Outages, StorageUnavailable
 from dropscribe.scaleout.tasks import QueueDispatch, task_broker
 from dropscribe.scaleout.worker import WorkerNode
 from dropscribe.server.api import ApiService
-from dropscribe.server.embedded import (
-    Assembly,
-    ServerOptions,
-    distinct_specs,
-    route_labels,
-    route_specs,
-)
+from dropscribe.server.assembly import Assembly
 from dropscribe.server.locations import broker_url, storage_location
+from dropscribe.server.options import ServerOptions, distinct_specs, route_labels, route_specs
 from dropscribe.server.pool import PoolHealth
 
 log = logging.getLogger(__name__)

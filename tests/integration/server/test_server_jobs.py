@@ -267,7 +267,7 @@ def test_failed_job_is_logged_with_its_error(
 ) -> None:
     junk = tmp_path / "junk.mp3"
     junk.write_bytes(b"BAD not audio")
-    with caplog.at_level(logging.WARNING, logger="dropscribe.server.embedded"):
+    with caplog.at_level(logging.WARNING, logger="dropscribe.server.assembly"):
         body = flow.transcribe(fake_server.base_url, TOKEN, junk)
     failures = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
     assert failures == [f"job {body['id']} (whisper-large) failed: {body['error']}"]

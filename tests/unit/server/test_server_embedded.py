@@ -11,13 +11,8 @@ from dropscribe.core.transcript import Transcript
 from dropscribe.engine.errors import EngineError
 from dropscribe.engine.params import TranscribeArgs
 from dropscribe.engine.protocol import StopCheck
-from dropscribe.server.embedded import (
-    EmbeddedServer,
-    ServerOptions,
-    base_url_for,
-    bind_socket,
-    route_specs,
-)
+from dropscribe.server.embedded import EmbeddedServer, base_url_for, bind_socket
+from dropscribe.server.options import ServerOptions, route_specs
 
 TOKEN = "unit-token-0123456789"
 
