@@ -29,7 +29,7 @@ import redis
 from dropscribe.core.transcript import Transcript
 from dropscribe.scaleout.outages import BrokerUnavailable
 from dropscribe.server.job_status import JobStatus
-from dropscribe.server.store import Admission, Counters, JobRecord
+from dropscribe.server.records import Admission, Counters, JobRecord
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ from dropscribe.scaleout.book import RedisJobBook
 from dropscribe.scaleout.job_runner import upload_object_key
 from dropscribe.scaleout.objects import ObjectStore
 from dropscribe.server.problems import ApiProblem
-from dropscribe.server.store import UploadRecord
+from dropscribe.server.records import UploadRecord
 from dropscribe.server.uploads import new_upload_id
 
 _UPLOAD_TAIL = re.compile(r"/uploads/(?P<upload_id>[0-9a-f]{32})\.(?P<extension>[a-z0-9]{1,8})$")

@@ -29,7 +29,7 @@ from dropscribe.scaleout.objects import ObjectStore
 from dropscribe.scaleout.outages import BROKER, STORAGE, Backoff, Outages, Unavailable, retrying
 from dropscribe.server.batch_jobs import BATCH_UPLOAD_LIMIT_BYTES
 from dropscribe.server.job_status import JobStatus
-from dropscribe.server.store import JobRecord
+from dropscribe.server.records import JobRecord
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from dropscribe.server.backends import Dispatch, JobBook, UploadSite
 from dropscribe.server.job_status import JobStatus
 from dropscribe.server.meter import EngineMeter
 from dropscribe.server.problems import ApiProblem
-from dropscribe.server.store import JobRecord
+from dropscribe.server.records import JobRecord
 from dropscribe.server.uploads import ALLOWED_EXTENSIONS
 from dropscribe.server.waiting import JobWaits
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from dropscribe.server.pool import PoolHealth
-from dropscribe.server.store import Admission, Counters, JobRecord, UploadRecord
+from dropscribe.server.records import Admission, Counters, JobRecord, UploadRecord
 
 
 class JobBook(Protocol):

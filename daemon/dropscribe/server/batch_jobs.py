@@ -20,7 +20,8 @@ from dropscribe.core.transcript import Transcript
 from dropscribe.engine.errors import EngineError, Interrupted
 from dropscribe.engine.params import TranscribeArgs, WhisperInput, transcribe_args
 from dropscribe.engine.protocol import ModelLoader, StopCheck
-from dropscribe.server.store import JobRecord, JobStore
+from dropscribe.server.records import JobRecord
+from dropscribe.server.store import JobStore
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,8 @@ from dropscribe.engine.params import WhisperInput, transcribe_args
 from dropscribe.engine.protocol import Engine
 from dropscribe.server.batch_jobs import MAX_BATCH_JOBS, BatchEngine, BatchRunner
 from dropscribe.server.meter import EngineMeter
-from dropscribe.server.store import JobRecord, JobStore
+from dropscribe.server.records import JobRecord
+from dropscribe.server.store import JobStore
 
 log = logging.getLogger(__name__)
 

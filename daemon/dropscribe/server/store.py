@@ -14,7 +14,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from typing import Any
 from dropscribe.core.database import open_versioned
 from dropscribe.core.transcript import Transcript
 from dropscribe.server.job_status import UNFINISHED, JobStatus
+from dropscribe.server.records import Admission, Counters, JobRecord, UploadRecord
 
 #: File name of the database inside the data folder.
 DB_FILE = "server.db"
@@ -73,51 +73,6 @@ _JOB_COLUMNS = (
     "id, route, model, upload_id, params, status, accepted_at, started_at, completed_at, "
     "result, error"
 )
-
-
-@dataclass(frozen=True)
-class UploadRecord:
-    """A completed upload: its id, extension, size in bytes and Unix time of arrival."""
-
-    upload_id: str
-    extension: str
-    size: int
-    created_at: float
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    """One async request as stored; ``params`` is the JSON of the validated input options."""
-
-    job_id: str
-    route: str
-    model: str
-    upload_id: str
-    params: str
-    status: JobStatus
-    accepted_at: float
-    started_at: float | None
-    completed_at: float | None
-    result: Transcript | None
-    error: str | None
-
-
-@dataclass(frozen=True)
-class Admission:
-    """A submit's outcome: the job, whether it is new, whether the key's request matched."""
-
-    job: JobRecord
-    created: bool
-    same_request: bool = True
-
-
-@dataclass(frozen=True)
-class Counters:
-    """Lifetime totals: jobs created, engine runs started, and jobs waiting right now."""
-
-    submissions: int
-    engine_runs: int
-    queued: int
 
 
 def _job_from_row(row: tuple[Any, ...]) -> JobRecord:

@@ -13,7 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from dropscribe.server.presign import Presigner
 from dropscribe.server.problems import ApiProblem
-from dropscribe.server.store import JobStore, UploadRecord
+from dropscribe.server.records import UploadRecord
+from dropscribe.server.store import JobStore
 from dropscribe.server.uploads import new_upload_id, parse_stored_name, upload_path
 
 #: Path of a presigned upload URL, below the server's base URL.

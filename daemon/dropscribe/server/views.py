@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dropscribe.server.job_status import JobStatus, iso_utc
-from dropscribe.server.store import JobRecord
+from dropscribe.server.records import JobRecord
 
 #: Path of a job's poll URL, below the server's base URL.
 POLL_PATH = "/v1/async/requests/{job_id}"

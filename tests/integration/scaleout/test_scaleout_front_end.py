@@ -26,7 +26,7 @@ from dropscribe.scaleout.worker import WorkerNode
 from dropscribe.server.embedded import EmbeddedServer, ServerOptions
 from dropscribe.server.job_status import JobStatus
 from dropscribe.server.locations import storage_location
-from dropscribe.server.store import JobRecord
+from dropscribe.server.records import JobRecord
 from support import tiyaro_flow as flow
 from support.scale import ScaleOut, free_port
 from support.serve import wait_until

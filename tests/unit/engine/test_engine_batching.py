@@ -52,7 +52,7 @@ def test_groups_jobs_with_other_parameters_run_apart() -> None:
 
     from dropscribe.server.batch_jobs import Claimed
     from dropscribe.server.job_status import JobStatus
-    from dropscribe.server.store import JobRecord
+    from dropscribe.server.records import JobRecord
 
     def claimed(job_id: str, params: str) -> Claimed:
         job = JobRecord(job_id, "r", "m", "u", params, JobStatus.PROCESSING, 0.0,

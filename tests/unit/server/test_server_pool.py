@@ -13,7 +13,8 @@ from dropscribe.engine.protocol import StopCheck
 from dropscribe.server import pool as engine_pool
 from dropscribe.server.job_status import JobStatus
 from dropscribe.server.pool import EnginePool, PoolHealth
-from dropscribe.server.store import JobRecord, JobStore, UploadRecord
+from dropscribe.server.records import JobRecord, UploadRecord
+from dropscribe.server.store import JobStore
 
 
 class WorkerKiller(BaseException):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dropscribe.server.records import UploadRecord
 from dropscribe.server.retention import sweep, sweep_interval
-from dropscribe.server.store import JobStore, UploadRecord
+from dropscribe.server.store import JobStore
 
 
 def test_sweep_interval_tiny_and_huge_retention_clamped() -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from dropscribe.server.job_status import JobStatus
-from dropscribe.server.store import JobRecord, JobStore, UploadRecord
+from dropscribe.server.records import JobRecord, UploadRecord
+from dropscribe.server.store import JobStore
 
 
 @pytest.fixture
