@@ -9,6 +9,7 @@ embeddings need real voices; espeak-ng's voices all sound alike to them.
 from __future__ import annotations
 
 import wave
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 import numpy as np
 from faster_whisper import decode_audio
 from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+from dropscribe.core.transcript import RemoteSegment
 
 SPEECH = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "speech"
 SAMPLING_RATE = 16000
@@ -94,7 +97,7 @@ def write_wav(path: Path, samples: Any) -> Path:
     return path
 
 
-def word_speakers(segments: list[dict[str, Any]]) -> list[tuple[float, float, str]]:
+def word_speakers(segments: Sequence[RemoteSegment]) -> list[tuple[float, float, str]]:
     """Return (start, end, speaker) of every word of a labelled transcript's segments (those
     without a speaker add none), as :func:`attributed_share` takes them."""
     return [

@@ -25,6 +25,7 @@ from dropscribe.core.errors import (
     UploadUrlExpired,
 )
 from dropscribe.core.transcript import RemoteTranscript
+from dropscribe.core.transcript_fields import remote_transcript
 
 # Statuses after which the same request may well succeed later.
 _TRANSIENT_STATUSES = frozenset({408, 425, 429})
@@ -233,14 +234,15 @@ def parse_poll(body: Mapping[str, Any]) -> PollResult:
 
 
 def _transcript(value: object) -> RemoteTranscript | None:
-    """The result as a JSON object, decoded first when the service sent it as JSON text; None
-    when it is not an object."""
+    """The result as a RemoteTranscript (its known keys checked: see
+    :func:`~dropscribe.core.transcript_fields.remote_transcript`), decoded first when the
+    service sent it as JSON text; None when it is not a JSON object."""
     if isinstance(value, str):
         value = _json_or_none(value)
-    return value if isinstance(value, dict) else None
+    return remote_transcript(value) if isinstance(value, dict) else None
 
 
-def _json_or_none(text: str) -> Any:
+def _json_or_none(text: str) -> object:
     try:
         return json.loads(text)
     except ValueError:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from dropscribe import __version__
 from dropscribe.app.keys import read_pause
@@ -16,6 +15,7 @@ from dropscribe.config import Settings, listen_address
 from dropscribe.core.announcements import Topic, topics_of
 from dropscribe.core.errors import ConfigError
 from dropscribe.core.jobs import Job, JobState
+from dropscribe.core.transcript import RemoteTranscript
 from dropscribe.notifications.metrics import DaemonMetrics, MetricsServer
 
 #: The outcome each announced topic counts as (dropscribe_jobs_total).
@@ -29,11 +29,11 @@ OUTCOME_OF = {
 
 def job_observer(
     metrics: DaemonMetrics, now: Callable[[], float]
-) -> Callable[[JobState | None, Job, Mapping[str, Any] | None], None]:
+) -> Callable[[JobState | None, Job, RemoteTranscript | None], None]:
     """Return the state store's observer: each committed transition that ends or marks a job
     counts its outcome; a publish observes the time since the claim."""
 
-    def observe(before: JobState | None, job: Job, result: Mapping[str, Any] | None) -> None:
+    def observe(before: JobState | None, job: Job, result: RemoteTranscript | None) -> None:
         missing = None if result is None else shortfall(result)
         for topic in topics_of(before, job, result, missing is not None):
             if topic in OUTCOME_OF:

@@ -19,6 +19,8 @@ from dropscribe.config import Notify, ProfileNotify, Settings, webhook_secret
 from dropscribe.core.announcements import Announcer, Channel, Delivery, Topic
 from dropscribe.core.jobs import Job, JobState, iso_utc
 from dropscribe.core.redaction import Redactor
+from dropscribe.core.transcript import RemoteTranscript
+from dropscribe.core.transcript_fields import remote_transcript
 from dropscribe.notifications import Attempt, DeliveryPolicy, Outcome, Receiver
 from dropscribe.pipeline import quality
 from dropscribe.pipeline.ports import Audit
@@ -79,7 +81,7 @@ def waking(announce: Announcer, wake: threading.Event) -> Announcer:
     take them once the transition is committed: the store's lock holds them until then)."""
 
     def announced(
-        before: JobState | None, job: Job, result: Mapping[str, Any] | None
+        before: JobState | None, job: Job, result: RemoteTranscript | None
     ) -> Sequence[Delivery]:
         deliveries = announce(before, job, result)
         if deliveries:
@@ -99,9 +101,12 @@ def delivery_policy(notify: Notify) -> DeliveryPolicy:
     )
 
 
-def shortfall(result: Mapping[str, Any]) -> str | None:
-    """Return what an incomplete result misses, or None for a complete one."""
-    return quality.describe_shortfall(result) if quality.is_incomplete(result) else None
+def shortfall(result: Mapping[str, object]) -> str | None:
+    """Return what an incomplete result misses, or None for a complete one. The announcer
+    (dropscribe.notifications) hands the stored result over as a plain mapping: it is
+    checked into a RemoteTranscript again, which leaves a stored result as it is."""
+    checked = remote_transcript(result)
+    return quality.describe_shortfall(checked) if quality.is_incomplete(checked) else None
 
 
 def attempt_reporter(log: Audit, count: Callable[[str], None]) -> Callable[[Attempt], None]:

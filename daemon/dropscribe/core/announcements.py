@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from dropscribe.core.jobs import Job, JobState
+from dropscribe.core.transcript import RemoteTranscript
 
 
 class Topic(StrEnum):
@@ -60,18 +60,18 @@ class Delivery:
 
 #: Given the state a job was stored in before (None: a new job), the job as it is being
 #: stored and the result stored with it (if any), return the deliveries to store with it.
-Announcer = Callable[[JobState | None, Job, Mapping[str, Any] | None], Sequence[Delivery]]
+Announcer = Callable[[JobState | None, Job, RemoteTranscript | None], Sequence[Delivery]]
 
 
 def no_announcements(
-    before: JobState | None, job: Job, result: Mapping[str, Any] | None
+    before: JobState | None, job: Job, result: RemoteTranscript | None
 ) -> Sequence[Delivery]:
     """The announcer of a run without receivers: nothing to deliver."""
     return ()
 
 
 def topics_of(
-    before: JobState | None, job: Job, result: Mapping[str, Any] | None, incomplete: bool
+    before: JobState | None, job: Job, result: Mapping[str, object] | None, incomplete: bool
 ) -> list[Topic]:
     """Given a transition (the stored state before, the job after, the result stored with it
     and whether that result is incomplete), return the topics it announces, in order."""

@@ -8,11 +8,10 @@ not know comes out as fluent nonsense) or a high compression ratio (the same wor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from dropscribe.core.transcript import CoverageReport
+from dropscribe.core.transcript import CoverageReport, RemoteSegment, Segment
 
 Span = tuple[float, float]
 
@@ -83,7 +82,7 @@ class Coverage:
         }
 
 
-def is_doubtful(segment: Mapping[str, Any]) -> bool:
+def is_doubtful(segment: Segment | RemoteSegment) -> bool:
     """Return True when a segment's decoding looks confidently wrong."""
     logprob = number(segment.get("avg_logprob"))
     ratio = number(segment.get("compression_ratio"))
@@ -143,7 +142,7 @@ def seconds(spans: Iterable[Span]) -> float:
     return sum(end - start for start, end in spans)
 
 
-def segment_span(segment: Mapping[str, Any]) -> Span:
+def segment_span(segment: Segment | RemoteSegment) -> Span:
     """Return the stretch a segment accounts for: its time range, no longer than its words can
     fill, widened by the slack on each side."""
     start, end = float(segment["start"]), float(segment["end"])
@@ -152,7 +151,7 @@ def segment_span(segment: Mapping[str, Any]) -> Span:
     return (max(0.0, start - SEGMENT_SLACK_SECONDS), end + SEGMENT_SLACK_SECONDS)
 
 
-def measure(speech: Sequence[Span], segments: Sequence[Mapping[str, Any]]) -> Coverage:
+def measure(speech: Sequence[Span], segments: Sequence[Segment | RemoteSegment]) -> Coverage:
     """Given the speech spans and a transcript's segments, return how much speech it covers."""
     spoken = [s for s in segments if str(s.get("text", "")).strip()]
     trusted = union(segment_span(s) for s in spoken if not is_doubtful(s))

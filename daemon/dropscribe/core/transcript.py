@@ -7,8 +7,11 @@ service's result carries only the Whisper part, and may leave out a segment's de
 figures, so every key that someone may not send is ``NotRequired``.
 
 What the engine returns is a Transcript. What a service answers over the network is a
-RemoteTranscript: a JSON object that is checked to be one and no more, since a service may
-leave out or mistype any key; whoever reads it looks at each key it uses.
+RemoteTranscript, with a RemoteSegment and a RemoteWord: the same keys, every one of them
+optional, since a service may leave out any of them (``{"text": "hi"}`` is a transcript). Its
+keys are checked at the boundary (:func:`dropscribe.core.transcript_fields.remote_transcript`),
+so that a key the daemon finds has the type written here; the daemon's own additions (speaker
+labels, its completeness verdict) are written into the same shape.
 """
 
 from __future__ import annotations
@@ -106,5 +109,48 @@ class Transcript(TypedDict):
     diarization: NotRequired[Diarization]
 
 
-#: A job's result as a service sent it: a JSON object meant to be a Transcript, keys unchecked.
-RemoteTranscript = dict[str, object]
+class RemoteWord(TypedDict, total=False):
+    """A Word as a service sent it: any key may be missing."""
+
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+class RemoteSegment(TypedDict, total=False):
+    """A Segment as a service sent it: any key may be missing (ids, times, decoding figures)."""
+
+    id: int
+    start: float
+    end: float
+    text: str
+    seek: int
+    tokens: list[int]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+    words: list[RemoteWord]
+    channel: int
+    speaker: str
+
+
+class RemoteTranscript(TypedDict, total=False):
+    """A job's result as the daemon holds it: a Transcript as a service sent it, any key
+    missing, with what the daemon adds (speaker labels, the completeness verdict). The keys
+    a service adds beyond these are kept as they came, for the .json."""
+
+    text: str
+    segments: list[RemoteSegment]
+    language: str
+    language_probability: float | None
+    no_speech: bool
+    complete: bool
+    coverage: CoverageReport
+    strategy: str
+    strategies_tried: list[str]
+    split_channels_problem: str
+    channels: list[ChannelSummary]
+    speakers: list[SpeakingTime]
+    diarization: Diarization

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dropscribe.core.transcript import RemoteTranscript
 from dropscribe.outbox.srt import render_srt
 from dropscribe.outbox.transcript_json import render_json
 from dropscribe.outbox.txt import render_txt
@@ -19,7 +20,7 @@ TIMED = ("srt", "vtt")
 
 def render_all(
     job_id: str,
-    result: Mapping[str, Any],
+    result: RemoteTranscript,
     provenance: Mapping[str, Any],
     formats: Sequence[str],
     txt_line_per_segment: bool = False,

@@ -42,6 +42,7 @@ from dropscribe.core.fsio import (
     write_atomic_at,
 )
 from dropscribe.core.redaction import Redactor
+from dropscribe.core.transcript import RemoteTranscript
 from dropscribe.outbox.formats import FORMATS, render_all
 from dropscribe.outbox.transcript_json import owner_in_json
 
@@ -127,14 +128,15 @@ class Outbox:
         self,
         rel: str,
         job_id: str,
-        result: Mapping[str, Any],
+        result: RemoteTranscript,
         provenance: Mapping[str, Any],
     ) -> list[Path]:
         """Publish one job's outputs for source stem ``rel``; return the paths written, json
         first. Publishing again for the same job overwrites its own files. Raise OSError if the
         disk refuses; no partial file is left under a final name.
         """
-        clean_result = self.redactor.value(dict(result))
+        # Redaction rewrites strings only: the result keeps its shape.
+        clean_result: RemoteTranscript = self.redactor.value(dict(result))
         clean_provenance = self.redactor.value(dict(provenance))
         files = render_all(
             job_id, clean_result, clean_provenance, self.formats, self.txt_line_per_segment

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from dropscribe.core.transcript import RemoteSegment
 from dropscribe.outbox.cues import cues_of
 
 
-def render_srt(segments: Sequence[Mapping[str, Any]]) -> str:
+def render_srt(segments: Sequence[RemoteSegment]) -> str:
     """Return SubRip text for ``segments`` (``start``/``end`` in seconds, ``text``).
 
     Cues are numbered from 1; segments without text are skipped (and take no number); a

@@ -10,11 +10,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from dropscribe.core.transcript import RemoteTranscript
+
 # Version of the json layout, so readers can tell ours from anything else named *.json.
 JSON_VERSION = 1
 
 
-def render_json(job_id: str, result: Mapping[str, Any], provenance: Mapping[str, Any]) -> str:
+def render_json(job_id: str, result: RemoteTranscript, provenance: Mapping[str, Any]) -> str:
     """Return the json document of a job: our version, the job id, provenance, the result.
 
     ``dropscribe``, ``job_id`` and ``result`` are ours: provenance keys of those names are

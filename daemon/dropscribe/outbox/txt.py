@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from dropscribe.core.transcript import RemoteSegment, RemoteTranscript
 from dropscribe.outbox.cues import cue_lines, speaker_of
 
 # Silence between two segments, in seconds, that starts a new paragraph in the .txt: longer
@@ -12,7 +12,7 @@ from dropscribe.outbox.cues import cue_lines, speaker_of
 PARAGRAPH_PAUSE_SECONDS = 2.0
 
 
-def render_txt(result: Mapping[str, Any], line_per_segment: bool = False) -> str:
+def render_txt(result: RemoteTranscript, line_per_segment: bool = False) -> str:
     """Return the plain text of a result, ending with one newline (empty: an empty file).
 
     With speaker labels, each turn is a paragraph starting ``Speaker 1:`` (see
@@ -37,12 +37,12 @@ def render_txt(result: Mapping[str, Any], line_per_segment: bool = False) -> str
     return text + "\n" if text else ""
 
 
-def has_speakers(segments: Sequence[Mapping[str, Any]]) -> bool:
+def has_speakers(segments: Sequence[RemoteSegment]) -> bool:
     """Return True if the segments carry speaker labels (a diarized result)."""
     return any(isinstance(segment.get("speaker"), str) for segment in segments)
 
 
-def turns(segments: Sequence[Mapping[str, Any]]) -> list[tuple[str | None, list[str]]]:
+def turns(segments: Sequence[RemoteSegment]) -> list[tuple[str | None, list[str]]]:
     """Return (speaker, texts) for each run of consecutive segments with text by one speaker."""
     runs: list[tuple[str | None, list[str]]] = []
     for segment in segments:
@@ -60,7 +60,7 @@ def _with_speaker(speaker: str | None, text: str) -> str:
     return f"{speaker}: {text}" if speaker else text
 
 
-def render_turns(segments: Sequence[Mapping[str, Any]], line_per_segment: bool) -> str:
+def render_turns(segments: Sequence[RemoteSegment], line_per_segment: bool) -> str:
     """Return the text of labelled segments: a paragraph per turn (a change of speaker),
     starting with its speaker, e.g. ``Speaker 1: ...``; with ``line_per_segment``, a line per
     segment, each starting with its speaker."""
@@ -70,7 +70,7 @@ def render_turns(segments: Sequence[Mapping[str, Any]], line_per_segment: bool) 
     return "\n\n".join(_with_speaker(who, " ".join(texts)) for who, texts in runs) + "\n"
 
 
-def timed_texts(segments: Sequence[Mapping[str, Any]]) -> list[tuple[float, float, str]]:
+def timed_texts(segments: Sequence[RemoteSegment]) -> list[tuple[float, float, str]]:
     """Return (start, end, text on one line) of each segment with text, in order; an empty
     list if any such segment lacks a usable start or end."""
     timed = []

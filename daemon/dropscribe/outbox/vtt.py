@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from dropscribe.core.transcript import RemoteSegment, RemoteWord
 from dropscribe.outbox.cues import cues_of
 
 # Longest .vtt cue cut from a segment that has word timings, in seconds: subtitle guidelines
@@ -18,7 +18,7 @@ def _vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def render_vtt(segments: Sequence[Mapping[str, Any]]) -> str:
+def render_vtt(segments: Sequence[RemoteSegment]) -> str:
     """Return WebVTT text for ``segments``: a ``WEBVTT`` header, then one cue per segment, or
     per stretch of at most MAX_CUE_SECONDS of a segment that carries word timings; a labelled
     segment's cues are voice spans, e.g. ``<v Speaker 1>``.
@@ -41,7 +41,7 @@ def _vtt_voice(speaker: str | None) -> str:
     return f"<v {name}>"
 
 
-def cue_pieces(segment: Mapping[str, Any], max_seconds: float) -> list[Mapping[str, Any]]:
+def cue_pieces(segment: RemoteSegment, max_seconds: float) -> list[RemoteSegment]:
     """Given a segment, return it cut at word boundaries into pieces of at most
     ``max_seconds`` each (a single longer word stays whole); a segment without usable word
     timings, or short enough, is returned as it is."""
@@ -55,12 +55,10 @@ def cue_pieces(segment: Mapping[str, Any], max_seconds: float) -> list[Mapping[s
     return [_piece(segment, group) for group in groups]
 
 
-def word_groups(
-    words: Sequence[Mapping[str, Any]], max_seconds: float
-) -> list[list[Mapping[str, Any]]]:
+def word_groups(words: Sequence[RemoteWord], max_seconds: float) -> list[list[RemoteWord]]:
     """Return the words in consecutive groups, each spanning at most ``max_seconds`` from its
     first word's start to its last word's end (a longer single word is a group of its own)."""
-    groups: list[list[Mapping[str, Any]]] = []
+    groups: list[list[RemoteWord]] = []
     for word in words:
         if not groups or float(word["end"]) - float(groups[-1][0]["start"]) > max_seconds:
             groups.append([])
@@ -68,7 +66,7 @@ def word_groups(
     return groups
 
 
-def _piece(segment: Mapping[str, Any], words: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _piece(segment: RemoteSegment, words: Sequence[RemoteWord]) -> RemoteSegment:
     return {
         **segment,
         "start": float(words[0]["start"]),

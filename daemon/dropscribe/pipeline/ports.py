@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from dropscribe.api_client import PollResult, Submission
 from dropscribe.core.jobs import Job
+from dropscribe.core.transcript import RemoteTranscript
 
 TRANSFER = "transfer"  # the scheduler's pool for hashing, uploads and submissions
 POLL = "poll"  # the scheduler's pool for polls and publishing
@@ -29,9 +30,9 @@ class Remote(Protocol):
 class Store(Protocol):
     """The durable job store (dropscribe.state.StateStore)."""
 
-    def save(self, job: Job, result: Mapping[str, Any] | None = None) -> Job: ...
+    def save(self, job: Job, result: RemoteTranscript | None = None) -> Job: ...
     def get(self, job_id: str) -> Job | None: ...
-    def result(self, job_id: str) -> dict[str, Any] | None: ...
+    def result(self, job_id: str) -> RemoteTranscript | None: ...
     def unfinished(self) -> list[Job]: ...
     def find_reusable(self, sha256: str, fingerprint: str) -> Job | None: ...
     def first_in_flight(self, sha256: str, fingerprint: str) -> Job | None: ...
@@ -43,7 +44,7 @@ class Publisher(Protocol):
     """The outbox (dropscribe.outbox.Outbox)."""
 
     def publish(
-        self, rel: str, job_id: str, result: Mapping[str, Any], provenance: Mapping[str, Any]
+        self, rel: str, job_id: str, result: RemoteTranscript, provenance: Mapping[str, Any]
     ) -> list[Path]: ...
 
 
@@ -53,7 +54,7 @@ class Labeller(Protocol):
 
     method: str
 
-    def label(self, result: Mapping[str, Any], recording: Path) -> dict[str, Any]: ...
+    def label(self, result: RemoteTranscript, recording: Path) -> RemoteTranscript: ...
 
 
 class Custodian(Protocol):

@@ -8,12 +8,13 @@ settings decide ``complete``. Pure: the speech spans come in from the caller.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from dropscribe.core.coverage import Span, measure
+from dropscribe.core.transcript import RemoteTranscript
 
 #: Given a recording, return where its speech is; raise OSError or ValueError if unknown.
 SpeechFinder = Callable[[Path], list[Span]]
@@ -28,20 +29,30 @@ class QualityPolicy:
     fail_incomplete: bool = False
 
 
-def needs_speech(result: Mapping[str, Any]) -> bool:
+class Shortfall(TypedDict):
+    """The audit fields of an incomplete result: its coverage, or None for each unknown."""
+
+    coverage: float | None
+    speech_seconds: float | None
+    covered_seconds: float | None
+    uncovered: list[list[float]] | None
+    doubtful: list[list[float]] | None
+
+
+def needs_speech(result: RemoteTranscript) -> bool:
     """Return True when the result does not say how much speech it covers (a remote one)."""
-    return not isinstance(result.get("coverage"), Mapping)
+    return "coverage" not in result
 
 
 def assessed(
-    result: Mapping[str, Any], policy: QualityPolicy, speech: Sequence[Span] | None
-) -> dict[str, Any]:
+    result: RemoteTranscript, policy: QualityPolicy, speech: Sequence[Span] | None
+) -> RemoteTranscript:
     """Given a result and, when it carries no coverage, the recording's speech spans (None
     when they could not be found), return it with ``coverage``, ``no_speech`` and ``complete``
     set by the policy. Without either, the result is returned as it is: nothing is known."""
     if needs_speech(result):
         if speech is None:
-            return dict(result)
+            return result.copy()
         coverage = measure(speech, result.get("segments") or []).as_dict()
         result = {**result, "coverage": coverage}
     ratio = float(result["coverage"].get("ratio", 1.0))
@@ -49,14 +60,18 @@ def assessed(
     return {**result, "no_speech": no_speech, "complete": ratio >= policy.min_coverage}
 
 
-def is_incomplete(result: Mapping[str, Any]) -> bool:
+def is_incomplete(result: RemoteTranscript) -> bool:
     """Return True when the result was judged incomplete."""
     return result.get("complete") is False
 
 
-def shortfall(result: Mapping[str, Any]) -> dict[str, Any]:
+def shortfall(result: RemoteTranscript) -> Shortfall:
     """Return the audit fields that say how an incomplete result falls short."""
-    coverage = result.get("coverage") or {}
+    coverage = result.get("coverage")
+    if coverage is None:
+        return Shortfall(
+            coverage=None, speech_seconds=None, covered_seconds=None, uncovered=None, doubtful=None
+        )
     return {
         "coverage": coverage.get("ratio"),
         "speech_seconds": coverage.get("speech_seconds"),
@@ -66,7 +81,7 @@ def shortfall(result: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def describe_shortfall(result: Mapping[str, Any]) -> str:
+def describe_shortfall(result: RemoteTranscript) -> str:
     """Return one sentence for a person saying how much speech the transcript misses."""
     fields = shortfall(result)
     ratio = fields["coverage"]
@@ -79,8 +94,8 @@ def describe_shortfall(result: Mapping[str, Any]) -> str:
 
 
 def checked(
-    result: Mapping[str, Any], policy: QualityPolicy, find: SpeechFinder | None, recording: Path
-) -> tuple[dict[str, Any], str | None]:
+    result: RemoteTranscript, policy: QualityPolicy, find: SpeechFinder | None, recording: Path
+) -> tuple[RemoteTranscript, str | None]:
     """Return the result assessed by the policy, finding the recording's speech first when
     the result does not carry its coverage; and why the speech could not be found, or None."""
     if not needs_speech(result) or find is None:

@@ -41,6 +41,7 @@ from dropscribe.core.jobs import (
     step_times,
     update,
 )
+from dropscribe.core.transcript import RemoteTranscript
 from dropscribe.pipeline import quality as completeness
 from dropscribe.pipeline.outcomes import deadline_reason, past_deadline
 from dropscribe.pipeline.ports import Audit, Custodian, Labeller, Publisher, Remote, Store
@@ -294,7 +295,7 @@ class Steps:
             return Next(self._restart_changed(job), CHANGED_RETRY_SECONDS)
         recording = self._custody.processing_path(job.source)
         result, problem = completeness.checked(
-            dict(outcome.result or {}), self._opt.quality, self._opt.speech, recording
+            outcome.result or {}, self._opt.quality, self._opt.speech, recording
         )
         job = advance(job, JobState.SUCCEEDED, now, model=outcome.model or job.model, attempts=0)
         self._store.save(job, result)
@@ -346,7 +347,7 @@ class Steps:
             **common,
         )
 
-    def _with_speakers(self, job: Job, result: dict[str, Any]) -> dict[str, Any]:
+    def _with_speakers(self, job: Job, result: RemoteTranscript) -> RemoteTranscript:
         """Return the result with speaker labels, labelling it once: the labelled result is
         saved before anything is published, so publishing again after a crash neither
         diarizes again nor asks the service again. A failed diarization is saved too."""
@@ -358,7 +359,8 @@ class Steps:
         started = self._clock.time()
         labelled = labeller.label(result, self._custody.processing_path(job.source))
         self._store.save(job, labelled)
-        error = labelled.get("diarization", {}).get("error")
+        diarization = labelled.get("diarization")
+        error = None if diarization is None else diarization.get("error")
         if error is not None:
             self._log.warning(Event.DIARIZE_FAILED, **fields, method=labeller.method, error=error)
             return labelled

@@ -8,10 +8,12 @@ in ``diarization.error``, so a finished transcript is never lost to diarization.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Final
 
+from dropscribe.core.transcript import Diarization, RemoteSegment, RemoteTranscript, Transcript
+from dropscribe.core.transcript_fields import remote_transcript
 from dropscribe.speakers.labels import (
     Turn,
     by_channel,
@@ -24,20 +26,22 @@ from dropscribe.speakers.voices import INSTALL_HINT, VoiceModel, engine_label, s
 __all__ = ["INSTALL_HINT", "ChannelLabeller", "VoiceLabeller", "VoiceModel", "outcome"]
 
 #: The result key that records how the speakers were found (or why they were not).
-RECORD = "diarization"
+RECORD: Final = "diarization"
 #: The result key in which the embedded engine says why it could not split the channels.
-SPLIT_PROBLEM = "split_channels_problem"
+SPLIT_PROBLEM: Final = "split_channels_problem"
 
-Segments = list[dict[str, Any]]
+Segments = list[RemoteSegment]
+#: A transcript to label: a job's result, or the engine's own (the benchmarks label those).
+Unlabelled = Transcript | RemoteTranscript
 
 
 def outcome(
-    result: Mapping[str, Any], method: str, work: Callable[[], tuple[Segments, dict[str, Any]]]
-) -> dict[str, Any]:
-    """Return the result labelled by ``work()`` (segments, details), or, if it raises, the
-    result unlabelled with the reason in ``diarization.error``."""
+    result: RemoteTranscript, method: str, work: Callable[[], tuple[Segments, Diarization]]
+) -> RemoteTranscript:
+    """Return the result labelled by ``work()`` (segments, the ``diarization`` record), or,
+    if it raises, the result unlabelled with the reason in ``diarization.error``."""
     try:
-        segments, details = work()
+        segments, record = work()
     except Exception as exc:  # any failure of decoding or the model: publish without speakers
         error = f"{type(exc).__name__}: {exc}"
         return {**result, RECORD: {"method": method, "error": error}}
@@ -45,7 +49,7 @@ def outcome(
         **result,
         "segments": segments,
         "speakers": speaking_times(segments),
-        RECORD: {"method": method, **details},
+        RECORD: record,
     }
 
 
@@ -58,11 +62,14 @@ class ChannelLabeller:
     def __init__(self, names: Sequence[str]) -> None:
         self._names = tuple(names)
 
-    def label(self, result: Mapping[str, Any], recording: Path) -> dict[str, Any]:
+    def label(self, result: Unlabelled, recording: Path) -> RemoteTranscript:
         """Return the result with speakers (see the package docstring); never raises."""
-        return outcome(result, self.method, lambda: (self._labelled(result), {}))
+        checked = remote_transcript(result)
+        return outcome(
+            checked, self.method, lambda: (self._labelled(checked), {"method": self.method})
+        )
 
-    def _labelled(self, result: Mapping[str, Any]) -> Segments:
+    def _labelled(self, result: RemoteTranscript) -> Segments:
         problem = result.get(SPLIT_PROBLEM)
         if problem is not None:  # the engine transcribed it mixed, and says why
             raise ValueError(str(problem))
@@ -78,14 +85,14 @@ class VoiceLabeller:
     def __init__(self, model: VoiceModel) -> None:
         self._model = model
 
-    def label(self, result: Mapping[str, Any], recording: Path) -> dict[str, Any]:
+    def label(self, result: Unlabelled, recording: Path) -> RemoteTranscript:
         """Return the result with speakers (see the package docstring); never raises."""
-        return outcome(result, self.method, lambda: self._labelled(result, recording))
+        checked = remote_transcript(result)
+        return outcome(checked, self.method, lambda: self._labelled(checked, recording))
 
-    def _labelled(
-        self, result: Mapping[str, Any], recording: Path
-    ) -> tuple[Segments, dict[str, Any]]:
+    def _labelled(self, result: RemoteTranscript, recording: Path) -> tuple[Segments, Diarization]:
         transcribed = result.get("segments") or []
         turns: list[Turn] = renamed(self._model.turns(recording, speech_of_words(transcribed)))
         segments = labelled(transcribed, turns)
-        return segments, {"engine": engine_label(), "turns": len(turns)}
+        record: Diarization = {"method": self.method, "engine": engine_label(), "turns": len(turns)}
+        return segments, record

@@ -9,9 +9,11 @@ segments already say their ``channel`` (:func:`by_channel`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+
+from dropscribe.core.transcript import RemoteSegment, RemoteWord, Segment, SpeakingTime
+from dropscribe.core.transcript_fields import remote_segment
 
 #: How a speaker is named when the configuration gives no name: "Speaker 1", "Channel 2".
 SPEAKER_PREFIX = "Speaker"
@@ -64,17 +66,20 @@ def renamed(turns: Sequence[Turn], prefix: str = SPEAKER_PREFIX) -> list[Turn]:
     return [Turn(turn.start, turn.end, names[turn.speaker]) for turn in ordered]
 
 
-def labelled(segments: Sequence[Mapping[str, Any]], turns: Sequence[Turn]) -> list[dict[str, Any]]:
-    """Return the segments with a ``speaker`` each, split at word boundaries where the speaker
-    changes inside one, renumbered from 1. Without turns, the segments are returned as they
-    are (no speaker)."""
+def labelled(
+    segments: Sequence[Segment | RemoteSegment], turns: Sequence[Turn]
+) -> list[RemoteSegment]:
+    """Return the segments (a service's, or the engine's own) with a ``speaker`` each, split at
+    word boundaries where the speaker changes inside one, renumbered from 1. Without turns,
+    the segments are returned as they are (no speaker)."""
+    checked = [remote_segment(segment) for segment in segments]
     if not turns:
-        return [dict(segment) for segment in segments]
-    pieces = [piece for segment in segments for piece in _split(segment, turns)]
+        return checked
+    pieces = [piece for segment in checked for piece in _split(segment, turns)]
     return renumbered(pieces)
 
 
-def _split(segment: Mapping[str, Any], turns: Sequence[Turn]) -> list[dict[str, Any]]:
+def _split(segment: RemoteSegment, turns: Sequence[Turn]) -> list[RemoteSegment]:
     words = segment.get("words") or []
     if not words:
         speaker = speaker_of(float(segment["start"]), float(segment["end"]), turns)
@@ -90,10 +95,10 @@ def _split(segment: Mapping[str, Any], turns: Sequence[Turn]) -> list[dict[str, 
 
 
 def word_runs(
-    words: Sequence[Mapping[str, Any]], turns: Sequence[Turn]
-) -> list[tuple[str, list[Mapping[str, Any]]]]:
+    words: Sequence[RemoteWord], turns: Sequence[Turn]
+) -> list[tuple[str, list[RemoteWord]]]:
     """Return the words in runs of one speaker each, in order: (speaker, words)."""
-    runs: list[tuple[str, list[Mapping[str, Any]]]] = []
+    runs: list[tuple[str, list[RemoteWord]]] = []
     for word in words:
         speaker = speaker_of(float(word["start"]), float(word["end"]), turns)
         if not runs or runs[-1][0] != speaker:
@@ -103,13 +108,13 @@ def word_runs(
 
 
 def _piece(
-    segment: Mapping[str, Any],
-    words: Sequence[Mapping[str, Any]],
+    segment: RemoteSegment,
+    words: Sequence[RemoteWord],
     speaker: str,
     *,
     first: bool,
     final: bool,
-) -> dict[str, Any]:
+) -> RemoteSegment:
     # The outer edges stay the segment's own; inner edges are the words' times.
     return {
         **segment,
@@ -121,7 +126,7 @@ def _piece(
     }
 
 
-def renumbered(segments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def renumbered(segments: Sequence[RemoteSegment]) -> list[RemoteSegment]:
     """Return copies of the segments with ids 1, 2, ... in order."""
     return [{**segment, "id": n} for n, segment in enumerate(segments, start=1)]
 
@@ -131,10 +136,10 @@ def channel_name(channel: int, names: Sequence[str]) -> str:
     return names[channel - 1] if 0 < channel <= len(names) else f"{CHANNEL_PREFIX} {channel}"
 
 
-def by_channel(segments: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[dict[str, Any]]:
+def by_channel(segments: Sequence[RemoteSegment], names: Sequence[str]) -> list[RemoteSegment]:
     """Return the segments of a per-channel transcript with each one's channel as its
     ``speaker``. Raise ValueError if a segment says no channel."""
-    labelled_segments = []
+    labelled_segments: list[RemoteSegment] = []
     for segment in segments:
         channel = segment.get("channel")
         if not isinstance(channel, int):
@@ -143,7 +148,7 @@ def by_channel(segments: Sequence[Mapping[str, Any]], names: Sequence[str]) -> l
     return labelled_segments
 
 
-def speaking_times(segments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def speaking_times(segments: Sequence[RemoteSegment]) -> list[SpeakingTime]:
     """Return ``[{"speaker", "seconds"}]``: each speaker's time in the labelled segments (by
     their words when they have them, else the segment's span), in order of first speech."""
     seconds: dict[str, float] = {}
@@ -154,7 +159,7 @@ def speaking_times(segments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
     return [{"speaker": name, "seconds": round(total, 2)} for name, total in seconds.items()]
 
 
-def spoken_seconds(segment: Mapping[str, Any]) -> float:
+def spoken_seconds(segment: RemoteSegment) -> float:
     """Return the seconds of speech in a segment: its words' durations, else its span."""
     words = segment.get("words") or []
     if words:

@@ -31,11 +31,12 @@ from __future__ import annotations
 import contextlib
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from dropscribe.core.transcript import RemoteSegment, Segment
 from dropscribe.speakers.labels import Turn
 
 #: The distribution that diarizes, and the command that installs it with dropscribe.
@@ -110,7 +111,7 @@ def quiet_library() -> Iterator[None]:
         yield
 
 
-def speech_of_words(segments: Sequence[Mapping[str, Any]]) -> list[Span] | None:
+def speech_of_words(segments: Sequence[Segment | RemoteSegment]) -> list[Span] | None:
     """Return the stretches of speech that a transcript's word timings cover, words closer
     than WORD_GAP_SECONDS joined; None when the segments carry no word timings."""
     words = sorted(

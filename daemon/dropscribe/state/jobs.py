@@ -10,10 +10,12 @@ import dataclasses
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from dropscribe.core.jobs import FINAL_STATES, Job, JobState
+from dropscribe.core.transcript import RemoteTranscript
+from dropscribe.core.transcript_fields import remote_transcript
 from dropscribe.state.state_file import StateFile
 
 # The jobs table has one column per Job field, in the same order.
@@ -36,12 +38,13 @@ class JobsTable(StateFile):
             "WHERE substr(id, 1, ?) = ? ORDER BY rowid LIMIT ?", (len(prefix), prefix, limit)
         )
 
-    def result(self, job_id: str) -> dict[str, Any] | None:
-        """Return the stored service result of a job, or None."""
+    def result(self, job_id: str) -> RemoteTranscript | None:
+        """Return the stored service result of a job, or None. It is checked as a poll's
+        answer is: an older version stored what the service sent unchecked."""
         with self._lock:
             row = self._db.execute("SELECT result FROM results WHERE job_id = ?", (job_id,))
             found = row.fetchone()
-        return None if found is None else dict(json.loads(found[0]))
+        return None if found is None else remote_transcript(dict(json.loads(found[0])))
 
     def in_states(self, states: Iterable[JobState]) -> list[Job]:
         """Return the jobs in any of ``states``, oldest first."""
@@ -122,7 +125,7 @@ def state_before(db: sqlite3.Connection, job_id: str) -> JobState | None:
     return None if before is None else JobState(before[0])
 
 
-def write_job(db: sqlite3.Connection, job: Job, result: Mapping[str, Any] | None) -> None:
+def write_job(db: sqlite3.Connection, job: Job, result: RemoteTranscript | None) -> None:
     """Insert or replace ``job`` (and its result, if given) in the open transaction."""
     row = _to_row(job)
     marks = ", ".join("?" for _ in _COLUMNS)

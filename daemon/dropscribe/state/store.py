@@ -7,17 +7,17 @@ is why the tables share one connection and one lock, a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from dropscribe.core.announcements import Announcer, no_announcements
 from dropscribe.core.jobs import Job, JobState
+from dropscribe.core.transcript import RemoteTranscript
 from dropscribe.state.deliveries import DeliveriesTable, write_deliveries
 from dropscribe.state.jobs import JobsTable, state_before, write_job
 
 #: Told (state before, job saved, result saved with it) after each committed save.
-Observer = Callable[[JobState | None, Job, Mapping[str, Any] | None], None]
+Observer = Callable[[JobState | None, Job, RemoteTranscript | None], None]
 
 
 class StateStore(JobsTable, DeliveriesTable):
@@ -37,7 +37,7 @@ class StateStore(JobsTable, DeliveriesTable):
         self._announce = announce
         self._observe = observe
 
-    def save(self, job: Job, result: Mapping[str, Any] | None = None) -> Job:
+    def save(self, job: Job, result: RemoteTranscript | None = None) -> Job:
         """Insert or replace ``job`` (and its result, if given), durably; return the job."""
         with self._transaction() as db:
             before = state_before(db, job.id)

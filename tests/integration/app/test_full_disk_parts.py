@@ -17,6 +17,7 @@ from dropscribe import audit
 from dropscribe.core import errors
 from dropscribe.core.jobs import new_job, update
 from dropscribe.core.redaction import Redactor
+from dropscribe.core.transcript import RemoteTranscript
 from dropscribe.outbox import Outbox
 from dropscribe.pipeline.gates.storage import is_storage_trouble
 from dropscribe.state import StateStore, is_storage_error, storage_errors
@@ -24,7 +25,10 @@ from support.small_disk import fill, tmpfs
 
 #: Large enough for the state file's first pages and a few small results (KiB).
 DISK_KIB = 2048
-RESULT = {"text": "word " * 4000, "segments": [{"start": 0.0, "end": 1.0, "text": "word"}]}
+RESULT: RemoteTranscript = {
+    "text": "word " * 4000,
+    "segments": [{"start": 0.0, "end": 1.0, "text": "word"}],
+}
 
 
 @pytest.fixture

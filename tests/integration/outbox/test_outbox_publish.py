@@ -16,9 +16,10 @@ import pytest
 from dropscribe.core import fsio
 from dropscribe.core.fsio import TEMP_PREFIX
 from dropscribe.core.redaction import MASK, Redactor
+from dropscribe.core.transcript import RemoteTranscript
 from dropscribe.outbox import Outbox
 
-RESULT = {
+RESULT: RemoteTranscript = {
     "text": "Hello there. An hour in.",
     "segments": [
         {"start": 0.0, "end": 1.5, "text": "Hello there."},
@@ -212,7 +213,10 @@ def test_publish_signature_and_known_secret_masked_everywhere(tmp_path: Path) ->
     secret = "sk-canary-7f3a9c"
     signed = "https://bucket.example/up?X-Amz-Signature=deadbeef&X-Amz-Date=1"
     provenance = {**PROVENANCE, "upload_url": signed, "steps": [{"note": f"key {secret}"}]}
-    result = {"text": f"said {secret}", "segments": [{"start": 0, "end": 1, "text": signed}]}
+    result: RemoteTranscript = {
+        "text": f"said {secret}",
+        "segments": [{"start": 0, "end": 1, "text": signed}],
+    }
     Outbox(tmp_path, redactor=Redactor([secret])).publish("m", "job-1", result, provenance)
     for path in tmp_path.iterdir():
         text = path.read_text()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from faster_whisper import decode_audio
 
+from dropscribe.core.transcript import RemoteTranscript
 from dropscribe.engine.whisper import WhisperEngine
 from dropscribe.speakers import VoiceLabeller, VoiceModel
 from dropscribe.speakers.voices import recording_samples
@@ -90,7 +91,10 @@ def test_voice_labeller_undecodable_recording_fails_with_reason(
 ) -> None:
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt not audio at all")
-    result = {"text": "hi", "segments": [{"id": 1, "start": 0.0, "end": 1.0, "text": "hi"}]}
+    result: RemoteTranscript = {
+        "text": "hi",
+        "segments": [{"id": 1, "start": 0.0, "end": 1.0, "text": "hi"}],
+    }
     labelled = VoiceLabeller(model).label(result, broken)
     assert labelled["diarization"]["method"] == "model"
     assert labelled["diarization"]["error"]

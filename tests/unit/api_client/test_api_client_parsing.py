@@ -167,6 +167,11 @@ def test_parse_poll_result_as_json_text_is_decoded() -> None:
     assert result.result == {"text": "hi"}
 
 
+def test_parse_poll_result_known_keys_checked_unknown_kept() -> None:
+    body = {"status": "success", "result": {"text": ["x"], "segments": [], "extra": 1}}
+    assert parse_poll(body).result == {"segments": [], "extra": 1}
+
+
 def test_parse_poll_missing_status_raises_transient() -> None:
     with pytest.raises(TransientApiError):
         parse_poll({"response": {"id": "r"}})

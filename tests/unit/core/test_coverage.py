@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dropscribe.core.coverage import measure
+from dropscribe.core.transcript import RemoteSegment
 from dropscribe.engine.loading import engine_threads
 from dropscribe.engine.vad import windows
 
 SPEECH = [(0.0, 10.0), (12.0, 20.0), (22.0, 30.0)]
 
 
-def segment(start: float, end: float, text: str = "word " * 30, logprob: float = -0.2) -> Any:
+def segment(
+    start: float, end: float, text: str = "word " * 30, logprob: float = -0.2
+) -> RemoteSegment:
     return {"start": start, "end": end, "text": text, "avg_logprob": logprob}
 
 
@@ -40,23 +41,33 @@ def test_measure_low_logprob_segment_counts_as_doubtful_not_covered() -> None:
 
 
 def test_measure_repetitive_segment_at_middling_confidence_counts_as_doubtful() -> None:
-    repeated = {**segment(0.0, 30.0, logprob=-0.44), "compression_ratio": 3.1}
+    repeated: RemoteSegment = {**segment(0.0, 30.0, logprob=-0.44), "compression_ratio": 3.1}
     assert measure(SPEECH, [repeated]).covered_seconds == 0
 
 
 def test_measure_confidently_repeated_phrasing_counts_as_covered() -> None:
-    repeated = {**segment(0.0, 30.0, logprob=-0.06), "compression_ratio": 3.5}
+    repeated: RemoteSegment = {**segment(0.0, 30.0, logprob=-0.06), "compression_ratio": 3.5}
     assert measure(SPEECH, [repeated]).ratio == 1.0
 
 
 def test_measure_confident_decoding_loop_counts_as_doubtful() -> None:
-    looping = {**segment(0.0, 30.0, logprob=-0.17), "compression_ratio": 12.6}
+    looping: RemoteSegment = {**segment(0.0, 30.0, logprob=-0.17), "compression_ratio": 12.6}
     assert measure(SPEECH, [looping]).covered_seconds == 0
 
 
 def test_measure_loop_without_logprob_counts_as_doubtful() -> None:
-    looping = {"start": 0.0, "end": 30.0, "text": "thank you " * 40, "compression_ratio": 16.8}
-    plain = {"start": 0.0, "end": 30.0, "text": "word " * 30, "compression_ratio": 1.2}
+    looping: RemoteSegment = {
+        "start": 0.0,
+        "end": 30.0,
+        "text": "thank you " * 40,
+        "compression_ratio": 16.8,
+    }
+    plain: RemoteSegment = {
+        "start": 0.0,
+        "end": 30.0,
+        "text": "word " * 30,
+        "compression_ratio": 1.2,
+    }
     assert measure(SPEECH, [looping]).covered_seconds == 0
     assert measure(SPEECH, [plain]).ratio == 1.0
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from dropscribe.core.fsio import NAME_MAX_BYTES as NAME_MAX
 from dropscribe.core.fsio import numbered as candidate_stem
+from dropscribe.core.transcript import RemoteSegment, RemoteWord
 from dropscribe.outbox.cues import format_timestamp
 from dropscribe.outbox.formats import render_all
 from dropscribe.outbox.publishing import Occupancy, safe_stem, stem_is_available
@@ -19,7 +20,7 @@ from dropscribe.outbox.txt import render_txt
 from dropscribe.outbox.vtt import MAX_CUE_SECONDS, render_vtt, word_groups
 from support import webvtt
 
-SEGMENTS = [
+SEGMENTS: list[RemoteSegment] = [
     {"start": 0.0, "end": 1.9996, "text": " Hello there."},
     {"start": 2.0, "end": 3.0, "text": "   "},
     {"start": 3661.5, "end": 3662.0004, "text": "An hour in."},
@@ -80,12 +81,12 @@ def test_render_txt_text_field_stripped_with_one_newline() -> None:
 
 
 def test_render_txt_segments_without_times_joined_on_one_line() -> None:
-    segments = [{"text": " Hello there."}, {"text": "An hour in."}]
+    segments: list[RemoteSegment] = [{"text": " Hello there."}, {"text": "An hour in."}]
     assert render_txt({"segments": segments}) == "Hello there. An hour in.\n"
 
 
 def test_render_txt_long_pause_starts_a_new_paragraph() -> None:
-    segments = [
+    segments: list[RemoteSegment] = [
         {"start": 0.0, "end": 2.0, "text": " One."},
         {"start": 3.9, "end": 5.0, "text": " Two."},  # 1.9 s pause: same paragraph
         {"start": 7.0, "end": 8.0, "text": " Three."},  # 2.0 s pause: a new one
@@ -182,7 +183,7 @@ def test_owner_in_json_foreign_or_broken_json_has_no_owner() -> None:
 # --- word timings: bounded .vtt cues ---------------------------------------------------------
 
 
-def timed_words(count: int, seconds_each: float, start: float = 0.0) -> list[dict[str, object]]:
+def timed_words(count: int, seconds_each: float, start: float = 0.0) -> list[RemoteWord]:
     return [
         {
             "start": start + n * seconds_each,
@@ -194,7 +195,7 @@ def timed_words(count: int, seconds_each: float, start: float = 0.0) -> list[dic
     ]
 
 
-def long_segment() -> dict[str, object]:
+def long_segment() -> RemoteSegment:
     # Twenty words of 1.5 s: one 30 s segment, as a batched chunk can be.
     words = timed_words(20, 1.5, start=10.0)
     return {"start": 10.0, "end": 40.0, "text": "".join(str(w["word"]) for w in words),
@@ -215,24 +216,28 @@ def test_render_vtt_long_segment_with_words_keeps_every_word_in_order() -> None:
 
 
 def test_render_vtt_long_segment_without_words_stays_one_cue() -> None:
-    segment = {k: v for k, v in long_segment().items() if k != "words"}
+    segment = long_segment()
+    del segment["words"]
     assert len(webvtt.parse(render_vtt([segment]))) == 1
 
 
 def test_word_groups_single_long_word_stays_whole() -> None:
-    words = [{"start": 0.0, "end": 9.0, "word": " long"}, *timed_words(2, 1.0, start=9.0)]
+    words: list[RemoteWord] = [
+        {"start": 0.0, "end": 9.0, "word": " long"},
+        *timed_words(2, 1.0, start=9.0),
+    ]
     groups = word_groups(words, MAX_CUE_SECONDS)
     assert [len(group) for group in groups] == [1, 2]
 
 
 def test_render_vtt_hostile_text_still_valid_webvtt() -> None:
-    segments = [{"start": 0, "end": 1, "text": "a --> b <v x> & c"}]
+    segments: list[RemoteSegment] = [{"start": 0, "end": 1, "text": "a --> b <v x> & c"}]
     assert webvtt.parse(render_vtt(segments))[0].text == "a --> b <v x> & c"
 
 
 # --- speaker labels ------------------------------------------------------------------------
 
-LABELLED = [
+LABELLED: list[RemoteSegment] = [
     {"start": 0.0, "end": 1.5, "text": " Hello there.", "speaker": "Speaker 1"},
     {"start": 1.6, "end": 2.5, "text": " How are you?", "speaker": "Speaker 1"},
     {"start": 2.6, "end": 3.5, "text": " Fine, thanks.", "speaker": "Speaker 2"},
@@ -264,12 +269,12 @@ def test_render_vtt_labelled_cues_are_voice_spans() -> None:
 
 
 def test_render_vtt_hostile_speaker_name_still_valid_webvtt() -> None:
-    segments = [{"start": 0, "end": 1, "text": "x", "speaker": "A<b>&c"}]
+    segments: list[RemoteSegment] = [{"start": 0, "end": 1, "text": "x", "speaker": "A<b>&c"}]
     assert webvtt.parse(render_vtt(segments))[0].voice == "A_b__c"
 
 
 def test_render_vtt_labelled_long_segment_each_cue_keeps_its_voice() -> None:
-    segment = {**long_segment(), "speaker": "Agent"}
+    segment: RemoteSegment = {**long_segment(), "speaker": "Agent"}
     cues = webvtt.parse(render_vtt([segment]))
     assert len(cues) > 1
     assert {cue.voice for cue in cues} == {"Agent"}

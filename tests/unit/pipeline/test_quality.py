@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from dropscribe.core.transcript import CoverageReport, RemoteTranscript
 from dropscribe.pipeline.quality import (
     QualityPolicy,
     assessed,
@@ -18,7 +18,7 @@ SPEECH = [(0.0, 5.0), (6.0, 11.0)]
 WORDS = "and so my fellow americans ask not what your country can do for you"
 
 
-def remote_result(*spans: tuple[float, float]) -> dict[str, Any]:
+def remote_result(*spans: tuple[float, float]) -> RemoteTranscript:
     return {"text": "", "segments": [{"start": a, "end": b, "text": WORDS} for a, b in spans]}
 
 
@@ -35,7 +35,14 @@ def test_assessed_remote_result_covering_all_speech_is_complete() -> None:
 
 
 def test_assessed_engine_coverage_judged_by_the_daemons_threshold() -> None:
-    engine = {"text": "x", "segments": [], "coverage": {"ratio": 0.9, "speech_seconds": 10.0}}
+    coverage: CoverageReport = {
+        "speech_seconds": 10.0,
+        "covered_seconds": 9.0,
+        "ratio": 0.9,
+        "uncovered": [],
+        "doubtful": [],
+    }
+    engine: RemoteTranscript = {"text": "x", "segments": [], "coverage": coverage}
     assert is_incomplete(assessed(engine, POLICY, None))
     assert not is_incomplete(assessed(engine, QualityPolicy(min_coverage=0.8), None))
 

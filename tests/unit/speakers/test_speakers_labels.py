@@ -4,8 +4,8 @@ speaker changes, named in order of first speech, with each one's speaking time."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from dropscribe.core.transcript import RemoteSegment, RemoteTranscript, RemoteWord
 from dropscribe.speakers import ChannelLabeller
 from dropscribe.speakers.labels import Turn, by_channel, labelled, renamed, speaker_of
 from dropscribe.speakers.voices import speech_of_words, windows
@@ -13,7 +13,7 @@ from dropscribe.speakers.voices import speech_of_words, windows
 TURNS = [Turn(0.0, 2.0, "Speaker 1"), Turn(2.0, 5.0, "Speaker 2")]
 
 
-def word(start: float, end: float, text: str) -> dict[str, Any]:
+def word(start: float, end: float, text: str) -> RemoteWord:
     return {"start": start, "end": end, "word": text, "probability": 0.9}
 
 
@@ -28,7 +28,13 @@ def test_speaker_of_span_between_turns_goes_to_the_nearest() -> None:
 
 def test_labelled_segment_spanning_a_turn_split_at_the_word_boundary() -> None:
     words = [word(0.2, 0.8, " Hello"), word(0.9, 1.8, " there."), word(2.3, 2.9, " Hi!")]
-    segment = {"id": 7, "start": 0.0, "end": 3.0, "text": " Hello there. Hi!", "words": words}
+    segment: RemoteSegment = {
+        "id": 7,
+        "start": 0.0,
+        "end": 3.0,
+        "text": " Hello there. Hi!",
+        "words": words,
+    }
     first, second = labelled([segment], TURNS)
     assert (first["speaker"], first["text"], first["start"], first["end"]) == (
         "Speaker 1", " Hello there.", 0.0, 1.8,
@@ -41,7 +47,7 @@ def test_labelled_segment_spanning_a_turn_split_at_the_word_boundary() -> None:
 
 
 def test_labelled_segment_without_words_labelled_whole_by_overlap() -> None:
-    segment = {"id": 1, "start": 1.0, "end": 4.0, "text": "one block"}
+    segment: RemoteSegment = {"id": 1, "start": 1.0, "end": 4.0, "text": "one block"}
     (only,) = labelled([segment], TURNS)
     assert only["speaker"] == "Speaker 2"
     assert only["text"] == "one block"
@@ -61,13 +67,13 @@ def test_renamed_speakers_numbered_in_order_of_first_speech() -> None:
 
 
 def test_by_channel_configured_names_else_channel_numbers() -> None:
-    segments = [{"start": 0, "end": 1, "text": "a", "channel": 1}, {"start": 0, "end": 1,
-                "text": "b", "channel": 2}]  # fmt: skip
+    segments: list[RemoteSegment] = [{"start": 0, "end": 1, "text": "a", "channel": 1},
+                                     {"start": 0, "end": 1, "text": "b", "channel": 2}]  # fmt: skip
     assert [s["speaker"] for s in by_channel(segments, ["Agent"])] == ["Agent", "Channel 2"]
 
 
 def test_channel_labeller_speaking_time_per_speaker_from_words() -> None:
-    segments = [
+    segments: list[RemoteSegment] = [
         {"start": 0.0, "end": 3.0, "text": "a b", "channel": 1,
          "words": [word(0.0, 1.0, " a"), word(2.0, 2.5, " b")]},
         {"start": 1.0, "end": 2.0, "text": "c", "channel": 2},
@@ -82,8 +88,8 @@ def test_channel_labeller_speaking_time_per_speaker_from_words() -> None:
 
 
 def test_channel_labeller_mixed_transcript_fails_with_the_engines_reason() -> None:
-    segments = [{"start": 0.0, "end": 1.0, "text": "a"}]
-    result = {"segments": segments, "split_channels_problem": "this one has 1"}
+    segments: list[RemoteSegment] = [{"start": 0.0, "end": 1.0, "text": "a"}]
+    result: RemoteTranscript = {"segments": segments, "split_channels_problem": "this one has 1"}
     labelled_result = ChannelLabeller([]).label(result, Path("unread.wav"))
     assert labelled_result["diarization"] == {
         "method": "channels",
@@ -93,7 +99,7 @@ def test_channel_labeller_mixed_transcript_fails_with_the_engines_reason() -> No
 
 
 def test_speech_of_words_joins_words_closer_than_the_gap() -> None:
-    segments = [
+    segments: list[RemoteSegment] = [
         {"words": [word(0.5, 0.9, " a"), word(1.2, 1.6, " b")]},
         {"words": [word(3.0, 3.4, " c")]},
     ]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from dropscribe.core.jobs import Job, JobState
+from dropscribe.core.transcript import RemoteTranscript
 from dropscribe.state import StateStore
 
 S = JobState
@@ -147,7 +148,10 @@ def test_state_store_wal_file_readable_by_owner_only(store: StateStore, db_path:
 
 
 def test_state_store_result_roundtrip(store: StateStore) -> None:
-    result = {"text": "héllo", "segments": [{"start": 0.0, "end": 1.5, "text": "héllo"}]}
+    result: RemoteTranscript = {
+        "text": "héllo",
+        "segments": [{"start": 0.0, "end": 1.5, "text": "héllo"}],
+    }
     store.save(full_job(), result)
     assert store.result("0123abcd") == result
 
