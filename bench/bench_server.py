@@ -32,13 +32,10 @@ import requests
 # Importing _common also puts tests/ on sys.path, for support.*.
 from _common import BENCH_TOKEN, ROOT
 
+from dropscribe.engine.clips import decoded
+from dropscribe.engine.models import BUNDLED_MODEL
 from dropscribe.engine.params import WhisperInput, transcribe_args
-from dropscribe.engine.whisper import (
-    BUNDLED_MODEL,
-    DEFAULT_MAX_AUDIO_HOURS,
-    WhisperEngine,
-    decoded,
-)
+from dropscribe.engine.whisper import DEFAULT_MAX_AUDIO_HOURS, WhisperEngine
 from dropscribe.server.embedded import EmbeddedServer, ServerOptions
 from support.tiyaro_flow import whisper_input
 

@@ -69,7 +69,8 @@ def measure(spec: str, files: list[Path], repeat: int) -> dict[str, Any]:
     """Return the real-time factors of plain, batched and many for one model spec."""
     from faster_whisper import decode_audio
 
-    from dropscribe.engine.whisper import WhisperEngine, device_settings, model_location
+    from dropscribe.engine.loading import device_settings, model_location
+    from dropscribe.engine.whisper import WhisperEngine
 
     engine = WhisperEngine()
     model = engine.model(spec)
@@ -118,8 +119,8 @@ def main() -> None:
     cli.add_argument("--repeat", type=int, default=3)
     cli.add_argument("--large", default="large-v3-turbo", help="a larger model, if cached")
     args = cli.parse_args()
+    from dropscribe.engine.loading import device_settings
     from dropscribe.engine.models import info
-    from dropscribe.engine.whisper import device_settings
 
     if device_settings()[0] != "cuda":
         print("no CUDA device visible: nothing measured")

@@ -8,7 +8,7 @@ Measured, in this order, each on the same files:
 
 1. direct: a fresh Python process that imports faster-whisper, loads the bundled tiny.en model
    exactly as the embedded engine does (``model_location`` and ``device_settings`` from
-   dropscribe.engine.whisper) and transcribes the files one after another with the parameters
+   dropscribe.engine.loading) and transcribes the files one after another with the parameters
    the daemon sends (its default ``whisper`` settings through the server's ``transcribe_args``).
    The engine's limit. Its wall time includes interpreter start, imports and model load.
 2. dropscribe: ``dropscribe once`` with ``api.base_url: embedded`` and the files already in the
@@ -195,8 +195,9 @@ def direct_worker(out: Path, files: list[str]) -> None:
     from faster_whisper import WhisperModel, decode_audio
 
     from dropscribe.config import Settings
+    from dropscribe.engine.loading import device_settings, model_location
+    from dropscribe.engine.models import BUNDLED_MODEL
     from dropscribe.engine.params import WhisperInput, transcribe_args
-    from dropscribe.engine.whisper import BUNDLED_MODEL, device_settings, model_location
 
     t1 = time.perf_counter()
     device, compute_type = device_settings()

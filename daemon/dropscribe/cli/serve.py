@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from dropscribe.cli.exit_codes import EXIT_CONFIG, EXIT_OK
-from dropscribe.engine.whisper import DEFAULT_MAX_AUDIO_HOURS, EngineError
+from dropscribe.engine.errors import EngineError
+from dropscribe.engine.whisper import DEFAULT_MAX_AUDIO_HOURS
 from dropscribe.server.embedded import Assembler, ServerOptions, serve_forever
 
 #: Environment variable holding the bearer token when --token is not given.

@@ -15,13 +15,10 @@ from dataclasses import dataclass
 from types import FrameType
 
 from dropscribe.cli.exit_codes import EXIT_CONFIG, EXIT_OK
-from dropscribe.engine.whisper import (
-    BUNDLED_MODEL,
-    DEFAULT_MAX_AUDIO_HOURS,
-    DEFAULT_MIN_COVERAGE,
-    EngineError,
-    WhisperEngine,
-)
+from dropscribe.engine.completeness import DEFAULT_MIN_COVERAGE
+from dropscribe.engine.errors import EngineError
+from dropscribe.engine.models import BUNDLED_MODEL
+from dropscribe.engine.whisper import DEFAULT_MAX_AUDIO_HOURS, WhisperEngine
 from dropscribe.scaleout.book import RedisJobBook, connect
 from dropscribe.scaleout.health import HealthServer
 from dropscribe.scaleout.objects import ObjectStore, s3_client

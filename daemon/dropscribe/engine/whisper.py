@@ -27,16 +27,11 @@ from dropscribe.core.transcript import Transcript
 from dropscribe.engine.audio import AudioProblem, probe
 from dropscribe.engine.batching import SHORT_SECONDS, Clip
 from dropscribe.engine.channels import SPLIT_CHANNELS, split_or_mixed
-from dropscribe.engine.clips import decoded as decoded
 from dropscribe.engine.clips import short_clip, whole_clip
-from dropscribe.engine.completeness import DEFAULT_MIN_COVERAGE as DEFAULT_MIN_COVERAGE
-from dropscribe.engine.completeness import CoverageGuard
-from dropscribe.engine.errors import EngineError as EngineError
-from dropscribe.engine.loading import device_settings as device_settings
+from dropscribe.engine.completeness import DEFAULT_MIN_COVERAGE, CoverageGuard
+from dropscribe.engine.errors import EngineError
 from dropscribe.engine.loading import load_model
-from dropscribe.engine.loading import model_location as model_location
-from dropscribe.engine.models import BUNDLED_MODEL as BUNDLED_MODEL
-from dropscribe.engine.models import NAMED, info
+from dropscribe.engine.models import BUNDLED_MODEL, NAMED, info
 from dropscribe.engine.params import TranscribeArgs
 from dropscribe.engine.prefetch import Prefetcher
 from dropscribe.engine.protocol import StopCheck

@@ -8,7 +8,8 @@ from dropscribe.config import Retry
 from dropscribe.core import errors
 from dropscribe.core.backoff import PollPolicy, RetryPolicy, compute_delay
 from dropscribe.core.jobs import Job, JobState
-from dropscribe.pipeline.gates.auth import AUTH_PAUSE_MAX_SECONDS, pause_seconds
+from dropscribe.pipeline.gates.auth import AUTH_PAUSE_MAX_SECONDS, AUTH_TIMING
+from dropscribe.pipeline.gates.pause import probe_wait
 from dropscribe.pipeline.outcomes import Action, decide
 
 RETRY = RetryPolicy(max_attempts=3, base_seconds=1.0, cap_seconds=10.0)
@@ -69,9 +70,10 @@ def test_decide_bug_fails_as_internal_error() -> None:
     assert outcome.reason == "internal error: KeyError('x')"
 
 
-def test_pause_seconds_doubles_up_to_the_cap() -> None:
-    assert [pause_seconds(n) for n in (1, 2, 3)] == [5.0, 10.0, 20.0]
-    assert pause_seconds(30) == AUTH_PAUSE_MAX_SECONDS
+def test_auth_pause_after_each_refusal_doubles_up_to_the_cap() -> None:
+    # The n-th refusal in a row is the (n - 1)-th failed probe of the pause the first began.
+    assert [probe_wait(AUTH_TIMING, n - 1) for n in (1, 2, 3)] == [5.0, 10.0, 20.0]
+    assert probe_wait(AUTH_TIMING, 30 - 1) == AUTH_PAUSE_MAX_SECONDS
 
 
 # The retry section's defaults, as the settings build them: no count, a 24-hour budget.

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from dropscribe.audit import Event
 from dropscribe.core import errors
-from dropscribe.pipeline.gates.pause import PauseGate, PauseRecord, ProbeTiming, probe_wait
+from dropscribe.pipeline.gates.pause import PauseGate, PauseRecord, ProbeTiming
 from dropscribe.pipeline.ports import Audit
 
 # How long all work waits after the service refused our key, growing per refusal (seconds).
@@ -24,11 +24,6 @@ AUTH_PAUSE_FIRST_SECONDS = 5.0
 AUTH_PAUSE_MAX_SECONDS = 300.0
 #: The same, as the timing of a pause whose probes are the refused calls.
 AUTH_TIMING = ProbeTiming(AUTH_PAUSE_FIRST_SECONDS, AUTH_PAUSE_MAX_SECONDS)
-
-
-def pause_seconds(refusals: int) -> float:
-    """Return how long to wait after the ``refusals``-th refusal in a row (counted from 1)."""
-    return probe_wait(AUTH_TIMING, refusals - 1)
 
 
 class AuthGate(PauseGate):
