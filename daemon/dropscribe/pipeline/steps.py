@@ -306,8 +306,13 @@ class Steps:
 
     def publish_checked(self, job: Job) -> Next | None:
         """Publish a succeeded job, unless its recording changed since it was hashed: then
-        start over from the claim (the result is of an incomplete file)."""
-        if self._changed(job):
+        start over from the claim (the result is of an incomplete file).
+
+        A recording no longer in processing/ was moved to done/ by a publish that a crash cut
+        short before it saved ``published`` (only publishing moves it there while the job is
+        succeeded): its result is of the file as hashed, and publishing again finishes it."""
+        moved_already = not self._custody.processing_path(job.source).exists()
+        if not moved_already and self._changed(job):
             return Next(self._restart_changed(job), CHANGED_RETRY_SECONDS)
         self.publish(job)
         return None

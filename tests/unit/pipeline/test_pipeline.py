@@ -265,6 +265,22 @@ def test_pipeline_poll_success_publishes_and_completes_the_source(world: World) 
     assert {"job.succeeded", "job.published", "job.summary"} <= set(events(logs))
 
 
+def test_pipeline_publish_resumed_after_the_move_to_done_publishes_once(world: World) -> None:
+    # A crash after publishing moved the recording to done/ and before it saved `published`:
+    # the restarted daemon finds the job succeeded and its recording gone from processing/.
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    succeeded = advance(world.job(job.id), JobState.SUCCEEDED, 1001.0)
+    world.store.save(succeeded, RESULT)
+    world.custody.processing_path(job.source).unlink()
+    world.pipeline.recover()
+    world.pipeline.run_poll(job.id)
+    final = world.job(job.id)
+    assert (final.state, final.error) == (JobState.PUBLISHED, None)
+    assert [p[2] for p in world.outbox.published] == [RESULT]
+    assert world.custody.failed == []
+
+
 def test_pipeline_poll_interval_grows_to_the_maximum(world: World) -> None:
     job = claim(world)
     world.pipeline.run_transfer(job.id)
