@@ -24,6 +24,7 @@ from dropscribe.app import wake_poll
 from dropscribe.core import errors
 from dropscribe.core.backoff import PollPolicy, RetryPolicy
 from dropscribe.core.jobs import Job, JobState, advance, update
+from dropscribe.core.transcript_fields import remote_transcript
 from dropscribe.pipeline import AuthGate, Clock, Lifecycle, Options, Pipeline, Steps
 from dropscribe.pipeline.gates.outage import ServiceGate
 from dropscribe.pipeline.gates.pause import ProbeTiming
@@ -271,7 +272,7 @@ def test_pipeline_publish_resumed_after_the_move_to_done_publishes_once(world: W
     job = claim(world)
     world.pipeline.run_transfer(job.id)
     succeeded = advance(world.job(job.id), JobState.SUCCEEDED, 1001.0)
-    world.store.save(succeeded, RESULT)
+    world.store.save(succeeded, remote_transcript(RESULT))
     world.custody.processing_path(job.source).unlink()
     world.pipeline.recover()
     world.pipeline.run_poll(job.id)
