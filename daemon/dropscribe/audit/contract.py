@@ -39,6 +39,7 @@ class Event(StrEnum):
     JOB_DUPLICATE = "job.duplicate"  # same content and parameters: an earlier result reused
     JOB_WAITING = "job.waiting"  # same content and parameters as a job in flight: waits for it
     JOB_RESTARTED = "job.restarted"  # the file changed after its claim: hashed and sent again
+    JOB_TOUCHED = "job.touched"  # the file's mtime moved, its content did not: not sent again
     JOB_RECOVERED = "job.recovered"  # resumed at start-up where it stopped
     JOB_ADOPTED = "job.adopted"  # a job requeued by ``retry``, taken up by the running daemon
     JOB_REQUEUED = "job.requeued"  # a failed job sent back by ``retry``
@@ -115,6 +116,7 @@ CONTRACT: dict[Event, Fields] = {
     Event.JOB_DUPLICATE: _f(f"{_JOB} sha256 reused_job_id reason", _KNOWN),
     Event.JOB_WAITING: _f(f"{_JOB} sha256 leader_job_id reason", _KNOWN),
     Event.JOB_RESTARTED: _f(f"{_JOB} sha256 reason", f"{_KNOWN} step superseded_request_id"),
+    Event.JOB_TOUCHED: _f(f"{_JOB} sha256 reason", _KNOWN),
     Event.JOB_RECOVERED: _f(f"{_JOB} state", _KNOWN),
     Event.JOB_ADOPTED: _f(f"{_JOB} state", _KNOWN),
     Event.JOB_REQUEUED: _f(f"{_JOB} state", _KNOWN),
