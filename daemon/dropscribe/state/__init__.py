@@ -8,7 +8,7 @@
 statement. Callers import the public names from here.
 """
 
-from dropscribe.state.schema import MIGRATIONS, SCHEMA_VERSION, StateTooNew
+from dropscribe.state.schema import MIGRATIONS, SCHEMA_VERSION, StateDamaged, StateTooNew
 from dropscribe.state.storage_errors import is_storage_error, storage_errors
 from dropscribe.state.store import Observer, StateStore
 
@@ -16,6 +16,7 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "Observer",
+    "StateDamaged",
     "StateStore",
     "StateTooNew",
     "is_storage_error",
