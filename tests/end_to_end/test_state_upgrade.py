@@ -107,10 +107,8 @@ def test_run_once_and_status_on_a_damaged_state_file_exit_78_and_leave_it(
     before = state.read_bytes()
 
     daemon.start("run")
-    runs = [daemon.wait_exit(30), daemon.run("once"), daemon.run("status")]
-
-    assert runs[0] == EXIT_CONFIG
-    for done in runs[1:]:
+    assert daemon.wait_exit(30) == EXIT_CONFIG
+    for done in (daemon.run("once"), daemon.run("status")):
         assert done.returncode == EXIT_CONFIG, done.stderr
         assert "the state file is damaged" in done.stderr
         assert "Traceback" not in done.stderr
