@@ -45,6 +45,11 @@ def test_once_remote_result_missing_speech_published_incomplete_exit_1(
     assert event["source"] == "jfk.flac" and event["coverage"] < 0.5
     status = daemon.run("status")
     assert "published incomplete" in status.stdout and "jfk.flac" in status.stdout
+    txt = (daemon.outbox / "jfk.txt").read_text(encoding="utf-8")
+    assert txt.startswith("[dropscribe: this transcript is incomplete: ")
+    assert txt.split("\n")[0].endswith(" s of speech not transcribed, see jfk.json]")
+    srt = (daemon.outbox / "jfk.srt").read_text(encoding="utf-8")
+    assert srt.startswith("1\n00:00:00,000 --> 00:00:03,000\n[dropscribe: incomplete transcript,")
 
 
 def test_once_remote_result_missing_speech_with_fail_policy_goes_to_failed(
