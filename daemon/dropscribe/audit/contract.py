@@ -120,7 +120,7 @@ CONTRACT: dict[Event, Fields] = {
     Event.JOB_REQUEUED: _f(f"{_JOB} state", _KNOWN),
     Event.JOB_SUMMARY: _f(f"{_JOB} sha256 outcome model size duration_seconds", _KNOWN),
     Event.TRANSCRIPT_INCOMPLETE: _f(
-        f"{_JOB} coverage speech_seconds covered_seconds uncovered doubtful", _KNOWN
+        f"{_JOB} coverage speech_seconds covered_seconds uncovered doubtful gaps", _KNOWN
     ),
     Event.QUALITY_UNKNOWN: _f(f"{_JOB} error", _KNOWN),
     Event.DIARIZE_STARTED: _f(f"{_JOB} method", _KNOWN),

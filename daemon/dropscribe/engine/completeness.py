@@ -1,6 +1,7 @@
 """The engine's side of the completeness guard: a transcript that covers too little of the
-speech is decoded once more with the other strategy, the better of the two is kept, and the
-transcript says how much it covers and what was tried.
+speech, or leaves a run of it unheard for longer than a few seconds, is decoded once more with
+the other strategy, the better of the two is kept, and the transcript says how much it covers,
+where it misses speech and what was tried.
 
 The daemon's side (``dropscribe.pipeline.quality``) judges results that carry no coverage.
 """
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 from faster_whisper import WhisperModel
 
+from dropscribe.core.coverage import DEFAULT_MAX_GAP_SECONDS
 from dropscribe.core.transcript import Transcript
 from dropscribe.engine.batching import Clip
 from dropscribe.engine.params import TranscribeArgs
@@ -26,11 +28,13 @@ DEFAULT_MIN_COVERAGE = 0.95
 
 @dataclass(frozen=True)
 class CoverageGuard:
-    """Which strategy decodes a recording first, and the share of its speech a transcript
-    must cover before the other strategy is not tried."""
+    """Which strategy decodes a recording first, the share of its speech a transcript must
+    cover and the most seconds of it in a row a transcript may leave uncovered, before the
+    other strategy is not tried."""
 
     first: Strategy
     min_coverage: float
+    max_gap_seconds: float = DEFAULT_MAX_GAP_SECONDS
 
     def transcript(
         self, model: WhisperModel, clip: Clip, args: TranscribeArgs, should_stop: StopCheck
@@ -48,28 +52,33 @@ class CoverageGuard:
         should_stop: StopCheck,
     ) -> Transcript:
         """Given a recording's first decoding, return its transcript: that decoding, or, when
-        it covers too little, the better of it and the other strategy's."""
+        it falls short, the better of it and the other strategy's."""
         tried = [first.strategy]
         best = first
-        if best.coverage.ratio < self.min_coverage:
+        if not self.is_met(first):
             tried.append(other(first.strategy))
             again = decode(tried[-1], model, clip.samples, clip.speech, args, should_stop)
             best = max(best, again, key=lambda d: d.coverage.ratio)
-        return transcript_of(best, self.min_coverage, tried)
+        return self.transcript_of(best, tried)
 
+    def is_met(self, decoding: Decoding) -> bool:
+        """Return True when the decoding covers enough of the speech and misses no run of it
+        longer than the guard allows."""
+        return decoding.coverage.is_complete(self.min_coverage, self.max_gap_seconds)
 
-def transcript_of(decoding: Decoding, min_coverage: float, tried: list[Strategy]) -> Transcript:
-    """Return the Whisper-shaped transcript plus what the engine knows about its coverage."""
-    coverage = decoding.coverage
-    text = "".join(view["text"] for view in decoding.segments).strip()
-    return {
-        "text": text,
-        "segments": decoding.segments,
-        "language": decoding.language,
-        "language_probability": decoding.language_probability,
-        "no_speech": coverage.no_speech,
-        "complete": coverage.ratio >= min_coverage,
-        "coverage": coverage.as_dict(),
-        "strategy": decoding.strategy.value,
-        "strategies_tried": [s.value for s in tried],
-    }
+    def transcript_of(self, decoding: Decoding, tried: list[Strategy]) -> Transcript:
+        """Return the Whisper-shaped transcript plus what the engine knows about its
+        coverage."""
+        coverage = decoding.coverage
+        text = "".join(view["text"] for view in decoding.segments).strip()
+        return {
+            "text": text,
+            "segments": decoding.segments,
+            "language": decoding.language,
+            "language_probability": decoding.language_probability,
+            "no_speech": coverage.no_speech,
+            "complete": self.is_met(decoding),
+            "coverage": coverage.as_dict(self.max_gap_seconds),
+            "strategy": decoding.strategy.value,
+            "strategies_tried": [s.value for s in tried],
+        }
