@@ -87,3 +87,46 @@ def test_cli_transcribe_german_speech_exits_1_saying_incomplete(tmp_path: Path) 
     )
     assert done.returncode == EXIT_JOBS_FAILED, done.stderr
     assert "incomplete" in done.stderr and "of the speech" in done.stderr
+
+
+#: Quiet recordings published after the incomplete one: more than `status` used to look back.
+LATER_FILES = 12
+
+#: sysexits' EX_DATAERR and EX_NOINPUT, as `acknowledge` exits with them.
+EXIT_NOT_INCOMPLETE = 65
+EXIT_NOT_FOUND = 66
+
+
+def drop_quiet(daemon: Daemon, count: int) -> None:
+    import subprocess
+
+    for n in range(count):
+        # Lengths differ so that no two are the same recording (one would reuse the other's).
+        seconds = f"{1 + n / 10:.1f}"
+        quiet = daemon.inbox / f"quiet-{n:02d}.wav"
+        subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", str(quiet), "trim", "0", seconds],
+                       check=True)  # fmt: skip
+
+
+def test_status_lists_incomplete_transcript_until_it_is_acknowledged(
+    make_daemon: MakeDaemon,
+) -> None:
+    daemon = make_daemon()
+    drop_speech(daemon)
+    drop_quiet(daemon, LATER_FILES)
+    assert daemon.run("once", timeout=ONCE_TIMEOUT).returncode == EXIT_JOBS_FAILED
+    listed = json.loads(daemon.run("status", "--json").stdout)
+    assert [j["source"] for j in listed["incomplete"]] == ["jfk.flac"]
+    assert listed["counts"]["published"] == 1 + LATER_FILES
+
+    acked = daemon.run("acknowledge", "jfk.flac")
+
+    assert acked.returncode == 0, acked.stderr
+    assert "jfk.flac" in acked.stdout
+    status = daemon.run("status")
+    assert "published incomplete" not in status.stdout
+    (event,) = daemon.events("transcript.acknowledged")
+    assert event["source"] == "jfk.flac"
+    again = daemon.run("ack", listed["incomplete"][0]["job_id"])
+    assert again.returncode == EXIT_NOT_INCOMPLETE
+    assert daemon.run("ack", "no-such-recording.wav").returncode == EXIT_NOT_FOUND

@@ -45,6 +45,7 @@ class Event(StrEnum):
     JOB_REQUEUED = "job.requeued"  # a failed job sent back by ``retry``
     JOB_SUMMARY = "job.summary"  # one line per finished job, with step durations
     TRANSCRIPT_INCOMPLETE = "transcript.incomplete"  # it misses speech or decoded doubtfully
+    TRANSCRIPT_ACKNOWLEDGED = "transcript.acknowledged"  # `acknowledge`: seen; status drops it
     QUALITY_UNKNOWN = "quality.unknown"  # the recording's speech could not be measured
     DIARIZE_STARTED = "diarize.started"  # speaker labelling of a finished result begins
     DIARIZE_DONE = "diarize.done"  # the result carries speaker labels
@@ -122,8 +123,9 @@ CONTRACT: dict[Event, Fields] = {
     Event.JOB_REQUEUED: _f(f"{_JOB} state", _KNOWN),
     Event.JOB_SUMMARY: _f(f"{_JOB} sha256 outcome model size duration_seconds", _KNOWN),
     Event.TRANSCRIPT_INCOMPLETE: _f(
-        f"{_JOB} coverage speech_seconds covered_seconds uncovered doubtful", _KNOWN
+        f"{_JOB} coverage speech_seconds covered_seconds uncovered doubtful gaps", _KNOWN
     ),
+    Event.TRANSCRIPT_ACKNOWLEDGED: _f(_JOB, _KNOWN),
     Event.QUALITY_UNKNOWN: _f(f"{_JOB} error", _KNOWN),
     Event.DIARIZE_STARTED: _f(f"{_JOB} method", _KNOWN),
     Event.DIARIZE_DONE: _f(f"{_JOB} method speakers duration_seconds", _KNOWN),

@@ -8,6 +8,7 @@ arguments, ``--help`` and ``--version``. Commands::
     dropscribe once -c CONFIG            process the inbox as it is now, then exit
     dropscribe status -c CONFIG [--json] counts per state, jobs in flight, recent failures
     dropscribe retry -c CONFIG JOB_ID|--all-failed
+    dropscribe acknowledge -c CONFIG JOB_ID|SOURCE|--all-incomplete  (or ack)
     dropscribe check-config -c CONFIG    validate and print every problem
     dropscribe transcribe FILE...        one-shot in the foreground, for trying it out
     dropscribe models [-c CONFIG]        the configured model and the models in the cache
@@ -30,6 +31,7 @@ from typing import NoReturn, TextIO
 
 from dropscribe import audit
 from dropscribe.app import AlreadyRunning, commands
+from dropscribe.cli import acknowledge
 from dropscribe.cli.arguments import parse
 from dropscribe.cli.exit_codes import (
     EXIT_CLOSED_PIPE,
@@ -124,6 +126,8 @@ def dispatch(args: argparse.Namespace) -> int:
             return _status(settings, as_json=args.json)
         if args.command == "retry":
             return _retry(settings, args.job_id, args.all_failed)
+        if args.command in ("acknowledge", "ack"):
+            return acknowledge.run(settings, args.job_id, args.all_incomplete)
     except ConfigError as exc:  # a state file from a newer dropscribe
         _print_problems(exc, sys.stderr)
         return EXIT_CONFIG

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from faster_whisper import WhisperModel
 
+from dropscribe.core.coverage import DEFAULT_MAX_GAP_SECONDS
 from dropscribe.core.transcript import Transcript
 from dropscribe.engine.audio import AudioProblem, probe
 from dropscribe.engine.batching import SHORT_SECONDS, Clip
@@ -53,8 +54,9 @@ class WhisperEngine:
     """The real engine: faster-whisper models keyed by spec, each loaded once.
 
     ``workers`` is how many jobs may run at once: each gets ``cores // workers`` threads.
-    A transcript covering less than ``min_coverage`` of the speech is decoded once more with
-    the other strategy, and the better of the two is kept.
+    A transcript covering less than ``min_coverage`` of the speech, or leaving more than
+    ``max_gap_seconds`` of it in a row uncovered, has what it missed decoded again with the
+    other strategy (``completeness``).
     """
 
     def __init__(
@@ -63,11 +65,12 @@ class WhisperEngine:
         min_coverage: float = DEFAULT_MIN_COVERAGE,
         first: Strategy = Strategy.BATCHED,
         max_audio_hours: float = DEFAULT_MAX_AUDIO_HOURS,
+        max_gap_seconds: float = DEFAULT_MAX_GAP_SECONDS,
     ) -> None:
         self._models: dict[str, WhisperModel] = {}
         self._loading = threading.Lock()
         self._workers = workers
-        self._guard = CoverageGuard(first, min_coverage)
+        self._guard = CoverageGuard(first, min_coverage, max_gap_seconds)
         max_seconds = max_audio_hours * 3600
         self._max_seconds = max_seconds
         # Only short recordings are decoded ahead and batched, so that what they hold in

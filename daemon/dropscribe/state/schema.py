@@ -78,6 +78,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 4: the request ids of submissions given up because the recording changed after them.
     ("ALTER TABLE jobs ADD COLUMN superseded TEXT NOT NULL DEFAULT '[]'",),
+    # 5: incomplete transcripts a person has acknowledged (``dropscribe acknowledge``), which
+    # ``status`` no longer lists; when, in epoch seconds.
+    (
+        """CREATE TABLE IF NOT EXISTS acknowledged (
+            job_id TEXT PRIMARY KEY REFERENCES jobs(id),
+            at REAL NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from dropscribe.config.languages import language_problem
 from dropscribe.config.schema.section import Section
+from dropscribe.core.coverage import DEFAULT_MAX_GAP_SECONDS
 
 
 class Whisper(Section):
@@ -82,4 +83,7 @@ class Quality(Section):
     # 0.95: complete transcripts of the speech fixtures cover 0.996-1.0 of the speech the VAD
     # finds; one sentence dropped from a half-minute recording leaves 0.90-0.92.
     min_coverage: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.95
+    # A share cannot see half a minute missing from two hours; a run of uncovered speech
+    # longer than this (seconds) makes a transcript incomplete whatever its share.
+    max_gap_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)] = DEFAULT_MAX_GAP_SECONDS
     on_incomplete: Literal["publish", "fail"] = "publish"
