@@ -5,32 +5,18 @@ from __future__ import annotations
 
 import sys
 
-from dropscribe import audit
 from dropscribe.app import commands
 from dropscribe.cli.exit_codes import EXIT_NOT_FOUND, EXIT_NOT_INCOMPLETE, EXIT_OK
+from dropscribe.cli.trail import events_to_trail
 from dropscribe.config import Settings
-from dropscribe.core.redaction import Redactor
 
 
 def run(settings: Settings, target: str | None, all_incomplete: bool) -> int:
     """Acknowledge the incomplete transcript named (or every open one); print what was done
     and return the exit code: EXIT_NOT_FOUND when nothing goes by the name, and
     EXIT_NOT_INCOMPLETE when its transcript is not an open incomplete one."""
-    redactor = Redactor()
-    if settings.api_key is not None:
-        redactor.add(settings.api_key.get_secret_value())
-    # The events go to audit.jsonl; the terminal gets the summary below, and warnings.
-    audit.configure(
-        log_dir=settings.paths.log_dir,
-        redactor=redactor,
-        console="console",
-        stream=sys.stderr,
-        stream_level="warning",
-    )
-    try:
+    with events_to_trail(settings):
         done = commands.acknowledge(settings, target, all_incomplete=all_incomplete)
-    finally:
-        audit.shutdown()
     for line in done.problems:
         print(f"dropscribe: {line}", file=sys.stderr)
     print(f"acknowledged {len(done.jobs)} incomplete transcript(s)")

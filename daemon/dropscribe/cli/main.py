@@ -47,6 +47,7 @@ from dropscribe.cli.exit_codes import (
     EXIT_USAGE,
 )
 from dropscribe.cli.progress import ProgressBar
+from dropscribe.cli.trail import events_to_trail, redactor_for
 from dropscribe.config import Settings, language_model_problem, language_problem, load_config
 from dropscribe.core.errors import ConfigError
 from dropscribe.core.redaction import Redactor
@@ -163,15 +164,8 @@ def _print_problems(exc: ConfigError, out: TextIO) -> None:
         print(f"  - {problem}", file=out)
 
 
-def _redactor_for(settings: Settings | None) -> Redactor:
-    redactor = Redactor()
-    if settings is not None and settings.api_key is not None:
-        redactor.add(settings.api_key.get_secret_value())
-    return redactor
-
-
 def _serve_daemon(settings: Settings, command: str, log_format: str) -> int:
-    redactor = _redactor_for(settings)
+    redactor = redactor_for(settings)
     bar = ProgressBar(sys.stderr) if command == "once" and sys.stderr.isatty() else None
     try:
         _configure_audit(settings, redactor, log_format, bar)
@@ -232,19 +226,8 @@ def _status(settings: Settings, *, as_json: bool) -> int:
 
 
 def _retry(settings: Settings, job_id: str | None, all_failed: bool) -> int:
-    redactor = _redactor_for(settings)
-    # The requeue events go to audit.jsonl; the terminal gets the summary below, and warnings.
-    audit.configure(
-        log_dir=settings.paths.log_dir,
-        redactor=redactor,
-        console="console",
-        stream=sys.stderr,
-        stream_level="warning",
-    )
-    try:
+    with events_to_trail(settings):
         requeued, problems, found = commands.retry(settings, job_id, all_failed=all_failed)
-    finally:
-        audit.shutdown()
     for line in problems:
         print(f"dropscribe: {line}", file=sys.stderr)
     print(f"requeued {len(requeued)} job(s): {' '.join(requeued)}".rstrip(": "))
@@ -271,7 +254,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     if mismatch is not None:
         print(f"dropscribe: --language/--model: {mismatch}", file=sys.stderr)
         return EXIT_USAGE
-    redactor = _redactor_for(settings)
+    redactor = redactor_for(settings)
     present = [f for f in args.files if f.is_file()]
     for path in args.files:
         if path not in present:

@@ -12,14 +12,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dropscribe import audit
+from dropscribe.app.commands.job_names import CANDIDATES_SHOWN, not_one_job
 from dropscribe.app.folders import STATE_FILE, state_dir
 from dropscribe.audit import Event
 from dropscribe.config import Settings
 from dropscribe.core.jobs import Job, audit_fields
 from dropscribe.state import StateStore
-
-#: How many jobs are named when what was given starts the ids of several.
-CANDIDATES_SHOWN = 10
 
 #: Most open incomplete transcripts ``--all-incomplete`` acknowledges in one go: more than
 #: any inbox publishes between two looks at ``status``.
@@ -86,8 +84,5 @@ def not_open(job: Job) -> str:
 
 def not_one(prefix: str, jobs: Sequence[Job]) -> str:
     """Return why ``prefix`` names no single job, given the jobs it starts."""
-    if not jobs:
-        return f"no job and no incomplete transcript of a recording goes by {prefix!r}"
-    more = " ..." if len(jobs) > CANDIDATES_SHOWN else ""
-    listed = "".join(f"\n  {j.id}  {j.source}" for j in jobs[:CANDIDATES_SHOWN])
-    return f"{prefix!r} is not unique; it starts these jobs:{listed}{more}"
+    nothing = f"no job and no incomplete transcript of a recording goes by {prefix!r}"
+    return not_one_job(prefix, jobs, nothing)
