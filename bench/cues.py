@@ -38,7 +38,14 @@ from pathlib import Path
 from typing import Any
 
 from _common import ROOT, git_commit, machine_info, print_table
-from throughput import DEFAULT_RATE_WPM, MORE_SENTENCES, SENTENCES, make_speech, wav_seconds
+from throughput import (
+    DEFAULT_RATE_WPM,
+    MORE_SENTENCES,
+    SENTENCES,
+    make_speech,
+    speak,
+    wav_seconds,
+)
 
 from dropscribe.config import Settings
 from dropscribe.core.transcript import RemoteTranscript
@@ -76,23 +83,6 @@ MEETING_TURNS = (
 )
 
 
-def speak(text: str, voice: str, out: Path) -> float:
-    """Speak ``text`` with espeak-ng into a 16 kHz mono WAV; return its seconds."""
-    raw = out.with_suffix(".raw.wav")
-    subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(DEFAULT_RATE_WPM), "-w", str(raw), text],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        ["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(out)],
-        check=True,
-        capture_output=True,
-    )
-    raw.unlink()
-    return wav_seconds(out)
-
-
 def silence(out: Path, seconds: float) -> None:
     """Write ``seconds`` of silence as a 16 kHz mono WAV."""
     subprocess.run(
@@ -114,7 +104,7 @@ def laid_end_to_end(
     for n, text in enumerate(texts):
         part = folder / f"{name}-{n:03d}.wav"
         onsets.append(round(at, 3))
-        at += speak(text, voices[n % len(voices)], part) + pause
+        at += speak(text, part, DEFAULT_RATE_WPM, voices[n % len(voices)]) + pause
         parts += [str(part), str(gap)]
     out = folder / f"{name}.wav"
     subprocess.run(["sox", *parts, str(out)], check=True, capture_output=True)

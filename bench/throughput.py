@@ -133,11 +133,12 @@ def wav_seconds(path: Path) -> float:
         return wav.getnframes() / wav.getframerate()
 
 
-def speak(sentence: str, out: Path, rate: int) -> float:
-    """Synthesize the sentence to a 16 kHz mono WAV at ``rate`` words/min; return its seconds."""
+def speak(sentence: str, out: Path, rate: int, voice: str = "en-us") -> float:
+    """Synthesize the sentence with espeak-ng's ``voice`` to a 16 kHz mono WAV at ``rate``
+    words/min; return its seconds."""
     raw = out.with_suffix(".raw.wav")
     subprocess.run(
-        ["espeak-ng", "-v", "en-us", "-s", str(rate), "-w", str(raw), sentence],
+        ["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(raw), sentence],
         check=True,
         capture_output=True,
     )
