@@ -53,6 +53,11 @@ SENTENCES = {
     "lights": "Turn off the lights.",
 }
 TOKEN = "batch-members-token"
+#: The word error rate a recording's own text may have: one word in six misheard. tiny.en's
+#: int8 decoding of these borderline clips is not bit-stable under CPU contention ("The cat
+#: sounds on the mat." in one run of five at -n 3), while what is tested, text lost to the
+#: batch or carried into a neighbour, costs most of a sentence (a WER of 0.8 and more).
+MISHEARD = 1 / 6
 TIMEOUT = 120.0
 
 pytestmark = pytest.mark.slow
@@ -104,7 +109,7 @@ def test_engine_recording_the_batch_left_empty_decoded_alone_with_its_text(
     cat, sales = engine.transcribe_many("bundled", pair, ARGS, never)
 
     assert not isinstance(cat, EngineError) and not isinstance(sales, EngineError)
-    assert word_error_rate(SENTENCES["cat"], cat["text"]) == 0.0
+    assert word_error_rate(SENTENCES["cat"], cat["text"]) <= MISHEARD
     assert cat["complete"] is True
     assert cat["strategies_tried"] == ["batched", "batched"]
     assert "third quarter" in sales["text"] and "cat" not in sales["text"]
@@ -115,8 +120,8 @@ def test_engine_words_of_two_recordings_in_one_segment_go_back_to_each(
 ) -> None:
     pair = [clips["thanks"], clips["lights"]]
     thanks, lights = texts(engine.transcribe_many("bundled", pair, ARGS, never))
-    assert word_error_rate(SENTENCES["thanks"], thanks) == 0.0
-    assert word_error_rate(SENTENCES["lights"], lights) == 0.0
+    assert word_error_rate(SENTENCES["thanks"], thanks) <= MISHEARD
+    assert word_error_rate(SENTENCES["lights"], lights) <= MISHEARD
 
 
 def test_guard_empty_share_of_a_clear_recording_decoded_alone(
@@ -128,7 +133,7 @@ def test_guard_empty_share_of_a_clear_recording_decoded_alone(
 
     result = guard.settled(engine.model("bundled"), clip, empty, ARGS, never)
 
-    assert word_error_rate(SENTENCES["cat"], result["text"]) == 0.0
+    assert word_error_rate(SENTENCES["cat"], result["text"]) <= MISHEARD
     assert result["complete"] is True
 
 
@@ -165,6 +170,6 @@ def test_server_batch_member_left_empty_is_published_with_its_text(
         engine.loaded.set()
         cat, sales = (flow.wait_until_final(url, TOKEN, TIMEOUT) for url in polls)
     assert cat["status"] == sales["status"] == "success"
-    assert word_error_rate(SENTENCES["cat"], cat["result"]["text"]) == 0.0
+    assert word_error_rate(SENTENCES["cat"], cat["result"]["text"]) <= MISHEARD
     assert cat["result"]["strategies_tried"][:2] == ["batched", "batched"]
     assert "third quarter" in sales["result"]["text"]
