@@ -16,8 +16,9 @@ from enum import StrEnum
 from typing import Protocol
 
 from dropscribe.core.announcements import Channel, Delivery
+from dropscribe.notifications.messages import message_of
 from dropscribe.notifications.policy import DeliveryPolicy, next_due
-from dropscribe.notifications.receivers import Receiver, Receivers, display_url, message_of
+from dropscribe.notifications.receivers import Receiver, Receivers, display_url
 from dropscribe.notifications.signing import signed_headers
 from dropscribe.notifications.transport import Verdict, post, send_message, verdict_of
 

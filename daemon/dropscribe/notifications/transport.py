@@ -86,4 +86,7 @@ def send_message(url: str, title: str, text: str) -> bool:
     sender = apprise.Apprise()
     if not sender.add(url):
         raise ValueError("Apprise does not understand this URL")
-    return bool(sender.notify(body=text, title=title))
+    # Declared plain text, Apprise escapes it for Markdown and HTML targets (Slack, Matrix,
+    # mail, ...): a name like "**urgent**" or "<a href=...>" is shown, not rendered. Left
+    # undeclared, Apprise passes it through as if it were the target's own markup.
+    return bool(sender.notify(body=text, title=title, body_format=apprise.NotifyFormat.TEXT))
