@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import base64
 import json
+import select
+import socket
 import threading
 import time
 from collections import deque
@@ -111,15 +113,26 @@ class WebhookReceiver:
 
             def _hostile(self) -> None:
                 if receiver._mode is Mode.SILENT:
-                    receiver._stopping.wait()
+                    while self._hold(1.0):
+                        pass
                 elif receiver._mode is Mode.DRIP:
                     for byte in _DRIPPED:
-                        if receiver._stopping.wait(1.0):
+                        if not self._hold(1.0):
                             return
                         self.wfile.write(bytes([byte]))
                         self.wfile.flush()
                 else:
                     self._endless()
+
+            def _hold(self, seconds: float) -> bool:
+                """Wait ``seconds``; return False at once if the sender hung up or the
+                receiver stops (so an open POST is one a sender still waits on)."""
+                deadline = time.monotonic() + seconds
+                while time.monotonic() < deadline and not receiver._stopping.is_set():
+                    readable, _, _ = select.select([self.connection], [], [], _CHECK_SECONDS)
+                    if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                        return False
+                return not receiver._stopping.is_set()
 
             def _endless(self) -> None:
                 self.send_response(200)
