@@ -9,6 +9,7 @@ from dropscribe.app import commands
 from dropscribe.cli.exit_codes import EXIT_NOT_FOUND, EXIT_NOT_INCOMPLETE, EXIT_OK
 from dropscribe.cli.trail import events_to_trail
 from dropscribe.config import Settings
+from dropscribe.core.printable import printable
 
 
 def run(settings: Settings, target: str | None, all_incomplete: bool) -> int:
@@ -21,7 +22,7 @@ def run(settings: Settings, target: str | None, all_incomplete: bool) -> int:
         print(f"dropscribe: {line}", file=sys.stderr)
     print(f"acknowledged {len(done.jobs)} incomplete transcript(s)")
     for job in done.jobs:
-        print(f"  {job.id[:12]}  {job.source}")
+        print(f"  {job.id[:12]}  {printable(job.source)}")
     if not done.found:
         return EXIT_NOT_FOUND
     return EXIT_NOT_INCOMPLETE if done.problems else EXIT_OK

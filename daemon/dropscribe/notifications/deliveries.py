@@ -2,7 +2,9 @@
 them, and record the answer. They never touch a job, so a slow receiver slows no transcript.
 
 A delivery taken is leased (its due time pushed past the attempt's timeout) before it is
-tried, so two senders never try it at once and a crash mid-attempt only delays it.
+tried, so a crash mid-attempt only delays it; a webhook attempt ends within its timeout
+(transport.post), well inside the lease. Which delivery a free sender takes is shared out
+(.shares): no receiver holds every sender, nor one delivery two at once.
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ from __future__ import annotations
 import random as random_module
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
 from dropscribe.core.announcements import Channel, Delivery
+from dropscribe.notifications.messages import message_of
 from dropscribe.notifications.policy import DeliveryPolicy, next_due
-from dropscribe.notifications.receivers import Receiver, Receivers, display_url, message_of
+from dropscribe.notifications.receivers import Receiver, Receivers, display_url
+from dropscribe.notifications.shares import SenderShares
 from dropscribe.notifications.signing import signed_headers
 from dropscribe.notifications.transport import Verdict, post, send_message, verdict_of
 
@@ -27,7 +31,8 @@ SENDERS = 4
 #: How long an idle sender waits before looking for due deliveries again (seconds), unless
 #: woken by a new delivery; retries come due within this much of their time.
 IDLE_SECONDS = 2.0
-#: Added to the attempt's timeout for the lease: the attempt's own bookkeeping (seconds).
+#: Added to the attempt's timeout for the lease: the attempt's own bookkeeping, which a
+#: webhook attempt's deadline does not cover (seconds).
 LEASE_MARGIN_SECONDS = 30.0
 
 
@@ -56,7 +61,13 @@ class Attempt:
 class DeliveryStore(Protocol):
     """The deliveries table (dropscribe.state.StateStore)."""
 
-    def claim_delivery(self, now: float, lease_seconds: float) -> Delivery | None: ...
+    def claim_delivery(
+        self,
+        now: float,
+        lease_seconds: float,
+        skip_endpoints: Collection[str] = (),
+        skip_ids: Collection[str] = (),
+    ) -> Delivery | None: ...
 
     def delivered(self, delivery_id: str) -> None: ...
 
@@ -81,13 +92,15 @@ class DeliveryWorker:
         *,
         wake: threading.Event | None = None,
         senders: int = SENDERS,
+        lease_margin_seconds: float = LEASE_MARGIN_SECONDS,
         clock: Callable[[], float] = time.time,
         random: Callable[[], float] = random_module.random,
     ) -> None:
         """``report`` hears of every attempt; ``redact`` masks secrets in error texts;
         ``on_error`` hears of an error of the worker itself (the state file unusable), after
         which the sender waits and tries again. ``wake`` is set when a delivery is written,
-        so an idle sender takes it at once."""
+        so an idle sender takes it at once. ``lease_margin_seconds`` is added to the
+        attempt's timeout for its lease."""
         self._store = store
         self._receivers = receivers
         self._policy = policy
@@ -99,6 +112,8 @@ class DeliveryWorker:
         self._stop = threading.Event()
         self._wake = wake or threading.Event()
         self._senders = senders
+        self._shares = SenderShares(senders)
+        self._lease_margin = lease_margin_seconds
         self._threads: list[threading.Thread] = []
         self._starting = threading.Lock()
 
@@ -153,24 +168,33 @@ class DeliveryWorker:
                 busy = False
 
     def deliver_one(self) -> bool:
-        """Try the delivery due earliest, if one is due; return True if there was one."""
-        lease = self._policy.timeout_seconds + LEASE_MARGIN_SECONDS
-        delivery = self._store.claim_delivery(self._clock(), lease)
+        """Try the delivery due earliest that its receiver's share allows, if one is due;
+        return True if there was one."""
+        lease = self._policy.timeout_seconds + self._lease_margin
+        now = self._clock()
+        delivery = self._shares.take(
+            lambda receivers, ids: self._store.claim_delivery(now, lease, receivers, ids)
+        )
         if delivery is None:
             return False
-        receiver = self._receivers.get(delivery.endpoint)
-        if receiver is None:
-            self._give_up(delivery, "", "its receiver is no longer configured")
-            return True
-        self._attempt(delivery, receiver)
+        troubled = False
+        try:
+            receiver = self._receivers.get(delivery.endpoint)
+            if receiver is None:
+                self._give_up(delivery, "", "its receiver is no longer configured")
+            else:
+                troubled = not self._attempt(delivery, receiver)
+        finally:
+            self._shares.done(delivery, troubled)
         return True
 
-    def _attempt(self, delivery: Delivery, receiver: Receiver) -> None:
+    def _attempt(self, delivery: Delivery, receiver: Receiver) -> bool:
+        """Try ``delivery`` once; return True if the receiver answered it (2xx or 410)."""
         try:
             status = self._send(delivery, receiver)
         except Exception as exc:  # any failure to send is retried; none may end the thread
             self._failed(delivery, receiver, None, self._redact(_describe(exc)))
-            return
+            return False
         verdict, code = status
         url = display_url(receiver.url)
         if verdict is Verdict.DELIVERED:
@@ -182,6 +206,8 @@ class DeliveryWorker:
         else:
             answer = f"answered {code}" if code is not None else "did not accept the message"
             self._failed(delivery, receiver, code, f"the receiver {answer}")
+            return False
+        return True
 
     def _send(self, delivery: Delivery, receiver: Receiver) -> tuple[Verdict, int | None]:
         """Return the verdict on one attempt, and the HTTP status when there is one."""

@@ -149,28 +149,3 @@ def relative_output(path: str, outbox: Path) -> str:
         return Path(path).relative_to(outbox).as_posix()
     except ValueError:
         return path
-
-
-#: What an Apprise message says for each topic, before the recording's name.
-_HEADLINES = {
-    Topic.JOB_PUBLISHED: "transcript ready",
-    Topic.JOB_FAILED: "transcription failed",
-    Topic.FILE_REJECTED: "file refused",
-    Topic.JOB_DUPLICATE: "same recording as before, earlier transcript reused",
-    Topic.TRANSCRIPT_INCOMPLETE: "transcript incomplete",
-}
-
-
-def message_of(body: str) -> tuple[str, str]:
-    """Given a stored event body, return (title, text) of the short message for people."""
-    event = json.loads(body)
-    topic = Topic(event["type"])
-    data = event["data"]
-    title = f"dropscribe: {_HEADLINES[topic]}"
-    lines = [f"{data['source']}: {_HEADLINES[topic]}"]
-    if data.get("outputs"):
-        lines.append("outputs: " + ", ".join(data["outputs"]))
-    if data.get("error"):
-        lines.append(f"reason: {data['error']}")
-    lines.append(f"job {data['job_id']}")
-    return title, "\n".join(lines)

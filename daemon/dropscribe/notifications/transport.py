@@ -3,12 +3,14 @@
 The POST goes through the standard library's ``urllib`` (one request, no session to keep):
 redirects are not followed (a receiver that moved answers 3xx, which is retried like any
 other failure), credentials in the URL travel as Basic authorization, never in the request
-line.
+line. A receiver is untrusted: the whole attempt ends within its timeout (.deadline), and the
+body of its answer is never read, so it can hold neither a sender nor the daemon's memory.
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
 import urllib.error
 import urllib.request
 from enum import StrEnum
@@ -16,6 +18,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from dropscribe import __version__
+from dropscribe.notifications.deadline import AttemptTimeout, Watchdog, watched_handlers
 
 USER_AGENT = f"dropscribe/{__version__} (webhooks)"
 HTTP_GONE = 410
@@ -56,24 +59,41 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
 def post(url: str, headers: dict[str, str], body: str, timeout: float) -> int:
-    """POST ``body`` as JSON to ``url`` with ``headers``; return the HTTP status. Raise
-    OSError (URLError, a timeout) if no answer came."""
+    """POST ``body`` as JSON to ``url`` with ``headers``; return the HTTP status. Connecting,
+    sending and the answer's status line and headers together take at most ``timeout``
+    seconds; the answer's body is left unread (Standard Webhooks judges by the status, and a
+    body read would let the receiver spend the daemon's memory and time). Raise OSError
+    (URLError, AttemptTimeout) if no status came in time."""
     target, authorization = without_credentials(url)
     all_headers = {"content-type": "application/json", "user-agent": USER_AGENT, **headers}
     if authorization is not None:
         all_headers["authorization"] = authorization
     request = urllib.request.Request(target, body.encode(), all_headers, method="POST")
+    watchdog = Watchdog(timeout)
+    opener = urllib.request.build_opener(_NoRedirects, *watched_handlers(watchdog))
+    watchdog.start()
     try:
-        with _OPENER.open(request, timeout=timeout) as answer:
-            answer.read()
+        with opener.open(request, timeout=timeout) as answer:
             return int(answer.status)
     except urllib.error.HTTPError as exc:
         exc.close()
         return int(exc.code)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        # A cut socket ends the attempt with whatever the read or write in progress raised;
+        # a socket timeout (no byte at all for ``timeout``) is the same deadline, met first.
+        if watchdog.fired or _timed_out(exc):
+            raise AttemptTimeout(f"no answer within {timeout:g} s") from exc
+        if isinstance(exc, OSError):
+            raise
+        raise ConnectionError(f"the answer is not HTTP: {exc!r:.200}") from exc
+    finally:
+        watchdog.close()
+
+
+def _timed_out(exc: BaseException) -> bool:
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    return isinstance(reason, TimeoutError)
 
 
 def send_message(url: str, title: str, text: str) -> bool:
@@ -86,4 +106,7 @@ def send_message(url: str, title: str, text: str) -> bool:
     sender = apprise.Apprise()
     if not sender.add(url):
         raise ValueError("Apprise does not understand this URL")
-    return bool(sender.notify(body=text, title=title))
+    # Declared plain text, Apprise escapes it for Markdown and HTML targets (Slack, Matrix,
+    # mail, ...): a name like "**urgent**" or "<a href=...>" is shown, not rendered. Left
+    # undeclared, Apprise passes it through as if it were the target's own markup.
+    return bool(sender.notify(body=text, title=title, body_format=apprise.NotifyFormat.TEXT))

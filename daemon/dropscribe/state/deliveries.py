@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from dropscribe.core.announcements import Channel, Delivery, Topic
@@ -23,15 +23,25 @@ _DELIVERY_COLUMNS = tuple(f.name for f in dataclasses.fields(Delivery))
 class DeliveriesTable(StateFile):
     """The pending and abandoned deliveries (they are written by :func:`write_deliveries`)."""
 
-    def claim_delivery(self, now: float, lease_seconds: float) -> Delivery | None:
-        """Return the pending delivery due earliest (at ``now`` or before) and push its due
+    def claim_delivery(
+        self,
+        now: float,
+        lease_seconds: float,
+        skip_endpoints: Collection[str] = (),
+        skip_ids: Collection[str] = (),
+    ) -> Delivery | None:
+        """Return the pending delivery due earliest (at ``now`` or before), none of whose
+        receiver is in ``skip_endpoints`` nor whose id is in ``skip_ids``, and push its due
         time ``lease_seconds`` ahead, so no other sender takes it meanwhile and a crash
         mid-send only delays it; None if none is due."""
+        endpoints, ids = tuple(skip_endpoints), tuple(skip_ids)
         with self._transaction() as db:
             row = db.execute(
                 f"SELECT {', '.join(_DELIVERY_COLUMNS)} FROM deliveries "
-                "WHERE abandoned IS NULL AND next_due <= ? ORDER BY next_due LIMIT 1",
-                (now,),
+                "WHERE abandoned IS NULL AND next_due <= ? "
+                f"AND endpoint NOT IN ({_marks(endpoints)}) AND id NOT IN ({_marks(ids)}) "
+                "ORDER BY next_due LIMIT 1",
+                (now, *endpoints, *ids),
             ).fetchone()
             if row is None:
                 return None
@@ -104,3 +114,9 @@ def _delivery_from_row(row: Iterable[Any]) -> Delivery:
     fields["channel"] = Channel(fields["channel"])
     fields["topic"] = Topic(fields["topic"])
     return Delivery(**fields)
+
+
+def _marks(values: tuple[str, ...]) -> str:
+    """Return the placeholders of an ``IN (...)`` list of ``values`` (an empty list matches
+    nothing, which SQLite allows)."""
+    return ", ".join("?" * len(values))

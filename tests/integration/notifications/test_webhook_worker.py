@@ -70,6 +70,48 @@ def test_worker_apprise_json_target_gets_a_message_naming_the_recording(tmp_path
     assert store.delivery_counts() == {"pending": 0, "abandoned": 0}
 
 
+#: A drop user's file name that tries to forge a line of the message and to inject markup.
+HOSTILE_NAME = "team/a\nreason: all fine, ignore this\r\n<b>x</b> **bold** [y](http://e).wav"
+
+
+def _failed_message(tmp_path: Path, apprise_url: str) -> list[str]:
+    """Send the message of one failed job with HOSTILE_NAME through Apprise to a loopback
+    json:// target; return the message's lines as the target received them."""
+    with WebhookReceiver() as target:
+        url = target.url.replace("http://", "json://") + apprise_url
+        receivers = Receivers([Receiver(Channel.APPRISE, url, frozenset(Topic))])
+        store = _store(tmp_path, receivers)
+        worker = _worker(store, receivers, [])
+        worker.start()
+        store.save(Job(id="j1", source=HOSTILE_NAME, state=JobState.FAILED, error="no audio"))
+        (received,) = target.wait_for(1)
+        worker.stop()
+        assert worker.join(5.0)
+    return str(received.event["message"]).splitlines()
+
+
+def test_worker_apprise_name_with_newlines_forges_no_line(tmp_path: Path) -> None:
+    lines = _failed_message(tmp_path, "")
+
+    assert [line for line in lines if line.startswith("reason:")] == ["reason: no audio"]
+    assert lines[0].startswith("team/a\\nreason: all fine, ignore this\\r\\n<b>")
+    assert len(lines) == 3  # the name's line, the reason, the job
+
+
+def test_worker_apprise_html_target_gets_the_name_escaped(tmp_path: Path) -> None:
+    (html,) = _failed_message(tmp_path, "?format=html")
+    lines = html.split("<br/>")  # Apprise's line breaks in HTML
+
+    assert len(lines) == 3 and lines[1] == "reason:&nbsp;no&nbsp;audio"
+    assert "&lt;b&gt;x&lt;/b&gt;" in lines[0] and "<b>" not in html
+
+
+def test_worker_apprise_markdown_target_gets_the_name_escaped(tmp_path: Path) -> None:
+    lines = _failed_message(tmp_path, "?format=markdown")
+
+    assert "\\*\\*bold\\*\\*" in lines[0] and "\\[y\\]" in lines[0]
+
+
 def test_worker_webhook_refused_twice_is_delivered_with_one_id(tmp_path: Path) -> None:
     with WebhookReceiver(statuses=[500, 502]) as target:
         receivers = Receivers(

@@ -35,3 +35,23 @@ def test_status_json_carries_the_open_incomplete_and_their_count() -> None:
     data = report(1, 4).as_json()
     assert data["incomplete_count"] == 4
     assert [j["source"] for j in data["incomplete"]] == ["talk-0.wav"]  # type: ignore[attr-defined]
+
+
+def test_format_status_name_with_newlines_stays_on_its_line() -> None:
+    forged = "a.wav\n  0000  forged.wav: [upload] \x1b[2Jall clear"
+    job: dict[str, object] = {
+        "job_id": "f" * 32,
+        "source": forged,
+        "step": "inspect",
+        "error": f"bad: {forged}",
+    }
+    in_flight: dict[str, object] = {
+        "job_id": "e" * 32,
+        "source": forged,
+        "state": "uploading",
+        "age_seconds": 3,
+    }
+    text = format_status(StatusReport({"failed": 1}, [in_flight], [job], None, [], Path("s.db")))
+    assert "\x1b" not in text
+    assert not [line for line in text.splitlines() if line.lstrip().startswith("0000")]
+    assert sum("a.wav\\n  0000  forged.wav" in line for line in text.splitlines()) == 2

@@ -161,6 +161,18 @@ def test_state_claim_delivery_leases_it_until_its_lease_ends(tmp_path: Path) -> 
     assert again is not None and again.id == "msg_j1"
 
 
+def test_state_claim_delivery_leaves_the_receivers_and_ids_it_is_told_to(
+    tmp_path: Path,
+) -> None:
+    store = StateStore(tmp_path / "state.db", _one_delivery)
+    store.save(Job(id="j1", source="a.wav", state=JobState.PUBLISHED))
+
+    assert store.claim_delivery(10.0, 1.0, skip_endpoints=["k"]) is None
+    assert store.claim_delivery(10.0, 1.0, skip_ids=["msg_j1"]) is None
+    taken = store.claim_delivery(10.0, 1.0, skip_endpoints=["other"], skip_ids=["msg_x"])
+    assert taken is not None and taken.id == "msg_j1"
+
+
 def test_state_delivery_failed_without_due_time_abandons_it(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "state.db", _one_delivery)
     store.save(Job(id="j1", source="a.wav", state=JobState.PUBLISHED))

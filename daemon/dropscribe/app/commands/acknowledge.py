@@ -17,6 +17,7 @@ from dropscribe.app.folders import STATE_FILE, state_dir
 from dropscribe.audit import Event
 from dropscribe.config import Settings
 from dropscribe.core.jobs import Job, audit_fields
+from dropscribe.core.printable import printable
 from dropscribe.state import StateStore
 
 #: Most open incomplete transcripts ``--all-incomplete`` acknowledges in one go: more than
@@ -77,8 +78,8 @@ def named_job(store: StateStore, target: str) -> Job | list[Job]:
 def not_open(job: Job) -> str:
     """Return why the job's transcript cannot be acknowledged."""
     return (
-        f"{job.id[:12]} {job.source} ({job.state.value}): nothing to acknowledge; its "
-        "transcript is not incomplete, was acknowledged already, or was retried"
+        f"{job.id[:12]} {printable(job.source)} ({job.state.value}): nothing to acknowledge; "
+        "its transcript is not incomplete, was acknowledged already, or was retried"
     )
 
 

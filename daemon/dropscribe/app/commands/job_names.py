@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dropscribe.core.jobs import Job
+from dropscribe.core.printable import printable
 
 #: Jobs listed when a prefix names several.
 CANDIDATES_SHOWN = 10
@@ -16,5 +17,5 @@ def not_one_job(prefix: str, jobs: Sequence[Job], nothing: str) -> str:
     if not jobs:
         return nothing
     more = " ..." if len(jobs) > CANDIDATES_SHOWN else ""
-    listed = "".join(f"\n  {j.id}  {j.source}" for j in jobs[:CANDIDATES_SHOWN])
+    listed = "".join(f"\n  {j.id}  {printable(j.source)}" for j in jobs[:CANDIDATES_SHOWN])
     return f"{prefix!r} is not unique; it starts these jobs:{listed}{more}"

@@ -9,6 +9,7 @@ from dropscribe.app.commands.job_names import CANDIDATES_SHOWN, not_one_job
 from dropscribe.app.folders import STATE_FILE, folders_of, state_dir
 from dropscribe.config import Settings
 from dropscribe.core.jobs import JobState
+from dropscribe.core.printable import printable
 from dropscribe.intake.custody import Custody
 from dropscribe.pipeline import Clock, Lifecycle
 from dropscribe.state import StateStore
@@ -44,7 +45,7 @@ def retry(
         for job in jobs:
             problem = lifecycle.requeue(job)
             if problem:
-                problems.append(f"{job.id[:12]} {job.source}: {problem}")
+                problems.append(f"{job.id[:12]} {printable(job.source)}: {problem}")
             else:
                 done.append(job.id)
         return done, problems, True

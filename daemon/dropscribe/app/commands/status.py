@@ -17,6 +17,7 @@ from dropscribe.app.pauses import describe as describe_daemon_pause
 from dropscribe.app.pauses import read_pauses
 from dropscribe.config import Settings
 from dropscribe.core.jobs import JobState
+from dropscribe.core.printable import printable
 from dropscribe.state import StateStore
 
 RECENT_FAILURES = 10
@@ -157,14 +158,17 @@ def format_status(report: StatusReport) -> str:
         for j in report.in_flight:
             age = float(str(j["age_seconds"]))
             profile = f"  [{j['profile']}]" if j.get("profile") else ""
+            source = printable(str(j["source"]))
             lines.append(
-                f"  {str(j['job_id'])[:12]}  {j['state']!s:<10} {age:>8.0f}s  {j['source']}"
-                + profile
+                f"  {str(j['job_id'])[:12]}  {j['state']!s:<10} {age:>8.0f}s  {source}" + profile
             )
     if report.recent_failures:
         lines.append("recent failures:")
         for j in report.recent_failures:
-            lines.append(f"  {str(j['job_id'])[:12]}  {j['source']}: [{j['step']}] {j['error']}")
+            lines.append(
+                f"  {str(j['job_id'])[:12]}  {printable(str(j['source']))}: [{j['step']}] "
+                f"{printable(str(j['error']))}"
+            )
     lines += delivery_lines(report.deliveries)
     return "\n".join(lines + incomplete_lines(report))
 
@@ -177,7 +181,9 @@ def incomplete_lines(report: StatusReport) -> list[str]:
         f"published incomplete: {report.incomplete_count} (speech missing or doubtful; see "
         "the .json; `dropscribe acknowledge JOB_ID` once seen to)"
     ]
-    lines += [f"  {str(j['job_id'])[:12]}  {j['source']}" for j in report.incomplete]
+    lines += [
+        f"  {str(j['job_id'])[:12]}  {printable(str(j['source']))}" for j in report.incomplete
+    ]
     hidden = report.incomplete_count - len(report.incomplete)
     if hidden > 0:
         lines.append(f"  ... and {hidden} more (`dropscribe acknowledge --all-incomplete`)")

@@ -46,7 +46,8 @@ class Notify(Section):
     give_up_hours: Annotated[float, Field(gt=0, le=24 * 30, allow_inf_nan=False)] = 24.0
     first_retry_seconds: PositiveSeconds = 5.0
     max_retry_seconds: PositiveSeconds = 3600.0
-    # How long one delivery attempt may take before it counts as failed (seconds).
+    # How long one delivery attempt may take in all (connect, send, the answer's status line
+    # and headers) before it counts as failed (seconds).
     timeout_seconds: Annotated[float, Field(gt=0, le=300, allow_inf_nan=False)] = 10.0
 
     @model_validator(mode="after")
