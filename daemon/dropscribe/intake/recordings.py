@@ -24,6 +24,10 @@ from pathlib import Path
 HEAD_BYTES = 16  # bytes read to recognise a container; the longest signature ends at byte 12
 
 
+class EntryChanged(Exception):
+    """The entry at hand is not the one that settled and was inspected; it must settle again."""
+
+
 @dataclass(frozen=True)
 class Verdict:
     """Whether an entry may be sent; ``reason`` follows the file's name in a sentence."""
@@ -55,6 +59,24 @@ def ignored_reason(name: str, extensions: Sequence[str]) -> str:
     if not dot or not stem:
         return f"it has no extension; watch.extensions lists {listed}"
     return f"its extension .{ext} is not in watch.extensions ({listed})"
+
+
+def too_deep_reason(max_depth: int) -> str:
+    """Return why a folder nested deeper than ``max_depth`` is refused (follows its name)."""
+    return (
+        f"is nested more than {max_depth} folders deep in the inbox (watch.max_folder_depth); "
+        "nothing in it is watched or sent: move its recordings higher up"
+    )
+
+
+def lstat_inside(inbox: Path, rel: str) -> os.stat_result:
+    """Return the lstat of ``inbox/rel``. Raise OSError (NotADirectoryError if a parent is
+    not a real folder: one swapped for a link must not lead outside)."""
+    parts = rel.split("/")
+    for depth in range(1, len(parts)):
+        if not stat.S_ISDIR(os.lstat(inbox.joinpath(*parts[:depth])).st_mode):
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", rel)
+    return os.lstat(inbox / rel)
 
 
 def is_candidate(name: str, mode: int, extensions: Sequence[str]) -> bool:
