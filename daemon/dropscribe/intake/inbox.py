@@ -151,16 +151,19 @@ class InboxWatcher:
         return self._keeper.kind
 
     def start(self) -> None:
-        """Scan the inbox once and start an observer (or poll), then the settle thread.
+        """Scan the inbox, start an observer (or poll) and scan again, then start the settle
+        thread.
 
-        A scan follows the observer's start on the next tick, so that no file arrives unseen
-        between the first scan and the observer.
+        The first scan says whether the tree may be observed (no folder nested too deep); the
+        second finds what arrived before the observer watched.
         """
         if self._thread is not None:
             raise RuntimeError("the inbox watcher was already started")
         quiet_stopped_emitter()
         self._rescan.set()
         self.tick()
+        if self._rescan.is_set():
+            self.tick()
         self._thread = threading.Thread(target=self._run, name="inbox-settle", daemon=True)
         self._thread.start()
 

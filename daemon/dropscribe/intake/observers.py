@@ -153,7 +153,10 @@ class ObserverKeeper:
         while none ran)."""
         observer = self._observer
         if observer is not None and not observer_alive(observer):
-            self._give_up(now, f"the observer of {self._folder} stopped")
+            # Its folder was replaced, or an error ended its thread: a new one is tried now.
+            self.drop(JOIN_SECONDS)
+            self._problem(f"the observer of {self._folder} stopped; restarting it")
+            self._retry_at = now
         elif observer is not None and not allowed:
             self._give_up(now, f"{self._folder} {why_not}")
         if self._observer is not None or not allowed or now < self._retry_at:

@@ -29,12 +29,29 @@ class EntryChanged(Exception):
 
 
 @dataclass(frozen=True)
+class Identity:
+    """Which file an entry was: its device, inode and link count when it was inspected."""
+
+    device: int
+    inode: int
+    links: int
+
+
+def identity_of(st: os.stat_result) -> Identity:
+    """Return the identity of the file ``st`` describes."""
+    return Identity(st.st_dev, st.st_ino, st.st_nlink)
+
+
+@dataclass(frozen=True)
 class Verdict:
-    """Whether an entry may be sent; ``reason`` follows the file's name in a sentence."""
+    """Whether an entry may be sent; ``reason`` follows the file's name in a sentence.
+    ``identity``: which file was inspected (set on an accepted one), so that the claim can
+    check it moved that file and no other."""
 
     ok: bool
     reason: str = ""
     hint: str = ""
+    identity: Identity | None = None
 
 
 ACCEPTED = Verdict(ok=True)
@@ -129,6 +146,10 @@ _LINK = _reject(
     "is a symbolic link; dropscribe never reads through links",
     "copy the recording itself into the inbox instead of linking to it",
 )
+_HARD_LINK = _reject(
+    "is a hard link to a file that also exists elsewhere",
+    "copy the recording into the inbox instead of hard-linking it",
+)
 
 
 def verdict_for_stat(name: str, st: os.stat_result, *, max_bytes: int, extensions: Sequence[str]
@@ -149,10 +170,7 @@ def verdict_for_stat(name: str, st: os.stat_result, *, max_bytes: int, extension
     if not stat.S_ISREG(mode):
         return _reject("is not a regular file", "drop a regular file")
     if st.st_nlink > 1:
-        return _reject(
-            "is a hard link to a file that also exists elsewhere",
-            "copy the recording into the inbox instead of hard-linking it",
-        )
+        return _HARD_LINK
     return _size_and_name_verdict(name, st.st_size, max_bytes, extensions)
 
 
@@ -202,11 +220,13 @@ def _content_verdict(path: Path, st: os.stat_result) -> Verdict:
         now = os.fstat(fd)
         if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
             return _reject("was replaced while being checked", "drop the recording again")
+        if now.st_nlink > 1:  # linked elsewhere since the lstat
+            return _HARD_LINK
         head = os.read(fd, HEAD_BYTES)
     finally:
         os.close(fd)
     if looks_like_audio(head, path.suffix):
-        return ACCEPTED
+        return Verdict(ok=True, identity=identity_of(now))
     return _reject(
         f"does not contain {path.suffix.lstrip('.') or 'audio'} audio (unknown file signature)",
         "check that this is really a recording; export it again in a supported format",
