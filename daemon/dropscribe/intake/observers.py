@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -79,7 +80,12 @@ def observer_alive(observer: BaseObserver) -> bool:
     # An emitter stops on its own when the watched folder is deleted, or dies of an error in
     # its thread (a folder tree too deep for watchdog's walk); the observer runs on.
     emitters = observer.emitters
-    return observer.is_alive() and bool(emitters) and all(e.is_alive() for e in emitters)
+    alive = observer.is_alive() and bool(emitters) and all(e.is_alive() for e in emitters)
+    # watchdog 7's inotify observer reads and dispatches events in a thread of its own, no
+    # emitter: when a callback fails there (its walk of a folder moved in recursed too deep),
+    # that thread ends and the emitters wait on for events that never come.
+    reader = getattr(observer, "_inotify_fd", None)
+    return alive and (not isinstance(reader, threading.Thread) or reader.is_alive())
 
 
 def launch_observer(
@@ -157,9 +163,11 @@ class ObserverKeeper:
             self.drop(JOIN_SECONDS)
             self._problem(f"the observer of {self._folder} stopped; restarting it")
             self._retry_at = now
-        elif observer is not None and not allowed:
-            self._give_up(now, f"{self._folder} {why_not}")
-        if self._observer is not None or not allowed or now < self._retry_at:
+        if not allowed:
+            if self._observer is not None or self.kind is not WatchMode.POLLING:
+                self._give_up(now, f"{self._folder} {why_not}")
+            return False
+        if self._observer is not None or now < self._retry_at:
             return False
         kind = choose_observer_kind(self._mode, filesystem_type(self._folder))
         if self._start(kind):
