@@ -74,6 +74,10 @@ class Driver:
     def now(self, value: float) -> None:
         self._clock.now = value
 
+    def kind(self) -> WatchMode:
+        """How the watcher watches now (read afresh each call)."""
+        return self.watcher.observer_kind
+
     def tick_until(self, done: Callable[[], bool], what: str) -> None:
         """Tick, a settle time apart on the clock, until ``done()``; fail after DEADLINE."""
         deadline = time.monotonic() + DEADLINE
@@ -157,7 +161,7 @@ def test_watcher_deep_folder_at_start_refused_once_and_file_beside_offered(
         driver.watcher.tick()
     assert driver.recorder.refused == [(REFUSED, driver.recorder.refused[0][1])]
     assert "more than 32 folders deep" in driver.recorder.refused[0][1]
-    assert driver.watcher.observer_kind is WatchMode.POLLING
+    assert driver.kind() is WatchMode.POLLING
     assert driver.watcher.is_alive()
 
 
@@ -179,14 +183,14 @@ def test_watcher_deep_folder_moved_in_while_observing_polls_and_keeps_offering(
     inbox: Path, staging: Path, watch: Callable[..., Driver]
 ) -> None:
     driver = watch(WatchMode.NATIVE)
-    assert driver.watcher.observer_kind is WatchMode.NATIVE
+    assert driver.kind() is WatchMode.NATIVE
     make_deep(staging, PAST_RECURSION_LIMIT)
     os.rename(staging / "d", inbox / "d")  # whole, as `mv` does: watchdog walks it at once
     (inbox / "after.wav").write_bytes(AUDIO)
     driver.tick_until(lambda: driver.recorder.offered == ["after.wav"], "after.wav")
     assert [rel for rel, _ in driver.recorder.refused] == [REFUSED]
     assert driver.recorder.problems, "the end of observing was not reported"
-    assert driver.watcher.observer_kind is WatchMode.POLLING
+    assert driver.kind() is WatchMode.POLLING
     assert driver.watcher.is_alive()
 
 
@@ -195,12 +199,12 @@ def test_watcher_observes_again_once_the_deep_folder_is_gone(
 ) -> None:
     make_deep(inbox, MAX_DEPTH + 1)
     driver = watch(WatchMode.NATIVE)
-    assert driver.watcher.observer_kind is WatchMode.POLLING
+    assert driver.kind() is WatchMode.POLLING
     remove_deep(inbox / "d")
     driver.now += OBSERVER_RETRY_SECONDS
     driver.watcher.tick()  # a scan finds the tree within the cap again
     driver.watcher.tick()
-    assert driver.watcher.observer_kind is WatchMode.NATIVE
+    assert driver.kind() is WatchMode.NATIVE
     make_deep(inbox, MAX_DEPTH + 1)  # back: refused again, by the next scan
     driver.watcher.rescan_now()
     driver.watcher.tick()
