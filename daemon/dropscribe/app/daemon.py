@@ -88,7 +88,8 @@ class Service:
     def start(self) -> None:
         """Settle, recover and start the workers, then the inbox scan and observer."""
         parts = self.parts
-        swept = parts.outbox.sweep_temp()
+        depth = self.settings.watch.max_folder_depth
+        swept = parts.outbox.sweep_temp(depth)
         parts.lifecycle.settle_failed(parts.store.in_states([JobState.FAILED]))
         orphans = self._adopt_orphans()
         recovered = parts.pipeline.recover()
@@ -111,7 +112,7 @@ class Service:
         """Give a job to every file in processing/ that has none (a crash right after the
         claim, before the job was saved)."""
         count = 0
-        for rel in self.parts.custody.held():
+        for rel in self.parts.custody.held(self.settings.watch.max_folder_depth):
             if self.parts.store.active_for_source(rel) is None:
                 self.parts.store.save(new_job(rel, time.time(), self.profile_of(rel)))
                 count += 1
@@ -124,6 +125,10 @@ class Service:
             on_ready=self._take_entry,
             mode=w.mode,
             on_ignored=lambda rel, why: self._log.info(Event.FILE_IGNORED, source=rel, reason=why),
+            on_refused=lambda rel, why: self._log.warning(
+                Event.FOLDER_REFUSED, folder=rel, reason=why
+            ),
+            max_depth=w.max_folder_depth,
             recursive=w.recursive,
             settle_seconds=w.settle_seconds,
             rescan_seconds=w.rescan_seconds,
@@ -164,10 +169,14 @@ class Service:
         profile = self.profile_of(entry.rel)
         if not verdict.ok:
             return self.parts.lifecycle.refuse(entry.rel, verdict.reason, verdict.hint, profile)
+        assert verdict.identity is not None  # an accepted verdict names the file inspected
         try:
-            claimed = self.parts.custody.claim(entry.rel)
+            claimed = self.parts.custody.claim(entry.rel, verdict.identity)
         except FileNotFoundError:
             return None  # taken away by its owner between the scan and the claim
+        except recordings.EntryChanged as exc:
+            self._log.warning(Event.FILE_CHANGED, source=entry.rel, reason=str(exc))
+            raise
         rel = claimed.relative_to(self.settings.paths.processing).as_posix()
         return self.parts.pipeline.accept(rel, profile)
 

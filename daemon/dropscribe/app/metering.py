@@ -4,7 +4,6 @@ started on ``metrics.listen``."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from dropscribe.app.notices import shortfall
 from dropscribe.config import Settings, listen_address
 from dropscribe.core.announcements import Topic, topics_of
 from dropscribe.core.errors import ConfigError
+from dropscribe.core.folder_tree import walk_tree
 from dropscribe.core.jobs import Job, JobState
 from dropscribe.core.transcript import RemoteTranscript
 from dropscribe.notifications.metrics import DaemonMetrics, MetricsServer
@@ -46,27 +46,24 @@ def job_observer(
     return observe
 
 
-def inbox_counter(inbox: Path, extensions: tuple[str, ...]) -> Callable[[], int]:
+def inbox_counter(inbox: Path, extensions: tuple[str, ...], max_depth: int) -> Callable[[], int]:
     """Return a function that counts the recordings (watched extensions, no dotfiles) under
-    the inbox, where they wait to be claimed."""
+    the inbox, where they wait to be claimed, in folders at most ``max_depth`` deep."""
     wanted = {f".{ext}" for ext in extensions}
 
     def count() -> int:
-        total = 0
-        for _folder, dirs, names in os.walk(inbox):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            total += sum(
-                1
-                for n in names
-                if not n.startswith(".") and os.path.splitext(n)[1].lower() in wanted
-            )
-        return total
+        listings = walk_tree(inbox, max_depth=max_depth, enter=_not_hidden)
+        return sum(_is_recording(n, wanted) for listing in listings for n in listing.files)
 
     return count
 
 
+def _not_hidden(name: str) -> bool:
+    return not name.startswith(".")
+
+
 def _is_recording(name: str, extensions: set[str]) -> bool:
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions
+    return _not_hidden(name) and Path(name).suffix.lower() in extensions
 
 
 def daemon_metrics(
@@ -77,7 +74,9 @@ def daemon_metrics(
     return DaemonMetrics(
         jobs,
         lambda: read_pause(state_dir) is not None,
-        inbox_counter(settings.paths.inbox, settings.watch.extensions),
+        inbox_counter(
+            settings.paths.inbox, settings.watch.extensions, settings.watch.max_folder_depth
+        ),
         {"version": __version__, "backend": backend},
     )
 

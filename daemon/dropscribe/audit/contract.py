@@ -24,6 +24,8 @@ class Event(StrEnum):
     FILE_DETECTED = "file.detected"  # a candidate file appeared in the inbox
     FILE_REJECTED = "file.rejected"  # a file we will not send (symlink, too big, not audio)
     FILE_IGNORED = "file.ignored"  # a file left in the inbox: its extension is not watched
+    FILE_CHANGED = "file.changed"  # replaced between its inspection and its claim: settles again
+    FOLDER_REFUSED = "folder.refused"  # a folder nested too deep: not entered, nothing sent
     JOB_CLAIMED = "job.claimed"  # moved to processing/, a job exists
     UPLOAD_STARTED = "upload.started"  # the presigned PUT begins
     UPLOAD_DONE = "upload.done"  # the recording is uploaded
@@ -101,6 +103,8 @@ _KNOWN = "sha256 request_id"
 CONTRACT: dict[Event, Fields] = {
     Event.FILE_DETECTED: _f("source"),
     Event.FILE_IGNORED: _f("source reason"),
+    Event.FILE_CHANGED: _f("source reason"),
+    Event.FOLDER_REFUSED: _f("folder reason"),
     Event.FILE_REJECTED: _f("job_id source reason hint failed_path"),
     Event.JOB_CLAIMED: _f(_JOB, _KNOWN),
     Event.UPLOAD_STARTED: _f(f"{_JOB} sha256 size", _KNOWN),

@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dropscribe.core.errors import InputRejected
+from dropscribe.core.folder_tree import DEFAULT_MAX_DEPTH, walk_tree
 from dropscribe.core.fsio import (
     NAME_MAX_BYTES,
     ensure_folder,
@@ -32,8 +33,10 @@ from dropscribe.core.fsio import (
     write_draft,
 )
 from dropscribe.core.redaction import redact_url
+from dropscribe.intake.recordings import EntryChanged, Identity, identity_of
 
 REPORT_SUFFIX = ".error.json"
+CHANGED_REASON = "was replaced or linked elsewhere between its inspection and its claim"
 MAX_DUPLICATES = 10_000  # free names tried before giving up; far beyond any real collision
 
 
@@ -133,27 +136,49 @@ class Custody:
         self._folders = folders
         self._lock = threading.Lock()
 
+    def inbox_path(self, rel: str) -> Path:
+        """Return where the inbox entry ``rel`` lives."""
+        return self._folders.inbox / validate_rel(rel)
+
     def processing_path(self, rel: str) -> Path:
         """Return where the claimed ``rel`` lives in processing/."""
         return self._folders.processing / validate_rel(rel)
 
-    def held(self) -> list[str]:
-        """Return the rels of every entry in processing/ (not its folders), sorted."""
-        root = self._folders.processing
-        found: list[str] = []
-        for folder, dirs, files in os.walk(root):
-            dirs.sort()
-            base = Path(folder).relative_to(root)
-            found.extend((base / name).as_posix() for name in files)
-        return sorted(found)
+    def held(self, max_depth: int = DEFAULT_MAX_DEPTH) -> list[str]:
+        """Return the rels of every entry in processing/ (not its folders), sorted, in folders
+        at most ``max_depth`` deep (claims never make deeper ones)."""
+        listings = walk_tree(self._folders.processing, max_depth=max_depth)
+        return sorted(listing.child(name) for listing in listings for name in listing.files)
 
-    def claim(self, rel: str) -> Path:
-        """Move inbox/``rel`` into processing/, keeping its subfolders, and return its new
-        path (a numbered name if processing/ already holds one by that name). Raise
-        FileNotFoundError if it is gone, InputRejected if a parent folder became a link."""
-        source = self._folders.inbox / validate_rel(rel)
+    def claim(self, rel: str, inspected: Identity) -> Path:
+        """Move inbox/``rel``, the file inspected as ``inspected``, into processing/, keeping
+        its subfolders, and return its new path (a numbered name if processing/ already holds
+        one by that name). Raise FileNotFoundError if it is gone, InputRejected if a parent
+        folder became a link, EntryChanged if what was moved is not the file inspected (it
+        was swapped or linked meanwhile): it is then put back in the inbox, to settle and be
+        inspected again."""
+        source = self.inbox_path(rel)
         self._require_inside(source, self._folders.inbox)
-        return self._move(source, self._folders.processing, rel)
+        claimed = self._move(source, self._folders.processing, rel)
+        # The rename moved whatever had the name by then: only its identity, read where
+        # nobody else writes, tells whether that is the file inspected.
+        if identity_of(os.lstat(claimed)) != inspected:
+            self._put_back(claimed, source)
+            raise EntryChanged(CHANGED_REASON)
+        return claimed
+
+    def _put_back(self, claimed: Path, source: Path) -> None:
+        """Move the wrongly claimed ``claimed`` back to ``source``'s folder in the inbox (a
+        free name there); to failed/ if it cannot go back, so that it is never sent unchecked."""
+        rel = claimed.relative_to(self._folders.processing).as_posix()
+        try:
+            with self._lock:
+                target = self._free_path(source.parent, source.name, "")
+                os.rename(claimed, target)
+                fsync_folder_if_possible(source.parent)
+                self._prune(claimed.parent, self._folders.processing)
+        except OSError:
+            self.fail(rel, {"reason": CHANGED_REASON, "hint": "drop the recording again"})
 
     def complete(self, rel: str, *, delete: bool = False) -> Path | None:
         """Move processing/``rel`` to done/ and return its new path; with ``delete``, remove

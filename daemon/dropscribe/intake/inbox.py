@@ -18,13 +18,15 @@ finished in :mod:`dropscribe.intake.settle`. Entries are never opened here, only
 following links; the caller checks each offered entry with
 :func:`dropscribe.intake.recordings.inspect_entry`.
 
-This is the only module that imports watchdog.
+Folders nested deeper than ``max_depth`` below the inbox are refused: never entered, named
+once through ``on_refused``. watchdog's observers walk the whole tree, recursively, so while a
+scan finds such a folder no observer runs: the watcher polls the inbox itself, every
+OWN_POLL_SECONDS, with its own bounded scan. It does the same whenever an observer cannot
+start or dies, for whatever reason, and tries a new one every OBSERVER_RETRY_SECONDS.
 """
 
 from __future__ import annotations
 
-import errno
-import logging
 import os
 import stat
 import threading
@@ -33,23 +35,25 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver
-from watchdog.observers.polling import PollingObserver
-
+from dropscribe.core.folder_tree import DEFAULT_MAX_DEPTH, depth_of, walk_tree
 from dropscribe.core.watch_mode import WatchMode
-from dropscribe.intake.mounts import choose_observer_kind, filesystem_type
-from dropscribe.intake.recordings import ignored_reason, is_candidate, is_candidate_rel, is_ignored
+from dropscribe.intake.observers import JOIN_SECONDS, ObserverKeeper, quiet_stopped_emitter
+from dropscribe.intake.recordings import (
+    EntryChanged,
+    ignored_reason,
+    is_candidate,
+    is_candidate_rel,
+    is_ignored,
+    lstat_inside,
+    too_deep_reason,
+)
 from dropscribe.intake.settle import SettleTracker
 from dropscribe.intake.writers import open_for_writing
 
-# How often the polling observer snapshots the tree, in seconds: a file is first seen at most
-# this late, and the settle timer starts then, so it counts against detection latency.
-POLLING_SECONDS = 0.25
 STALL_SECONDS = 60.0  # a settle thread silent this long (seconds) counts as hung
-JOIN_SECONDS = 5.0  # longest wait (seconds) for a replaced observer's threads to end
-_SKIPPED_EVENTS = frozenset({"opened", "closed_no_write"})  # our own reads cause these
+# How often the watcher scans the whole inbox itself while no observer runs (seconds): the
+# same work as a polling observer's snapshot, bounded by the depth cap.
+OWN_POLL_SECONDS = 1.0
 # The event that says a writer wrote in place (IN_MODIFY; a file moved in, even from outside
 # the inbox, brings none), and the one that says a writer closed the file (IN_CLOSE_WRITE).
 _WRITE_EVENTS = frozenset({"modified"})
@@ -57,26 +61,6 @@ _CLOSE_EVENT = "closed"
 # How often a settled file that some process still holds open for writing is checked again
 # in /proc (seconds): the scan reads every process's open files.
 WRITER_CHECK_SECONDS = 1.0
-# watchdog's inotify emitter says this, as an error, when it is stopped while it waits for
-# events; that is every clean stop that races with its read, not a fault.
-_INACTIVE_EMITTER = "called when the thread is inactive"
-
-
-class _StoppedEmitterFilter(logging.Filter):
-    """Drops the inotify emitter's "called when the thread is inactive" line (see above)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return _INACTIVE_EMITTER not in record.getMessage()
-
-
-_STOPPED_EMITTER_FILTER = _StoppedEmitterFilter()
-
-
-def quiet_stopped_emitter() -> None:
-    """Keep watchdog's error line about a stopped inotify emitter out of the log (idempotent)."""
-    emitter_log = logging.getLogger("watchdog.observers.inotify")
-    if _STOPPED_EMITTER_FILTER not in emitter_log.filters:
-        emitter_log.addFilter(_STOPPED_EMITTER_FILTER)
 
 
 @dataclass(frozen=True)
@@ -87,43 +71,15 @@ class Entry:
     rel: str
 
 
-class _EventHints(FileSystemEventHandler):
-    """Forwards the paths named by watchdog events; it decides nothing."""
-
-    def __init__(self, note: Callable[[str, str], None]) -> None:
-        self._note = note
-
-    def dispatch(self, event: FileSystemEvent) -> None:
-        if event.event_type in _SKIPPED_EVENTS:
-            return
-        for path in (event.src_path, event.dest_path):
-            if path:
-                self._note(os.fsdecode(path), event.event_type)
-
-
-def _observer_alive(observer: BaseObserver) -> bool:
-    # An emitter stops on its own when the watched folder is deleted; the observer does not.
-    emitters = observer.emitters
-    return observer.is_alive() and bool(emitters) and all(e.is_alive() for e in emitters)
-
-
-def _lstat_inside(inbox: Path, rel: str) -> os.stat_result:
-    # Every parent must be a real folder: a folder swapped for a link must not lead outside.
-    parts = rel.split("/")
-    for depth in range(1, len(parts)):
-        if not stat.S_ISDIR(os.lstat(inbox.joinpath(*parts[:depth])).st_mode):
-            raise NotADirectoryError(errno.ENOTDIR, "not a folder", rel)
-    return os.lstat(inbox / rel)
-
-
 class InboxWatcher:
     """Watches an inbox and calls ``on_ready(entry)`` once per settled candidate.
 
     ``on_ready`` runs in the settle thread, one call at a time. Returning means the entry was
     taken (usually moved away by the caller); it is offered again only if it changes or
-    disappears and comes back. Raising means "not now": the entry is offered again on the next
-    tick. Problems the watcher works around (a missing inbox, a restarted observer) are
-    reported through ``on_problem``, each once until it changes.
+    disappears and comes back. Raising EntryChanged means it was not what settled: it settles
+    again from the start. Raising anything else means "not now": the entry is offered again
+    on the next tick. Problems the watcher works around (a missing inbox, an observer that
+    cannot run) are reported through ``on_problem``, each once until it changes.
     """
 
     def __init__(
@@ -137,23 +93,30 @@ class InboxWatcher:
         rescan_seconds: float,
         extensions: Sequence[str],
         ignore: Sequence[str],
+        max_depth: int = DEFAULT_MAX_DEPTH,
         check_interval: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         on_problem: Callable[[str], None] | None = None,
         on_ignored: Callable[[str, str], None] | None = None,
+        on_refused: Callable[[str, str], None] | None = None,
     ) -> None:
         """``on_ignored(rel, reason)`` is called once per file left in the inbox because of
-        its extension (again only if another file takes its name). ``clock`` (monotonic)
-        times settling, rescans and the heartbeat; ``wall_clock`` is what files' ctimes are
-        compared with; tests pass their own of both."""
+        its extension (again only if another file takes its name); ``on_refused(rel,
+        reason)`` once per folder nested deeper than ``max_depth`` (again only if it goes and
+        comes back). ``clock`` (monotonic) times settling, rescans and the heartbeat;
+        ``wall_clock`` is what files' ctimes are compared with; tests pass their own of both."""
         self._inbox = inbox
         self._on_ignored = on_ignored
+        self._on_refused = on_refused
         self._ignored: dict[str, int] = {}  # rel -> inode of the files already reported
+        self._too_deep: set[str] = set()  # rels of the refused folders seen since the last scan
+        self._refused: set[str] = set()  # those already reported; kept while they stay
         self._on_ready = on_ready
         self._on_problem = on_problem
         self._mode = mode
         self._recursive = recursive
+        self._max_depth = max_depth
         self._rescan_seconds = rescan_seconds
         self._extensions = tuple(extensions)
         self._ignore = tuple(ignore)
@@ -168,8 +131,14 @@ class InboxWatcher:
         self._rescan = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._observer: BaseObserver | None = None
-        self._kind = choose_observer_kind(mode, "")
+        self._keeper = ObserverKeeper(
+            inbox,
+            mode=mode,
+            recursive=recursive,
+            note=self._note_event,
+            problem=self._problem,
+            fallback=f"polling it every {OWN_POLL_SECONDS:g} s instead",
+        )
         self._identity: tuple[int, int] | None = None
         self._inbox_missing = False
         self._next_scan = 0.0
@@ -178,19 +147,23 @@ class InboxWatcher:
 
     @property
     def observer_kind(self) -> WatchMode:
-        """The kind of observer running (or last started): NATIVE or POLLING."""
-        return self._kind
+        """How the inbox is watched now: NATIVE, or POLLING (an observer's or its own)."""
+        return self._keeper.kind
 
     def start(self) -> None:
-        """Start the observer, scan the inbox once, then start the settle thread.
+        """Scan the inbox, start an observer (or poll) and scan again, then start the settle
+        thread.
 
-        The observer starts before the scan so that no file arrives unseen in between.
+        The first scan says whether the tree may be observed (no folder nested too deep); the
+        second finds what arrived before the observer watched.
         """
         if self._thread is not None:
             raise RuntimeError("the inbox watcher was already started")
         quiet_stopped_emitter()
         self._rescan.set()
         self.tick()
+        if self._rescan.is_set():
+            self.tick()
         self._thread = threading.Thread(target=self._run, name="inbox-settle", daemon=True)
         self._thread.start()
 
@@ -201,7 +174,7 @@ class InboxWatcher:
         # The settle thread goes first: it restarts any observer it finds stopped.
         if self._thread is not None:
             self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        self._drop_observer(max(0.0, deadline - time.monotonic()))
+        self._keeper.drop(max(0.0, deadline - time.monotonic()))
 
     def pending_count(self) -> int:
         """Return how many candidates are waiting to settle or to be taken."""
@@ -212,14 +185,12 @@ class InboxWatcher:
         self._rescan.set()
 
     def is_alive(self) -> bool:
-        """Return True while the settle thread ticks and the observer runs (or the watcher is
-        deliberately waiting for a missing inbox to come back)."""
-        thread, observer = self._thread, self._observer
+        """Return True while the settle thread ticks: it watches the inbox through an observer,
+        polls it itself, or waits for a missing inbox to come back."""
+        thread = self._thread
         if thread is None or not thread.is_alive():
             return False
-        if self._clock() - self._heartbeat > max(STALL_SECONDS, 10 * self._check_interval):
-            return False
-        return self._inbox_missing or (observer is not None and _observer_alive(observer))
+        return self._clock() - self._heartbeat <= max(STALL_SECONDS, 10 * self._check_interval)
 
     def _run(self) -> None:
         while not self._stop.wait(self._check_interval):
@@ -227,24 +198,40 @@ class InboxWatcher:
 
     def tick(self) -> None:
         """Look at the inbox once: drain the event hints, re-stat what is tracked (and scan
-        when a rescan is due), and offer what has settled. The settle thread's one step,
-        callable directly with a fake clock while no settle thread ticks (one that is not
-        started, or waits a long ``check_interval``)."""
+        when a rescan is due), start or drop the observer, and offer what has settled. The
+        settle thread's one step, callable directly with a fake clock while no settle thread
+        ticks (one that is not started, or waits a long ``check_interval``)."""
         now = self._clock()
         self._heartbeat = now
-        if not self._keep_watching():
+        if not self._inbox_present():
             return
         rels = self._drain_hints() | set(self._tracker.tracked())
         if self._rescan.is_set() or now >= self._next_scan:
             self._rescan.clear()
+            rels.update(self._full_scan())
             self._next_scan = now + self._rescan_seconds
-            scanned = set(self._scan(""))
-            # Forget reported files that are gone, so the memory follows the inbox.
-            self._ignored = {r: i for r, i in self._ignored.items() if r in scanned}
-            self._held = {r: t for r, t in self._held.items() if r in scanned}
-            rels.update(scanned)
         for rel in sorted(rels):
             self._observe(rel, now)
+        # watchdog walks every folder below the inbox, the refused ones too: none observes
+        # a tree that holds them.
+        allowed = not self._too_deep
+        if self._keeper.keep(now, allowed=allowed, why_not="holds folders nested too deep"):
+            self._rescan.set()  # whatever arrived while nothing watched
+            self._last_problem = ""
+        if not self._keeper.observing:
+            self._next_scan = min(self._next_scan, now + OWN_POLL_SECONDS)
+        self._offer_ready(now)
+
+    def _full_scan(self) -> set[str]:
+        self._too_deep = set()  # what this scan finds
+        scanned = set(self._scan(""))
+        # Forget reported files and folders that are gone, so the memory follows the inbox.
+        self._refused &= self._too_deep
+        self._ignored = {r: i for r, i in self._ignored.items() if r in scanned}
+        self._held = {r: t for r, t in self._held.items() if r in scanned}
+        return scanned
+
+    def _offer_ready(self, now: float) -> None:
         ready = [rel for rel in self._tracker.ready(now) if now >= self._held.get(rel, 0.0)]
         busy = open_for_writing(self._inbox) if ready else set()
         for rel in ready:
@@ -258,6 +245,10 @@ class InboxWatcher:
     def _offer(self, rel: str) -> None:
         try:
             self._on_ready(Entry(self._inbox / rel, rel))
+        except EntryChanged:  # not the file that settled: it settles again from the start
+            self._tracker.forget(rel)
+            self._rescan.set()  # it may be back under another name
+            return
         except Exception:  # the caller's "not now": offered again next tick
             return
         finally:
@@ -277,7 +268,7 @@ class InboxWatcher:
             hints, self._hints = self._hints, set()
             writes, self._writes = self._writes, []
         # Only inotify reports closes: under polling, a write mark would never be lifted.
-        if self._kind is WatchMode.NATIVE:
+        if self._keeper.kind is WatchMode.NATIVE:
             for rel, kind in writes:
                 if kind == _CLOSE_EVENT:
                     self._tracker.note_closed(rel)
@@ -289,12 +280,18 @@ class InboxWatcher:
         if not is_candidate_rel(rel, self._ignore, recursive=self._recursive):
             self._tracker.forget(rel)
             return
+        if depth_of(rel) > self._max_depth:  # inside a refused folder: its name says so
+            self._tracker.forget(rel)
+            self._refuse(rel)
+            return
         try:
-            st = _lstat_inside(self._inbox, rel)
+            st = lstat_inside(self._inbox, rel)
         except OSError:
             self._tracker.forget(rel)
             return
-        if stat.S_ISDIR(st.st_mode):
+        if stat.S_ISDIR(st.st_mode) and depth_of(rel) >= self._max_depth:
+            self._refuse(rel)
+        elif stat.S_ISDIR(st.st_mode):
             # A folder moved in brings files no event named one by one.
             for sub in self._scan(rel) if self._recursive else ():
                 self._observe(sub, now)
@@ -312,81 +309,51 @@ class InboxWatcher:
         if self._on_ignored is not None:
             self._on_ignored(rel, ignored_reason(rel.rpartition("/")[2], self._extensions))
 
+    def _refuse(self, rel: str) -> None:
+        """Note that the folder at (or above) ``rel`` is nested too deep: report the
+        shallowest such folder once, while it stays."""
+        folder = "/".join(rel.split("/")[: self._max_depth + 1])
+        self._too_deep.add(folder)
+        if folder in self._refused:
+            return
+        self._refused.add(folder)
+        if self._on_refused is not None:
+            self._on_refused(folder, too_deep_reason(self._max_depth))
+
     def _scan(self, under: str) -> Iterator[str]:
         """Yield the candidate rels under the inbox-relative folder ``under``, never entering
-        folder links; unreadable folders are skipped until the next scan."""
-        folders = [under]
-        while folders:
-            folder = folders.pop()
-            try:
-                with os.scandir(self._inbox / folder) as entries:
-                    found = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
-            except OSError:
-                continue
-            for name, is_dir in found:
-                rel = f"{folder}/{name}" if folder else name
-                if is_ignored(name, self._ignore):
-                    continue
-                if is_dir:
-                    if self._recursive:
-                        folders.append(rel)
-                else:
-                    yield rel
+        folder links nor folders nested deeper than ``max_depth`` (refused instead);
+        unreadable folders are skipped until the next scan."""
 
-    def _keep_watching(self) -> bool:
-        """Make sure an observer watches the inbox as it is now; return False if it is gone."""
+        def enter(name: str) -> bool:
+            return self._recursive and not is_ignored(name, self._ignore)
+
+        for listing in walk_tree(self._inbox, max_depth=self._max_depth, under=under, enter=enter):
+            for name in listing.too_deep:
+                self._refuse(listing.child(name))
+            for name in listing.files:
+                if not is_ignored(name, self._ignore):
+                    yield listing.child(name)
+
+    def _inbox_present(self) -> bool:
+        """Return True if the inbox can be read; else drop the observer and say so."""
         try:
             st = os.stat(self._inbox)
         except OSError as exc:
             self._inbox_missing = True
-            self._drop_observer(JOIN_SECONDS)
+            self._keeper.drop(JOIN_SECONDS)
             self._problem(f"the inbox {self._inbox} cannot be read ({exc.strerror}); waiting")
             return False
+        if self._inbox_missing:
+            self._last_problem = ""
         self._inbox_missing = False
         identity = (st.st_dev, st.st_ino)
-        observer = self._observer
-        if observer is not None and identity == self._identity and _observer_alive(observer):
-            return True
-        if observer is not None:
-            self._problem(f"the observer of {self._inbox} stopped; restarting it")
-        self._drop_observer(JOIN_SECONDS)
-        moved, self._identity = identity != self._identity, identity
-        kind = choose_observer_kind(self._mode, filesystem_type(self._inbox))
-        if self._start_observer(kind) or moved:
-            self._rescan.set()  # whatever arrived while nothing watched
+        if identity != self._identity:
+            # Another folder now: whatever it holds was never scanned, nor is it watched.
+            self._identity = identity
+            self._keeper.reset(JOIN_SECONDS)
+            self._rescan.set()
         return True
-
-    def _start_observer(self, kind: WatchMode) -> bool:
-        """Start an observer of ``kind``; return False (and report why) if none could start."""
-        try:
-            self._observer, self._kind = self._launch(kind), kind
-        except OSError as exc:
-            if self._mode is not WatchMode.AUTO or kind is WatchMode.POLLING:
-                self._problem(f"cannot watch {self._inbox} ({exc}); relying on rescans")
-                return False
-            self._problem(f"cannot watch {self._inbox} natively ({exc}); polling instead")
-            return self._start_observer(WatchMode.POLLING)
-        self._last_problem = ""
-        return True
-
-    def _launch(self, kind: WatchMode) -> BaseObserver:
-        observer: BaseObserver
-        if kind is WatchMode.POLLING:
-            observer = PollingObserver(timeout=POLLING_SECONDS)
-        else:
-            observer = Observer()
-        observer.daemon = True
-        observer.schedule(
-            _EventHints(self._note_event), str(self._inbox), recursive=self._recursive
-        )
-        observer.start()
-        return observer
-
-    def _drop_observer(self, timeout: float) -> None:
-        observer, self._observer = self._observer, None
-        if observer is not None:
-            observer.stop()
-            observer.join(timeout=timeout)
 
     def _problem(self, message: str) -> None:
         if message != self._last_problem:

@@ -24,13 +24,34 @@ from pathlib import Path
 HEAD_BYTES = 16  # bytes read to recognise a container; the longest signature ends at byte 12
 
 
+class EntryChanged(Exception):
+    """The entry at hand is not the one that settled and was inspected; it must settle again."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Which file an entry was: its device, inode and link count when it was inspected."""
+
+    device: int
+    inode: int
+    links: int
+
+
+def identity_of(st: os.stat_result) -> Identity:
+    """Return the identity of the file ``st`` describes."""
+    return Identity(st.st_dev, st.st_ino, st.st_nlink)
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """Whether an entry may be sent; ``reason`` follows the file's name in a sentence."""
+    """Whether an entry may be sent; ``reason`` follows the file's name in a sentence.
+    ``identity``: which file was inspected (set on an accepted one), so that the claim can
+    check it moved that file and no other."""
 
     ok: bool
     reason: str = ""
     hint: str = ""
+    identity: Identity | None = None
 
 
 ACCEPTED = Verdict(ok=True)
@@ -55,6 +76,24 @@ def ignored_reason(name: str, extensions: Sequence[str]) -> str:
     if not dot or not stem:
         return f"it has no extension; watch.extensions lists {listed}"
     return f"its extension .{ext} is not in watch.extensions ({listed})"
+
+
+def too_deep_reason(max_depth: int) -> str:
+    """Return why a folder nested deeper than ``max_depth`` is refused (follows its name)."""
+    return (
+        f"is nested more than {max_depth} folders deep in the inbox (watch.max_folder_depth); "
+        "nothing in it is watched or sent: move its recordings higher up"
+    )
+
+
+def lstat_inside(inbox: Path, rel: str) -> os.stat_result:
+    """Return the lstat of ``inbox/rel``. Raise OSError (NotADirectoryError if a parent is
+    not a real folder: one swapped for a link must not lead outside)."""
+    parts = rel.split("/")
+    for depth in range(1, len(parts)):
+        if not stat.S_ISDIR(os.lstat(inbox.joinpath(*parts[:depth])).st_mode):
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", rel)
+    return os.lstat(inbox / rel)
 
 
 def is_candidate(name: str, mode: int, extensions: Sequence[str]) -> bool:
@@ -107,6 +146,10 @@ _LINK = _reject(
     "is a symbolic link; dropscribe never reads through links",
     "copy the recording itself into the inbox instead of linking to it",
 )
+_HARD_LINK = _reject(
+    "is a hard link to a file that also exists elsewhere",
+    "copy the recording into the inbox instead of hard-linking it",
+)
 
 
 def verdict_for_stat(name: str, st: os.stat_result, *, max_bytes: int, extensions: Sequence[str]
@@ -127,10 +170,7 @@ def verdict_for_stat(name: str, st: os.stat_result, *, max_bytes: int, extension
     if not stat.S_ISREG(mode):
         return _reject("is not a regular file", "drop a regular file")
     if st.st_nlink > 1:
-        return _reject(
-            "is a hard link to a file that also exists elsewhere",
-            "copy the recording into the inbox instead of hard-linking it",
-        )
+        return _HARD_LINK
     return _size_and_name_verdict(name, st.st_size, max_bytes, extensions)
 
 
@@ -180,11 +220,13 @@ def _content_verdict(path: Path, st: os.stat_result) -> Verdict:
         now = os.fstat(fd)
         if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
             return _reject("was replaced while being checked", "drop the recording again")
+        if now.st_nlink > 1:  # linked elsewhere since the lstat
+            return _HARD_LINK
         head = os.read(fd, HEAD_BYTES)
     finally:
         os.close(fd)
     if looks_like_audio(head, path.suffix):
-        return ACCEPTED
+        return Verdict(ok=True, identity=identity_of(now))
     return _reject(
         f"does not contain {path.suffix.lstrip('.') or 'audio'} audio (unknown file signature)",
         "check that this is really a recording; export it again in a supported format",

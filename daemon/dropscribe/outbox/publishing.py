@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dropscribe.core.folder_tree import DEFAULT_MAX_DEPTH, walk_tree
 from dropscribe.core.fsio import (
     NAME_MAX_BYTES,
     TEMP_PREFIX,
@@ -181,13 +182,14 @@ class Outbox:
         occupied = any(os.path.lexists(self.root / f"{stem}.{ext}") for ext in FORMATS)
         return Occupancy(owner=owner, occupied=occupied)
 
-    def sweep_temp(self) -> int:
-        """Remove temporary files a crash left anywhere under the root; return their count."""
+    def sweep_temp(self, max_depth: int = DEFAULT_MAX_DEPTH) -> int:
+        """Remove temporary files a crash left under the root, in folders at most
+        ``max_depth`` deep (no deeper one is ever written); return their count."""
         removed = 0
-        for folder, _dirs, names in os.walk(self.root):  # followlinks=False: stay inside
-            for name in names:
+        for listing in walk_tree(self.root, max_depth=max_depth):  # no link is followed
+            for name in listing.files:
                 if name.startswith(TEMP_PREFIX):
                     with contextlib.suppress(FileNotFoundError):
-                        os.unlink(os.path.join(folder, name))
+                        os.unlink(self.root / listing.child(name))
                         removed += 1
         return removed

@@ -12,6 +12,7 @@ import pytest
 
 from dropscribe.core.errors import InputRejected
 from dropscribe.intake.custody import Custody, Folders, check_layout, ensure_layout, report_mode
+from dropscribe.intake.recordings import Identity, identity_of
 
 AUDIO = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 48
 
@@ -33,6 +34,13 @@ def custody(folders: Folders) -> Custody:
     return Custody(folders)
 
 
+def claim(custody: Custody, rel: str) -> Path:
+    """Claim inbox/``rel`` as the file it is now (as though just inspected)."""
+    path = custody.inbox_path(rel)
+    inspected = identity_of(os.lstat(path)) if os.path.lexists(path) else Identity(0, 0, 1)
+    return custody.claim(rel, inspected)
+
+
 def drop(folders: Folders, rel: str, data: bytes = AUDIO) -> Path:
     path = folders.inbox / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,7 +50,7 @@ def drop(folders: Folders, rel: str, data: bytes = AUDIO) -> Path:
 
 def test_custody_claim_keeps_subfolders(folders: Folders, custody: Custody) -> None:
     drop(folders, "team/monday/standup.wav")
-    claimed = custody.claim("team/monday/standup.wav")
+    claimed = claim(custody, "team/monday/standup.wav")
     assert claimed == folders.processing / "team/monday/standup.wav"
     assert claimed.read_bytes() == AUDIO
     assert not (folders.inbox / "team/monday/standup.wav").exists()
@@ -50,21 +58,21 @@ def test_custody_claim_keeps_subfolders(folders: Folders, custody: Custody) -> N
 
 def test_custody_claim_gone_raises_file_not_found(custody: Custody) -> None:
     with pytest.raises(FileNotFoundError):
-        custody.claim("never.wav")
+        claim(custody, "never.wav")
 
 
 def test_custody_claim_collision_gets_numbered_name(folders: Folders, custody: Custody) -> None:
     drop(folders, "a.wav", b"first")
-    first = custody.claim("a.wav")
+    first = claim(custody, "a.wav")
     drop(folders, "a.wav", b"second")
-    second = custody.claim("a.wav")
+    second = claim(custody, "a.wav")
     assert second == folders.processing / "a (2).wav"
     assert (first.read_bytes(), second.read_bytes()) == (b"first", b"second")
 
 
 def test_custody_claim_rejects_escaping_rel(custody: Custody) -> None:
     with pytest.raises(ValueError, match="not a safe relative path"):
-        custody.claim("../outside.wav")
+        claim(custody, "../outside.wav")
 
 
 def test_custody_claim_through_folder_link_refused(
@@ -75,7 +83,7 @@ def test_custody_claim_through_folder_link_refused(
     (elsewhere / "private.wav").write_bytes(AUDIO)
     (folders.inbox / "sub").symlink_to(elsewhere)
     with pytest.raises(InputRejected):
-        custody.claim("sub/private.wav")
+        claim(custody, "sub/private.wav")
     assert (elsewhere / "private.wav").exists()
 
 
@@ -83,7 +91,7 @@ def test_custody_complete_moves_to_done_and_prunes_processing(
     folders: Folders, custody: Custody
 ) -> None:
     drop(folders, "sub/a.wav")
-    custody.claim("sub/a.wav")
+    claim(custody, "sub/a.wav")
     done = custody.complete("sub/a.wav")
     assert done == folders.done / "sub/a.wav"
     assert done.read_bytes() == AUDIO
@@ -93,14 +101,14 @@ def test_custody_complete_moves_to_done_and_prunes_processing(
 def test_custody_complete_collision_never_overwrites(folders: Folders, custody: Custody) -> None:
     (folders.done / "a.wav").write_bytes(b"older")
     drop(folders, "a.wav")
-    custody.claim("a.wav")
+    claim(custody, "a.wav")
     assert custody.complete("a.wav") == folders.done / "a (2).wav"
     assert (folders.done / "a.wav").read_bytes() == b"older"
 
 
 def test_custody_complete_delete_removes_source(folders: Folders, custody: Custody) -> None:
     drop(folders, "a.wav")
-    claimed = custody.claim("a.wav")
+    claimed = claim(custody, "a.wav")
     assert custody.complete("a.wav", delete=True) is None
     assert not claimed.exists()
     assert list(folders.done.iterdir()) == []
@@ -110,7 +118,7 @@ def test_custody_fail_writes_report_beside_with_redacted_urls(
     folders: Folders, custody: Custody
 ) -> None:
     drop(folders, "sub/a.wav")
-    custody.claim("sub/a.wav")
+    claim(custody, "sub/a.wav")
     report = {
         "step": "upload",
         "attempts": 3,
@@ -132,7 +140,7 @@ def test_custody_fail_never_overwrites_earlier_failure(folders: Folders, custody
     (folders.failed / "a.wav").write_bytes(b"older")
     (folders.failed / "a.wav.error.json").write_text("{}", encoding="utf-8")
     drop(folders, "a.wav")
-    custody.claim("a.wav")
+    claim(custody, "a.wav")
     failed = custody.fail("a.wav", {"step": "submit"})
     assert failed == folders.failed / "a (2).wav"
     assert (folders.failed / "a.wav").read_bytes() == b"older"
@@ -143,7 +151,7 @@ def test_custody_fail_never_overwrites_earlier_failure(folders: Folders, custody
 def test_custody_fail_orphan_report_name_also_avoided(folders: Folders, custody: Custody) -> None:
     (folders.failed / "a.wav.error.json").write_text("{}", encoding="utf-8")
     drop(folders, "a.wav")
-    custody.claim("a.wav")
+    claim(custody, "a.wav")
     assert custody.fail("a.wav", {}) == folders.failed / "a (2).wav"
 
 
@@ -177,7 +185,7 @@ def test_custody_fail_gone_leaves_no_draft(folders: Folders, custody: Custody) -
 
 def test_custody_restore_moves_back_and_removes_report(folders: Folders, custody: Custody) -> None:
     drop(folders, "sub/a.wav")
-    custody.claim("sub/a.wav")
+    claim(custody, "sub/a.wav")
     custody.fail("sub/a.wav", {})
     restored = custody.restore("sub/a.wav")
     assert restored == folders.processing / "sub/a.wav"
@@ -211,11 +219,11 @@ def test_custody_awkward_name_survives_claim_and_complete(
 ) -> None:
     drop(folders, name)
     drop(folders, "sub/" + name)
-    assert custody.claim(name).name == name
+    assert claim(custody, name).name == name
     assert custody.complete(name) == folders.done / name
     (folders.done / "sub").mkdir()
     (folders.done / "sub" / name).write_bytes(b"older")
-    custody.claim("sub/" + name)
+    claim(custody, "sub/" + name)
     again = custody.complete("sub/" + name)
     assert again is not None and again.read_bytes() == AUDIO
     assert len(os.fsencode(again.name)) <= 255
@@ -224,7 +232,7 @@ def test_custody_awkward_name_survives_claim_and_complete(
 @pytest.mark.parametrize("name", AWKWARD, ids=range(len(AWKWARD)))
 def test_custody_awkward_name_survives_fail(folders: Folders, custody: Custody, name: str) -> None:
     drop(folders, name)
-    custody.claim(name)
+    claim(custody, name)
     failed = custody.fail(name, {"step": "upload"})
     assert failed.read_bytes() == AUDIO
     report = failed.with_name(failed.name + ".error.json")
@@ -293,7 +301,7 @@ def test_custody_fail_report_gets_the_recordings_mode_and_group(
     gid = other_group()
     os.chown(recording, -1, gid)
     recording.chmod(mode)
-    custody.claim("a.wav")
+    claim(custody, "a.wav")
     custody.fail("a.wav", {"step": "poll"})
     report = (folders.failed / "a.wav.error.json").stat()
     assert stat.S_IMODE(report.st_mode) == mode & 0o666

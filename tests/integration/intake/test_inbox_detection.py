@@ -25,7 +25,7 @@ import pytest
 
 from dropscribe.config import Watch
 from dropscribe.core.watch_mode import WatchMode
-from dropscribe.intake import inbox as inbox_module
+from dropscribe.intake import observers as observers_module
 from dropscribe.intake.inbox import Entry, InboxWatcher
 
 AUDIO = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 48
@@ -399,7 +399,7 @@ def test_watcher_missed_event_found_by_rescan_now(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Every event is lost, as after an inotify queue overflow.
-    monkeypatch.setattr(inbox_module._EventHints, "dispatch", lambda self, event: None)
+    monkeypatch.setattr(observers_module._EventHints, "dispatch", lambda self, event: None)
     driver = watch(rescan_seconds=3600.0)
     (inbox / "unseen.wav").write_bytes(AUDIO)
     driver.let_settle(scan=False)
@@ -414,7 +414,7 @@ def test_watcher_missed_event_found_by_periodic_rescan(
     watch: Callable[..., Driver],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(inbox_module._EventHints, "dispatch", lambda self, event: None)
+    monkeypatch.setattr(observers_module._EventHints, "dispatch", lambda self, event: None)
     driver = watch()
     (inbox / "unseen.wav").write_bytes(AUDIO)
     driver.let_settle(scan=False)

@@ -28,6 +28,9 @@ class Watch(Section):
 
     mode: WatchMode = WatchMode.AUTO
     recursive: bool = True
+    # Folders below the inbox (and so below processing/ and the outbox): a tree nested deeper
+    # is refused, never walked; 32 is far beyond any real layout (year/month/day/device: 4).
+    max_folder_depth: Annotated[int, Field(ge=1, le=255)] = 32
     settle_seconds: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = 2.0
     rescan_seconds: PositiveSeconds = 60.0
     extensions: tuple[str, ...] = ("mp3", "wav", "flac", "ogg", "opus", "m4a", "aac", "webm", "mp4")
