@@ -26,7 +26,8 @@ def test_run_quarter_of_calls_failing_finishes_every_recording_without_a_pause(
     tmp_path: Path,
 ) -> None:
     rng = random.Random(SEED)
-    files = {f"take{i}.wav": wav_bytes(rng, rng.randrange(2_000, 20_000)) for i in range(RECORDINGS)}
+    sizes = [rng.randrange(2_000, 20_000) for _ in range(RECORDINGS)]
+    files = {f"take{i}.wav": wav_bytes(rng, size) for i, size in enumerate(sizes)}
     with contextlib.ExitStack() as stack:
         srv = stack.enter_context(FaultServer(token=CANARY_KEY, polls_before_success=1))
         # No count of tries: a job gives up only after the time budget, as by default.

@@ -29,7 +29,7 @@ def service_gate(settings: Settings, scheduler: Scheduler, log: Audit, clock: Cl
     record(None, None)
     r = settings.retry
     timing = ProbeTiming(r.outage_probe_first_seconds, r.outage_probe_max_seconds)
-    rule = OutageRule(r.outage_min_failures, r.outage_after_seconds)
+    rule = OutageRule(min_failures=r.outage_min_failures, min_seconds=r.outage_after_seconds)
     return ServiceGate(scheduler.hold, log, clock.time, timing, record, rule)
 
 

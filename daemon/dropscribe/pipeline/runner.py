@@ -181,7 +181,10 @@ class Pipeline:
             self._park(current, self._service.park_seconds())
             return
         now = self._clock.time()
-        outcome = decide(exc, current, now, self._opt.retry, self._opt.poll, self._clock.random())
+        in_a_row = self._service.failures_in_a_row() if calls_service else None
+        outcome = decide(
+            exc, current, now, self._opt.retry, self._opt.poll, self._clock.random(), in_a_row
+        )
         if calls_service and outcome.action is Action.RETRY:
             with self._parked_lock:
                 self._backing_off.add(job.id)

@@ -62,12 +62,17 @@ def test_is_outage_four_failures_in_a_row_over_ten_seconds_is_an_outage() -> Non
     assert is_outage(RULE, 4, 10.0)
 
 
-def test_is_outage_many_failures_within_seconds_are_no_outage() -> None:
-    assert not is_outage(RULE, 50, 9.9)
+def test_is_outage_failures_short_of_a_burst_within_seconds_are_no_outage() -> None:
+    assert not is_outage(RULE, 19, 9.9)
 
 
 def test_is_outage_three_failures_in_a_row_over_a_minute_are_too_few() -> None:
     assert not is_outage(RULE, 3, 60.0)
+
+
+def test_is_outage_a_burst_of_twenty_failures_in_a_row_is_one_at_once() -> None:
+    assert not is_outage(RULE, 19, 0.5)
+    assert is_outage(RULE, 20, 0.5)
 
 
 def test_probe_wait_doubles_up_to_the_cap() -> None:

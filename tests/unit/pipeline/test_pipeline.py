@@ -738,6 +738,24 @@ def test_pipeline_flaky_calls_are_retried_without_a_pause(world: World) -> None:
     assert world.scheduler.holds == []
 
 
+def test_pipeline_flaky_service_backoff_stays_short_for_an_unlucky_job(world: World) -> None:
+    a, b = claim(world, "a.wav", b"content a"), claim(world, "b.wav", b"content b")
+    transfer_each(world, [a, b], seconds_apart=0.0)
+    down = errors.TransientApiError("503", status=503)
+    processing = poll_result(RemoteStatus.PROCESSING)
+    # a's polls fail four times in a row, b's between them go through.
+    world.remote.polls = [down, processing] * 4
+    with capture_logs() as logs:
+        for _ in range(4):
+            world.pipeline.run_poll(a.id)
+            world.pipeline.run_poll(b.id)
+            world.now[0] += 1.0
+    retries = [e for e in logs if e["event"] == "job.retry"]
+    assert [e["attempt"] for e in retries] == [1, 2, 3, 4]
+    # Each a first retry's wait (base 1 s, jitter 0.5), not 0.5, 1, 2, 4 s.
+    assert [e["delay_seconds"] for e in retries] == [0.5] * 4
+
+
 def test_pipeline_outage_probe_that_goes_through_wakes_the_parked_jobs(world: World) -> None:
     jobs = [claim(world, f"{n}.wav", f"content {n}".encode()) for n in range(5)]
     world.remote.submits = [errors.TransientApiError("503", status=503)] * 4

@@ -42,7 +42,9 @@ class Retry(Section):
 
     # None: no count, only the time budget (a transient error is a pause, not a verdict).
     max_attempts: Annotated[int, Field(ge=1, le=100_000)] | None = None
-    base_seconds: PositiveSeconds = 2.0
+    # 1 s: a flaky service's failed call is tried again within about a second; an outage is
+    # the pause's to wait out, not the jobs' own backoff.
+    base_seconds: PositiveSeconds = 1.0
     cap_seconds: PositiveSeconds = 300.0
     # 24 hours: like a mail server's deferred queue, an outage of a day is waited out.
     give_up_after_hours: Annotated[float, Field(gt=0, le=24 * 30, allow_inf_nan=False)] = 24.0

@@ -36,18 +36,23 @@ PARK_AFTER_PROBE_SECONDS = 5.0
 @dataclass(frozen=True)
 class OutageRule:
     """What makes an outage: at least ``min_failures`` transient failures in a row across jobs
-    (no call going through between them), the first of them at least ``min_seconds`` ago. A
-    quarter of calls failing at random makes such a run a rarity, and one lasting seconds while
-    other calls keep going through impossible."""
+    (no call going through between them), the first of them at least ``min_seconds`` ago; or
+    ``burst_failures`` in a row however fast they came, so that a backlog of jobs does not
+    spend ``min_seconds`` calling a service that is down. With a quarter of calls failing at
+    random, a run lasting seconds while other calls keep going through is all but impossible,
+    and so is a burst (a chance of about 1e-12 per call)."""
 
-    min_failures: int = 4  # the settings' retry section is where the defaults live
+    min_failures: int = 4  # the settings' retry section is where the defaults of these live
     min_seconds: float = 10.0
+    burst_failures: int = 20  # not a setting: a bound on the calls an outage costs (calls)
 
 
 def is_outage(rule: OutageRule, failures_in_a_row: int, failing_seconds: float) -> bool:
     """Given the rule, how many transient failures came in a row since the last call that went
     through, and for how long (seconds since the first of them), return True if they say the
     service is unavailable."""
+    if failures_in_a_row >= max(rule.min_failures, rule.burst_failures):
+        return True
     return failures_in_a_row >= rule.min_failures and failing_seconds >= rule.min_seconds
 
 
@@ -91,6 +96,12 @@ class ServiceGate(PauseGate):
                 self._prober = job_id
                 return True
             return False
+
+    def failures_in_a_row(self) -> int:
+        """Return how many calls across jobs have failed transiently in a row since the last
+        one that went through."""
+        with self._lock:
+            return self._failures_in_a_row
 
     def park_seconds(self) -> float:
         """Return how long a job turned away by :meth:`admit` waits before it asks again."""
