@@ -126,7 +126,7 @@ def decide(
     if isinstance(exc, errors.AuthError):
         return Outcome(Action.PAUSE, str(exc), step)
     if getattr(exc, "retryable", False):
-        return _retryable(exc, job, now, (retry, poll), random, step, failing_in_a_row)
+        return _retryable(exc, job, now, retry, poll, random, step, failing_in_a_row)
     if isinstance(exc, errors.DropscribeError | OSError):
         hint = failure_hint(exc, job)
         return Outcome(Action.FAIL, str(exc), step, attempt=job.attempts, hint=hint)
@@ -137,12 +137,12 @@ def _retryable(
     exc: BaseException,
     job: Job,
     now: float,
-    policies: tuple[RetryPolicy, PollPolicy],
+    retry: RetryPolicy,
+    poll: PollPolicy,
     random: float,
     step: str,
     failing_in_a_row: int | None,
 ) -> Outcome:
-    retry, poll = policies
     attempt = job.attempts + 1
     grown = attempt if failing_in_a_row is None else max(1, min(attempt, failing_in_a_row))
     polling = job.state is JobState.SUBMITTED
