@@ -82,6 +82,12 @@ SMOKES = (
         lambda r: len(results(r)["variants"]) == 3,
     ),
     Smoke(
+        "flaky", "flaky.json", frozenset({"runs", "summary", "outage"}),
+        lambda r: [run["kind"] for run in results(r)["runs"]] == ["healthy", "flaky"]
+        and all(run["completed"] for run in results(r)["runs"])
+        and results(r)["outage"]["completed"],
+    ),
+    Smoke(
         "attacks", "attacks.json", frozenset({"runs", "summary"}),
         lambda r: [run["attack"] for run in results(r)["runs"]] == [False, True]
         and all(run["jobs"] > 0 for run in results(r)["runs"]),

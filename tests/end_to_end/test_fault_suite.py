@@ -46,8 +46,8 @@ SLACK = 0.75
 #: Seconds a whole run may take before the test gives up.
 RUN_TIMEOUT = 60.0
 EXTENSIONS = ("json", "srt", "txt", "vtt")
-#: retry.outage_min_failures above the outage window's 8 calls: the daemon never pauses.
-NEVER_PAUSE = 9
+#: retry.outage_after_seconds at its largest, far past any run here: the daemon never pauses.
+NEVER_PAUSE_SECONDS = 3600
 
 
 @dataclass
@@ -108,8 +108,8 @@ def fault_run(tmp_path: Path) -> Iterator[Run]:
                 )
             )
             # These runs count each planned fault's own retry; the outage pause, which takes
-            # over from the fourth transient failure in a row, has its own suite (test_outage).
-            no_pause = {"outage_min_failures": NEVER_PAUSE}
+            # over once calls keep failing for a while, has its own suite (test_outage).
+            no_pause = {"outage_after_seconds": NEVER_PAUSE_SECONDS}
             daemon = suite_daemon(tmp_path, srv, retry=no_pause)
             ws = stack.enter_context(contextlib.closing(daemon))
             ws.start("run", "--log-format", "json")

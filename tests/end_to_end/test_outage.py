@@ -2,10 +2,11 @@
 goes down for a while with recordings in flight.
 
 The daemon runs with the retry section's defaults (no count of tries, the 24-hour budget, base
-2 s, cap 300 s), except the outage probe's timings, shortened so the probe after the outage
-comes within seconds. That the defaults wait out an outage of hours, not only of this test's
-length, is the arithmetic of tests/unit/test_outcomes.py (the budget) and of the pause itself
-(no attempt is counted while it lasts, tests/unit/test_service_gate.py).
+1 s, cap 300 s, the outage rule), except the outage probe's timings, shortened so the probe
+after the outage comes within seconds. That the defaults wait out an outage of hours, not only
+of this test's length, is the arithmetic of tests/unit/pipeline/test_outcomes.py (the budget)
+and of the pause itself (no attempt is counted while it lasts, and probes never more than the
+cap apart: tests/unit/pipeline/test_outage_gate.py).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ RUN_TIMEOUT = 90.0
 #: The retry section: the defaults, the probe's timings shortened.
 RETRY = {
     "max_attempts": None,
-    "base_seconds": 2.0,
+    "base_seconds": 1.0,
     "cap_seconds": 300.0,
     "give_up_after_hours": 24.0,
     "outage_probe_first_seconds": PROBE_FIRST,

@@ -24,13 +24,14 @@ import contextlib
 import hashlib
 import hmac
 import json
+import random
 import secrets
 import socket
 import struct
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -595,6 +596,33 @@ def _poll_fields(job: _Job, fault: Fault | None) -> dict[str, Any]:
         "completedAt": "2024-01-01T00:00:02Z",
         "result": transcript_for(job.sha256),
     }
+
+
+def random_faults(seed: int, bands: Sequence[tuple[float, Fault]]) -> Callable[[str], Fault | None]:
+    """Return a :attr:`FaultServer.chooser` that answers each request with the fault of a band
+    with that band's probability (shares of all requests, summing to at most 1), drawn from a
+    generator seeded with ``seed``; the rest are answered normally."""
+    rng = random.Random(seed)
+    lock = threading.Lock()
+
+    def choose(step: str) -> Fault | None:
+        with lock:  # handler threads draw concurrently
+            draw = rng.random()
+        for share, fault in bands:
+            if draw < share:
+                return fault
+            draw -= share
+        return None
+
+    return choose
+
+
+#: A flaky service (issue 27): a quarter of requests fail transiently, 15 % with HTTP 503 and
+#: 10 % with HTTP 429 asking for a second's wait.
+QUARTER_FAILING: tuple[tuple[float, Fault], ...] = (
+    (0.15, Fault.status(503)),
+    (0.10, Fault.status(429, headers={"Retry-After": "1"})),
+)
 
 
 def transcript_for(sha256: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from dropscribe.app.pauses import SERVICE_PAUSE_FILE, STORAGE_PAUSE_FILE
 from dropscribe.config import Settings
 from dropscribe.core.fsio import write_atomic
 from dropscribe.pipeline import Clock
-from dropscribe.pipeline.gates.outage import ServiceGate
+from dropscribe.pipeline.gates.outage import OutageRule, ServiceGate
 from dropscribe.pipeline.gates.pause import ProbeTiming
 from dropscribe.pipeline.gates.storage import PROBE_BYTES, StorageGate
 from dropscribe.pipeline.ports import Audit
@@ -28,10 +28,9 @@ def service_gate(settings: Settings, scheduler: Scheduler, log: Audit, clock: Cl
     record = pause_recorder(state_dir(settings), SERVICE_PAUSE_FILE)
     record(None, None)
     r = settings.retry
-    timing = ProbeTiming(
-        r.outage_probe_first_seconds, r.outage_probe_max_seconds, r.outage_min_failures
-    )
-    return ServiceGate(scheduler.hold, log, clock.time, timing, record)
+    timing = ProbeTiming(r.outage_probe_first_seconds, r.outage_probe_max_seconds)
+    rule = OutageRule(min_failures=r.outage_min_failures, min_seconds=r.outage_after_seconds)
+    return ServiceGate(scheduler.hold, log, clock.time, timing, record, rule)
 
 
 def storage_gate(

@@ -56,7 +56,7 @@ class Event(StrEnum):
     AUTH_RESUMED = "auth.resumed"  # the key works again
     AUTH_KEY_RELOADED = "auth.key_reloaded"  # the key source holds a new key, now in use
     AUTH_KEY_UNREADABLE = "auth.key_unreadable"  # the key source could not be read again
-    SERVICE_UNAVAILABLE = "service.unavailable"  # most recent calls failed: all work waits
+    SERVICE_UNAVAILABLE = "service.unavailable"  # calls stopped going through: all work waits
     SERVICE_AVAILABLE = "service.available"  # a probe went through: work resumes
     STORAGE_FULL = "storage.full"  # the disk or state.db cannot be written: all work waits
     STORAGE_AVAILABLE = "storage.available"  # a probe could write again: work resumes
@@ -138,7 +138,9 @@ CONTRACT: dict[Event, Fields] = {
     Event.AUTH_RESUMED: _f(""),
     Event.AUTH_KEY_RELOADED: _f("reason"),
     Event.AUTH_KEY_UNREADABLE: _f("reason error"),
-    Event.SERVICE_UNAVAILABLE: _f("error status probe_in_seconds hint"),
+    Event.SERVICE_UNAVAILABLE: _f(
+        "error status probe_in_seconds failures_in_a_row failing_seconds hint"
+    ),
     Event.SERVICE_AVAILABLE: _f("paused_seconds failed_probes"),
     Event.STORAGE_FULL: _f("error probe_in_seconds hint"),
     Event.STORAGE_AVAILABLE: _f("paused_seconds failed_probes"),

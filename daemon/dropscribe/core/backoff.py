@@ -15,8 +15,9 @@ class RetryPolicy:
     A transient error is retried until ``give_up_seconds`` have passed since the job last made
     progress, and, when ``max_attempts`` is set, for at most that many tries of one step, the
     first included; delays in seconds grow as ``base_seconds * 2**(attempt-1)`` up to
-    ``cap_seconds``, with full jitter; a server's Retry-After is honoured but never beyond
-    ``retry_after_max_seconds``.
+    ``cap_seconds``, with full jitter (the pipeline passes as ``attempt`` the calls failed in
+    a row across jobs when they are fewer); a server's Retry-After is honoured but never
+    beyond ``retry_after_max_seconds``.
     """
 
     max_attempts: int | None  # the settings' retry section is where the defaults of these live

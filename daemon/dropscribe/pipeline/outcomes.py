@@ -112,16 +112,21 @@ def decide(
     retry: RetryPolicy,
     poll: PollPolicy,
     random: float,
+    failing_in_a_row: int | None = None,
 ) -> Outcome:
     """Given the error a step of ``job`` raised at ``now``, return what happens next.
 
-    ``random`` (0..1) draws the retry's jitter.
+    ``random`` (0..1) draws the retry's jitter. ``failing_in_a_row`` is, for a call to the
+    service, how many calls across jobs have failed in a row up to this one (None for a step
+    that calls nothing): the retry's backoff grows with it as well as with the job's attempts,
+    whichever is fewer, since a job's failures in a row while other calls go through are a
+    flaky service's bad luck, not a sign that it needs more time.
     """
     step = step_of(exc, job)
     if isinstance(exc, errors.AuthError):
         return Outcome(Action.PAUSE, str(exc), step)
     if getattr(exc, "retryable", False):
-        return _retryable(exc, job, now, retry, poll, random, step)
+        return _retryable(exc, job, now, retry, poll, random, step, failing_in_a_row)
     if isinstance(exc, errors.DropscribeError | OSError):
         hint = failure_hint(exc, job)
         return Outcome(Action.FAIL, str(exc), step, attempt=job.attempts, hint=hint)
@@ -136,8 +141,10 @@ def _retryable(
     poll: PollPolicy,
     random: float,
     step: str,
+    failing_in_a_row: int | None,
 ) -> Outcome:
     attempt = job.attempts + 1
+    grown = attempt if failing_in_a_row is None else max(1, min(attempt, failing_in_a_row))
     polling = job.state is JobState.SUBMITTED
     if polling and past_deadline(job, now, poll):
         return Outcome(Action.FAIL, deadline_reason(poll), "poll", attempt=job.attempts)
@@ -148,7 +155,7 @@ def _retryable(
         str(exc),
         step,
         attempt=attempt,
-        delay=compute_delay(retry, attempt, random, getattr(exc, "retry_after", None)),
+        delay=compute_delay(retry, grown, random, getattr(exc, "retry_after", None)),
         drop_upload_url=isinstance(exc, errors.UploadUrlExpired)
         and job.state is JobState.UPLOADING,
     )

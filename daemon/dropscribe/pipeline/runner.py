@@ -61,6 +61,9 @@ class Pipeline:
         self._service = service
         self._storage = storage
         self._parked: set[str] = set()  # jobs turned away during an outage pause
+        # Jobs waiting out the backoff of a failed call to the service: the end of an outage
+        # wakes them too, rather than leaving them to a backoff grown while calls failed.
+        self._backing_off: set[str] = set()
         self._parked_lock = threading.Lock()
 
     # -- entry points -------------------------------------------------------------------
@@ -153,6 +156,7 @@ class Pipeline:
             return
         with self._parked_lock:
             self._parked.discard(job.id)
+            self._backing_off.discard(job.id)
         try:
             self._gate.before_call()
             after = step(job)
@@ -160,7 +164,7 @@ class Pipeline:
             self._after_error(job, exc, calls_service)
             return
         if calls_service and self._service.succeeded(job.id):
-            self._unpark()
+            self._unpark(outage_over=True)
         if after is not None:
             self._schedule(after.job, after.delay)
         else:
@@ -177,7 +181,13 @@ class Pipeline:
             self._park(current, self._service.park_seconds())
             return
         now = self._clock.time()
-        outcome = decide(exc, current, now, self._opt.retry, self._opt.poll, self._clock.random())
+        in_a_row = self._service.failures_in_a_row() if calls_service else None
+        outcome = decide(
+            exc, current, now, self._opt.retry, self._opt.poll, self._clock.random(), in_a_row
+        )
+        if calls_service and outcome.action is Action.RETRY:
+            with self._parked_lock:
+                self._backing_off.add(job.id)
         try:
             self._carry_out(current, outcome, exc)
         except Exception as again:
@@ -190,10 +200,14 @@ class Pipeline:
             self._parked.add(job.id)
         self._schedule(job, delay)
 
-    def _unpark(self) -> None:
-        # The outage is over: the jobs turned away during it go on now, not at their park time.
+    def _unpark(self, outage_over: bool = False) -> None:
+        # The pause is over: the jobs turned away during it go on now, not at their park time;
+        # after an outage, so do those backing off from calls that failed before it began.
         with self._parked_lock:
             parked, self._parked = self._parked, set()
+            if outage_over:
+                parked |= self._backing_off
+                self._backing_off = set()
         for job_id in parked:
             job = self._store.get(job_id)
             if job is not None and not job.state.is_final:

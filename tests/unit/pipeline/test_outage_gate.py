@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,11 +11,19 @@ from typing import Any
 import structlog
 from structlog.testing import capture_logs
 
+from dropscribe.config import Retry
 from dropscribe.core import errors
-from dropscribe.pipeline.gates.outage import ServiceGate, counts_as_outage, is_outage
+from dropscribe.pipeline.gates.outage import (
+    PARK_AFTER_PROBE_SECONDS,
+    OutageRule,
+    ServiceGate,
+    counts_as_outage,
+    is_outage,
+)
 from dropscribe.pipeline.gates.pause import ProbeTiming, probe_wait
 
 TIMING = ProbeTiming(first_seconds=5.0, max_seconds=60.0)
+RULE = OutageRule(min_failures=4, min_seconds=10.0)
 DOWN = errors.TransientApiError("put: HTTP 503", status=503)
 
 
@@ -23,20 +33,23 @@ class Harness:
     holds: list[float] = field(default_factory=list)
     records: list[tuple[float | None, float | None]] = field(default_factory=list)
 
-    def gate(self) -> ServiceGate:
+    def gate(self, timing: ProbeTiming = TIMING) -> ServiceGate:
         return ServiceGate(
             self.holds.append,
             structlog.get_logger(),
             lambda: self.now[0],
-            TIMING,
+            timing,
             lambda since, due: self.records.append((since, due)),
         )
 
 
-def paused_gate(h: Harness) -> ServiceGate:
-    gate = h.gate()
+def paused_gate(h: Harness, timing: ProbeTiming = TIMING) -> ServiceGate:
+    """A gate paused by four failures in a row over 12 s; the clock stands at the pause."""
+    gate = h.gate(timing)
     for n in range(4):
         gate.failed(f"job{n}", DOWN)
+        h.now[0] += 4.0
+    h.now[0] -= 4.0
     assert gate.paused()
     return gate
 
@@ -45,16 +58,21 @@ def events(logs: Sequence[Mapping[str, Any]]) -> list[Any]:
     return [entry["event"] for entry in logs]
 
 
-def test_is_outage_four_failures_of_seven_is_an_outage() -> None:
-    assert is_outage([True, True, True, False, False, False, False])
+def test_is_outage_four_failures_in_a_row_over_ten_seconds_is_an_outage() -> None:
+    assert is_outage(RULE, 4, 10.0)
 
 
-def test_is_outage_half_failing_is_no_outage() -> None:
-    assert not is_outage([True, False] * 4)
+def test_is_outage_failures_short_of_a_burst_within_seconds_are_no_outage() -> None:
+    assert not is_outage(RULE, 19, 9.9)
 
 
-def test_is_outage_three_failures_in_a_row_are_too_few() -> None:
-    assert not is_outage([False, False, False])
+def test_is_outage_three_failures_in_a_row_over_a_minute_are_too_few() -> None:
+    assert not is_outage(RULE, 3, 60.0)
+
+
+def test_is_outage_a_burst_of_twenty_failures_in_a_row_is_one_at_once() -> None:
+    assert not is_outage(RULE, 19, 0.5)
+    assert is_outage(RULE, 20, 0.5)
 
 
 def test_probe_wait_doubles_up_to_the_cap() -> None:
@@ -72,22 +90,52 @@ def test_counts_as_outage_expired_url_and_permanent_errors_do_not() -> None:
     assert not counts_as_outage(errors.AuthError("401", status=401))
 
 
-def test_service_gate_fourth_failure_in_a_row_pauses_once_and_holds() -> None:
+def test_service_gate_failures_in_a_row_pause_once_after_ten_seconds() -> None:
     h = Harness()
     gate = h.gate()
+    told = []
     with capture_logs() as logs:
-        told = [gate.failed(f"job{n}", DOWN) for n in range(6)]
-    assert told == [False, False, False, True, True, True]
+        for n in range(8):
+            told.append(gate.failed(f"job{n}", DOWN))
+            h.now[0] += 2.0
+    # Failures at 0, 2, ... 14 s: the one at 10 s is the first of an outage.
+    assert told == [False] * 5 + [True] * 3
     assert events(logs) == ["service.unavailable"]
+    assert (logs[0]["failures_in_a_row"], logs[0]["failing_seconds"]) == (6, 10.0)
     assert h.holds == [5.0]
-    assert h.records == [(1000.0, 1005.0)]
+    assert h.records == [(1010.0, 1015.0)]
 
 
-def test_service_gate_successes_between_failures_keep_it_open() -> None:
-    gate = Harness().gate()
-    for n in range(8):
-        gate.failed(f"job{n}", DOWN) if n % 2 else gate.succeeded(f"job{n}")
+def test_service_gate_a_call_that_goes_through_starts_the_count_again() -> None:
+    h = Harness()
+    gate = h.gate()
+    for n in range(6):  # failing from 0 s to 7.5 s
+        gate.failed(f"job{n}", DOWN)
+        h.now[0] += 1.5
+    gate.succeeded("ok")  # at 9 s
+    told = []
+    for n in range(6):  # failing again from 9 s to 16.5 s: only 7.5 s of it
+        told.append(gate.failed(f"again{n}", DOWN))
+        h.now[0] += 1.5
+    assert told == [False] * 6
     assert not gate.paused()
+
+
+def test_service_gate_quarter_of_calls_failing_never_pauses() -> None:
+    # A flaky service, not a down one: 20,000 calls 50 ms apart (1000 s), a quarter failing
+    # at random, the rest going through. The old rule (most of the last 8) paused in seconds.
+    h = Harness()
+    gate = h.gate()
+    rng = random.Random(27)
+    with capture_logs() as logs:
+        for n in range(20_000):
+            if rng.random() < 0.25:
+                gate.failed(f"job{n}", DOWN)
+            else:
+                gate.succeeded(f"job{n}")
+            h.now[0] += 0.05
+    assert "service.unavailable" not in events(logs)
+    assert h.holds == []
 
 
 def test_service_gate_paused_admits_one_probe_only_once_due() -> None:
@@ -107,7 +155,7 @@ def test_service_gate_failed_probe_waits_twice_as_long() -> None:
         assert gate.failed("a", DOWN)
     assert events(logs) == []  # still the one pause
     assert h.holds == [5.0, 10.0]
-    assert h.records[-1] == (1000.0, 1015.0)
+    assert h.records[-1] == (1012.0, 1027.0)
     assert not gate.admit("b")
 
 
@@ -145,3 +193,38 @@ def test_service_gate_park_seconds_reach_past_the_next_probe() -> None:
     gate = paused_gate(h)
     h.now[0] += 2.0
     assert gate.park_seconds() == 3.0 + 5.0
+
+
+def probes_until_back(gate: ServiceGate, h: Harness, back_at: float) -> list[float]:
+    """Play one parked job against a paused gate until the service is back at ``back_at``:
+    it asks again after each ``park_seconds``, and probes when admitted. Return when each
+    probe was made; the last one went through."""
+    probes = []
+    while True:
+        h.now[0] += gate.park_seconds()
+        if not gate.admit("parked"):
+            continue
+        probes.append(h.now[0])
+        if h.now[0] >= back_at:
+            assert gate.succeeded("parked")
+            return probes
+        assert gate.failed("parked", DOWN)
+
+
+def test_service_gate_default_probes_resume_work_within_twenty_seconds_of_the_return() -> None:
+    # The defaults of the settings, an outage of three hours and a few seconds: probes are
+    # never more than the cap plus the park margin apart, so whenever the service returns,
+    # the next probe goes through within that.
+    retry = Retry()
+    timing = ProbeTiming(retry.outage_probe_first_seconds, retry.outage_probe_max_seconds)
+    h = Harness()
+    gate = paused_gate(h, timing)
+    back_at = h.now[0] + 3 * 3600 + 7.0
+    probes = probes_until_back(gate, h, back_at)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(probes)]
+    assert max(h.holds) == retry.outage_probe_max_seconds <= 15.0
+    assert max(gaps) <= retry.outage_probe_max_seconds + PARK_AFTER_PROBE_SECONDS <= 20.0
+    assert probes[-1] - back_at <= 20.0
+    assert not gate.paused()
+    # Cheap: one call per probe, about three a minute.
+    assert len(probes) <= 3 * 3600 / 15.0

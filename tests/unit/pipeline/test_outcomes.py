@@ -35,6 +35,23 @@ def test_decide_retryable_error_retries_with_the_next_attempt_and_backoff() -> N
     assert outcome.delay == pytest.approx(2.0)
 
 
+def test_decide_flaky_service_backoff_grows_with_the_failures_in_a_row_not_the_attempts() -> None:
+    # The job's sixth failure in a row, but the call before this one went through: the
+    # service is flaky, and the retry waits at most the base, not 2**5 times it.
+    polling = job(JobState.SUBMITTED, attempts=5)
+    exc = errors.TransientApiError("503", status=503)
+    outcome = decide(exc, polling, NOW, RETRY, POLL, 0.999, failing_in_a_row=1)
+    assert outcome.attempt == 6
+    assert outcome.delay <= RETRY.base_seconds
+
+
+def test_decide_calls_failing_in_a_row_grow_the_backoff_up_to_the_jobs_attempts() -> None:
+    polling = job(JobState.SUBMITTED, attempts=2)
+    exc = errors.TransientApiError("503", status=503)
+    outcome = decide(exc, polling, NOW, RETRY, POLL, 1.0, failing_in_a_row=30)
+    assert outcome.delay == pytest.approx(4.0)  # the third attempt's ceiling: 1 * 2**2
+
+
 def test_decide_retryable_error_on_the_last_attempt_fails() -> None:
     outcome = decide(errors.TransientApiError("503"), job(attempts=2), NOW, RETRY, POLL, 0.5)
     assert (outcome.action, outcome.attempt) == (Action.FAIL, 3)

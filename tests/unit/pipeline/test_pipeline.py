@@ -55,12 +55,13 @@ def poll_result(status: RemoteStatus, **kw: Any) -> PollResult:
 
 @dataclass
 class FakeRemote:
-    """Answers each call from a script; a script entry that is an exception is raised."""
+    """Answers each call from a script; a script entry that is an exception is raised (None in
+    ``submits``: that submit is answered as usual)."""
 
     store: StateStore | None = None
     polls: list[PollResult | Exception] = field(default_factory=list)
     uploads: list[Exception] = field(default_factory=list)
-    submits: list[Exception] = field(default_factory=list)
+    submits: list[Exception | None] = field(default_factory=list)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     seen_states: list[tuple[str, str]] = field(default_factory=list)
     check: Callable[[str], None] | None = None
@@ -82,8 +83,9 @@ class FakeRemote:
         self.calls.append(("submit", key))
         if self.check:
             self.check("submit")
-        if self.submits:
-            raise self.submits.pop(0)
+        scripted = self.submits.pop(0) if self.submits else None
+        if scripted is not None:
+            raise scripted
         return Submission("req-1", "http://svc/poll/req-1", RemoteStatus.ACCEPTED, "tiny.en", "ok")
 
     def poll(self, poll_url: str) -> PollResult:
@@ -705,12 +707,18 @@ def test_pipeline_speakers_labelled_once_when_publishing_resumes(tmp_path: Path)
     assert world.outbox.published[-1][2]["speakers"] == saved["speakers"]
 
 
+def transfer_each(world: World, jobs: Sequence[Job], seconds_apart: float = 4.0) -> None:
+    for job in jobs:
+        world.pipeline.run_transfer(job.id)
+        world.now[0] += seconds_apart
+    world.now[0] -= seconds_apart
+
+
 def test_pipeline_outage_pauses_all_work_without_burning_attempts(world: World) -> None:
     jobs = [claim(world, f"{n}.wav", f"content {n}".encode()) for n in range(5)]
     world.remote.submits = [errors.TransientApiError("503", status=503)] * 6
     with capture_logs() as logs:
-        for job in jobs:
-            world.pipeline.run_transfer(job.id)
+        transfer_each(world, jobs)  # failing from 0 s: the fourth, at 12 s, is an outage
     assert events(logs).count("service.unavailable") == 1
     # Three attempts counted before the outage was plain; none from the fourth on.
     assert [world.job(j.id).attempts for j in jobs] == [1, 1, 1, 0, 0]
@@ -718,11 +726,40 @@ def test_pipeline_outage_pauses_all_work_without_burning_attempts(world: World) 
     assert world.remote.count("submit") == 4  # the fifth job was turned away, no call made
 
 
+def test_pipeline_flaky_calls_are_retried_without_a_pause(world: World) -> None:
+    jobs = [claim(world, f"{n}.wav", f"content {n}".encode()) for n in range(8)]
+    down = errors.TransientApiError("503", status=503)
+    # Most calls failing over 28 s, but every third goes through: flaky, not down.
+    world.remote.submits = [down, down, None, down, down, None, down, down]
+    with capture_logs() as logs:
+        transfer_each(world, jobs)
+    assert "service.unavailable" not in events(logs)
+    assert events(logs).count("job.retry") == 6
+    assert world.scheduler.holds == []
+
+
+def test_pipeline_flaky_service_backoff_stays_short_for_an_unlucky_job(world: World) -> None:
+    a, b = claim(world, "a.wav", b"content a"), claim(world, "b.wav", b"content b")
+    transfer_each(world, [a, b], seconds_apart=0.0)
+    down = errors.TransientApiError("503", status=503)
+    processing = poll_result(RemoteStatus.PROCESSING)
+    # a's polls fail four times in a row, b's between them go through.
+    world.remote.polls = [down, processing] * 4
+    with capture_logs() as logs:
+        for _ in range(4):
+            world.pipeline.run_poll(a.id)
+            world.pipeline.run_poll(b.id)
+            world.now[0] += 1.0
+    retries = [e for e in logs if e["event"] == "job.retry"]
+    assert [e["attempt"] for e in retries] == [1, 2, 3, 4]
+    # Each a first retry's wait (base 1 s, jitter 0.5), not 0.5, 1, 2, 4 s.
+    assert [e["delay_seconds"] for e in retries] == [0.5] * 4
+
+
 def test_pipeline_outage_probe_that_goes_through_wakes_the_parked_jobs(world: World) -> None:
     jobs = [claim(world, f"{n}.wav", f"content {n}".encode()) for n in range(5)]
     world.remote.submits = [errors.TransientApiError("503", status=503)] * 4
-    for job in jobs:
-        world.pipeline.run_transfer(job.id)
+    transfer_each(world, jobs)
     world.now[0] += 5.0
     world.scheduler.scheduled.clear()
     with capture_logs() as logs:
@@ -731,6 +768,8 @@ def test_pipeline_outage_probe_that_goes_through_wakes_the_parked_jobs(world: Wo
     assert world.job(jobs[3].id).state is JobState.SUBMITTED
     woken = {job_id for job_id, _, delay in world.scheduler.scheduled if delay == 0.0}
     assert jobs[4].id in woken  # the parked fifth goes on at once, not at its park time
+    # So do the first three, backing off from the calls that failed before the pause.
+    assert {j.id for j in jobs[:3]} <= woken
     assert jobs[3].id not in woken  # the probe itself is polled at its usual time
     assert all(world.job(j.id).state is not JobState.FAILED for j in jobs)
 

@@ -42,15 +42,21 @@ class Retry(Section):
 
     # None: no count, only the time budget (a transient error is a pause, not a verdict).
     max_attempts: Annotated[int, Field(ge=1, le=100_000)] | None = None
-    base_seconds: PositiveSeconds = 2.0
+    # 1 s: a flaky service's failed call is tried again within about a second; an outage is
+    # the pause's to wait out, not the jobs' own backoff.
+    base_seconds: PositiveSeconds = 1.0
     cap_seconds: PositiveSeconds = 300.0
     # 24 hours: like a mail server's deferred queue, an outage of a day is waited out.
     give_up_after_hours: Annotated[float, Field(gt=0, le=24 * 30, allow_inf_nan=False)] = 24.0
     outage_probe_first_seconds: PositiveSeconds = 5.0
-    outage_probe_max_seconds: PositiveSeconds = 300.0
-    # Of the last 8 calls across jobs, this many failing transiently (and more than half of
-    # them) make an outage: all work pauses (calls); 9 or more: never.
+    # 15 s: after an outage of any length, work resumes within seconds of the service's
+    # return; a probe is one small call, so probing this often costs the service nothing.
+    outage_probe_max_seconds: PositiveSeconds = 15.0
+    # An outage (all work pauses) is this many transient failures in a row across jobs, no
+    # call going through between them (calls), the first outage_after_seconds ago or more;
+    # a service that still answers some calls is flaky: its failed calls are retried.
     outage_min_failures: Annotated[int, Field(ge=1, le=1000)] = 4
+    outage_after_seconds: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = 10.0
 
     @model_validator(mode="after")
     def _base_below_cap(self) -> Retry:

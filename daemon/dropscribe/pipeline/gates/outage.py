@@ -1,13 +1,18 @@
-"""The pause of an outage: when most recent calls to the service fail transiently, all work waits.
+"""The pause of an outage: when calls to the service stop going through, all work waits.
 
 Modelled on :mod:`.auth`. The gate sees the outcome of every step that calls the service
-(success, or a transient error: 5xx, 429, 408, resets, timeouts). When most of the last
-:data:`WINDOW_CALLS` outcomes across jobs are transient failures, the service counts as
-unavailable: one ``service.unavailable`` is logged, the scheduler is held, and from then on
-exactly one step at a time is let through as a probe, after a wait that doubles with each failed
-probe up to a cap. Every other step is parked without calling the service, and a failure during
-the pause burns no attempt of its job. The first call the service accepts ends the pause with
-one ``service.available``; the parked jobs go on at once.
+(success, or a transient error: 5xx, 429, 408, resets, timeouts). A service that still answers
+some calls is flaky, not down: each failed call is retried by the job's own policy (jittered
+backoff, Retry-After honoured) and nothing pauses. Only when calls across jobs keep failing,
+with none going through, for long enough (:class:`OutageRule`: so many transient failures in a
+row over so many seconds) does the service count as unavailable: one ``service.unavailable``
+is logged, the scheduler is held, and from then on exactly one step at a time is let through
+as a probe, after a wait that doubles with each failed probe up to a cap (15 s by default, so
+work resumes within seconds of the service's return after an outage of any length). Every
+probe starts with a small call (an upload-URL request, a submit or a poll; a recording is only
+uploaded after its upload-URL request went through). Every other step is parked without calling
+the service, and a failure during the pause burns no attempt of its job. The first call the
+service accepts ends the pause with one ``service.available``; the parked jobs go on at once.
 
 ``record`` is told when the pause starts and at each probe (since, next probe, epoch seconds)
 and when it ends (None, None), so ``status`` and ``STATUS=`` can say so.
@@ -15,27 +20,40 @@ and when it ends (None, None), so ``status`` and ``STATUS=`` can say so.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from dropscribe.audit import Event
 from dropscribe.core import errors
 from dropscribe.pipeline.gates.pause import PauseGate, PauseRecord, ProbeTiming
 from dropscribe.pipeline.ports import Audit
 
-# How many of the latest call outcomes, across jobs, the gate weighs (calls).
-WINDOW_CALLS = 8
 # A job turned away during the pause is looked at again this long after the next probe is due,
 # unless the pause ends first and wakes it (seconds).
 PARK_AFTER_PROBE_SECONDS = 5.0
 
 
-def is_outage(outcomes: Iterable[bool], min_failures: int = 4) -> bool:
-    """Given the latest call outcomes (True: the call went through), return True if they say
-    the service is unavailable: at least ``min_failures`` failures, and more than half."""
-    seen = list(outcomes)
-    failures = seen.count(False)
-    return failures >= min_failures and failures * 2 > len(seen)
+@dataclass(frozen=True)
+class OutageRule:
+    """What makes an outage: at least ``min_failures`` transient failures in a row across jobs
+    (no call going through between them), the first of them at least ``min_seconds`` ago; or
+    ``burst_failures`` in a row however fast they came, so that a backlog of jobs does not
+    spend ``min_seconds`` calling a service that is down. With a quarter of calls failing at
+    random, a run lasting seconds while other calls keep going through is all but impossible,
+    and so is a burst (a chance of about 1e-12 per call)."""
+
+    min_failures: int = 4  # the settings' retry section is where the defaults of these live
+    min_seconds: float = 10.0
+    burst_failures: int = 20  # not a setting: a bound on the calls an outage costs (calls)
+
+
+def is_outage(rule: OutageRule, failures_in_a_row: int, failing_seconds: float) -> bool:
+    """Given the rule, how many transient failures came in a row since the last call that went
+    through, and for how long (seconds since the first of them), return True if they say the
+    service is unavailable."""
+    if failures_in_a_row >= max(rule.min_failures, rule.burst_failures):
+        return True
+    return failures_in_a_row >= rule.min_failures and failing_seconds >= rule.min_seconds
 
 
 def counts_as_outage(exc: BaseException) -> bool:
@@ -59,10 +77,13 @@ class ServiceGate(PauseGate):
         now: Callable[[], float],
         timing: ProbeTiming,
         record: PauseRecord = lambda since, next_probe: None,
+        rule: OutageRule = OutageRule(),
     ) -> None:
         """``hold(seconds)`` holds the scheduler; ``now`` is wall-clock time (epoch seconds)."""
         super().__init__(hold, log, now, timing, record)
-        self._recent: deque[bool] = deque(maxlen=WINDOW_CALLS)
+        self._rule = rule
+        self._failures_in_a_row = 0
+        self._failing_since = 0.0  # when the first of those failures came (epoch seconds)
         self._prober: str | None = None  # the job whose step is the probe in flight
 
     def admit(self, job_id: str) -> bool:
@@ -76,6 +97,12 @@ class ServiceGate(PauseGate):
                 return True
             return False
 
+    def failures_in_a_row(self) -> int:
+        """Return how many calls across jobs have failed transiently in a row since the last
+        one that went through."""
+        with self._lock:
+            return self._failures_in_a_row
+
     def park_seconds(self) -> float:
         """Return how long a job turned away by :meth:`admit` waits before it asks again."""
         return self._until_probe() + PARK_AFTER_PROBE_SECONDS
@@ -84,12 +111,11 @@ class ServiceGate(PauseGate):
         """A step of ``job_id`` that called the service went through. Return True if that
         ended a pause (the parked jobs may go on now)."""
         with self._lock:
+            self._failures_in_a_row = 0
             pause = self._end_locked()
             if pause is None:
-                self._recent.append(True)
                 return False
             self._prober = None
-            self._recent.clear()
         self._resumed(Event.SERVICE_AVAILABLE, pause)
         return True
 
@@ -101,19 +127,20 @@ class ServiceGate(PauseGate):
             self._forget_probe(job_id)
             return False
         with self._lock:
+            now = self._now()
             pause = self._pause
             starting = pause is None
             if pause is not None and self._prober != job_id:
                 return True  # a call that left before the pause began
             if pause is not None:
                 self._prober = None
-                wait = self._probe_failed_locked(pause, self._now())
+                wait = self._probe_failed_locked(pause, now)
             else:
-                self._recent.append(False)
-                if not is_outage(self._recent, self._timing.min_failures):
+                if not self._outage_locked(now):
                     return False
-                pause, wait = self._begin_locked(self._now())
+                pause, wait = self._begin_locked(now)
             since, due = pause.since, pause.probe_due
+            in_a_row, failing = self._failures_in_a_row, now - self._failing_since
         self._tell(since, due)
         if starting:
             self._log.error(
@@ -121,10 +148,19 @@ class ServiceGate(PauseGate):
                 error=str(exc),
                 status=getattr(exc, "status", None),
                 probe_in_seconds=round(wait, 1),
-                hint="most recent calls to the service failed transiently; all work waits "
-                "and one probe at a time asks again; nothing fails meanwhile",
+                failures_in_a_row=in_a_row,
+                failing_seconds=round(failing, 1),
+                hint="calls to the service keep failing and none went through for a while; "
+                "all work waits and one probe at a time asks again; nothing fails meanwhile",
             )
         return True
+
+    def _outage_locked(self, now: float) -> bool:
+        """Count one more transient failure in a row; return True if the run makes an outage."""
+        if self._failures_in_a_row == 0:
+            self._failing_since = now
+        self._failures_in_a_row += 1
+        return is_outage(self._rule, self._failures_in_a_row, now - self._failing_since)
 
     def _forget_probe(self, job_id: str) -> None:
         # A probe that met another kind of error (a permanent one, a refused key) proved

@@ -27,11 +27,9 @@ class ProbeTiming:
     doubling (seconds)."""
 
     first_seconds: float = 5.0  # the settings' retry section is where the defaults live
-    max_seconds: float = 300.0
-    #: The outage gate's alone: the fewest transient failures among its latest WINDOW_CALLS
-    #: that make an outage; they must also be more than half of them, so a steady light mix
-    #: of 5xx never pauses.
-    min_failures: int = 4
+    #: The cap keeps a long pause probing often enough that work resumes soon after the
+    #: service (or the disk) is back, whatever the pause's length.
+    max_seconds: float = 15.0
 
 
 def probe_wait(timing: ProbeTiming, failed_probes: int) -> float:
