@@ -36,8 +36,15 @@ class CoverageGuard:
         self, model: WhisperModel, clip: Clip, args: TranscribeArgs, should_stop: StopCheck
     ) -> Transcript:
         """Return the transcript of a recording decoded on its own, tried again if short."""
+        return transcript_of(*self.best(model, clip, args, should_stop), self.min_coverage)
+
+    def best(
+        self, model: WhisperModel, clip: Clip, args: TranscribeArgs, should_stop: StopCheck
+    ) -> tuple[Decoding, list[Strategy]]:
+        """Return the decoding of a recording (or a piece of one) decoded on its own, tried
+        again if short, and the strategies tried."""
         first = decode(self.first, model, clip.samples, clip.speech, args, should_stop)
-        return self.settled(model, clip, first, args, should_stop)
+        return self.bettered(model, clip, first, args, should_stop)
 
     def settled(
         self,
@@ -49,16 +56,30 @@ class CoverageGuard:
     ) -> Transcript:
         """Given a recording's first decoding, return its transcript: that decoding, or, when
         it covers too little, the better of it and the other strategy's."""
+        return transcript_of(
+            *self.bettered(model, clip, first, args, should_stop), self.min_coverage
+        )
+
+    def bettered(
+        self,
+        model: WhisperModel,
+        clip: Clip,
+        first: Decoding,
+        args: TranscribeArgs,
+        should_stop: StopCheck,
+    ) -> tuple[Decoding, list[Strategy]]:
+        """Given a first decoding, return it, or, when it covers too little, the better of it
+        and the other strategy's; and the strategies tried."""
         tried = [first.strategy]
         best = first
         if best.coverage.ratio < self.min_coverage:
             tried.append(other(first.strategy))
             again = decode(tried[-1], model, clip.samples, clip.speech, args, should_stop)
             best = max(best, again, key=lambda d: d.coverage.ratio)
-        return transcript_of(best, self.min_coverage, tried)
+        return best, tried
 
 
-def transcript_of(decoding: Decoding, min_coverage: float, tried: list[Strategy]) -> Transcript:
+def transcript_of(decoding: Decoding, tried: list[Strategy], min_coverage: float) -> Transcript:
     """Return the Whisper-shaped transcript plus what the engine knows about its coverage."""
     coverage = decoding.coverage
     text = "".join(view["text"] for view in decoding.segments).strip()
