@@ -52,11 +52,12 @@ log = logging.getLogger(__name__)
 #: What responses call the bundled model.
 BUNDLED_LABEL = "tiny.en"
 
-#: Default longest audio accepted, in hours. faster-whisper's transcribe computes the whole
-#: recording's spectrogram in one pass, which peaks at about 51 MiB per minute of audio
-#: (measured: +467 MiB for 10 min, +1.5 GiB for 30 min), so one hour costs about 3 GiB on top
-#: of the model: what fits the units' MemoryMax=4G with one worker. Raise both together.
-DEFAULT_MAX_AUDIO_HOURS = 1.0
+#: Default longest audio accepted, in hours: a guard against absurd inputs, not a memory
+#: budget. Recordings are transcribed a few minutes at a time, so memory is the same for any
+#: length; what a longer one costs is time (about 2 s of one 2-core machine per audio minute
+#: with tiny.en: 26 h take under an hour). A day of a dictaphone, with room for a header that
+#: rounds up, gets through; a file that claims more is a mistake or a decompression bomb.
+DEFAULT_MAX_AUDIO_HOURS = 26.0
 
 
 class WhisperEngine:

@@ -28,8 +28,10 @@ _PUBLIC_URL = re.compile(
     r"^https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?(?:/[A-Za-z0-9._~/-]*)?$"
 )
 
-#: Largest max_audio_hours accepted: a day of audio is 5.5 GB of samples already.
-MAX_AUDIO_HOURS_CEILING = 24.0
+#: Largest max_audio_hours accepted, a week: memory no longer limits the length (a recording
+#: is transcribed a few minutes at a time), but a week of audio is days of engine time on a
+#: CPU, past which a limit guards nothing.
+MAX_AUDIO_HOURS_CEILING = 168.0
 
 #: The four model paths of the Tiyaro protocol.
 PROTOCOL_ROUTES = ("whisper-tiny", "whisper-small", "whisper-medium", "whisper-large")
