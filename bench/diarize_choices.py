@@ -15,7 +15,10 @@ way: the share of true speech time whose words got the right speaker (best one-t
 the speakers found against the true count, and diarization time over transcription time.
 No target: it is the evidence for a choice, not a pass mark.
 
-Usage: .venv/bin/python bench/diarize_choices.py [--random N] [--seed N]
+``--small`` is a smoke run: the short dialogue of ``bench/diarize.py --small`` alone.
+
+Usage: .venv/bin/python bench/diarize_choices.py [--random N] [--seed N] [--small]
+       [--results-dir DIR]
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import print_table, write_report
-from diarize import DIALOGUES
+from _common import add_results_option, print_table, write_report
+from diarize import DIALOGUES, SMALL_TURNS
 
 from dropscribe.core.transcript import Transcript
 from support.dialogue import (
@@ -110,6 +113,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--random", type=int, default=6, help="random dialogues (default 6)")
     parser.add_argument("--seed", type=int, default=7, help="their seed (default 7)")
+    parser.add_argument("--small", action="store_true", help="one short dialogue (a smoke run)")
+    add_results_option(parser)
     args = parser.parse_args()
     started = time.time()
     from dropscribe.engine.whisper import WhisperEngine
@@ -118,7 +123,12 @@ def main() -> None:
     engine.model("bundled")
     folder = Path(tempfile.mkdtemp(prefix="dropscribe-bench-diarize-"))
     cases: list[tuple[Path, list[Spoken], Transcript, float]] = []
-    for n, turns in enumerate([*DIALOGUES.values(), *random_dialogues(args.random, args.seed)]):
+    chosen = (
+        [SMALL_TURNS]
+        if args.small
+        else [*DIALOGUES.values(), *random_dialogues(args.random, args.seed)]
+    )
+    for n, turns in enumerate(chosen):
         samples, truth = dialogue(turns)
         path = write_wav(folder / f"dialogue-{n}.wav", samples)
         begun = time.monotonic()
@@ -151,7 +161,7 @@ def main() -> None:
         ["way", "attributed, mean", "worst", "x transcription, median", "speakers found/true"],
         rows,
     )
-    write_report("diarize_choices", started, vars(args), data, [])
+    write_report("diarize_choices", started, vars(args), data, [], args.results_dir)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,15 @@ a long recording made of them end to end is transcribed:
 - many: the engine's cross-job batching (``transcribe_many``) over all the fixtures at once.
 
 Real-time factor = processing seconds / audio seconds (lower is faster); median and spread of
-``--repeat`` interleaved runs (default 3), after one warm-up run of each. Writes
-bench/results/gpu.json. On a machine without CUDA it says so and exits 0.
+``--repeat`` interleaved runs (default 3), after one warm-up run of each. Writes gpu.json into
+``--results-dir`` (default bench/results). On a machine without CUDA it says so and exits 0.
 
-Usage: .venv/bin/python bench/gpu.py [--repeat N] [--large NAME]
+``--small`` is a smoke run: jfk.flac and the bundled model alone, one run of each strategy and
+no warm-up;
+without CUDA it runs on the CPU (the report's ``cuda`` says which), so the script can be
+checked anywhere, but its figures are then no GPU figures.
+
+Usage: .venv/bin/python bench/gpu.py [--repeat N] [--large NAME] [--small] [--results-dir DIR]
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, Target, print_table, write_report
+from _common import ROOT, Target, add_results_option, print_table, write_report
 
 SPEECH = ROOT.parent / "shared" / "fixtures" / "speech"
 FIXTURES = ("jfk.flac", "OSR_us_000_0034_8k.wav", "multilingual.mp3", "stereo_diarization.wav")
+#: The smoke run's only recording (--small).
+SMALL_FIXTURE = "jfk.flac"
 
 #: Decoding parameters: the daemon's defaults.
 ARGS: dict[str, Any] = {"language": "en", "beam_size": 5, "temperature": (0.0, 0.2, 0.4, 0.6)}
@@ -65,8 +72,9 @@ def timed(run: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def measure(spec: str, files: list[Path], repeat: int) -> dict[str, Any]:
-    """Return the real-time factors of plain, batched and many for one model spec."""
+def measure(spec: str, files: list[Path], repeat: int, warm_up: bool) -> dict[str, Any]:
+    """Return the real-time factors of plain, batched and many for one model spec, after one
+    warm-up run of each with ``warm_up``."""
     from faster_whisper import decode_audio
 
     from dropscribe.engine.loading import device_settings, model_location
@@ -89,7 +97,7 @@ def measure(spec: str, files: list[Path], repeat: int) -> dict[str, Any]:
         engine.transcribe_many(spec, files, ARGS, never)
 
     sides = {"plain": plain, "batched": batched, "many": many}
-    for run in sides.values():
+    for run in sides.values() if warm_up else ():
         run()  # warm-up: CUDA kernels, caches
     seconds: dict[str, list[float]] = {name: [] for name in sides}
     for _ in range(repeat):
@@ -114,24 +122,38 @@ def measure(spec: str, files: list[Path], repeat: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Measure on CUDA, print the table, write bench/results/gpu.json."""
+    """Measure on CUDA, print the table, write gpu.json."""
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cli.add_argument("--repeat", type=int, default=3)
     cli.add_argument("--large", default="large-v3-turbo", help="a larger model, if cached")
+    cli.add_argument(
+        "--small",
+        action="store_true",
+        help="jfk.flac, bundled model, 1 run; on the CPU without CUDA (a smoke run)",
+    )
+    add_results_option(cli)
     args = cli.parse_args()
     from dropscribe.engine.loading import device_settings
     from dropscribe.engine.models import info
 
-    if device_settings()[0] != "cuda":
-        print("no CUDA device visible: nothing measured")
-        return
+    cuda = device_settings()[0] == "cuda"
+    if not cuda:
+        if not args.small:
+            print("no CUDA device visible: nothing measured")
+            return
+        print("no CUDA device visible: the smoke run measures on the CPU")
     started = time.time()
-    specs = ["bundled"] + ([args.large] if info(args.large).offline else [])
+    repeat = 1 if args.small else args.repeat
+    large = not args.small and info(args.large).offline
+    specs = ["bundled"] + ([args.large] if large else [])
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        files = [SPEECH / name for name in FIXTURES] + [long_recording(Path(tmp))]
+        if args.small:
+            files = [SPEECH / SMALL_FIXTURE]
+        else:
+            files = [SPEECH / name for name in FIXTURES] + [long_recording(Path(tmp))]
         for spec in specs:
-            results.append(measure(spec, files, args.repeat))
+            results.append(measure(spec, files, repeat, warm_up=not args.small))
     rows = [
         [r["model"], name, f"{v['median']:.4f} ({v['min']:.4f}-{v['max']:.4f})"]
         for r in results
@@ -147,7 +169,9 @@ def main() -> None:
         )
         for r in results
     ]
-    write_report("gpu", started, vars(args), {"models": results}, targets)
+    data = {"cuda": cuda, "models": results}
+    arguments = {**vars(args), "repeat": repeat}
+    write_report("gpu", started, arguments, data, targets, args.results_dir)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ so an idle daemon has not loaded it). After READY=1 and a warm-up, reads utime +
 running them side by side changes little and saves minutes. Reports CPU seconds and percent of
 one core, with RSS and threads at the end. Target (issue 6): <= 1% of one core.
 
-Usage: .venv/bin/python bench/idle.py [--small] [--seconds N]
+Usage: .venv/bin/python bench/idle.py [--small] [--seconds N] [--warmup N] [--results-dir DIR]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 from _common import (
     BENCH_TOKEN,
     Target,
+    add_results_option,
     bench_daemon,
     bench_settings,
     cpu_seconds,
@@ -86,15 +87,21 @@ def measure(window: float, warmup: float) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    """Measure, write bench/results/idle.json, print the table."""
+    """Measure, write idle.json, print the table."""
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    cli.add_argument("--small", action="store_true", help="a 10 s window (a smoke run)")
+    cli.add_argument(
+        "--small", action="store_true", help="a 3 s window after 2 s of warm-up (a smoke run)"
+    )
     cli.add_argument("--seconds", type=float, default=None, help="window (default 60)")
-    cli.add_argument("--warmup", type=float, default=WARMUP_SECONDS, help="seconds before it")
+    cli.add_argument(
+        "--warmup", type=float, default=None, help=f"seconds before it (default {WARMUP_SECONDS:g})"
+    )
+    add_results_option(cli)
     args = cli.parse_args()
-    window = args.seconds or (10.0 if args.small else 60.0)
+    window = args.seconds or (3.0 if args.small else 60.0)
+    warmup = args.warmup if args.warmup is not None else (2.0 if args.small else WARMUP_SECONDS)
     started = time.time()
-    rows = measure(window, args.warmup)
+    rows = measure(window, warmup)
     print_table(
         ["variant", "window s", "CPU s", "% of a core", "RSS MB", "threads", "fds", "start s"],
         [
@@ -118,9 +125,10 @@ def main() -> None:
     write_report(
         "idle",
         started,
-        {"window_seconds": window, "warmup_seconds": args.warmup},
+        {"window_seconds": window, "warmup_seconds": warmup},
         {"variants": rows},
         targets,
+        args.results_dir,
     )
 
 

@@ -7,6 +7,7 @@ into the inbox (as cp would), recording the time each is closed, with a pseudo-r
 event. Reports median, p95 and max per mode. Target (issue 4): p95 <= settle_seconds + 1 s.
 
 Usage: .venv/bin/python bench/latency.py [--small] [--files N] [--settle SECONDS]
+       [--results-dir DIR]
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from _common import (
     BENCH_TOKEN,
     Target,
+    add_results_option,
     bench_daemon,
     bench_settings,
     event_time,
@@ -77,14 +79,15 @@ def measure_mode(mode: str, files: int, settle: float, seed: int) -> dict[str, A
 
 
 def main() -> None:
-    """Measure both observer modes, write bench/results/latency.json, print the table."""
+    """Measure both observer modes, write latency.json, print the table."""
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    cli.add_argument("--small", action="store_true", help="10 files per mode (a smoke run)")
+    cli.add_argument("--small", action="store_true", help="5 files per mode (a smoke run)")
     cli.add_argument("--files", type=int, default=None, help="files per mode (default 100)")
     cli.add_argument("--settle", type=float, default=0.5, help="watch.settle_seconds")
     cli.add_argument("--seed", type=int, default=1)
+    add_results_option(cli)
     args = cli.parse_args()
-    files = args.files or (10 if args.small else 100)
+    files = args.files or (5 if args.small else 100)
     started = time.time()
     rows = [measure_mode(mode, files, args.settle, args.seed) for mode in MODES]
     print_table(
@@ -123,6 +126,7 @@ def main() -> None:
         },
         {"modes": rows},
         targets,
+        args.results_dir,
     )
 
 

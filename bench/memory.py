@@ -7,7 +7,7 @@ bytes with --random) into the inbox and samples /proc/PID/status every 50 ms unt
 published. Reports baseline, peak and growth, and the upload's duration and rate from the
 upload.done event. Target (issue 6): RSS growth <= 30 MB.
 
-Usage: .venv/bin/python bench/memory.py [--small] [--mib N] [--random]
+Usage: .venv/bin/python bench/memory.py [--small] [--mib N] [--random] [--results-dir DIR]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from _common import (
     BENCH_TOKEN,
     ProcSampler,
     Target,
+    add_results_option,
     bench_daemon,
     bench_settings,
     print_table,
@@ -88,13 +89,14 @@ def measure(mib: int, random_data: bool) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Measure, write bench/results/memory.json, print the table."""
+    """Measure, write memory.json, print the table."""
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    cli.add_argument("--small", action="store_true", help="64 MiB (a smoke run)")
+    cli.add_argument("--small", action="store_true", help="16 MiB (a smoke run)")
     cli.add_argument("--mib", type=int, default=None, help="file size in MiB (default 1024)")
     cli.add_argument("--random", action="store_true", help="random content instead of sparse")
+    add_results_option(cli)
     args = cli.parse_args()
-    mib = args.mib or (64 if args.small else 1024)
+    mib = args.mib or (16 if args.small else 1024)
     started = time.time()
     result = measure(mib, args.random)
     print_table(
@@ -125,7 +127,8 @@ def main() -> None:
         Target("job published", 0.0 if result["completed"] else 1.0, 0.0, "unfinished"),
         Target(f"RSS growth during a {mib} MiB upload", result["growth_mb"], GROWTH_LIMIT_MB, "MB"),
     ]
-    write_report("memory", started, {"mib": mib, "random": args.random}, result, targets)
+    arguments = {"mib": mib, "random": args.random}
+    write_report("memory", started, arguments, result, targets, args.results_dir)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ thread count and open file descriptors, and the RSS of the daemon together with 
 processes (the completeness guard's speech detection runs in one). Targets (issue 6):
 peak RSS <= 150 MB, peak threads <= workers.transfers + 10.
 
-Usage: .venv/bin/python bench/scale.py [--small] [--files N] [--transfers N]
+Usage: .venv/bin/python bench/scale.py [--small] [--files N] [--transfers N] [--results-dir DIR]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from _common import (
     BENCH_TOKEN,
     ProcSampler,
     Target,
+    add_results_option,
     bench_daemon,
     bench_settings,
     event_counts,
@@ -100,14 +101,15 @@ def measure(files: int, transfers: int, settle: float) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Measure, write bench/results/scale.json, print the table."""
+    """Measure, write scale.json, print the table."""
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    cli.add_argument("--small", action="store_true", help="200 files (a smoke run)")
+    cli.add_argument("--small", action="store_true", help="50 files (a smoke run)")
     cli.add_argument("--files", type=int, default=None, help="files to drop (default 2000)")
     cli.add_argument("--transfers", type=int, default=2, help="workers.transfers")
     cli.add_argument("--settle", type=float, default=0.5, help="watch.settle_seconds")
+    add_results_option(cli)
     args = cli.parse_args()
-    files = args.files or (200 if args.small else 2000)
+    files = args.files or (50 if args.small else 2000)
     started = time.time()
     result = measure(files, args.transfers, args.settle)
     proc = result["proc"]
@@ -168,6 +170,7 @@ def main() -> None:
         },
         result,
         targets,
+        args.results_dir,
     )
 
 

@@ -13,9 +13,11 @@ then, on the same recordings and the same bundled model:
 3. the broker's and the bucket's share: Redis commands per job (INFO commandstats before and
    after), bytes moved through the bucket per job, and the front end's time per request.
 
-Writes bench/results/scale_out.json. The figures feed the README's estimate for N GPU workers.
+Writes scale_out.json into ``--results-dir`` (default bench/results). The figures feed the
+README's estimate for N GPU workers. ``--small`` is a smoke run: jfk.flac alone, one round,
+2 jobs drained by one worker process, a 1 s idle window.
 
-Usage: .venv/bin/python bench/scale_out.py [--repeat N] [--jobs N] [--small]
+Usage: .venv/bin/python bench/scale_out.py [--repeat N] [--jobs N] [--small] [--results-dir DIR]
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
 import requests
-from _common import BENCH_TOKEN, ROOT, print_table, write_report
+from _common import BENCH_TOKEN, ROOT, add_results_option, print_table, write_report
 
 from dropscribe.scaleout.frontend import assemble_front_end
 from dropscribe.server.embedded import EmbeddedServer, ServerOptions
@@ -46,6 +49,28 @@ SUBMIT = "/v1/async/ent/tiyarofs/1/openai/whisper-tiny"
 
 #: Seconds one long poll may hold (the server's maximum).
 LONG_POLL_SECONDS = 30
+
+#: Seconds over which the Redis commands of one idle worker are counted.
+IDLE_SECONDS = 5.0
+
+#: The worker process counts of the throughput runs.
+WORKER_COUNTS = (1, 2)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one run measures: rounds, jobs per throughput run, recordings, the idle window
+    (seconds) and the worker process counts."""
+
+    repeat: int
+    jobs: int
+    fixtures: tuple[str, ...] = FIXTURES
+    idle_seconds: float = IDLE_SECONDS
+    worker_counts: tuple[int, ...] = WORKER_COUNTS
+
+
+#: The smoke run's plan (--small).
+SMALL_PLAN = Plan(repeat=1, jobs=2, fixtures=FIXTURES[:1], idle_seconds=1.0, worker_counts=(1,))
 
 
 def headers() -> dict[str, str]:
@@ -136,10 +161,10 @@ def commands_per_second(client: redis.Redis, seconds: float) -> float:
 
 
 def measure_overhead(
-    repeat: int, broker: str, storage: str, env: dict[str, str], tmp: Path
+    plan: Plan, broker: str, storage: str, env: dict[str, str], tmp: Path
 ) -> dict[str, Any]:
     times: dict[str, dict[str, list[float]]] = {
-        mode: {name: [] for name in FIXTURES} for mode in ("sqlite", "distributed")
+        mode: {name: [] for name in plan.fixtures} for mode in ("sqlite", "distributed")
     }
     steps: dict[str, dict[str, list[float]]] = {
         mode: {"upload_url": [], "put": [], "submit": []} for mode in times
@@ -152,10 +177,10 @@ def measure_overhead(
     ):
         for server in (local, front):  # warm-up: page cache, first model use
             one_job(server.base_url, SPEECH / FIXTURES[0], {k: [] for k in steps["sqlite"]})
-        idle_rate = commands_per_second(client, 5.0)
+        idle_rate = commands_per_second(client, plan.idle_seconds)
         per_job_commands: list[float] = []
-        for _ in range(repeat):
-            for name in FIXTURES:
+        for _ in range(plan.repeat):
+            for name in plan.fixtures:
                 times["sqlite"][name].append(
                     one_job(local.base_url, SPEECH / name, steps["sqlite"])
                 )
@@ -175,18 +200,18 @@ def measure_overhead(
 
 
 def measure_throughput(
-    repeat: int, jobs: int, broker: str, storage: str, env: dict[str, str], tmp: Path
+    plan: Plan, broker: str, storage: str, env: dict[str, str], tmp: Path
 ) -> dict[str, list[float]]:
-    """Return, per worker count, the wall seconds to drain ``jobs`` jobs submitted at once."""
-    drained: dict[str, list[float]] = {"1": [], "2": []}
+    """Return, per worker count, the wall seconds to drain the plan's jobs submitted at once."""
+    drained: dict[str, list[float]] = {str(count): [] for count in plan.worker_counts}
     audio = SPEECH / FIXTURES[0]
     with front_end(broker, storage, tmp / "front-throughput") as front:
-        for _ in range(repeat):
-            for count in (1, 2):
+        for _ in range(plan.repeat):
+            for count in plan.worker_counts:
                 with workers(count, broker, storage, env):
                     scratch: dict[str, list[float]] = {"upload_url": [], "put": [], "submit": []}
                     start = time.perf_counter()
-                    polls = [submit_file(front.base_url, audio, scratch) for _ in range(jobs)]
+                    polls = [submit_file(front.base_url, audio, scratch) for _ in range(plan.jobs)]
                     for poll in polls:
                         wait_final(poll)
                     drained[str(count)].append(time.perf_counter() - start)
@@ -201,9 +226,12 @@ def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     cli.add_argument("--repeat", type=int, default=3, help="interleaved rounds (default 3)")
     cli.add_argument("--jobs", type=int, default=8, help="jobs per throughput run (default 8)")
-    cli.add_argument("--small", action="store_true", help="smoke run: 1 round, 2 jobs")
+    cli.add_argument(
+        "--small", action="store_true", help="smoke run: 1 round, 1 recording, 2 jobs, 1 worker"
+    )
+    add_results_option(cli)
     args = cli.parse_args()
-    repeat, jobs = (1, 2) if args.small else (args.repeat, args.jobs)
+    plan = SMALL_PLAN if args.small else Plan(args.repeat, args.jobs)
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="bench-scale-out-") as name:
         tmp = Path(name)
@@ -211,11 +239,11 @@ def main() -> None:
             env = s3.aws_env()
             os.environ.update(env)
             broker, storage = redis_server.url(), "s3://bench/jobs"
-            overhead = measure_overhead(repeat, broker, storage, env, tmp)
-            drained = measure_throughput(repeat, jobs, broker, storage, env, tmp)
+            overhead = measure_overhead(plan, broker, storage, env, tmp)
+            drained = measure_throughput(plan, broker, storage, env, tmp)
     rows = []
     per_job: dict[str, dict[str, float]] = {}
-    for name in FIXTURES:
+    for name in plan.fixtures:
         local = overhead["seconds"]["sqlite"][name]
         dist = overhead["seconds"]["distributed"][name]
         extra = [d - s for d, s in zip(dist, local, strict=True)]
@@ -232,8 +260,8 @@ def main() -> None:
     print(f"redis commands per job: {overhead['redis_commands_per_job']:.0f}")
     idle = overhead["redis_idle_commands_per_second_one_worker"]
     print(f"redis commands per second, one idle worker: {idle:.1f}")
-    audio = AUDIO_SECONDS[FIXTURES[0]] * jobs
-    print(f"\nthroughput: {jobs} x {FIXTURES[0]} submitted at once")
+    audio = AUDIO_SECONDS[FIXTURES[0]] * plan.jobs
+    print(f"\nthroughput: {plan.jobs} x {FIXTURES[0]} submitted at once")
     print_table(
         ["worker processes", "wall s, median (min-max)", "audio s per wall s"],
         [[count, spread(v), f"{audio / statistics.median(v):.2f}"] for count, v in drained.items()],
@@ -242,8 +270,14 @@ def main() -> None:
         "scale_out",
         started,
         vars(args),
-        {"overhead": overhead, "per_job": per_job, "throughput_wall_seconds": drained},
+        {
+            "plan": asdict(plan),
+            "overhead": overhead,
+            "per_job": per_job,
+            "throughput_wall_seconds": drained,
+        },
         [],
+        args.results_dir,
     )
 
 

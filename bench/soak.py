@@ -14,9 +14,10 @@ SIGKILL and is started again; once, at ``--fill-at`` of the run, the disk is fil
 * RSS and open fds of the daemon over time (sampled every few seconds, per run between kills);
 * latency from arrival (rename into the inbox) to the .json in the outbox: median and p95.
 
-Usage (the default is a 30-minute run; ``--minutes 3`` a short one)::
+Usage (the default is a 30-minute run; ``--minutes 3`` a short one; ``--small`` a 10 s smoke
+run with an arrival every 0.5 s on average, a kill every 4 s and the disk full for 2 s)::
 
-    .venv/bin/python bench/soak.py [--minutes 30] [--seed 1]
+    .venv/bin/python bench/soak.py [--minutes 30] [--seed 1] [--small] [--results-dir DIR]
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from typing import Any
 from _common import (
     BENCH_TOKEN,
     Target,
+    add_results_option,
     open_fds,
     percentile,
     print_table,
@@ -60,6 +62,8 @@ EVIDENCE = "evidence"
 #: Size of the tmpfs holding the data root (MiB).
 DISK_MIB = 64
 OUTPUTS = ("json", "srt", "txt", "vtt")
+#: What the smoke run (--small) sets, by option: a short run that still kills and fills.
+SMALL_RUN = {"minutes": 10 / 60, "mean_gap": 0.5, "kill_every": 4.0, "full_seconds": 2.0}
 #: The console events the report counts.
 PAUSE_EVENTS = (
     "storage.full",
@@ -361,7 +365,12 @@ def main() -> None:
     parser.add_argument("--kill-every", type=float, default=180.0, help="seconds between SIGKILLs")
     parser.add_argument("--fill-at", type=float, default=0.5, help="when the disk fills (0..1)")
     parser.add_argument("--full-seconds", type=float, default=30.0, help="how long it stays full")
+    parser.add_argument("--small", action="store_true", help="a 10 s smoke run")
+    add_results_option(parser)
     args = parser.parse_args()
+    if args.small:
+        for name, value in SMALL_RUN.items():
+            setattr(args, name, value)
     started = time.time()
     root = Path(tempfile.mkdtemp(prefix="dropscribe-bench-soak-"))
     try:
@@ -376,7 +385,7 @@ def main() -> None:
         Target("duplicates", len(data["published_twice"]) + data["billed_twice"], 0, "files"),
         Target("failed files", len(data["failed"]), 0, "files"),
     ]
-    write_report("soak", started, vars(args), data, zero)
+    write_report("soak", started, vars(args), data, zero, args.results_dir)
     sys.exit(0)
 
 

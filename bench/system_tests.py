@@ -2,12 +2,19 @@
 
 Alternates, ``--repeat`` times: *cold*, with the cache folder emptied first (debootstrap and the
 wheel downloads run), then *warm*, with the cache the cold run left. Each run is
-``pytest tests/system`` in a fresh process, with its own cache folder (``bench/results/
-system-cache``, never the shared one in /var/cache) through DROPSCRIBE_SYSTEM_TEST_CACHE. The
-set-up phases are read from the run's terminal summary. Needs root, like the tests.
+``pytest tests/system`` in a fresh process, with its own cache folder (``system-cache`` in
+``--results-dir``, by default ``bench/results``; never the shared one in /var/cache) through
+DROPSCRIBE_SYSTEM_TEST_CACHE. The set-up phases are read from the run's terminal summary.
+Needs root, like the tests.
 
 Target: a run fits in what .ci/run can spend on it, 15 minutes for the whole suite; the
 figure to compare with the rest of the suite is the cold one.
+
+``--small`` is a smoke run of the script, not of the system tests: one cold/warm pair that
+only collects them (``--collect-only``), since running them needs root, systemd-nspawn and
+minutes to build a Debian root. Its figures say nothing about the system tests.
+
+Usage: .venv/bin/python bench/system_tests.py [--repeat N] [--small] [--results-dir DIR]
 """
 
 from __future__ import annotations
@@ -19,12 +26,13 @@ import shutil
 import statistics
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
-from _common import PYTHON, RESULTS_DIR, ROOT, Target, print_table, write_report
+from _common import PYTHON, ROOT, Target, add_results_option, print_table, write_report
 
-#: The cache the benchmark owns (emptied for each cold run).
-CACHE = RESULTS_DIR / "system-cache"
+#: The cache the benchmark owns (emptied for each cold run), in --results-dir.
+CACHE_NAME = "system-cache"
 #: A phase line of the terminal summary: "   64.0 s  Debian root build (0 when cached)".
 PHASE = re.compile(r"^\s*(\d+(?:\.\d+)?) s  (.+)$", re.MULTILINE)
 #: What one cold run may take, in seconds: the whole of .ci/run's 15 minutes.
@@ -35,12 +43,15 @@ OUTPUT_TAIL_CHARS = 6000
 RUN_TIMEOUT_SECONDS = 1200
 
 
-def run_once(kind: str) -> dict[str, Any]:
-    """Run the system tests once (after emptying the cache for ``kind`` "cold")."""
+def run_once(kind: str, cache: Path, collect_only: bool) -> dict[str, Any]:
+    """Run the system tests once (after emptying ``cache`` for ``kind`` "cold"), or with
+    ``collect_only`` only collect them."""
     if kind == "cold":
-        shutil.rmtree(CACHE, ignore_errors=True)
-    env = {**os.environ, "DROPSCRIBE_SYSTEM_TEST_CACHE": str(CACHE)}
+        shutil.rmtree(cache, ignore_errors=True)
+    env = {**os.environ, "DROPSCRIBE_SYSTEM_TEST_CACHE": str(cache)}
     argv = [str(PYTHON), "-m", "pytest", "tests/system", "-q", "-p", "no:cacheprovider"]
+    if collect_only:
+        argv.append("--collect-only")
     started = time.monotonic()
     result = subprocess.run(
         argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS
@@ -61,12 +72,20 @@ def run_once(kind: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Measure, write bench/results/system_tests.json, print the table."""
+    """Measure, write system_tests.json, print the table."""
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cli.add_argument("--repeat", type=int, default=3, help="cold/warm pairs (default 3)")
+    cli.add_argument(
+        "--small", action="store_true", help="one pair that only collects the tests (a smoke run)"
+    )
+    add_results_option(cli)
     args = cli.parse_args()
+    if args.small:
+        print("smoke run: the system tests are collected, not run")
     started = time.time()
-    runs = [run_once(kind) for _ in range(args.repeat) for kind in ("cold", "warm")]
+    cache = args.results_dir / CACHE_NAME
+    repeat = 1 if args.small else args.repeat
+    runs = [run_once(kind, cache, args.small) for _ in range(repeat) for kind in ("cold", "warm")]
     print_table(
         ["run", "wall s", "exit", "root build s", "pytest summary"],
         [
@@ -96,7 +115,9 @@ def main() -> None:
     targets = [
         Target("cold system tests, median", figures["cold"]["median"], CI_BUDGET_SECONDS, "s")
     ]
-    write_report("system_tests", started, vars(args), {"runs": runs, "figures": figures}, targets)
+    data = {"collect_only": args.small, "runs": runs, "figures": figures}
+    arguments = {**vars(args), "repeat": repeat}
+    write_report("system_tests", started, arguments, data, targets, args.results_dir)
 
 
 if __name__ == "__main__":

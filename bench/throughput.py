@@ -39,8 +39,11 @@ worker above) and ``dropscribe once``, interleaved ``--repeat`` times; the media
 wall time and WER of each side are reported. Target (issue 9): on the varied one, dropscribe
 <= 0.7 x plain, WER no worse than plain + 1 point; the repeated one is reported beside.
 
+``--small`` is a smoke run: one clip, one direct and one dropscribe run with no warm-up before,
+and the seed with fast polls only.
+
 Usage: .venv/bin/python bench/throughput.py [--small] [--files N] [--repeat N]
-       [--skip-seed-as-written] [--long [--skip-repeated]]
+       [--skip-seed-as-written] [--long [--skip-repeated]] [--results-dir DIR]
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ from _common import (
     PYTHON,
     ROOT,
     Target,
+    add_results_option,
     bench_daemon,
     bench_settings,
     event_counts,
@@ -129,11 +133,12 @@ def wav_seconds(path: Path) -> float:
         return wav.getnframes() / wav.getframerate()
 
 
-def speak(sentence: str, out: Path, rate: int) -> float:
-    """Synthesize the sentence to a 16 kHz mono WAV at ``rate`` words/min; return its seconds."""
+def speak(sentence: str, out: Path, rate: int, voice: str = "en-us") -> float:
+    """Synthesize the sentence with espeak-ng's ``voice`` to a 16 kHz mono WAV at ``rate``
+    words/min; return its seconds."""
     raw = out.with_suffix(".raw.wav")
     subprocess.run(
-        ["espeak-ng", "-v", "en-us", "-s", str(rate), "-w", str(raw), sentence],
+        ["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(raw), sentence],
         check=True,
         capture_output=True,
     )
@@ -588,9 +593,9 @@ def measure_long(clip: dict[str, Any], repeat: int, settle: float) -> dict[str, 
     }
 
 
-def main_long(repeat: int, settle: float, skip_repeated: bool) -> None:
+def main_long(repeat: int, settle: float, skip_repeated: bool, folder: Path) -> None:
     """Measure the two long recordings (or the varied one alone); write
-    bench/results/throughput_long.json."""
+    throughput_long.json into ``folder``."""
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="dropscribe-bench-long-") as tmp:
         varied, repeated = long_recordings(Path(tmp))
@@ -618,18 +623,19 @@ def main_long(repeat: int, settle: float, skip_repeated: bool) -> None:
         ),
         Target("varied: dropscribe WER - plain WER", wer_gap, 0.01, ""),
     ]
-    write_report(
-        "throughput_long", started, {"repeat": repeat, "settle_seconds": settle}, results, targets
-    )
+    arguments = {"repeat": repeat, "settle_seconds": settle}
+    write_report("throughput_long", started, arguments, results, targets, folder)
 
 
 # -- report ---------------------------------------------------------------------------------------
 
 
 def main() -> None:
-    """Measure every side, write bench/results/throughput.json, print the table."""
+    """Measure every side, write throughput.json, print the table."""
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    cli.add_argument("--small", action="store_true", help="3 files (a smoke run)")
+    cli.add_argument(
+        "--small", action="store_true", help="1 file, 1 run, fast-polling seed only (a smoke run)"
+    )
     cli.add_argument("--files", type=int, default=None, help="files (default 20, at most 20)")
     cli.add_argument("--settle", type=float, default=0.5, help="watch.settle_seconds")
     cli.add_argument(
@@ -649,22 +655,26 @@ def main() -> None:
         help="with --long: the varied recording alone (plain decoding of the other takes minutes)",
     )
     cli.add_argument("--direct-worker", nargs="+", help=argparse.SUPPRESS)
+    add_results_option(cli)
     args = cli.parse_args()
     if args.direct_worker:
         direct_worker(Path(args.direct_worker[0]), args.direct_worker[1:])
         return
     if args.long:
-        main_long(args.repeat, args.settle, args.skip_repeated)
+        main_long(args.repeat, args.settle, args.skip_repeated, args.results_dir)
         return
-    count = min(len(SENTENCES), args.files or (3 if args.small else 20))
+    count = min(len(SENTENCES), args.files or (1 if args.small else 20))
+    repeat = 1 if args.small else args.repeat
+    seed_as_written = not (args.small or args.skip_seed_as_written)
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="dropscribe-bench-speech-") as tmp:
         clips = make_speech(Path(tmp), count)
         audio_seconds = sum(c["seconds"] for c in clips)
         print(f"{count} clips, {audio_seconds:.1f} s of speech", flush=True)
-        run_direct(clips[:1])  # warm-up: the page cache holds the libraries and weights after
+        if not args.small:
+            run_direct(clips[:1])  # warm-up: the page cache holds the libraries and weights after
         directs, runs = [], []
-        for _ in range(args.repeat):  # interleaved, so drift in machine load hits both sides
+        for _ in range(repeat):  # interleaved, so drift in machine load hits both sides
             directs.append(run_direct(clips))
             print(f"direct engine: {directs[-1]['wall_seconds']:.2f} s", flush=True)
             runs.append(run_dropscribe(clips, args.settle))
@@ -674,7 +684,7 @@ def main() -> None:
         ours = sorted(runs, key=lambda r: r["wall_seconds"])[len(runs) // 2]
         seed_fast = run_seed(clips, FAST_SEED_POLL_SECONDS)
         print(f"seed client, 0.1 s polls: {seed_fast['wall_seconds']:.2f} s", flush=True)
-        seed = None if args.skip_seed_as_written else run_seed(clips, None)
+        seed = run_seed(clips, None) if seed_as_written else None
     phases = ours["phases_seconds"]
     steady = phases["first_claim_to_last_publish"] - direct["model_load_seconds"]
     e2e_ratio = ours["wall_seconds"] / direct["wall_seconds"]
@@ -736,8 +746,9 @@ def main() -> None:
         {
             "files": count,
             "settle_seconds": args.settle,
-            "repeat": args.repeat,
-            "seed_as_written": not args.skip_seed_as_written,
+            "repeat": repeat,
+            "seed_as_written": seed_as_written,
+            "small": args.small,
         },
         {
             "clips": clips,
@@ -751,6 +762,7 @@ def main() -> None:
             "ratios": {"end_to_end": round(e2e_ratio, 4), "steady_state": round(steady_ratio, 4)},
         },
         targets,
+        args.results_dir,
     )
 
 

@@ -8,7 +8,7 @@ writes a delivery in its publish transaction and four sender threads work throug
 of slow POSTs while the jobs run. Runs alternate (plain, webhook, plain, ...) ``--repeat``
 times. Target (issue 13): the webhook runs' median throughput within 5% of the plain runs'.
 
-Usage: .venv/bin/python bench/webhooks.py [--small] [--files N] [--repeat N]
+Usage: .venv/bin/python bench/webhooks.py [--small] [--files N] [--repeat N] [--results-dir DIR]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 from _common import (
     BENCH_TOKEN,
     Target,
+    add_results_option,
     bench_daemon,
     bench_settings,
     event_counts,
@@ -85,14 +86,15 @@ def run_once(files: int, transfers: int, webhook_url: str | None) -> dict[str, A
 
 
 def main() -> None:
-    """Alternate plain and webhook runs, write bench/results/webhooks.json, print the table."""
+    """Alternate plain and webhook runs, write webhooks.json, print the table."""
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    cli.add_argument("--small", action="store_true", help="100 files, 1 repeat (a smoke run)")
+    cli.add_argument("--small", action="store_true", help="20 files, 1 repeat (a smoke run)")
     cli.add_argument("--files", type=int, default=None, help="files per run (default 1000)")
     cli.add_argument("--repeat", type=int, default=None, help="runs of each kind (default 3)")
     cli.add_argument("--transfers", type=int, default=2, help="workers.transfers")
+    add_results_option(cli)
     args = cli.parse_args()
-    files = args.files or (100 if args.small else 1000)
+    files = args.files or (20 if args.small else 1000)
     repeat = args.repeat or (1 if args.small else 3)
     started = time.time()
     runs: list[dict[str, Any]] = []
@@ -135,6 +137,7 @@ def main() -> None:
          "receiver_delay_seconds": RECEIVER_DELAY_SECONDS},
         {"runs": runs, **summary},
         targets,
+        args.results_dir,
     )  # fmt: skip
 
 

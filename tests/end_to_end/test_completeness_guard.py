@@ -45,6 +45,11 @@ def test_once_remote_result_missing_speech_published_incomplete_exit_1(
     assert event["source"] == "jfk.flac" and event["coverage"] < 0.5
     status = daemon.run("status")
     assert "published incomplete" in status.stdout and "jfk.flac" in status.stdout
+    txt = (daemon.outbox / "jfk.txt").read_text(encoding="utf-8")
+    assert txt.startswith("[dropscribe: this transcript is incomplete: ")
+    assert txt.split("\n")[0].endswith(" s of speech not transcribed, see jfk.json]")
+    srt = (daemon.outbox / "jfk.srt").read_text(encoding="utf-8")
+    assert srt.startswith("1\n00:00:00,000 --> 00:00:03,000\n[dropscribe: incomplete transcript,")
 
 
 def test_once_remote_result_missing_speech_with_fail_policy_goes_to_failed(
@@ -82,3 +87,46 @@ def test_cli_transcribe_german_speech_exits_1_saying_incomplete(tmp_path: Path) 
     )
     assert done.returncode == EXIT_JOBS_FAILED, done.stderr
     assert "incomplete" in done.stderr and "of the speech" in done.stderr
+
+
+#: Quiet recordings published after the incomplete one: more than `status` used to look back.
+LATER_FILES = 12
+
+#: sysexits' EX_DATAERR and EX_NOINPUT, as `acknowledge` exits with them.
+EXIT_NOT_INCOMPLETE = 65
+EXIT_NOT_FOUND = 66
+
+
+def drop_quiet(daemon: Daemon, count: int) -> None:
+    import subprocess
+
+    for n in range(count):
+        # Lengths differ so that no two are the same recording (one would reuse the other's).
+        seconds = f"{1 + n / 10:.1f}"
+        quiet = daemon.inbox / f"quiet-{n:02d}.wav"
+        subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", str(quiet), "trim", "0", seconds],
+                       check=True)  # fmt: skip
+
+
+def test_status_lists_incomplete_transcript_until_it_is_acknowledged(
+    make_daemon: MakeDaemon,
+) -> None:
+    daemon = make_daemon()
+    drop_speech(daemon)
+    drop_quiet(daemon, LATER_FILES)
+    assert daemon.run("once", timeout=ONCE_TIMEOUT).returncode == EXIT_JOBS_FAILED
+    listed = json.loads(daemon.run("status", "--json").stdout)
+    assert [j["source"] for j in listed["incomplete"]] == ["jfk.flac"]
+    assert listed["counts"]["published"] == 1 + LATER_FILES
+
+    acked = daemon.run("acknowledge", "jfk.flac")
+
+    assert acked.returncode == 0, acked.stderr
+    assert "jfk.flac" in acked.stdout
+    status = daemon.run("status")
+    assert "published incomplete" not in status.stdout
+    (event,) = daemon.events("transcript.acknowledged")
+    assert event["source"] == "jfk.flac"
+    again = daemon.run("ack", listed["incomplete"][0]["job_id"])
+    assert again.returncode == EXIT_NOT_INCOMPLETE
+    assert daemon.run("ack", "no-such-recording.wav").returncode == EXIT_NOT_FOUND

@@ -95,3 +95,22 @@ def test_run_on_a_state_file_from_a_newer_version_exits_78_and_leaves_it(
         assert "written by a newer dropscribe (state version 99" in done.stderr
         assert "Traceback" not in done.stderr
     assert state.read_bytes() == before
+
+
+def test_run_once_and_status_on_a_damaged_state_file_exit_78_and_leave_it(
+    make_daemon: MakeDaemon,
+) -> None:
+    daemon = make_daemon()
+    state = daemon.root / "data" / "state" / "state.db"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_bytes(b"\x00\x13 half a page of a disk that lost power " * 100)
+    before = state.read_bytes()
+
+    daemon.start("run")
+    assert daemon.wait_exit(30) == EXIT_CONFIG
+    for done in (daemon.run("once"), daemon.run("status")):
+        assert done.returncode == EXIT_CONFIG, done.stderr
+        assert "the state file is damaged" in done.stderr
+        assert "Traceback" not in done.stderr
+    assert "the state file is damaged" in daemon.stderr_text()
+    assert state.read_bytes() == before

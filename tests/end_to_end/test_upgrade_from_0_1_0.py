@@ -99,7 +99,11 @@ def test_once_on_a_0_1_0_folder_with_jobs_in_flight_finishes_each_exactly_once(
 
         done = daemon.run("once", timeout=ENGINE_TIMEOUT)
 
-        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.returncode == 0, (
+            done.stderr[-3000:],
+            daemon.events("job.failed"),
+            daemon.events("transcript.incomplete"),
+        )
         assert daemon.outputs() == expect_outputs([Path(name).stem for name in FIXTURES])
         assert files_under(daemon.processing) == []
         assert sorted(files_under(daemon.done)) == sorted(FIXTURES)

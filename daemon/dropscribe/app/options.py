@@ -35,7 +35,9 @@ def pipeline_options(settings: Settings, speech: SpeechFinder | None = None) -> 
         ),
         delete_after_success=settings.output.after_success == "delete",
         quality=QualityPolicy(
-            settings.quality.min_coverage, settings.quality.on_incomplete == "fail"
+            settings.quality.min_coverage,
+            settings.quality.on_incomplete == "fail",
+            settings.quality.max_gap_seconds,
         ),
         speech=speech,
         speakers=labeller_of(settings),

@@ -17,7 +17,7 @@ from dropscribe.api_client import ApiClient, RebasedClient
 from dropscribe.config import Settings, effective
 from dropscribe.core.redaction import Redactor
 from dropscribe.intake.custody import Custody
-from dropscribe.outbox import Outbox
+from dropscribe.outbox import CueLimits, Outbox
 from dropscribe.pipeline import Clock, Options, Steps
 from dropscribe.pipeline.ports import Audit, Store
 from dropscribe.pipeline.ports import Remote as Caller
@@ -61,11 +61,15 @@ class StepParts:
 def outbox_of(settings: Settings, redactor: Redactor) -> Outbox:
     """Return the outbox of one profile's effective settings (its formats). Profiles write
     under disjoint folders of the outbox, so their outboxes never claim the same name."""
+    subtitles = settings.output.subtitles
     return Outbox(
         settings.paths.outbox,
         settings.output.formats,
         redactor,
         txt_line_per_segment=settings.output.txt_line_per_segment,
+        subtitles=CueLimits(
+            subtitles.max_cue_seconds, subtitles.max_line_chars, subtitles.max_lines
+        ),
     )
 
 

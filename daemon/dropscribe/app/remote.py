@@ -87,6 +87,7 @@ def connect(
             workers=s.embedded.workers,
             max_audio_hours=s.embedded.max_audio_hours,
             min_coverage=s.quality.min_coverage,
+            max_gap_seconds=s.quality.max_gap_seconds,
             keep_finished_uploads=False,  # the recording stays in our custody until published
         ),
         on_finished=on_finished,

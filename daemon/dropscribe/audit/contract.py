@@ -39,11 +39,13 @@ class Event(StrEnum):
     JOB_DUPLICATE = "job.duplicate"  # same content and parameters: an earlier result reused
     JOB_WAITING = "job.waiting"  # same content and parameters as a job in flight: waits for it
     JOB_RESTARTED = "job.restarted"  # the file changed after its claim: hashed and sent again
+    JOB_TOUCHED = "job.touched"  # the file's mtime moved, its content did not: not sent again
     JOB_RECOVERED = "job.recovered"  # resumed at start-up where it stopped
     JOB_ADOPTED = "job.adopted"  # a job requeued by ``retry``, taken up by the running daemon
     JOB_REQUEUED = "job.requeued"  # a failed job sent back by ``retry``
     JOB_SUMMARY = "job.summary"  # one line per finished job, with step durations
     TRANSCRIPT_INCOMPLETE = "transcript.incomplete"  # it misses speech or decoded doubtfully
+    TRANSCRIPT_ACKNOWLEDGED = "transcript.acknowledged"  # `acknowledge`: seen; status drops it
     QUALITY_UNKNOWN = "quality.unknown"  # the recording's speech could not be measured
     DIARIZE_STARTED = "diarize.started"  # speaker labelling of a finished result begins
     DIARIZE_DONE = "diarize.done"  # the result carries speaker labels
@@ -115,13 +117,15 @@ CONTRACT: dict[Event, Fields] = {
     Event.JOB_DUPLICATE: _f(f"{_JOB} sha256 reused_job_id reason", _KNOWN),
     Event.JOB_WAITING: _f(f"{_JOB} sha256 leader_job_id reason", _KNOWN),
     Event.JOB_RESTARTED: _f(f"{_JOB} sha256 reason", f"{_KNOWN} step superseded_request_id"),
+    Event.JOB_TOUCHED: _f(f"{_JOB} sha256 reason", _KNOWN),
     Event.JOB_RECOVERED: _f(f"{_JOB} state", _KNOWN),
     Event.JOB_ADOPTED: _f(f"{_JOB} state", _KNOWN),
     Event.JOB_REQUEUED: _f(f"{_JOB} state", _KNOWN),
     Event.JOB_SUMMARY: _f(f"{_JOB} sha256 outcome model size duration_seconds", _KNOWN),
     Event.TRANSCRIPT_INCOMPLETE: _f(
-        f"{_JOB} coverage speech_seconds covered_seconds uncovered doubtful", _KNOWN
+        f"{_JOB} coverage speech_seconds covered_seconds uncovered doubtful gaps", _KNOWN
     ),
+    Event.TRANSCRIPT_ACKNOWLEDGED: _f(_JOB, _KNOWN),
     Event.QUALITY_UNKNOWN: _f(f"{_JOB} error", _KNOWN),
     Event.DIARIZE_STARTED: _f(f"{_JOB} method", _KNOWN),
     Event.DIARIZE_DONE: _f(f"{_JOB} method speakers duration_seconds", _KNOWN),

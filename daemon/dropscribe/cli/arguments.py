@@ -62,6 +62,12 @@ def parse(words: Sequence[str]) -> argparse.Namespace:
 def _with_config(sub: Subcommands, name: str, text: str) -> argparse.ArgumentParser:
     """Add the subcommand ``name`` and its -c/--config option; return its parser."""
     p = sub.add_parser(name, help=text, description=text)
+    _add_config(p)
+    return p
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    """Add the -c/--config option of a subcommand that works on the configured folders."""
     p.add_argument(
         "-c",
         "--config",
@@ -70,12 +76,11 @@ def _with_config(sub: Subcommands, name: str, text: str) -> argparse.ArgumentPar
         help=f"YAML file (default: {DEFAULT_CONFIG}; $DROPSCRIBE_CONFIG, if set, "
         f"replaces {SYSTEM_CONFIG})",
     )
-    return p
 
 
 def _add_daemon_commands(sub: Subcommands) -> None:
-    """Add the subcommands that work on the configured folders: run, once, status, retry and
-    check-config."""
+    """Add the subcommands that work on the configured folders: run, once, status, retry,
+    acknowledge and check-config."""
     run = _with_config(sub, "run", "run the daemon until SIGTERM")
     run.add_argument(
         "--log-format", choices=["auto", "json", "console"], default="auto", help=LOG_FORMAT_HELP
@@ -90,6 +95,16 @@ def _add_daemon_commands(sub: Subcommands) -> None:
     target = retry.add_mutually_exclusive_group(required=True)
     target.add_argument("job_id", nargs="?", help="a job id (or a unique prefix)")
     target.add_argument("--all-failed", action="store_true", help="every failed job")
+    ack_text = "stop listing an incomplete transcript in status: it has been seen to"
+    ack = sub.add_parser("acknowledge", aliases=["ack"], help=ack_text, description=ack_text)
+    _add_config(ack)
+    seen = ack.add_mutually_exclusive_group(required=True)
+    seen.add_argument(
+        "job_id", nargs="?", help="a job id (or a unique prefix), or the recording's source"
+    )
+    seen.add_argument(
+        "--all-incomplete", action="store_true", help="every incomplete transcript listed"
+    )
     _with_config(sub, "check-config", "validate the configuration and print every problem")
 
 

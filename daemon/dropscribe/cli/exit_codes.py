@@ -4,6 +4,8 @@ EXIT_OK = 0
 EXIT_JOBS_FAILED = 1  # `once`/`transcribe`: at least one recording failed
 EXIT_USAGE = 64  # EX_USAGE: wrong arguments
 EXIT_NOT_RETRYABLE = 65  # EX_DATAERR: `retry` named jobs that exist but cannot be requeued
+# EX_DATAERR: `acknowledge` named a job whose transcript is not an open incomplete one
+EXIT_NOT_INCOMPLETE = 65
 EXIT_NOT_FOUND = 66  # EX_NOINPUT: no such job or file
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: a model could not be fetched
 EXIT_SOFTWARE = 70  # EX_SOFTWARE: an internal error

@@ -8,6 +8,7 @@ arguments, ``--help`` and ``--version``. Commands::
     dropscribe once -c CONFIG            process the inbox as it is now, then exit
     dropscribe status -c CONFIG [--json] counts per state, jobs in flight, recent failures
     dropscribe retry -c CONFIG JOB_ID|--all-failed
+    dropscribe acknowledge -c CONFIG JOB_ID|SOURCE|--all-incomplete  (or ack)
     dropscribe check-config -c CONFIG    validate and print every problem
     dropscribe transcribe FILE...        one-shot in the foreground, for trying it out
     dropscribe models [-c CONFIG]        the configured model and the models in the cache
@@ -30,6 +31,7 @@ from typing import NoReturn, TextIO
 
 from dropscribe import audit
 from dropscribe.app import AlreadyRunning, commands
+from dropscribe.cli import acknowledge
 from dropscribe.cli.arguments import parse
 from dropscribe.cli.exit_codes import (
     EXIT_CLOSED_PIPE,
@@ -45,6 +47,7 @@ from dropscribe.cli.exit_codes import (
     EXIT_USAGE,
 )
 from dropscribe.cli.progress import ProgressBar
+from dropscribe.cli.trail import events_to_trail, redactor_for
 from dropscribe.config import Settings, language_model_problem, language_problem, load_config
 from dropscribe.core.errors import ConfigError
 from dropscribe.core.redaction import Redactor
@@ -124,6 +127,8 @@ def dispatch(args: argparse.Namespace) -> int:
             return _status(settings, as_json=args.json)
         if args.command == "retry":
             return _retry(settings, args.job_id, args.all_failed)
+        if args.command in ("acknowledge", "ack"):
+            return acknowledge.run(settings, args.job_id, args.all_incomplete)
     except ConfigError as exc:  # a state file from a newer dropscribe
         _print_problems(exc, sys.stderr)
         return EXIT_CONFIG
@@ -159,15 +164,8 @@ def _print_problems(exc: ConfigError, out: TextIO) -> None:
         print(f"  - {problem}", file=out)
 
 
-def _redactor_for(settings: Settings | None) -> Redactor:
-    redactor = Redactor()
-    if settings is not None and settings.api_key is not None:
-        redactor.add(settings.api_key.get_secret_value())
-    return redactor
-
-
 def _serve_daemon(settings: Settings, command: str, log_format: str) -> int:
-    redactor = _redactor_for(settings)
+    redactor = redactor_for(settings)
     bar = ProgressBar(sys.stderr) if command == "once" and sys.stderr.isatty() else None
     try:
         _configure_audit(settings, redactor, log_format, bar)
@@ -228,19 +226,8 @@ def _status(settings: Settings, *, as_json: bool) -> int:
 
 
 def _retry(settings: Settings, job_id: str | None, all_failed: bool) -> int:
-    redactor = _redactor_for(settings)
-    # The requeue events go to audit.jsonl; the terminal gets the summary below, and warnings.
-    audit.configure(
-        log_dir=settings.paths.log_dir,
-        redactor=redactor,
-        console="console",
-        stream=sys.stderr,
-        stream_level="warning",
-    )
-    try:
+    with events_to_trail(settings):
         requeued, problems, found = commands.retry(settings, job_id, all_failed=all_failed)
-    finally:
-        audit.shutdown()
     for line in problems:
         print(f"dropscribe: {line}", file=sys.stderr)
     print(f"requeued {len(requeued)} job(s): {' '.join(requeued)}".rstrip(": "))
@@ -267,7 +254,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     if mismatch is not None:
         print(f"dropscribe: --language/--model: {mismatch}", file=sys.stderr)
         return EXIT_USAGE
-    redactor = _redactor_for(settings)
+    redactor = redactor_for(settings)
     present = [f for f in args.files if f.is_file()]
     for path in args.files:
         if path not in present:

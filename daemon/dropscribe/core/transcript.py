@@ -58,6 +58,11 @@ class CoverageReport(TypedDict):
     ratio: float
     uncovered: list[list[float]]
     doubtful: list[list[float]]
+    #: The runs of uncovered speech that miss more than ``max_gap_seconds`` of it in a row,
+    #: each of which makes the transcript incomplete; the most seconds any run misses.
+    gaps: NotRequired[list[list[float]]]
+    longest_gap_seconds: NotRequired[float]
+    max_gap_seconds: NotRequired[float]
 
 
 class ChannelSummary(TypedDict):

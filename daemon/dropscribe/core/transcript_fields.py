@@ -120,7 +120,15 @@ COVERAGE_FIELDS: dict[str, Check] = {
     "ratio": _number,
     "uncovered": list_of(list_of(_number)),
     "doubtful": list_of(list_of(_number)),
+    "gaps": list_of(list_of(_number)),
+    "longest_gap_seconds": _number,
+    "max_gap_seconds": _number,
 }
+
+#: The coverage keys every engine has sent; the gap figures came later.
+COVERAGE_REQUIRED = frozenset(
+    {"speech_seconds", "covered_seconds", "ratio", "uncovered", "doubtful"}
+)
 
 CHANNEL_FIELDS: dict[str, Check] = {
     "channel": _integer,
@@ -146,7 +154,7 @@ TRANSCRIPT_FIELDS: dict[str, Check] = {
     "language_probability": _optional_number,
     "no_speech": _flag,
     "complete": _flag,
-    "coverage": object_of(COVERAGE_FIELDS, frozenset(COVERAGE_FIELDS)),
+    "coverage": object_of(COVERAGE_FIELDS, COVERAGE_REQUIRED),
     "strategy": _string,
     "strategies_tried": list_of(_string),
     "split_channels_problem": _string,

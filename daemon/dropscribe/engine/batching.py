@@ -32,6 +32,13 @@ GAP_SECONDS = 1.5
 #: each engine worker holds its own batch, and up to 32 more recordings wait decoded ahead.
 SHORT_SECONDS = 60.0
 
+#: Seconds a segment may reach into the recording laid next to its own before it counts as
+#: holding words of both. Whisper's timestamps drift in a window shared by several short
+#: recordings: a segment of one recording's own words ended 0.08 s into the next one, past
+#: the 1.5 s of silence between them; one that also held the next one's first words reached
+#: 0.56 s into it, and a decoder that ran two recordings into one segment, all of the next.
+STRADDLE_SECONDS = 0.25
+
 #: What has a start and an end to shift: a segment or a word.
 Timed = TypeVar("Timed", Segment, Word)
 
@@ -94,10 +101,20 @@ def _moved(timed: Timed, by: float) -> Timed:
     return moved
 
 
+def straddles(segment: Segment, starts: Sequence[float], reach: float = STRADDLE_SECONDS) -> bool:
+    """Return True when the segment runs from one recording well into another: its text
+    holds words of both, and belongs to neither alone."""
+    return owner(segment["start"] + reach, starts) != owner(segment["end"] - reach, starts)
+
+
 def split(segments: Sequence[Segment], starts: Sequence[float]) -> list[list[Segment]]:
-    """Return the segments of each recording, in its own time, renumbered from 1."""
+    """Return the segments of each recording, in its own time, renumbered from 1. A segment
+    that straddles two recordings goes to neither: each of them is then short of its speech,
+    and the engine decodes it again alone."""
     parts: list[list[Segment]] = [[] for _ in starts]
     for segment in segments:
+        if straddles(segment, starts):
+            continue
         # By the middle: a segment's start is rounded to the millisecond and may fall a hair
         # before the recording it opens.
         index = owner((segment["start"] + segment["end"]) / 2, starts)

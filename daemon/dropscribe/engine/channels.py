@@ -168,9 +168,7 @@ def split_or_mixed(
         raise Interrupted() from exc
     pieces = channel_pieces(audio, max_seconds, should_stop, sizes=sizes)
     results = transcribe_pieces(guard, model, pieces, rest, should_stop)
-    return interleaved(
-        [joined([r for r in results if r.channel == n], guard.min_coverage) for n in (1, 2)]
-    )
+    return interleaved([joined([r for r in results if r.channel == n], guard) for n in (1, 2)])
 
 
 def without_split(args: TranscribeArgs) -> TranscribeArgs:

@@ -27,7 +27,7 @@ from faster_whisper import WhisperModel
 
 from dropscribe.core.coverage import Span, measure
 from dropscribe.core.transcript import Segment, Transcript, Word
-from dropscribe.engine.completeness import CoverageGuard, transcript_of
+from dropscribe.engine.completeness import CoverageGuard
 from dropscribe.engine.params import TranscribeArgs
 from dropscribe.engine.pieces import Piece
 from dropscribe.engine.protocol import StopCheck
@@ -143,7 +143,7 @@ def transcribe_pieces(
     """
     results = list(done)
     for piece in pieces:
-        decoding, tried = guard.best(
+        decoding, tried = guard.alone(
             model, piece.clip(), piece_args(args, results, piece.channel), should_stop
         )
         result = piece_result(piece, decoding, tried)
@@ -164,7 +164,7 @@ def tried_in_all(results: Sequence[PieceResult]) -> list[Strategy]:
     return list(dict.fromkeys(s for result in results for s in result.tried))
 
 
-def joined(results: Sequence[PieceResult], min_coverage: float) -> Transcript:
+def joined(results: Sequence[PieceResult], guard: CoverageGuard) -> Transcript:
     """Given one channel's piece results in order, return its transcript: their segments
     renumbered from 1, the coverage measured over all of their speech."""
     segments: list[Segment] = [
@@ -180,4 +180,4 @@ def joined(results: Sequence[PieceResult], min_coverage: float) -> Transcript:
         measure(speech, segments),
         first.language_probability,
     )
-    return transcript_of(decoding, tried_in_all(results), min_coverage)
+    return guard.transcript_of(decoding, tried_in_all(results))

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from faster_whisper import WhisperModel
 
+from dropscribe.core.coverage import DEFAULT_MAX_GAP_SECONDS
 from dropscribe.core.transcript import Transcript
 from dropscribe.engine.audio import AudioProblem, probe
 from dropscribe.engine.batching import SHORT_SECONDS, Clip
@@ -64,9 +65,10 @@ class WhisperEngine:
     """The real engine: faster-whisper models keyed by spec, each loaded once.
 
     ``workers`` is how many jobs may run at once: each gets ``cores // workers`` threads.
-    A transcript covering less than ``min_coverage`` of the speech is decoded once more with
-    the other strategy, and the better of the two is kept. A recording longer than a short
-    clip is cut into pieces of ``sizes`` (``pieces``).
+    A transcript covering less than ``min_coverage`` of the speech, or leaving more than
+    ``max_gap_seconds`` of it in a row uncovered, has what it missed decoded again with the
+    other strategy (``completeness``). A recording longer than a short clip is cut into
+    pieces of ``sizes`` (``pieces``), each judged and re-decoded on its own.
     """
 
     def __init__(
@@ -75,13 +77,14 @@ class WhisperEngine:
         min_coverage: float = DEFAULT_MIN_COVERAGE,
         first: Strategy = Strategy.BATCHED,
         max_audio_hours: float = DEFAULT_MAX_AUDIO_HOURS,
+        max_gap_seconds: float = DEFAULT_MAX_GAP_SECONDS,
         sizes: Sizes = Sizes(),  # noqa: B008 (frozen, so one shared default is safe)
     ) -> None:
         self._sizes = sizes
         self._models: dict[str, WhisperModel] = {}
         self._loading = threading.Lock()
         self._workers = workers
-        self._guard = CoverageGuard(first, min_coverage)
+        self._guard = CoverageGuard(first, min_coverage, max_gap_seconds)
         max_seconds = max_audio_hours * 3600
         self._max_seconds = max_seconds
         # Only short recordings are decoded ahead and batched, so that what they hold in
@@ -165,7 +168,7 @@ class WhisperEngine:
         results = transcribe_pieces(
             self._guard, model, pieces, args, should_stop, done=done, on_piece=on_piece
         )
-        return joined(results, self._guard.min_coverage)
+        return joined(results, self._guard)
 
     def shares_batches(self, audio: Path) -> bool:
         """Return False when the recording's header says it holds more than SHORT_SECONDS of

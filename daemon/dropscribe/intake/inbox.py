@@ -139,11 +139,14 @@ class InboxWatcher:
         ignore: Sequence[str],
         check_interval: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         on_problem: Callable[[str], None] | None = None,
         on_ignored: Callable[[str, str], None] | None = None,
     ) -> None:
         """``on_ignored(rel, reason)`` is called once per file left in the inbox because of
-        its extension (again only if another file takes its name)."""
+        its extension (again only if another file takes its name). ``clock`` (monotonic)
+        times settling, rescans and the heartbeat; ``wall_clock`` is what files' ctimes are
+        compared with; tests pass their own of both."""
         self._inbox = inbox
         self._on_ignored = on_ignored
         self._ignored: dict[str, int] = {}  # rel -> inode of the files already reported
@@ -156,6 +159,7 @@ class InboxWatcher:
         self._ignore = tuple(ignore)
         self._check_interval = check_interval
         self._clock = clock
+        self._wall_clock = wall_clock
         self._tracker = SettleTracker(settle_seconds)
         self._hints: set[str] = set()
         self._writes: list[tuple[str, str]] = []  # (rel, event type) of writes and closes
@@ -186,7 +190,7 @@ class InboxWatcher:
             raise RuntimeError("the inbox watcher was already started")
         quiet_stopped_emitter()
         self._rescan.set()
-        self._tick()
+        self.tick()
         self._thread = threading.Thread(target=self._run, name="inbox-settle", daemon=True)
         self._thread.start()
 
@@ -219,9 +223,13 @@ class InboxWatcher:
 
     def _run(self) -> None:
         while not self._stop.wait(self._check_interval):
-            self._tick()
+            self.tick()
 
-    def _tick(self) -> None:
+    def tick(self) -> None:
+        """Look at the inbox once: drain the event hints, re-stat what is tracked (and scan
+        when a rescan is due), and offer what has settled. The settle thread's one step,
+        callable directly with a fake clock while no settle thread ticks (one that is not
+        started, or waits a long ``check_interval``)."""
         now = self._clock()
         self._heartbeat = now
         if not self._keep_watching():
@@ -291,7 +299,7 @@ class InboxWatcher:
             for sub in self._scan(rel) if self._recursive else ():
                 self._observe(sub, now)
         elif is_candidate(rel.rpartition("/")[2], st.st_mode, self._extensions):
-            age = time.time() - st.st_ctime  # the wall clock: ctime is wall-clock time
+            age = self._wall_clock() - st.st_ctime  # ctime is wall-clock time
             self._tracker.observe(rel, st.st_size, st.st_mtime_ns, now, inode=st.st_ino, age=age)
         else:
             self._tracker.forget(rel)

@@ -1,12 +1,11 @@
 """Cues: the timed pieces of text that SubRip and WebVTT files are made of.
 
-Shared by the .srt and .vtt renderers, and by the .txt, which joins the same texts: a cue's
-time span, written with the separator of its format, its text, and its speaker.
+What the .srt and .vtt renderers share, and the .txt too: timestamps written with the
+separator of each format, a segment's speaker and its text. How a transcript is cut into cues
+is :mod:`~dropscribe.outbox.cue_layout`.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 from dropscribe.core.transcript import RemoteSegment
 
@@ -23,6 +22,11 @@ def format_timestamp(seconds: float, sep: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{sep}{ms:03d}"
 
 
+def cue_span(start_ms: int, end_ms: int, sep: str) -> str:
+    """Return a cue's ``start --> end`` from its times in ms, written with ``sep``."""
+    return f"{format_timestamp(start_ms / 1000, sep)} --> {format_timestamp(end_ms / 1000, sep)}"
+
+
 def speaker_of(segment: RemoteSegment) -> str | None:
     """Return a segment's speaker label on one line, or None without one."""
     speaker = segment.get("speaker")
@@ -30,18 +34,6 @@ def speaker_of(segment: RemoteSegment) -> str | None:
 
 
 def cue_lines(segment: RemoteSegment) -> str:
-    """Return a segment's text as a cue holds it: its lines stripped, blank ones left out."""
-    # A blank line ends a cue in both formats, so a cue's text never contains one.
+    """Return a segment's text, its lines stripped, blank ones left out."""
     lines = str(segment.get("text") or "").splitlines()
     return "\n".join(line.strip() for line in lines if line.strip())
-
-
-def cue_times(segment: RemoteSegment, sep: str) -> str:
-    """Return a segment's ``start --> end``, its timestamps written with ``sep``."""
-    start = format_timestamp(float(segment["start"]), sep)
-    return f"{start} --> {format_timestamp(float(segment['end']), sep)}"
-
-
-def cues_of(segments: Sequence[RemoteSegment], sep: str) -> list[tuple[str, str, str | None]]:
-    """Return (times, text, speaker) of each segment that has text, in order."""
-    return [(cue_times(s, sep), text, speaker_of(s)) for s in segments if (text := cue_lines(s))]

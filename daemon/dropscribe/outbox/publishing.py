@@ -43,8 +43,10 @@ from dropscribe.core.fsio import (
 )
 from dropscribe.core.redaction import Redactor
 from dropscribe.core.transcript import RemoteTranscript
-from dropscribe.outbox.formats import FORMATS, render_all
+from dropscribe.outbox.cue_layout import CueLimits
+from dropscribe.outbox.formats import FORMATS, Rendering, render_all
 from dropscribe.outbox.transcript_json import owner_in_json
+from dropscribe.outbox.txt import render_txt
 
 # Room kept in every name for the longest collision suffix (" (9999)", 7 bytes) and the longest
 # extension (".json", 5 bytes).
@@ -85,6 +87,11 @@ class Occupancy:
     occupied: bool
 
 
+def json_name(stem: str) -> str:
+    """Return the file name of a stem's .json, as its .txt names it."""
+    return f"{stem.rsplit('/', 1)[-1]}.json"
+
+
 def stem_is_available(occupancy: Occupancy, job_id: str) -> bool:
     """Return True if ``job_id`` may write under a stem: it is free, or the job's own."""
     return not occupancy.occupied or occupancy.owner == job_id
@@ -109,14 +116,16 @@ class Outbox:
         formats: Sequence[str] = FORMATS,
         redactor: Redactor | None = None,
         txt_line_per_segment: bool = False,
+        subtitles: CueLimits | None = None,
     ) -> None:
-        """``txt_line_per_segment`` writes the .txt one line per segment, not in paragraphs."""
+        """``txt_line_per_segment`` writes the .txt one line per segment, not in paragraphs;
+        ``subtitles`` limits the .srt and .vtt cues (None: the usual 7 s, two lines of 42)."""
         unknown = sorted(set(formats) - set(FORMATS))
         if unknown:
             raise ValueError(f"unknown output formats: {', '.join(unknown)}")
         self.root = root
         self.formats = tuple(formats)
-        self.txt_line_per_segment = txt_line_per_segment
+        self.rendering = Rendering(self.formats, txt_line_per_segment, subtitles or CueLimits())
         # Even without known secrets, URL signatures are recognised and masked.
         self.redactor = redactor or Redactor()
         # Choosing a stem and claiming it must be one step, or two sources with the same stem
@@ -138,11 +147,17 @@ class Outbox:
         # Redaction rewrites strings only: the result keeps its shape.
         clean_result: RemoteTranscript = self.redactor.value(dict(result))
         clean_provenance = self.redactor.value(dict(provenance))
+        wanted = safe_stem(rel)
+        # Rendered before the lock (the cues of hours of speech take seconds); an incomplete
+        # .txt names its .json, so it is rendered again if the stem had to be numbered.
         files = render_all(
-            job_id, clean_result, clean_provenance, self.formats, self.txt_line_per_segment
+            job_id, clean_result, clean_provenance, self.rendering, json_name(wanted)
         )
         with self._lock:
-            stem = self._claim_stem(safe_stem(rel), job_id)
+            stem = self._claim_stem(wanted, job_id)
+            if stem != wanted:
+                line_per_segment = self.rendering.txt_line_per_segment
+                files["txt"] = render_txt(clean_result, line_per_segment, json_name(stem))
             written = []
             for ext, text in files.items():  # json first: it records ownership
                 # No link below the root is followed: a link at outbox/sub cannot send

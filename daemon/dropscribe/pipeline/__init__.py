@@ -9,12 +9,13 @@
 * :mod:`.runner`: :class:`Pipeline`, which the scheduler calls with job ids.
 """
 
+from dropscribe.pipeline.changes import file_digest
 from dropscribe.pipeline.gates.auth import AuthGate
 from dropscribe.pipeline.lifecycle import Lifecycle
 from dropscribe.pipeline.ports import POLL, TRANSFER
 from dropscribe.pipeline.profiles import StepsByProfile
 from dropscribe.pipeline.runner import Pipeline
-from dropscribe.pipeline.steps import Clock, Options, Steps, file_digest
+from dropscribe.pipeline.steps import Clock, Options, Steps
 
 __all__ = [
     "POLL",

@@ -3,7 +3,8 @@
 The embedded engine measures a transcript's coverage itself (``result["coverage"]``). A remote
 service's result carries none, so the daemon measures it against the speech that voice activity
 detection finds in the recording, the same way. Either way the daemon's own ``quality``
-settings decide ``complete``. Pure: the speech spans come in from the caller.
+settings decide ``complete``: the share of the speech covered, and the most seconds of speech
+in a row left uncovered. Pure: the speech spans come in from the caller.
 """
 
 from __future__ import annotations
@@ -13,8 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
-from dropscribe.core.coverage import Span, measure
+from dropscribe.core.coverage import (
+    DEFAULT_MAX_GAP_SECONDS,
+    Span,
+    measure,
+    report_is_complete,
+)
 from dropscribe.core.transcript import RemoteTranscript
+
+#: Most gaps named in the sentence for a person; the .json lists them all.
+MAX_GAPS_NAMED = 3
 
 #: Given a recording, return where its speech is; raise OSError or ValueError if unknown.
 SpeechFinder = Callable[[Path], list[Span]]
@@ -22,11 +31,13 @@ SpeechFinder = Callable[[Path], list[Span]]
 
 @dataclass(frozen=True)
 class QualityPolicy:
-    """The ``quality`` settings: the share of speech a complete transcript covers, and
-    whether an incomplete one fails instead of being published."""
+    """The ``quality`` settings: the share of speech a complete transcript covers, whether
+    an incomplete one fails instead of being published, and the most seconds of speech in a
+    row a complete one leaves uncovered."""
 
     min_coverage: float = 0.95
     fail_incomplete: bool = False
+    max_gap_seconds: float = DEFAULT_MAX_GAP_SECONDS
 
 
 class Shortfall(TypedDict):
@@ -37,6 +48,7 @@ class Shortfall(TypedDict):
     covered_seconds: float | None
     uncovered: list[list[float]] | None
     doubtful: list[list[float]] | None
+    gaps: list[list[float]] | None
 
 
 def needs_speech(result: RemoteTranscript) -> bool:
@@ -53,11 +65,12 @@ def assessed(
     if needs_speech(result):
         if speech is None:
             return result.copy()
-        coverage = measure(speech, result.get("segments") or []).as_dict()
-        result = {**result, "coverage": coverage}
-    ratio = float(result["coverage"].get("ratio", 1.0))
-    no_speech = float(result["coverage"].get("speech_seconds", 0.0)) == 0
-    return {**result, "no_speech": no_speech, "complete": ratio >= policy.min_coverage}
+        measured = measure(speech, result.get("segments") or [])
+        result = {**result, "coverage": measured.as_dict(policy.max_gap_seconds)}
+    coverage = result["coverage"]
+    no_speech = float(coverage.get("speech_seconds", 0.0)) == 0
+    complete = report_is_complete(coverage, policy.min_coverage, policy.max_gap_seconds)
+    return {**result, "no_speech": no_speech, "complete": complete}
 
 
 def is_incomplete(result: RemoteTranscript) -> bool:
@@ -70,7 +83,12 @@ def shortfall(result: RemoteTranscript) -> Shortfall:
     coverage = result.get("coverage")
     if coverage is None:
         return Shortfall(
-            coverage=None, speech_seconds=None, covered_seconds=None, uncovered=None, doubtful=None
+            coverage=None,
+            speech_seconds=None,
+            covered_seconds=None,
+            uncovered=None,
+            doubtful=None,
+            gaps=None,
         )
     return {
         "coverage": coverage.get("ratio"),
@@ -78,6 +96,7 @@ def shortfall(result: RemoteTranscript) -> Shortfall:
         "covered_seconds": coverage.get("covered_seconds"),
         "uncovered": coverage.get("uncovered"),
         "doubtful": coverage.get("doubtful"),
+        "gaps": coverage.get("gaps"),
     }
 
 
@@ -87,10 +106,23 @@ def describe_shortfall(result: RemoteTranscript) -> str:
     ratio = fields["coverage"]
     share = "an unknown share" if ratio is None else f"{float(ratio):.0%}"
     stretches = len(fields["uncovered"] or [])
-    return (
+    sentence = (
         f"the transcript covers {share} of the speech found in the recording "
         f"({stretches} stretch{'es' if stretches != 1 else ''} missing or doubtful)"
     )
+    gaps = fields["gaps"] or []
+    if not gaps:
+        return sentence
+    listed = ", ".join(f"{clock(start)}-{clock(end)}" for start, end, *_ in gaps[:MAX_GAPS_NAMED])
+    more = f" and {len(gaps) - MAX_GAPS_NAMED} more" if len(gaps) > MAX_GAPS_NAMED else ""
+    return f"{sentence}; speech unheard at {listed}{more}"
+
+
+def clock(seconds: float) -> str:
+    """Return a time in the recording as a person reads it: ``1:02:03`` or ``2:03``."""
+    whole = int(seconds)
+    hours, minutes, secs = whole // 3600, whole // 60 % 60, whole % 60
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def checked(

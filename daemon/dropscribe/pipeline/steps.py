@@ -17,14 +17,11 @@ decides. A step returns when the job is due again (:class:`Next`), or None when 
 
 from __future__ import annotations
 
-import hashlib
-import os
 import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from dropscribe.api_client import PollResult, RemoteStatus
@@ -43,10 +40,10 @@ from dropscribe.core.jobs import (
 )
 from dropscribe.core.transcript import RemoteTranscript
 from dropscribe.pipeline import quality as completeness
+from dropscribe.pipeline.changes import file_digest, recheck, stat_matches
 from dropscribe.pipeline.outcomes import deadline_reason, past_deadline
 from dropscribe.pipeline.ports import Audit, Custodian, Labeller, Publisher, Remote, Store
 
-HASH_CHUNK_BYTES = 1024 * 1024
 # How soon a job whose file changed during its upload is hashed again (seconds).
 CHANGED_RETRY_SECONDS = 1.0
 
@@ -83,22 +80,6 @@ class Next:
 
     job: Job
     delay: float
-
-
-def file_digest(path: Path) -> tuple[str, int, int]:
-    """Return (sha256, size, mtime_ns) of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        stat = os.fstat(handle.fileno())
-        while chunk := handle.read(HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest(), stat.st_size, stat.st_mtime_ns
-
-
-def unchanged(job: Job, path: Path) -> bool:
-    """Return True if the file still has the size and mtime it had when the job hashed it."""
-    stat = path.stat()
-    return stat.st_size == job.size and stat.st_mtime_ns == job.mtime_ns
 
 
 class Steps:
@@ -140,13 +121,14 @@ class Steps:
             job = self._upload(job)
             if job.state is not JobState.UPLOADED:
                 return Next(job, CHANGED_RETRY_SECONDS)
-        if self._changed(job):
+        current = self._current(job)
+        if current is None:
             return Next(self._restart_changed(job), CHANGED_RETRY_SECONDS)
-        return self._submit(job)
+        return self._submit(current)
 
     def _hashed(self, job: Job) -> Job:
         path = self._custody.processing_path(job.source)
-        if job.sha256 and job.fingerprint == self._opt.fingerprint and unchanged(job, path):
+        if job.sha256 and job.fingerprint == self._opt.fingerprint and stat_matches(job, path):
             return job  # hashed before it waited for a twin; the file has not changed since
         digest, size, mtime_ns = file_digest(path)
         job = update(
@@ -191,8 +173,10 @@ class Steps:
         job = self._store.save(advance(job, JobState.UPLOADING, started, upload_url=url))
         self._log.info(Event.UPLOAD_STARTED, size=job.size, **audit_fields(job))
         self._remote.upload(url, path)
-        if not unchanged(job, path):
+        current = self._current(job)
+        if current is None:
             return self._restart_changed(job)
+        job = current
         job = self._store.save(advance(job, JobState.UPLOADED, self._clock.time(), attempts=0))
         self._log.info(
             Event.UPLOAD_DONE,
@@ -202,13 +186,21 @@ class Steps:
         )
         return job
 
-    def _changed(self, job: Job) -> bool:
-        """Return True if the recording's size or mtime differ from those it was hashed with
-        (its writer was not done when it was claimed). A job without a recorded mtime (hashed
-        by an older version) counts as unchanged: nothing to compare with."""
-        if job.mtime_ns is None:
-            return False
-        return not unchanged(job, self._custody.processing_path(job.source))
+    def _current(self, job: Job) -> Job | None:
+        """Return ``job`` if its recording still holds what it hashed, None if the recording
+        changed (its writer was not done when it was claimed). Bytes whose mtime alone moved
+        (a backup tool, ``touch``) are the same recording: the new mtime is saved and logged,
+        and the job goes on with its upload and request (see pipeline.changes)."""
+        current = recheck(job, self._custody.processing_path(job.source))
+        if current is not None and current.mtime_ns != job.mtime_ns:
+            current = self._store.save(current)
+            self._log.info(
+                Event.JOB_TOUCHED,
+                **audit_fields(current),
+                reason="its modification time moved but its content is the same; "
+                "it is not sent again",
+            )
+        return current
 
     def _restart_changed(self, job: Job) -> Job:
         # The file was still being written after it was claimed: what was uploaded (or
@@ -267,10 +259,12 @@ class Steps:
 
     def poll(self, job: Job) -> Next | None:
         """Poll a submitted job; publish it when the service has its result."""
+        current = self._current(job)
+        if current is None:
+            return Next(self._restart_changed(job), CHANGED_RETRY_SECONDS)
+        job = current
         if job.poll_url is None:
             raise errors.DropscribeError("internal error: a submitted job without a poll URL")
-        if self._changed(job):
-            return Next(self._restart_changed(job), CHANGED_RETRY_SECONDS)
         outcome = self._remote.poll(job.poll_url)
         self._accepted()
         now = self._clock.time()
@@ -291,8 +285,10 @@ class Steps:
         return Next(job, delay)
 
     def _succeed(self, job: Job, outcome: PollResult, now: float) -> Next | None:
-        if self._changed(job):  # the result is of the incomplete file: never published
+        current = self._current(job)
+        if current is None:  # the result is of the incomplete file: never published
             return Next(self._restart_changed(job), CHANGED_RETRY_SECONDS)
+        job = current
         recording = self._custody.processing_path(job.source)
         result, problem = completeness.checked(
             outcome.result or {}, self._opt.quality, self._opt.speech, recording
@@ -306,9 +302,16 @@ class Steps:
 
     def publish_checked(self, job: Job) -> Next | None:
         """Publish a succeeded job, unless its recording changed since it was hashed: then
-        start over from the claim (the result is of an incomplete file)."""
-        if self._changed(job):
-            return Next(self._restart_changed(job), CHANGED_RETRY_SECONDS)
+        start over from the claim (the result is of an incomplete file).
+
+        A recording no longer in processing/ was moved to done/ by a publish that a crash cut
+        short before it saved ``published`` (only publishing moves it there while the job is
+        succeeded): its result is of the file as hashed, and publishing again finishes it."""
+        if self._custody.processing_path(job.source).exists():
+            current = self._current(job)
+            if current is None:
+                return Next(self._restart_changed(job), CHANGED_RETRY_SECONDS)
+            job = current
         self.publish(job)
         return None
 

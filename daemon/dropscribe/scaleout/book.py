@@ -49,6 +49,7 @@ _FIELDS = (
     "completed_at", "result", "error",
 )  # fmt: skip
 
+
 class Claim(IntEnum):
     """What a worker's claim of a job found."""
 

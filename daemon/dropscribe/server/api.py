@@ -124,7 +124,8 @@ class ApiService:
             str(uuid.uuid4()), route, self._labels[route], upload.upload_id, params,
             JobStatus.ACCEPTED, self._clock(), None, None, None, None,
         )  # fmt: skip
-        admission = self._store.admit(job, _checked_key(key), _fingerprint(route, request))
+        fingerprint = _fingerprint(route, request, upload.upload_id)
+        admission = self._store.admit(job, _checked_key(key), fingerprint)
         if not admission.same_request:
             raise ApiProblem(422, "Idempotency-Key was already used with a different request")
         if admission.created or admission.job.status is JobStatus.ACCEPTED:
@@ -247,6 +248,11 @@ def _checked_key(key: str | None) -> str | None:
     return key
 
 
-def _fingerprint(route: str, request: SubmitRequest) -> str:
-    canonical = json.dumps([route, request.model_dump(mode="json")], sort_keys=True)
+def _fingerprint(route: str, request: SubmitRequest, upload_id: str) -> str:
+    """Return what makes two submissions the same request: the route, the decoding options
+    and the upload they name. The upload, not its URL: the embedded server listens on a new
+    port at every start, so a submission re-sent after a restart names it at a new address."""
+    canonical = json.dumps(
+        [route, request.input.model_dump(mode="json"), upload_id], sort_keys=True
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()

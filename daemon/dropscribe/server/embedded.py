@@ -98,7 +98,10 @@ class EmbeddedServer:
         self._scale_out = scale_out
         self._on_finished = on_finished
         self._engine = engine or WhisperEngine(
-            max(1, options.workers), options.min_coverage, max_audio_hours=options.max_audio_hours
+            max(1, options.workers),
+            options.min_coverage,
+            max_audio_hours=options.max_audio_hours,
+            max_gap_seconds=options.max_gap_seconds,
         )
         self._clock = clock
         self._socket: socket.socket | None = None

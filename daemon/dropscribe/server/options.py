@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
+from dropscribe.core.coverage import DEFAULT_MAX_GAP_SECONDS
 from dropscribe.engine.completeness import DEFAULT_MIN_COVERAGE
 from dropscribe.engine.models import BUNDLED_MODEL
 from dropscribe.engine.protocol import Engine
@@ -45,7 +46,8 @@ class ServerOptions:
     """Everything the embedded server needs; validated when built (ValueError if wrong).
 
     ``min_coverage`` is the share of a recording's speech a transcript must cover to be
-    complete (below it the engine tries its other strategy once). ``model`` None means the
+    complete, and ``max_gap_seconds`` the most seconds of its speech in a row it may leave
+    uncovered (short of either, the engine tries its other strategy once). ``model`` None means the
     bundled tiny.en; ``model_map`` sends model paths (e.g.
     ``whisper-large``) to other faster-whisper model names or folders; paths it leaves out use
     ``model``. ``presign_secret`` None means a secret generated once and kept in ``data_dir``.
@@ -75,6 +77,7 @@ class ServerOptions:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     min_coverage: float = DEFAULT_MIN_COVERAGE
+    max_gap_seconds: float = DEFAULT_MAX_GAP_SECONDS
     broker: str | None = None
     storage: str | None = None
 
@@ -112,6 +115,7 @@ def options_problem(options: ServerOptions) -> str | None:
             f"max_audio_hours must be above 0 and at most {MAX_AUDIO_HOURS_CEILING}",
         ),
         (not 0 <= options.min_coverage <= 1, "min_coverage must be between 0 and 1"),
+        (not options.max_gap_seconds > 0, "max_gap_seconds must be positive"),
     )
     for failed, message in checks:
         if failed:

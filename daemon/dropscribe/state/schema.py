@@ -78,12 +78,37 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 4: the request ids of submissions given up because the recording changed after them.
     ("ALTER TABLE jobs ADD COLUMN superseded TEXT NOT NULL DEFAULT '[]'",),
+    # 5: incomplete transcripts a person has acknowledged (``dropscribe acknowledge``), which
+    # ``status`` no longer lists; when, in epoch seconds.
+    (
+        """CREATE TABLE IF NOT EXISTS acknowledged (
+            job_id TEXT PRIMARY KEY REFERENCES jobs(id),
+            at REAL NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class StateTooNew(ConfigError):
     """The state file was written by a newer dropscribe; this one must not change it."""
+
+
+class StateDamaged(ConfigError):
+    """The state file is damaged; it is left as it is, for the user to recover or replace."""
+
+
+def damaged_error(path: Path, found: str) -> StateDamaged:
+    """Return the error for a state file that SQLite finds damaged (``found`` says how)."""
+    return StateDamaged(
+        [
+            f"{path}: the state file is damaged ({found}); it was left as it is. Stop "
+            f"dropscribe and move it aside (mv {path.name} {path.name}.damaged), then restore "
+            f"it from a backup, or recover what SQLite can (sqlite3 {path.name}.damaged "
+            f".recover | sqlite3 {path.name}), or start without it: recordings in processing/ "
+            "are then taken up again as new jobs and sent to the service again"
+        ]
+    )
 
 
 def too_new_error(path: Path, version: int) -> StateTooNew:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dropscribe.core.database import open_versioned
-from dropscribe.state.schema import MIGRATIONS, too_new_error
+from dropscribe.state.schema import MIGRATIONS, damaged_error, too_new_error
 from dropscribe.state.storage_errors import storage_errors
 
 
@@ -28,7 +28,8 @@ class StateFile:
 
     def __init__(self, path: Path) -> None:
         """Open ``path`` (creating it and its folder if absent) and migrate it. Raise
-        StateTooNew, leaving the file as it is, if a newer dropscribe wrote it."""
+        StateTooNew if a newer dropscribe wrote it, StateDamaged if it is damaged, leaving the
+        file as it is."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         os.close(fd)
@@ -40,6 +41,7 @@ class StateFile:
             lambda version: too_new_error(path, version),
             pragmas=("synchronous=FULL", "foreign_keys=ON"),
             isolation_level=None,
+            damaged=lambda found: damaged_error(path, found),
         )
 
     def close(self) -> None:

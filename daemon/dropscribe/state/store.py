@@ -1,4 +1,5 @@
-"""The state store: the jobs, their results and the deliveries, in one state file.
+"""The state store: the jobs, their results, the acknowledged incomplete transcripts and the
+deliveries, in one state file.
 
 A saved transition, its result and the deliveries that announce it are one transaction, which
 is why the tables share one connection and one lock, a
@@ -13,17 +14,19 @@ from pathlib import Path
 from dropscribe.core.announcements import Announcer, no_announcements
 from dropscribe.core.jobs import Job, JobState
 from dropscribe.core.transcript import RemoteTranscript
+from dropscribe.state.acknowledgements import AcknowledgementsTable
 from dropscribe.state.deliveries import DeliveriesTable, write_deliveries
-from dropscribe.state.jobs import JobsTable, state_before, write_job
+from dropscribe.state.jobs import state_before, write_job
 
 #: Told (state before, job saved, result saved with it) after each committed save.
 Observer = Callable[[JobState | None, Job, RemoteTranscript | None], None]
 
 
-class StateStore(JobsTable, DeliveriesTable):
-    """Durable jobs, results and deliveries; safe to share between threads (one connection,
-    one lock). Built of the two tables' queries over one :class:`StateFile`, so that callers
-    (the pipeline's store, the webhook worker's queue) each see one object with its methods."""
+class StateStore(AcknowledgementsTable, DeliveriesTable):
+    """Durable jobs, results, acknowledgements and deliveries; safe to share between threads
+    (one connection, one lock). Built of the tables' queries over one :class:`StateFile`
+    (the jobs' through the acknowledgements', which read them), so that callers (the
+    pipeline's store, the webhook worker's queue) each see one object with its methods."""
 
     def __init__(
         self,

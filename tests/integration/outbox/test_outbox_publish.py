@@ -17,7 +17,7 @@ from dropscribe.core import fsio
 from dropscribe.core.fsio import TEMP_PREFIX
 from dropscribe.core.redaction import MASK, Redactor
 from dropscribe.core.transcript import RemoteTranscript
-from dropscribe.outbox import Outbox
+from dropscribe.outbox import CueLimits, Outbox
 
 RESULT: RemoteTranscript = {
     "text": "Hello there. An hour in.",
@@ -65,6 +65,25 @@ def test_publish_all_formats_written_json_first(tmp_path: Path) -> None:
     assert (tmp_path / "talks/monday.txt").read_text() == "Hello there.\n\nAn hour in.\n"
     assert (tmp_path / "talks/monday.vtt").read_text().startswith("WEBVTT\n\n00:00:00.000")
     assert "01:01:01,000 --> 01:01:02,000" in (tmp_path / "talks/monday.srt").read_text()
+
+
+def test_publish_incomplete_txt_names_the_json_of_its_own_stem(tmp_path: Path) -> None:
+    incomplete: RemoteTranscript = {**RESULT, "complete": False}
+    Outbox(tmp_path).publish("talks/monday", "job-1", RESULT, PROVENANCE)
+    Outbox(tmp_path).publish("talks/monday", "job-2", incomplete, PROVENANCE)
+    first_line = (tmp_path / "talks/monday (2).txt").read_text().split("\n")[0]
+    assert first_line.endswith("see monday (2).json]")
+    assert (tmp_path / "talks/monday.txt").read_text() == "Hello there.\n\nAn hour in.\n"
+
+
+def test_publish_subtitle_limits_reach_the_cues(tmp_path: Path) -> None:
+    # 13 characters in 4.5 s: "one two three" is too long for a line of 10, "two three"
+    # (from 1.04 s) for a cue of 3 s.
+    result: RemoteTranscript = {"segments": [{"start": 0.0, "end": 4.5, "text": "one two three"}]}
+    Outbox(tmp_path, subtitles=CueLimits(3.0, 10, 1)).publish("m", "job-1", result, {})
+    assert (tmp_path / "m.srt").read_text() == (
+        "1\n00:00:00,000 --> 00:00:02,423\none two\n\n2\n00:00:02,423 --> 00:00:04,500\nthree\n"
+    )
 
 
 def test_publish_json_carries_provenance_and_result(tmp_path: Path) -> None:

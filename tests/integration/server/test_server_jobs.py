@@ -106,6 +106,25 @@ def test_same_idempotency_key_twice_returns_one_job_one_engine_run(
     assert health(base)["submissions"] == 1 and health(base)["engine_runs"] == 1
 
 
+def test_same_idempotency_key_with_the_upload_url_at_a_new_address_is_the_same_request(
+    fake_server: EmbeddedServer, fake_engine: FakeEngine, speech_file: Path
+) -> None:
+    # The embedded server listens on a new port at every start, so a submission re-sent after
+    # a restart names the same upload at another address: it is the same request.
+    base = fake_server.base_url
+    url = upload_file(base, speech_file)
+    assert "//127.0.0.1:" in url
+    elsewhere = url.replace("//127.0.0.1:", "//localhost:", 1)
+    headers = {**flow.headers(TOKEN), "Idempotency-Key": "inbox/a.wav@2"}
+    path = base + "/v1/async/ent/tiyarofs/1/openai/whisper-tiny"
+    first = requests.post(path, json={"URL": url}, headers=headers, timeout=TIMEOUT)
+    second = requests.post(path, json={"URL": elsewhere}, headers=headers, timeout=TIMEOUT)
+    assert (first.status_code, second.status_code) == (202, 202), second.text
+    assert second.json()["response"]["id"] == first.json()["response"]["id"]
+    flow.wait_until_final(first.json()["response"]["urls"]["GET"], TOKEN)
+    assert len(fake_engine.calls) == 1
+
+
 def test_jobs_run_in_submission_order(
     fake_server: EmbeddedServer, fake_engine: FakeEngine, tmp_path: Path
 ) -> None:

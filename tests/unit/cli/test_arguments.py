@@ -33,3 +33,20 @@ def test_parse_run_unknown_option_is_refused_with_the_top_usage(
     assert exited.value.code == EXIT_USAGE
     assert err.startswith("usage: dropscribe [-h] [--version] COMMAND ...")
     assert "dropscribe: error: unrecognized arguments: --bogus" in err
+
+
+@pytest.mark.parametrize("name", ["acknowledge", "ack"])
+def test_parse_acknowledge_takes_a_job_id_or_source(name: str) -> None:
+    args = parse([name, "-c", "c.yaml", "meeting.mp3"])
+    assert (args.job_id, args.all_incomplete) == ("meeting.mp3", False)
+
+
+def test_parse_acknowledge_all_incomplete() -> None:
+    args = parse(["acknowledge", "--all-incomplete"])
+    assert (args.job_id, args.all_incomplete) == (None, True)
+
+
+def test_parse_acknowledge_needs_what_to_acknowledge() -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse(["ack"])
+    assert exited.value.code == EXIT_USAGE

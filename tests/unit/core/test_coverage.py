@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import random
 
-from dropscribe.core.coverage import Span, measure, minus, overlap, union
-from dropscribe.core.transcript import RemoteSegment
+from dropscribe.core.coverage import (
+    DEFAULT_MAX_GAP_SECONDS,
+    Span,
+    measure,
+    minus,
+    overlap,
+    report_is_complete,
+    union,
+)
+from dropscribe.core.transcript import CoverageReport, RemoteSegment
 from dropscribe.engine.loading import engine_threads
 from dropscribe.engine.vad import windows
 
@@ -135,3 +143,60 @@ def test_overlap_and_minus_in_one_pass_match_every_pair_compared() -> None:
         a, b = random_spans(rng, rng.randint(0, 40)), random_spans(rng, rng.randint(0, 40))
         assert overlap(a, b) == pairwise_overlap(a, b)
         assert minus(a, b) == pairwise_minus(a, b)
+
+
+#: An hour of speech in spans of 9 s with 1 s pauses: one span missed from it leaves a share
+#: of 0.997, which passes any usual ratio.
+HOUR = [(float(t), t + 9.0) for t in range(0, 3600, 10)]
+
+
+def test_measure_runs_of_missed_speech_across_pauses_join_into_one_stretch() -> None:
+    # Speech 12-20 and 22-30 missed, with nothing covered in the pause between them.
+    coverage = measure(SPEECH, [segment(0.2, 9.8)])
+    assert coverage.stretches == ((12.0, 30.0, 16.0),)
+    assert coverage.longest_gap == 16.0
+
+
+def test_measure_missed_spans_with_covered_speech_between_stay_apart() -> None:
+    coverage = measure(SPEECH, [segment(12.0, 20.0)])
+    assert [(a, b) for a, b, _ in coverage.stretches] == [(0.0, 10.0), (22.0, 30.0)]
+
+
+def test_coverage_gap_in_an_hour_makes_it_incomplete_whatever_the_ratio() -> None:
+    segments = [segment(a, b) for a, b in HOUR if not 1800 <= a < 1810]
+    coverage = measure(HOUR, segments)
+    assert coverage.ratio > 0.99
+    assert not coverage.is_complete(min_coverage=0.95, max_gap=DEFAULT_MAX_GAP_SECONDS)
+    assert coverage.as_dict()["gaps"] == [[1800.0, 1809.0]]
+
+
+def test_coverage_gap_no_longer_than_the_limit_leaves_it_complete() -> None:
+    segments = [segment(a, b) for a, b in HOUR if not 1800 <= a < 1810]
+    coverage = measure(HOUR, segments)
+    assert coverage.is_complete(min_coverage=0.95, max_gap=9.0)
+    assert coverage.as_dict(max_gap=9.0)["gaps"] == []
+
+
+def test_coverage_report_carries_the_longest_gap_and_the_limit() -> None:
+    report = measure(SPEECH, [segment(0.2, 9.8), segment(12.1, 19.9)]).as_dict(max_gap=5.0)
+    assert report["longest_gap_seconds"] == 8.0
+    assert report["max_gap_seconds"] == 5.0
+    assert report["gaps"] == [[22.0, 30.0]]
+
+
+def test_report_is_complete_judges_gap_and_ratio() -> None:
+    report = measure(HOUR, [segment(a, b) for a, b in HOUR if a != 1800]).as_dict()
+    assert not report_is_complete(report, min_coverage=0.95, max_gap=4.0)
+    assert report_is_complete(report, min_coverage=0.95, max_gap=10.0)
+    assert not report_is_complete(report, min_coverage=0.999, max_gap=10.0)
+
+
+def test_report_is_complete_older_report_without_gap_figures_judged_by_its_ratio() -> None:
+    older: CoverageReport = {
+        "speech_seconds": 10.0,
+        "covered_seconds": 9.8,
+        "ratio": 0.98,
+        "uncovered": [],
+        "doubtful": [],
+    }
+    assert report_is_complete(older, min_coverage=0.95, max_gap=4.0)

@@ -75,3 +75,22 @@ def test_split_words_shifted_with_their_segment() -> None:
     segments: list[Segment] = [{"id": 1, "start": 6.2, "end": 7.0, "text": " b", "words": words}]
     (moved,) = split(segments, [0.0, 6.0])[1]
     assert [(w["start"], w["end"]) for w in moved["words"]] == [(0.3, 0.9)]
+
+
+def test_split_segment_running_into_the_next_recording_goes_to_neither() -> None:
+    # "Thank you for coming. Turn off the lights.": two recordings decoded into one segment.
+    segments: list[Segment] = [{"id": 1, "start": 0.0, "end": 4.8, "text": "a b"}]
+    assert split(segments, [0.0, 3.13]) == [[], []]
+
+
+def test_split_segment_starting_in_the_recording_before_goes_to_neither() -> None:
+    segments: list[Segment] = [{"id": 1, "start": 0.0, "end": 7.0, "text": "a b"}]
+    assert split(segments, [0.0, 3.4]) == [[], []]
+
+
+def test_split_segment_drifting_a_little_into_the_next_recording_stays_its_own() -> None:
+    # Timestamps drift in a shared window: a 1.2 s recording's own words ended at 2.78 s,
+    # 0.08 s into the next recording laid at 2.7 s.
+    segments: list[Segment] = [{"id": 1, "start": 0.0, "end": 2.783, "text": "a"}]
+    first, second = split(segments, [0.0, 2.7])
+    assert [s["text"] for s in first] == ["a"] and second == []

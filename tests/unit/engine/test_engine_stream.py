@@ -7,6 +7,7 @@ import numpy as np
 
 from dropscribe.core.coverage import Coverage
 from dropscribe.core.transcript import Segment, Word
+from dropscribe.engine.completeness import CoverageGuard
 from dropscribe.engine.pieces import Piece
 from dropscribe.engine.strategies import Decoding, Strategy
 from dropscribe.engine.stream import (
@@ -20,6 +21,8 @@ from dropscribe.engine.stream import (
 
 RATE = 16000
 NO_COVERAGE = Coverage(0.0, 0.0, (), ())
+
+GUARD = CoverageGuard(Strategy.BATCHED, 0.95)
 
 
 def segment(start: float, end: float, text: str = " a few words here") -> Segment:
@@ -78,7 +81,7 @@ def test_joined_segments_in_order_renumbered_from_one() -> None:
         result(0, 0, 170, segment(1, 9), segment(10, 20)),
         result(1, 170, 300, segment(171, 180)),
     ]
-    transcript = joined(done, 0.95)
+    transcript = joined(done, GUARD)
     assert [s["id"] for s in transcript["segments"]] == [1, 2, 3]
     assert [s["start"] for s in transcript["segments"]] == [1, 10, 171]
     assert transcript["text"] == "a few words here a few words here a few words here"
@@ -91,7 +94,7 @@ def test_joined_coverage_over_every_piece_lists_the_gap_of_one() -> None:
         result(0, 0, 170, segment(1, 9, words)),
         result(1, 170, 300, segment(171, 180, words), speech=[(171.0, 180.0), (200.0, 230.0)]),
     ]
-    transcript = joined(done, 0.95)
+    transcript = joined(done, GUARD)
     assert transcript["coverage"]["uncovered"] == [[200.0, 230.0]]
     assert transcript["complete"] is False
 
@@ -100,7 +103,7 @@ def test_joined_strategy_most_pieces_kept_and_every_one_tried() -> None:
     sequential = PieceResult(0, 1, 0, 1, [], [], Strategy.SEQUENTIAL,
                              [Strategy.BATCHED, Strategy.SEQUENTIAL], "en", None)  # fmt: skip
     done = [result(0, 0, 1), sequential, result(2, 2, 3)]
-    transcript = joined(done, 0.95)
+    transcript = joined(done, GUARD)
     assert transcript["strategy"] == "batched"
     assert transcript["strategies_tried"] == ["batched", "sequential"]
 
@@ -108,4 +111,4 @@ def test_joined_strategy_most_pieces_kept_and_every_one_tried() -> None:
 def test_joined_language_of_the_first_piece_with_speech() -> None:
     done = [result(0, 0, 170, speech=[], language="en"),
             result(1, 170, 300, segment(180, 190), language="de")]  # fmt: skip
-    assert joined(done, 0.95)["language"] == "de"
+    assert joined(done, GUARD)["language"] == "de"

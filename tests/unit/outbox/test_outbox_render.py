@@ -10,14 +10,14 @@ from hypothesis import strategies as st
 
 from dropscribe.core.fsio import NAME_MAX_BYTES as NAME_MAX
 from dropscribe.core.fsio import numbered as candidate_stem
-from dropscribe.core.transcript import RemoteSegment, RemoteWord
+from dropscribe.core.transcript import RemoteSegment
 from dropscribe.outbox.cues import format_timestamp
-from dropscribe.outbox.formats import render_all
+from dropscribe.outbox.formats import Rendering, render_all
 from dropscribe.outbox.publishing import Occupancy, safe_stem, stem_is_available
 from dropscribe.outbox.srt import render_srt
 from dropscribe.outbox.transcript_json import owner_in_json, render_json
 from dropscribe.outbox.txt import render_txt
-from dropscribe.outbox.vtt import MAX_CUE_SECONDS, render_vtt, word_groups
+from dropscribe.outbox.vtt import render_vtt
 from support import webvtt
 
 SEGMENTS: list[RemoteSegment] = [
@@ -44,16 +44,17 @@ def test_format_timestamp_past_a_day_hours_not_wrapped() -> None:
 
 
 def test_render_srt_known_segments_exact_text() -> None:
+    # The half-second cue is held on screen for 0.8 s: nothing follows it.
     assert render_srt(SEGMENTS) == (
         "1\n00:00:00,000 --> 00:00:02,000\nHello there.\n"
         "\n"
-        "2\n01:01:01,500 --> 01:01:02,000\nAn hour in.\n"
+        "2\n01:01:01,500 --> 01:01:02,300\nAn hour in.\n"
     )
 
 
 def test_render_srt_blank_line_inside_text_removed() -> None:
     text = render_srt([{"start": 0, "end": 1, "text": "one\n\n\ntwo"}])
-    assert text == "1\n00:00:00,000 --> 00:00:01,000\none\ntwo\n"
+    assert text == "1\n00:00:00,000 --> 00:00:01,000\none two\n"
 
 
 def test_render_srt_no_segments_empty() -> None:
@@ -66,7 +67,7 @@ def test_render_vtt_known_segments_exact_text() -> None:
         "\n"
         "00:00:00.000 --> 00:00:02.000\nHello there.\n"
         "\n"
-        "01:01:01.500 --> 01:01:02.000\nAn hour in.\n"
+        "01:01:01.500 --> 01:01:02.300\nAn hour in.\n"
     )
 
 
@@ -113,8 +114,9 @@ def test_render_json_provenance_cannot_forge_owner_or_result() -> None:
 
 
 def test_render_all_timed_formats_only_with_segments_and_configured() -> None:
-    assert list(render_all("j", {"text": "x"}, {}, ("txt", "srt", "vtt"))) == ["json", "txt"]
-    timed = render_all("j", {"segments": SEGMENTS}, {}, ("srt",))
+    every = Rendering(("txt", "srt", "vtt"))
+    assert list(render_all("j", {"text": "x"}, {}, every)) == ["json", "txt"]
+    timed = render_all("j", {"segments": SEGMENTS}, {}, Rendering(("srt",)))
     assert list(timed) == ["json", "txt", "srt"]
 
 
@@ -180,56 +182,6 @@ def test_owner_in_json_foreign_or_broken_json_has_no_owner() -> None:
     assert owner_in_json("[1, 2]") is None
 
 
-# --- word timings: bounded .vtt cues ---------------------------------------------------------
-
-
-def timed_words(count: int, seconds_each: float, start: float = 0.0) -> list[RemoteWord]:
-    return [
-        {
-            "start": start + n * seconds_each,
-            "end": start + (n + 1) * seconds_each,
-            "word": f" w{n}",
-            "probability": 0.9,
-        }
-        for n in range(count)
-    ]
-
-
-def long_segment() -> RemoteSegment:
-    # Twenty words of 1.5 s: one 30 s segment, as a batched chunk can be.
-    words = timed_words(20, 1.5, start=10.0)
-    return {"start": 10.0, "end": 40.0, "text": "".join(str(w["word"]) for w in words),
-            "words": words}  # fmt: skip
-
-
-def test_render_vtt_long_segment_with_words_cut_into_bounded_cues() -> None:
-    cues = webvtt.parse(render_vtt([long_segment()]))
-    assert len(cues) > 1
-    assert all(cue.end - cue.start <= MAX_CUE_SECONDS for cue in cues)
-
-
-def test_render_vtt_long_segment_with_words_keeps_every_word_in_order() -> None:
-    cues = webvtt.parse(render_vtt([long_segment()]))
-    assert " ".join(cue.text for cue in cues) == " ".join(f"w{n}" for n in range(20))
-    assert cues[0].start == 10.0
-    assert cues[-1].end == 40.0
-
-
-def test_render_vtt_long_segment_without_words_stays_one_cue() -> None:
-    segment = long_segment()
-    del segment["words"]
-    assert len(webvtt.parse(render_vtt([segment]))) == 1
-
-
-def test_word_groups_single_long_word_stays_whole() -> None:
-    words: list[RemoteWord] = [
-        {"start": 0.0, "end": 9.0, "word": " long"},
-        *timed_words(2, 1.0, start=9.0),
-    ]
-    groups = word_groups(words, MAX_CUE_SECONDS)
-    assert [len(group) for group in groups] == [1, 2]
-
-
 def test_render_vtt_hostile_text_still_valid_webvtt() -> None:
     segments: list[RemoteSegment] = [{"start": 0, "end": 1, "text": "a --> b <v x> & c"}]
     assert webvtt.parse(render_vtt(segments))[0].text == "a --> b <v x> & c"
@@ -271,10 +223,3 @@ def test_render_vtt_labelled_cues_are_voice_spans() -> None:
 def test_render_vtt_hostile_speaker_name_still_valid_webvtt() -> None:
     segments: list[RemoteSegment] = [{"start": 0, "end": 1, "text": "x", "speaker": "A<b>&c"}]
     assert webvtt.parse(render_vtt(segments))[0].voice == "A_b__c"
-
-
-def test_render_vtt_labelled_long_segment_each_cue_keeps_its_voice() -> None:
-    segment: RemoteSegment = {**long_segment(), "speaker": "Agent"}
-    cues = webvtt.parse(render_vtt([segment]))
-    assert len(cues) > 1
-    assert {cue.voice for cue in cues} == {"Agent"}

@@ -24,6 +24,7 @@ from dropscribe.app import wake_poll
 from dropscribe.core import errors
 from dropscribe.core.backoff import PollPolicy, RetryPolicy
 from dropscribe.core.jobs import Job, JobState, advance, update
+from dropscribe.core.transcript_fields import remote_transcript
 from dropscribe.pipeline import AuthGate, Clock, Lifecycle, Options, Pipeline, Steps
 from dropscribe.pipeline.gates.outage import ServiceGate
 from dropscribe.pipeline.gates.pause import ProbeTiming
@@ -263,6 +264,22 @@ def test_pipeline_poll_success_publishes_and_completes_the_source(world: World) 
     assert world.custody.completed == ["a.wav"]
     assert world.outbox.published[0][0] == "a"
     assert {"job.succeeded", "job.published", "job.summary"} <= set(events(logs))
+
+
+def test_pipeline_publish_resumed_after_the_move_to_done_publishes_once(world: World) -> None:
+    # A crash after publishing moved the recording to done/ and before it saved `published`:
+    # the restarted daemon finds the job succeeded and its recording gone from processing/.
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    succeeded = advance(world.job(job.id), JobState.SUCCEEDED, 1001.0)
+    world.store.save(succeeded, remote_transcript(RESULT))
+    world.custody.processing_path(job.source).unlink()
+    world.pipeline.recover()
+    world.pipeline.run_poll(job.id)
+    final = world.job(job.id)
+    assert (final.state, final.error) == (JobState.PUBLISHED, None)
+    assert [p[2] for p in world.outbox.published] == [RESULT]
+    assert world.custody.failed == []
 
 
 def test_pipeline_poll_interval_grows_to_the_maximum(world: World) -> None:
@@ -804,3 +821,41 @@ def test_pipeline_change_before_a_resent_submit_restarts_without_submitting(
     world.pipeline.run_transfer(job.id)
     assert world.job(job.id).state is JobState.CLAIMED
     assert world.remote.count("submit") == 1  # the stale upload was never submitted again
+
+
+def touch(world: World, name: str = "a.wav", seconds: int = 7) -> None:
+    """A backup tool or `touch`: the mtime moves, the bytes stay."""
+    path = world.custody.root / name
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + seconds * 1_000_000_000))
+
+
+def test_pipeline_touched_recording_is_not_sent_again(world: World) -> None:
+    job = claim(world)
+    world.remote.check = lambda call: touch(world) if call == "upload" else None
+    world.pipeline.run_transfer(job.id)  # touched during the upload
+    assert world.job(job.id).state is JobState.SUBMITTED
+    touch(world, seconds=11)  # and twice more while it is polled
+    world.pipeline.run_poll(job.id)
+    touch(world, seconds=13)
+    world.remote.polls = [poll_result(RemoteStatus.SUCCESS, result=SUCCESS)]
+    with capture_logs() as logs:
+        world.pipeline.run_poll(job.id)
+    final = world.job(job.id)
+    assert final.state is JobState.PUBLISHED
+    assert (world.remote.count("upload"), world.remote.count("submit")) == (1, 1)
+    assert final.superseded == ()
+    assert final.mtime_ns == (world.custody.root / "a.wav").stat().st_mtime_ns
+    assert "job.restarted" not in events(logs)
+    assert events(logs).count("job.touched") == 1
+
+
+def test_pipeline_same_size_other_bytes_is_a_change(world: World) -> None:
+    job = claim(world, content=b"RIFF....WAVEdata")
+    world.pipeline.run_transfer(job.id)
+    path = world.custody.root / "a.wav"
+    path.write_bytes(b"RIFF....WAVEDATA")  # rewritten in place, same length
+    touch(world)
+    world.pipeline.run_poll(job.id)
+    assert world.job(job.id).state is JobState.CLAIMED
+    assert world.job(job.id).superseded == ("req-1",)

@@ -65,3 +65,43 @@ def test_checked_speech_unknown_gives_no_verdict_and_the_reason(tmp_path: Path) 
 def test_describe_shortfall_names_share_and_stretches() -> None:
     text = describe_shortfall(assessed(remote_result((0.0, 5.0)), POLICY, SPEECH))
     assert "50%" in text and "1 stretch" in text
+
+
+#: Ten minutes of speech in spans of 9 s with 1 s pauses.
+TEN_MINUTES = [(float(t), t + 9.0) for t in range(0, 600, 10)]
+
+
+def test_assessed_remote_result_with_a_long_gap_is_incomplete_whatever_the_ratio() -> None:
+    heard = remote_result(*[span for span in TEN_MINUTES if span[0] != 300.0])
+    result = assessed(heard, POLICY, TEN_MINUTES)
+    assert result["coverage"]["ratio"] > 0.98
+    assert is_incomplete(result)
+    assert result["coverage"]["gaps"] == [[300.0, 309.0]]
+
+
+def test_assessed_gap_within_the_daemons_limit_is_complete() -> None:
+    heard = remote_result(*[span for span in TEN_MINUTES if span[0] != 300.0])
+    lenient = QualityPolicy(min_coverage=0.95, max_gap_seconds=10.0)
+    assert not is_incomplete(assessed(heard, lenient, TEN_MINUTES))
+
+
+def test_assessed_engine_coverage_with_a_long_gap_judged_by_the_daemons_limit() -> None:
+    coverage: CoverageReport = {
+        "speech_seconds": 3600.0,
+        "covered_seconds": 3574.0,
+        "ratio": 0.9928,
+        "uncovered": [[1183.0, 1223.0]],
+        "doubtful": [],
+        "gaps": [[1183.0, 1223.0]],
+        "longest_gap_seconds": 26.0,
+        "max_gap_seconds": 4.0,
+    }
+    engine: RemoteTranscript = {"text": "x", "segments": [], "coverage": coverage}
+    assert is_incomplete(assessed(engine, POLICY, None))
+    assert not is_incomplete(assessed(engine, QualityPolicy(max_gap_seconds=30.0), None))
+
+
+def test_describe_shortfall_names_where_speech_went_unheard() -> None:
+    heard = remote_result(*[span for span in TEN_MINUTES if span[0] not in (300.0, 3.0)])
+    text = describe_shortfall(assessed(heard, POLICY, TEN_MINUTES))
+    assert "speech unheard at 5:00-5:09" in text

@@ -47,7 +47,7 @@ def test_base_url_for_wildcard_host_uses_loopback() -> None:
 @pytest.mark.parametrize(
     ("field", "value"),
     [("workers", 0), ("port", 70000), ("presign_ttl_seconds", 0), ("max_upload_bytes", 0),
-     ("retention_hours", -1), ("model_map", {"../x": "m"})],
+     ("retention_hours", -1), ("model_map", {"../x": "m"}), ("max_gap_seconds", 0.0)],
 )  # fmt: skip
 def test_server_options_bad_value_raises(field: str, value: object) -> None:
     with pytest.raises(ValueError):

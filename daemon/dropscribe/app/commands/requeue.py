@@ -4,18 +4,14 @@ seconds."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from dropscribe import audit
+from dropscribe.app.commands.job_names import CANDIDATES_SHOWN, not_one_job
 from dropscribe.app.folders import STATE_FILE, folders_of, state_dir
 from dropscribe.config import Settings
-from dropscribe.core.jobs import Job, JobState
+from dropscribe.core.jobs import JobState
 from dropscribe.intake.custody import Custody
 from dropscribe.pipeline import Clock, Lifecycle
 from dropscribe.state import StateStore
-
-#: How many jobs `retry` lists when the id prefix it was given starts several.
-CANDIDATES_SHOWN = 10
 
 
 def retry(
@@ -39,9 +35,10 @@ def retry(
         if all_failed:
             jobs = store.in_states([JobState.FAILED])
         else:
-            jobs = store.starting_with(job_id or "", CANDIDATES_SHOWN + 1)
+            prefix = job_id or ""
+            jobs = store.starting_with(prefix, CANDIDATES_SHOWN + 1)
             if len(jobs) != 1:
-                return [], [_not_one_job(job_id or "", jobs)], False
+                return [], [not_one_job(prefix, jobs, f"no job {prefix!r}")], False
         done: list[str] = []
         problems: list[str] = []
         for job in jobs:
@@ -53,12 +50,3 @@ def retry(
         return done, problems, True
     finally:
         store.close()
-
-
-def _not_one_job(prefix: str, jobs: Sequence[Job]) -> str:
-    """Return why ``prefix`` names no single job, given the jobs it starts."""
-    if not jobs:
-        return f"no job {prefix!r}"
-    more = " ..." if len(jobs) > CANDIDATES_SHOWN else ""
-    listed = "".join(f"\n  {j.id}  {j.source}" for j in jobs[:CANDIDATES_SHOWN])
-    return f"{prefix!r} is not unique; it starts these jobs:{listed}{more}"

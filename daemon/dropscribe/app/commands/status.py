@@ -1,6 +1,7 @@
-"""``status``: counts per state, the jobs in flight, recent failures and incomplete
-transcripts, the deliveries, and whether a daemon holds the state folder (and what it pauses
-for). It reads the state file directly, so it works while a daemon runs."""
+"""``status``: counts per state, the jobs in flight, recent failures, the incomplete
+transcripts not yet acknowledged or retried, the deliveries, and whether a daemon holds the
+state folder (and what it pauses for). It reads the state file directly, so it works while a
+daemon runs."""
 
 from __future__ import annotations
 
@@ -16,10 +17,13 @@ from dropscribe.app.pauses import describe as describe_daemon_pause
 from dropscribe.app.pauses import read_pauses
 from dropscribe.config import Settings
 from dropscribe.core.jobs import JobState
-from dropscribe.pipeline.quality import is_incomplete
 from dropscribe.state import StateStore
 
 RECENT_FAILURES = 10
+
+#: Incomplete transcripts listed by name; ``status`` counts the rest. Each stays listed until
+#: it is acknowledged (``dropscribe acknowledge``) or retried, however many files come after.
+INCOMPLETE_SHOWN = 50
 
 Counts = dict[str, int]
 JsonObject = dict[str, object]
@@ -34,8 +38,9 @@ class StatusReport:
     in_flight: list[JsonObject]
     recent_failures: list[JsonObject]
     daemon_pid: int | None
-    #: Recently published transcripts marked incomplete (speech missing or doubtful).
-    recent_incomplete: list[JsonObject]
+    #: Published transcripts marked incomplete (speech missing or doubtful), neither
+    #: acknowledged nor retried: the latest INCOMPLETE_SHOWN of them.
+    incomplete: list[JsonObject]
     #: The state file, or None when there is none yet (nothing has run on this state folder).
     state_file: Path | None
     #: Since when the service refuses the API key and when the daemon probes next (epoch
@@ -46,6 +51,8 @@ class StatusReport:
     deliveries: JsonObject = field(default_factory=dict)
     #: The other daemon-wide pauses a running daemon recorded: {kind: (since, next_probe)}.
     pauses: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: How many incomplete transcripts are open in all (``incomplete`` lists the latest).
+    incomplete_count: int = 0
 
     def as_json(self) -> JsonObject:
         """Return the report as JSON-ready data."""
@@ -61,7 +68,8 @@ class StatusReport:
             "counts": self.counts,
             "in_flight": self.in_flight,
             "recent_failures": self.recent_failures,
-            "recent_incomplete": self.recent_incomplete,
+            "incomplete": self.incomplete,
+            "incomplete_count": self.incomplete_count,
             "daemon": {"running": self.daemon_pid is not None, "pid": self.daemon_pid or None},
             "deliveries": self.deliveries,
         }
@@ -101,16 +109,29 @@ def status_report(settings: Settings) -> StatusReport:
             for j in store.recent(JobState.FAILED, RECENT_FAILURES)
         ]
         incomplete: list[JsonObject] = [
-            {"job_id": j.id, "source": j.source, "outputs": list(j.outputs)}
-            for j in store.recent(JobState.PUBLISHED, RECENT_FAILURES)
-            if is_incomplete(store.result(j.id) or {})
+            {
+                "job_id": j.id,
+                "source": j.source,
+                "outputs": list(j.outputs),
+                "at": j.steps.get("published"),
+            }
+            for j in store.open_incomplete(INCOMPLETE_SHOWN)
         ]
         holder = lock_holder(state_dir(settings))
         pause = read_pause(state_dir(settings)) if holder is not None else None
         deliveries = delivery_report(store)
         others = read_pauses(state_dir(settings)) if holder is not None else {}
         return StatusReport(
-            store.counts(), flight, failures, holder, incomplete, path, pause, deliveries, others
+            store.counts(),
+            flight,
+            failures,
+            holder,
+            incomplete,
+            path,
+            pause,
+            deliveries,
+            others,
+            store.open_incomplete_count(),
         )
     finally:
         store.close()
@@ -145,11 +166,22 @@ def format_status(report: StatusReport) -> str:
         for j in report.recent_failures:
             lines.append(f"  {str(j['job_id'])[:12]}  {j['source']}: [{j['step']}] {j['error']}")
     lines += delivery_lines(report.deliveries)
-    if report.recent_incomplete:
-        lines.append("published incomplete (speech missing or doubtful; see the .json):")
-        for j in report.recent_incomplete:
-            lines.append(f"  {str(j['job_id'])[:12]}  {j['source']}")
-    return "\n".join(lines)
+    return "\n".join(lines + incomplete_lines(report))
+
+
+def incomplete_lines(report: StatusReport) -> list[str]:
+    """Return the status lines about incomplete transcripts (none when there are none)."""
+    if not report.incomplete:
+        return []
+    lines = [
+        f"published incomplete: {report.incomplete_count} (speech missing or doubtful; see "
+        "the .json; `dropscribe acknowledge JOB_ID` once seen to)"
+    ]
+    lines += [f"  {str(j['job_id'])[:12]}  {j['source']}" for j in report.incomplete]
+    hidden = report.incomplete_count - len(report.incomplete)
+    if hidden > 0:
+        lines.append(f"  ... and {hidden} more (`dropscribe acknowledge --all-incomplete`)")
+    return lines
 
 
 def delivery_report(store: StateStore) -> JsonObject:

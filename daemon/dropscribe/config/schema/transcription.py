@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from dropscribe.config.languages import language_problem
 from dropscribe.config.schema.section import Section
+from dropscribe.core.coverage import DEFAULT_MAX_GAP_SECONDS
 
 
 class Whisper(Section):
@@ -31,6 +32,8 @@ class Whisper(Section):
     compression_ratio_threshold: Annotated[float, Field(allow_inf_nan=False)] | None = 2.4
     logprob_threshold: Annotated[float, Field(allow_inf_nan=False)] | None = -1.0
     # Word-level timings on each segment; only sent when set, as a service may not know it.
+    # Not asked for by default, even of the embedded engine: they cost it about 15 % more time
+    # (bench/cues.py), and cues keep their limits without them (their times estimated).
     word_timestamps: bool | None = None
 
     @field_validator("language")
@@ -48,12 +51,23 @@ class Whisper(Section):
 OPTIONAL_INPUTS = ("word_timestamps",)
 
 
+class Subtitles(Section):
+    """How much a cue of the .srt and .vtt may hold: the usual subtitle guidelines' 7 s and
+    two lines of 42 characters. At least 1 s (a cue is held 0.8 s where there is room) and 10
+    characters (a line of two words); at most what still reads as a subtitle."""
+
+    max_cue_seconds: Annotated[float, Field(ge=1, le=60, allow_inf_nan=False)] = 7.0
+    max_line_chars: Annotated[int, Field(ge=10, le=200)] = 42
+    max_lines: Annotated[int, Field(ge=1, le=5)] = 2
+
+
 class Output(Section):
     """What is written to the outbox, and what happens to the recording afterwards."""
 
     formats: tuple[Literal["txt", "json", "srt", "vtt"], ...] = ("txt", "json", "srt", "vtt")
     after_success: Literal["move", "delete"] = "move"
     txt_line_per_segment: bool = False
+    subtitles: Subtitles = Subtitles()
 
     @field_validator("formats")
     @classmethod
@@ -69,4 +83,7 @@ class Quality(Section):
     # 0.95: complete transcripts of the speech fixtures cover 0.996-1.0 of the speech the VAD
     # finds; one sentence dropped from a half-minute recording leaves 0.90-0.92.
     min_coverage: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.95
+    # A share cannot see half a minute missing from two hours; a run of uncovered speech
+    # longer than this (seconds) makes a transcript incomplete whatever its share.
+    max_gap_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)] = DEFAULT_MAX_GAP_SECONDS
     on_incomplete: Literal["publish", "fail"] = "publish"
