@@ -26,7 +26,7 @@ Targets: peak RSS <= 1.0 GB at the longest recording; its engine seconds per aud
 <= 1.2 x the piece's; its WER within 1 point of the piece's.
 
 Usage: python bench/long_memory.py [--small] [--ten-hours] [--repeat N] [--tree PATH]
-       [--max-audio-hours H] [--results PATH] [--audio-dir DIR]
+       [--max-audio-hours H] [--results-dir DIR] [--audio-dir DIR]
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import ROOT, ProcSampler, Target, print_table, write_report
+from _common import ROOT, ProcSampler, Target, add_results_option, print_table, write_report
 from throughput import MORE_SENTENCES, SENTENCES
 
 from support.wer import normalized_words
@@ -307,7 +307,7 @@ def main() -> None:
     cli.add_argument("--repeat", type=int, default=1, help="runs of each recording (default 1)")
     cli.add_argument("--tree", type=Path, default=ROOT, help="checkout whose daemon runs")
     cli.add_argument("--max-audio-hours", type=float, default=None, help="limit in a config")
-    cli.add_argument("--results", type=Path, default=None, help="also write the report here")
+    add_results_option(cli)
     cli.add_argument("--audio-dir", type=Path, default=None, help="keep and reuse the audio")
     cli.add_argument("--only", type=int, nargs="*", default=None, help="repeat counts to run")
     args = cli.parse_args()
@@ -355,10 +355,7 @@ def main() -> None:
         "summary": {str(k): v for k, v in summaries.items()},
     }
     arguments = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    path = write_report("long_memory", started, arguments, data, checks)
-    if args.results is not None:
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        args.results.write_text(path.read_text())
+    write_report("long_memory", started, arguments, data, checks, args.results_dir)
 
 
 if __name__ == "__main__":
