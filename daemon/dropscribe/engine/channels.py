@@ -34,7 +34,13 @@ from dropscribe.engine.errors import EngineError, Interrupted
 from dropscribe.engine.params import TranscribeArgs
 from dropscribe.engine.pieces import Cutter, Piece, Sizes, cut_planes
 from dropscribe.engine.protocol import StopCheck
-from dropscribe.engine.stream import PieceResult, joined, resume_points, transcribe_pieces
+from dropscribe.engine.stream import (
+    PieceResult,
+    Resumption,
+    joined,
+    resume_points,
+    transcribe_pieces,
+)
 from dropscribe.engine.vad import SAMPLING_RATE
 
 #: The input parameter that asks for one transcript per channel.
@@ -151,11 +157,11 @@ def split_or_mixed(
     args: TranscribeArgs,
     should_stop: StopCheck,
     max_seconds: float,
-    sizes: Sizes = Sizes(),  # noqa: B008 (frozen, so one shared default is safe)
+    resumption: Resumption = Resumption(),  # noqa: B008 (frozen, so one shared default is safe)
 ) -> Transcript:
     """Return the per-channel transcript of a call recording, each channel cut into pieces of
-    ``sizes``; a recording without two different channels is transcribed mixed (by
-    ``mixed``), and the transcript says why.
+    ``resumption.sizes`` and going on after its pieces done; a recording without two
+    different channels is transcribed mixed (by ``mixed``), and the transcript says why.
     Raise EngineError if it cannot be decoded, Interrupted when ``should_stop`` turns True."""
     rest = without_split(args)
     try:
@@ -166,8 +172,11 @@ def split_or_mixed(
         raise EngineError(str(exc)) from exc
     except DecodeStopped as exc:
         raise Interrupted() from exc
-    pieces = channel_pieces(audio, max_seconds, should_stop, sizes=sizes)
-    results = transcribe_pieces(guard, model, pieces, rest, should_stop)
+    done = resumption.done
+    pieces = channel_pieces(audio, max_seconds, should_stop, done, resumption.sizes)
+    results = transcribe_pieces(
+        guard, model, pieces, rest, should_stop, done=done, on_piece=resumption.on_piece
+    )
     return interleaved([joined([r for r in results if r.channel == n], guard) for n in (1, 2)])
 
 

@@ -32,6 +32,11 @@ from dropscribe.engine.vad import SAMPLING_RATE, speech_spans
 #: recording's length; a batch of eight 20-30 s windows is filled a few times in a piece.
 PIECE_SECONDS = 180.0
 
+#: Shortest and longest piece a server may be set to: shorter, pauses to cut in grow rare
+#: (and a checkpoint is written every few seconds); longer, memory grows (51 MiB a minute).
+MIN_PIECE_SECONDS = 20.0
+MAX_PIECE_SECONDS = 1800.0
+
 #: The cut lies in the last this many seconds before the piece's length: room to find a pause
 #: (the VAD cuts speech into spans of at most 20 s, so a stretch this long holds several).
 SEARCH_SECONDS = 30.0
@@ -58,6 +63,13 @@ class Sizes:
     piece: float = PIECE_SECONDS
     search: float = SEARCH_SECONDS
     lookahead: float = LOOKAHEAD_SECONDS
+
+    @classmethod
+    def of_piece(cls, seconds: float) -> Sizes:
+        """Return the sizes for pieces of ``seconds``, the search window and lookahead in the
+        default proportions (a sixth and an eighteenth of the piece)."""
+        return cls(seconds, seconds * SEARCH_SECONDS / PIECE_SECONDS,
+                   seconds * LOOKAHEAD_SECONDS / PIECE_SECONDS)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,12 @@ uninterrupted run: ``pieces``). The results of one channel must be its first pie
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 from faster_whisper import WhisperModel
 
@@ -29,7 +32,7 @@ from dropscribe.core.coverage import Span, measure
 from dropscribe.core.transcript import Segment, Transcript, Word
 from dropscribe.engine.completeness import CoverageGuard
 from dropscribe.engine.params import TranscribeArgs
-from dropscribe.engine.pieces import Piece
+from dropscribe.engine.pieces import Piece, Sizes
 from dropscribe.engine.protocol import StopCheck
 from dropscribe.engine.strategies import Decoding, Strategy
 from dropscribe.engine.vad import SAMPLING_RATE
@@ -61,9 +64,67 @@ class PieceResult:
         """Return where the piece ends in the recording, in seconds."""
         return self.end_sample / SAMPLING_RATE
 
+    def as_json(self) -> str:
+        """Return the result as JSON text, to keep as a checkpoint (``from_json`` reads it)."""
+        return json.dumps(
+            {
+                "channel": self.channel,
+                "index": self.index,
+                "start_sample": self.start_sample,
+                "end_sample": self.end_sample,
+                "segments": self.segments,
+                "speech": self.speech,
+                "strategy": self.strategy.value,
+                "tried": [s.value for s in self.tried],
+                "language": self.language,
+                "language_probability": self.language_probability,
+            }
+        )
+
+
+def from_json(text: str) -> PieceResult:
+    """Return the result kept as ``as_json`` wrote it. Raise ValueError (json's included),
+    KeyError or TypeError if the text is not one."""
+    raw: dict[str, Any] = json.loads(text)
+    probability = raw["language_probability"]
+    return PieceResult(
+        channel=int(raw["channel"]),
+        index=int(raw["index"]),
+        start_sample=int(raw["start_sample"]),
+        end_sample=int(raw["end_sample"]),
+        segments=list(raw["segments"]),
+        speech=[(float(a), float(b)) for a, b in raw["speech"]],
+        strategy=Strategy(raw["strategy"]),
+        tried=[Strategy(s) for s in raw["tried"]],
+        language=str(raw["language"]),
+        language_probability=None if probability is None else float(probability),
+    )
+
+
+def in_order(results: Sequence[PieceResult]) -> bool:
+    """Return True when each channel's results are its first pieces, each starting where the
+    one before it ended: what resuming after them needs."""
+    ends: dict[int, tuple[int, int]] = {}
+    for result in results:
+        index, end = ends.get(result.channel, (0, 0))
+        if (result.index, result.start_sample) != (index, end):
+            return False
+        ends[result.channel] = (index + 1, result.end_sample)
+    return True
+
 
 #: Called with each piece as soon as it is decoded: where a checkpoint or progress goes.
 PieceSink = Callable[[PieceResult], None]
+
+
+@dataclass(frozen=True)
+class Resumption:
+    """How a recording's pieces are cut, the results of those already done (to go on after)
+    and where each new one goes once decoded."""
+
+    sizes: Sizes = field(default_factory=Sizes)
+    done: Sequence[PieceResult] = field(default_factory=tuple)
+    on_piece: PieceSink | None = None
 
 
 def resume_points(done: Sequence[PieceResult]) -> dict[int, tuple[int, int]]:
@@ -181,3 +242,22 @@ def joined(results: Sequence[PieceResult], guard: CoverageGuard) -> Transcript:
         first.language_probability,
     )
     return guard.transcript_of(decoding, tried_in_all(results))
+
+
+@runtime_checkable
+class ResumableEngine(Protocol):
+    """An engine that transcribes a long recording in pieces, reports each one as it is done
+    and can go on after the pieces done before (the real WhisperEngine can)."""
+
+    def transcribe_from(
+        self,
+        spec: str,
+        audio: Path,
+        args: TranscribeArgs,
+        should_stop: StopCheck,
+        done: Sequence[PieceResult],
+        on_piece: PieceSink | None,
+    ) -> Transcript:
+        """Return the transcript as ``Engine.transcribe`` does, going on after ``done`` and
+        calling ``on_piece`` with each piece once it is decoded."""
+        ...

@@ -43,6 +43,7 @@ from dropscribe.engine.strategies import Decoding, Strategy, decode_together
 from dropscribe.engine.stream import (
     PieceResult,
     PieceSink,
+    Resumption,
     joined,
     resume_points,
     transcribe_pieces,
@@ -115,21 +116,23 @@ class WhisperEngine:
         return model
 
     def transcribe(
+        self, spec: str, audio: Path, args: TranscribeArgs, should_stop: StopCheck
+    ) -> Transcript:
+        """Return the transcript of the audio with its coverage, or raise EngineError."""
+        return self.transcribe_from(spec, audio, args, should_stop, (), None)
+
+    def transcribe_from(
         self,
         spec: str,
         audio: Path,
         args: TranscribeArgs,
         should_stop: StopCheck,
-        *,
-        done: Sequence[PieceResult] = (),
-        on_piece: PieceSink | None = None,
+        done: Sequence[PieceResult],
+        on_piece: PieceSink | None,
     ) -> Transcript:
-        """Return the transcript of the audio with its coverage, or raise EngineError.
-
-        ``on_piece`` is called with each piece of a mixed (not split) recording once it is
-        decoded; ``done``, the results it was called with before, resumes the recording after
-        the last of them instead of from its start (the seam for checkpoints: ``stream``).
-        """
+        """Return the transcript of the audio as transcribe does, going on after the pieces
+        ``done`` instead of from its start, and calling ``on_piece`` with each piece once it
+        is decoded (the seam for checkpoints and progress: ``stream``)."""
         model = self.model(spec)
         clip = self._prefetched.take(audio)
         if isinstance(clip, EngineError):
@@ -139,11 +142,11 @@ class WhisperEngine:
                 self._guard,
                 model,
                 audio,
-                lambda mixed: self._mixed(model, audio, clip, mixed, should_stop),
+                lambda mixed: self._mixed(model, audio, clip, mixed, should_stop, done, on_piece),
                 args,
                 should_stop,
                 self._max_seconds,
-                self._sizes,
+                Resumption(self._sizes, done, on_piece),
             )
         return self._mixed(model, audio, clip, args, should_stop, done, on_piece)
 

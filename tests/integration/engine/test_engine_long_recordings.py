@@ -118,7 +118,7 @@ def test_engine_pieces_joined_lose_and_double_no_word(
     path = encoded(reading, tmp_path / "reading.flac", "-c:a", "flac")
     engine = WhisperEngine(first=first, sizes=SMALL)
     results: list[PieceResult] = []
-    pieced = engine.transcribe("bundled", path, ARGS, never, on_piece=results.append)
+    pieced = engine.transcribe_from("bundled", path, ARGS, never, (), results.append)
     whole = CoverageGuard(first, DEFAULT_MIN_COVERAGE).transcript(
         engine.model("bundled"), Clip(reading, speech_spans(reading)), ARGS, never
     )
@@ -139,7 +139,7 @@ def test_engine_pieces_segment_and_word_times_on_the_recordings_clock(tmp_path: 
     engine = WhisperEngine(sizes=SMALL)
     args: TranscribeArgs = {**ARGS, "word_timestamps": True}
     results: list[PieceResult] = []
-    late = engine.transcribe("bundled", path, args, never, on_piece=results.append)
+    late = engine.transcribe_from("bundled", path, args, never, (), results.append)
     alone = engine.transcribe("bundled", encoded(jfk, tmp_path / "jfk.opus"), args, never)
     # The tone's onsets may pass for speech and come out as a segment of dots; Kennedy's own
     # segments are those that name the country.
@@ -163,10 +163,10 @@ def test_engine_resumed_after_finished_pieces_decodes_only_the_rest(
     path = encoded(reading, tmp_path / "reading.flac", "-c:a", "flac")
     engine = WhisperEngine(sizes=SMALL)
     results: list[PieceResult] = []
-    uninterrupted = engine.transcribe("bundled", path, ARGS, never, on_piece=results.append)
+    uninterrupted = engine.transcribe_from("bundled", path, ARGS, never, (), results.append)
     decoded_again: list[PieceResult] = []
-    resumed = engine.transcribe(
-        "bundled", path, ARGS, never, done=results[:2], on_piece=decoded_again.append
+    resumed = engine.transcribe_from(
+        "bundled", path, ARGS, never, results[:2], decoded_again.append
     )
     assert [r.index for r in decoded_again] == [r.index for r in results[2:]]
     assert [r.start_sample for r in decoded_again] == [r.start_sample for r in results[2:]]
