@@ -13,8 +13,10 @@ a transcript. The pieces go when the job ends.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Protocol
 
+from dropscribe.engine.audio import AudioProblem, probe
 from dropscribe.engine.stream import PieceResult, from_json, in_order
 from dropscribe.server.records import Progress
 
@@ -75,3 +77,11 @@ class Checkpoints:
         if self._total is not None:
             done = min(done, self._total)
         return Progress(round(done, 3), self._total)
+
+
+def declared_seconds(audio: Path) -> float | None:
+    """Return how long the recording's header says it is; None where it does not say."""
+    try:
+        return probe(audio).duration_seconds
+    except (AudioProblem, OSError):
+        return None

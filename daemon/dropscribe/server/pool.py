@@ -22,13 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dropscribe.core.transcript import Transcript
-from dropscribe.engine.audio import AudioProblem, probe
 from dropscribe.engine.errors import EngineError, Interrupted
 from dropscribe.engine.params import WhisperInput, transcribe_args
 from dropscribe.engine.protocol import Engine
 from dropscribe.engine.stream import ResumableEngine
 from dropscribe.server.batch_jobs import MAX_BATCH_JOBS, BatchEngine, BatchRunner
-from dropscribe.server.checkpoints import Checkpoints
+from dropscribe.server.checkpoints import Checkpoints, declared_seconds
 from dropscribe.server.meter import EngineMeter
 from dropscribe.server.records import JobRecord
 from dropscribe.server.store import JobStore
@@ -308,11 +307,3 @@ class EnginePool:
                 spec, audio, args, should_stop, checkpoints.done(), checkpoints.keep
             )
         return self._engine.transcribe(spec, audio, args, should_stop)
-
-
-def declared_seconds(audio: Path) -> float | None:
-    """Return how long the recording's header says it is; None where it does not say."""
-    try:
-        return probe(audio).duration_seconds
-    except (AudioProblem, OSError):
-        return None
