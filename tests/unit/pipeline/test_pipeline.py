@@ -921,3 +921,15 @@ def test_lifecycle_requeued_job_measures_its_progress_anew(tmp_path: Path) -> No
         assert requeued.progress is None
     finally:
         store.close()
+
+
+def test_pipeline_job_sent_anew_after_a_change_measures_its_progress_anew(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.remote.polls = [processing(20.0)]
+    world.pipeline.run_poll(job.id)
+    assert world.job(job.id).progress is not None
+    grow(world)
+    world.pipeline.run_poll(job.id)
+    assert world.job(job.id).state is JobState.CLAIMED
+    assert world.job(job.id).progress is None
