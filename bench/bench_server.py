@@ -33,7 +33,7 @@ import requests
 # Importing _common also puts tests/ on sys.path, for support.*.
 from _common import BENCH_TOKEN, ROOT, add_results_option
 
-from dropscribe.engine.clips import decoded
+from dropscribe.engine.audio import decode_bounded
 from dropscribe.engine.models import BUNDLED_MODEL
 from dropscribe.engine.params import WhisperInput, transcribe_args
 from dropscribe.engine.whisper import DEFAULT_MAX_AUDIO_HOURS, WhisperEngine
@@ -109,7 +109,7 @@ def measure_file(
 ) -> dict[str, Any]:
     """Return timings for one fixture."""
     audio = SPEECH / name
-    samples = decoded(audio, SAMPLE_RATE, DEFAULT_MAX_AUDIO_HOURS * 3600, lambda: False)
+    samples = decode_bounded(audio, SAMPLE_RATE, DEFAULT_MAX_AUDIO_HOURS * 3600, lambda: False)
     duration = samples.size / SAMPLE_RATE
     time_direct(engine, audio)  # warm-up: model load and caches
     time_http(http, base, audio)

@@ -126,6 +126,10 @@ SMOKES = (
         and results(r)["lost"] == [] and results(r)["published_twice"] == [],
     ),
     Smoke(
+        "long_memory", "long_memory.json", frozenset({"recordings", "runs", "summary"}),
+        lambda r: [s["failed"] for s in results(r)["summary"].values()] == [0, 0],
+    ),
+    Smoke(
         "system_tests", "system_tests.json", frozenset({"collect_only", "runs", "figures"}),
         lambda r: results(r)["collect_only"]
         and [run["exit"] for run in results(r)["runs"]] == [0, 0],

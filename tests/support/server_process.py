@@ -30,11 +30,12 @@ def free_port() -> int:
 class ServerProcess:
     """``python -m dropscribe serve`` on a fixed port and data folder."""
 
-    def __init__(self, data_dir: Path, port: int, log: Path) -> None:
+    def __init__(self, data_dir: Path, port: int, log: Path, *options: str) -> None:
+        """``options`` are more of serve's command-line options."""
         self.base_url = f"http://127.0.0.1:{port}"
         self._command = [
             sys.executable, "-m", "dropscribe", "serve", "--port", str(port),
-            "--data-dir", str(data_dir), "--token", TOKEN,
+            "--data-dir", str(data_dir), "--token", TOKEN, *options,
         ]  # fmt: skip
         self._log = log
         self.process: subprocess.Popen[bytes] | None = None

@@ -7,6 +7,7 @@
 
 from dropscribe.api_client.client import ApiClient, Timeouts
 from dropscribe.api_client.protocol import (
+    PollProgress,
     PollResult,
     RemoteStatus,
     Submission,
@@ -24,6 +25,7 @@ from dropscribe.api_client.rebased import RebasedClient, rebase
 
 __all__ = [
     "ApiClient",
+    "PollProgress",
     "PollResult",
     "RebasedClient",
     "RemoteStatus",

@@ -55,8 +55,18 @@ class Submission:
 
 
 @dataclass(frozen=True)
+class PollProgress:
+    """A running job's progress in a poll answer (an extension of the protocol, see the
+    README): seconds of audio done, and in all (None when the service does not say)."""
+
+    done_seconds: float
+    total_seconds: float | None
+
+
+@dataclass(frozen=True)
 class PollResult:
-    """One poll's answer; ``result`` is set on success, ``error`` when the job failed."""
+    """One poll's answer; ``result`` is set on success, ``error`` when the job failed,
+    ``progress`` while a long job runs and its service reports how far it is."""
 
     status: RemoteStatus
     raw_status: str
@@ -66,6 +76,7 @@ class PollResult:
     accepted_at: str | None
     started_at: str | None
     completed_at: str | None
+    progress: PollProgress | None = None
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -230,7 +241,35 @@ def parse_poll(body: Mapping[str, Any]) -> PollResult:
         accepted_at=_text(_field(body, "acceptedAt")),
         started_at=_text(_field(body, "startedAt")),
         completed_at=_text(_field(body, "completedAt")),
+        progress=parse_progress(_field(body, "progress")),
     )
+
+
+def parse_progress(value: object) -> PollProgress | None:
+    """Given a poll answer's ``progress`` field, return it, or None when it is missing or
+    unusable: an extension is read tolerantly, never an error. Seconds done must be a finite
+    number, not negative; a total that is not a positive finite number is unknown (None);
+    seconds done are clamped to the total."""
+    if not isinstance(value, Mapping):
+        return None
+    done = _seconds(value.get("audioSecondsDone"))
+    if done is None:
+        return None
+    total = _seconds(value.get("audioSecondsTotal"))
+    if total is None or total <= 0:
+        return PollProgress(done, None)
+    return PollProgress(min(done, total), total)
+
+
+def _seconds(value: object) -> float | None:
+    """A finite, non-negative number as float; None for anything else (bools included)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _transcript(value: object) -> RemoteTranscript | None:

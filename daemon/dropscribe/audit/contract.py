@@ -98,6 +98,8 @@ LINE_FIELDS = frozenset({"event", "timestamp", "level", "logger", "exception"})
 # The identifiers of a job event (jobs.audit_fields): sha256 and request id once known.
 _JOB = "job_id source"
 _KNOWN = "sha256 request_id"
+# A running job's progress in a poll answer: seconds of audio done, and in all when known.
+_PROGRESS = "audio_seconds_done audio_seconds_total"
 
 #: The audit contract: each event and its fields.
 CONTRACT: dict[Event, Fields] = {
@@ -112,8 +114,8 @@ CONTRACT: dict[Event, Fields] = {
     Event.SUBMIT_SENT: _f(f"{_JOB} sha256", _KNOWN),
     Event.SUBMIT_ACCEPTED: _f(f"{_JOB} sha256 request_id model", _KNOWN),
     Event.SUBMIT_RESENT: _f(f"{_JOB} reason", _KNOWN),
-    Event.POLL_STATUS: _f(f"{_JOB} request_id status", _KNOWN),
-    Event.POLL_UNKNOWN_STATUS: _f(f"{_JOB} request_id status", _KNOWN),
+    Event.POLL_STATUS: _f(f"{_JOB} request_id status", f"{_KNOWN} {_PROGRESS}"),
+    Event.POLL_UNKNOWN_STATUS: _f(f"{_JOB} request_id status", f"{_KNOWN} {_PROGRESS}"),
     Event.JOB_RETRY: _f(f"{_JOB} state attempt delay_seconds error status", _KNOWN),
     Event.JOB_SUCCEEDED: _f(f"{_JOB} sha256 request_id model", _KNOWN),
     Event.JOB_PUBLISHED: _f(f"{_JOB} sha256 outputs", _KNOWN),

@@ -13,8 +13,10 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-#: The bar's layout: " 50%|#####     | 1/2 jobs, 0 failed [00:03]" (tqdm puts the comma in
-#: front of the postfix).
+from dropscribe.core.progress import AudioTally
+
+#: The bar's layout: " 50%|#####     | 1/2 jobs, 0 failed, 3.1/12.0 audio min [00:03]" (tqdm
+#: puts the comma in front of the postfix; the audio only where the service reports it).
 BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} jobs{postfix} [{elapsed}]"
 
 
@@ -42,6 +44,15 @@ def tally(counts: Mapping[str, int], before: Mapping[str, int]) -> Tally:
     )
 
 
+def postfix(jobs: Tally, audio: AudioTally | None) -> str:
+    """Return the words after the jobs count: the failed, and the audio minutes done of all
+    where the service reported any ("0 failed, 3.1/12.0 audio min")."""
+    failed = f"{jobs.failed} failed"
+    if audio is None or audio.total_seconds <= 0:
+        return failed
+    return f"{failed}, {audio.done_seconds / 60:.1f}/{audio.total_seconds / 60:.1f} audio min"
+
+
 class ProgressBar:
     """A bar on ``stream`` (a terminal), opened at the first :meth:`show`, whose counts are
     the baseline: show it the counts before the run starts."""
@@ -51,15 +62,16 @@ class ProgressBar:
         self._bar: tqdm | None = None
         self._before: Mapping[str, int] = {}
 
-    def show(self, counts: Mapping[str, int]) -> None:
-        """Redraw the bar for ``counts``, the jobs per state in the state file."""
+    def show(self, counts: Mapping[str, int], audio: AudioTally | None = None) -> None:
+        """Redraw the bar for ``counts``, the jobs per state in the state file, and ``audio``,
+        the audio of this run's jobs."""
         if self._bar is None:
             self._before = dict(counts)
             self._bar = tqdm(file=self._stream, total=0, bar_format=BAR_FORMAT, **_screen())
         now = tally(counts, self._before)
         self._bar.total = now.total
         self._bar.n = now.finished
-        self._bar.set_postfix_str(f"{now.failed} failed", refresh=False)
+        self._bar.set_postfix_str(postfix(now, audio), refresh=False)
         self._bar.refresh()
 
     def close(self) -> None:

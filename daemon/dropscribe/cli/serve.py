@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dropscribe.cli.exit_codes import EXIT_CONFIG, EXIT_OK
 from dropscribe.engine.errors import EngineError
+from dropscribe.engine.pieces import PIECE_SECONDS
 from dropscribe.engine.whisper import DEFAULT_MAX_AUDIO_HOURS
 from dropscribe.server.embedded import Assembler, ServerOptions, serve_forever
 
@@ -94,6 +95,13 @@ def add_arguments(cli: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_AUDIO_HOURS,
         help=f"refuse longer recordings (default: {DEFAULT_MAX_AUDIO_HOURS:g})",
     )
+    cli.add_argument(
+        "--piece-seconds",
+        type=float,
+        default=PIECE_SECONDS,
+        help="transcribe long recordings in pieces of about this many seconds, each kept as "
+        f"a checkpoint (default: {PIECE_SECONDS:g})",
+    )
 
 
 def route_argument(text: str) -> tuple[str, str]:
@@ -119,6 +127,7 @@ def options_from(args: argparse.Namespace) -> ServerOptions:
         model_map=dict(args.route),
         workers=args.workers,
         max_audio_hours=args.max_audio_hours,
+        piece_seconds=args.piece_seconds,
         public_url=args.public_url,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,

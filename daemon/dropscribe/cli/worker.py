@@ -18,6 +18,7 @@ from dropscribe.cli.exit_codes import EXIT_CONFIG, EXIT_OK
 from dropscribe.engine.completeness import DEFAULT_MIN_COVERAGE
 from dropscribe.engine.errors import EngineError
 from dropscribe.engine.models import BUNDLED_MODEL
+from dropscribe.engine.pieces import MAX_PIECE_SECONDS, MIN_PIECE_SECONDS, PIECE_SECONDS, Sizes
 from dropscribe.engine.whisper import DEFAULT_MAX_AUDIO_HOURS, WhisperEngine
 from dropscribe.scaleout.book import RedisJobBook, connect
 from dropscribe.scaleout.health import HealthServer
@@ -47,6 +48,7 @@ class WorkerOptions:
     health_host: str
     health_port: int
     max_audio_hours: float
+    piece_seconds: float = PIECE_SECONDS
 
 
 def add_arguments(cli: argparse.ArgumentParser) -> None:
@@ -89,6 +91,13 @@ def add_arguments(cli: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_AUDIO_HOURS,
         help=f"refuse longer recordings (default: {DEFAULT_MAX_AUDIO_HOURS:g})",
     )
+    cli.add_argument(
+        "--piece-seconds",
+        type=float,
+        default=PIECE_SECONDS,
+        help="transcribe long recordings in pieces of about this many seconds, each kept in "
+        f"the job book as a checkpoint (default: {PIECE_SECONDS:g})",
+    )
 
 
 def options_from(args: argparse.Namespace) -> WorkerOptions:
@@ -99,10 +108,13 @@ def options_from(args: argparse.Namespace) -> WorkerOptions:
         raise ValueError("--retention-hours must be positive")
     if not 0 <= args.health_port <= 65535:
         raise ValueError(f"--health-port {args.health_port} is not 0..65535")
+    if not MIN_PIECE_SECONDS <= args.piece_seconds <= MAX_PIECE_SECONDS:
+        raise ValueError(f"--piece-seconds must be {MIN_PIECE_SECONDS:g} to {MAX_PIECE_SECONDS:g}")
     models = tuple(BUNDLED_MODEL if m == "bundled" else m for m in args.model) or (BUNDLED_MODEL,)
     return WorkerOptions(
         broker_url(args.broker), storage_location(args.storage), args.workers, models,
         args.retention_hours, args.health_host, args.health_port, args.max_audio_hours,
+        args.piece_seconds,
     )  # fmt: skip
 
 
@@ -112,7 +124,10 @@ def run_worker(options: WorkerOptions, stop: threading.Event) -> None:
     Raise EngineError if a model cannot be loaded.
     """
     engine = WhisperEngine(
-        options.workers, DEFAULT_MIN_COVERAGE, max_audio_hours=options.max_audio_hours
+        options.workers,
+        DEFAULT_MIN_COVERAGE,
+        max_audio_hours=options.max_audio_hours,
+        sizes=Sizes.of_piece(options.piece_seconds),
     )
     for spec in options.models:
         log.info("dropscribe worker: loading model %s", engine.label(spec))

@@ -155,27 +155,35 @@ def union(spans: Iterable[Span]) -> list[Span]:
 
 
 def overlap(a: Sequence[Span], b: Sequence[Span]) -> list[Span]:
-    """Return the intersection of two sets of disjoint, ordered spans."""
-    found = []
-    for a_start, a_end in a:
-        for b_start, b_end in b:
-            start, end = max(a_start, b_start), min(a_end, b_end)
-            if start < end:
-                found.append((start, end))
+    """Return the intersection of two sets of disjoint, ordered spans, in one pass over both
+    (a recording of hours has thousands of spans and of segments)."""
+    found: list[Span] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        start, end = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if start < end:
+            found.append((start, end))
+        if a[i][1] <= b[j][1]:
+            i += 1
+        else:
+            j += 1
     return union(found)
 
 
 def minus(a: Sequence[Span], b: Sequence[Span]) -> list[Span]:
-    """Return the parts of the disjoint spans ``a`` that no span of ``b`` touches."""
-    left = []
+    """Return the parts of the disjoint, ordered spans ``a`` that no span of the disjoint,
+    ordered ``b`` touches, in one pass over both."""
+    left: list[Span] = []
+    j = 0
     for start, end in a:
-        cursor = start
-        for b_start, b_end in b:
-            if b_end <= cursor or b_start >= end:
-                continue
-            if b_start > cursor:
-                left.append((cursor, b_start))
-            cursor = max(cursor, b_end)
+        while j < len(b) and b[j][1] <= start:
+            j += 1
+        cursor, k = start, j
+        while k < len(b) and b[k][0] < end:
+            if b[k][0] > cursor:
+                left.append((cursor, b[k][0]))
+            cursor = max(cursor, b[k][1])
+            k += 1
         if cursor < end:
             left.append((cursor, end))
     return left

@@ -24,6 +24,8 @@ from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import Any
 
+from dropscribe.core.progress import AudioProgress
+
 
 class JobState(StrEnum):
     """Where a job stands; each value is stored verbatim in the state file."""
@@ -99,6 +101,9 @@ class Job:
     # Request ids of earlier submissions of this recording, given up because the file changed
     # after them (its writer was not done): their results are never published.
     superseded: tuple[str, ...] = ()
+    # How far the service is with the audio, as its polls last said (None: it never said);
+    # kept once the job has its result, for the tally of a run.
+    progress: AudioProgress | None = None
 
 
 def advance(job: Job, state: JobState, now: float, **changes: Any) -> Job:

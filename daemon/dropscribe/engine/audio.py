@@ -2,8 +2,10 @@
 
 A WAV of 10 kB whose header says 1 Hz holds 2 h 46 min of audio: resampled to 16 kHz at once it
 took gigabytes. So the container is probed first (sample rate, declared duration) and refused
-when either is out of bounds; then it is decoded frame by frame into one preallocated buffer,
-counting samples as they come, because a header may lie about the duration.
+when either is out of bounds; then it is decoded frame by frame, counting samples as they come
+(a header may lie about the duration) and asking between frames whether to stop. A long
+recording is consumed as it is decoded (``pieces``), so its memory does not grow with its
+length; only a short one is gathered into one buffer.
 """
 
 from __future__ import annotations
@@ -116,14 +118,15 @@ def spoken_duration(seconds: float) -> str:
     return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
-#: Decoding at least this many seconds of audio is followed by a garbage collection.
+#: Seconds of audio decoded between two garbage collections (a collection costs 15-25 ms).
 COLLECT_AFTER_SECONDS = 60.0
 
 
 def decode_bounded(
     path: Path, sampling_rate: int, max_seconds: float, should_stop: Callable[[], bool]
 ) -> Samples:
-    """Return the file's audio as mono float32 samples at ``sampling_rate``.
+    """Return the whole of a short file's audio as mono float32 samples at ``sampling_rate``
+    (a long recording goes through ``pieces`` instead, a few minutes at a time).
 
     Raise AudioProblem if it is not audio or its rate is too low, TooLong if it is (or turns
     out to be) longer than ``max_seconds``; raise DecodeStopped when ``should_stop`` turns True.
@@ -140,70 +143,54 @@ def decode_within(
     expected_seconds: float | None,
     should_stop: Callable[[], bool],
 ) -> Samples:
-    """Decode as decode_bounded does, without probing: refuse the file (TooLong) as soon as
-    the samples decoded pass ``max_seconds``, whatever its header said.
+    """Decode as decode_bounded does, without probing, into one buffer: refuse the file
+    (TooLong) as soon as the samples decoded pass ``max_seconds``, whatever its header said.
 
     ``expected_seconds`` (the declared duration, if any) sizes the buffer up front.
     """
-    (samples,) = decode_planes(
-        path, sampling_rate, max_seconds, expected_seconds, should_stop, "mono"
-    )
-    return samples
+    limit = int(max_seconds * sampling_rate)
+    expected = int((expected_seconds or 60.0) * sampling_rate)
+    buffer = SampleBuffer(min(expected, limit) + sampling_rate, limit)
+    for planes in counted_planes(path, sampling_rate, max_seconds, should_stop, "mono"):
+        buffer.append(planes[0])
+    return buffer.samples()
 
 
-def decode_stereo(
-    path: Path, sampling_rate: int, max_seconds: float, expected_seconds: float | None
-) -> tuple[Samples, Samples]:
-    """Return the left and right channels of a stereo file as float32 samples, decoded as
-    decode_within decodes one."""
-    left, right = decode_planes(
-        path, sampling_rate, max_seconds, expected_seconds, never_stop, "stereo"
-    )
-    return left, right
-
-
-def decode_planes(
+def counted_planes(
     path: Path,
     sampling_rate: int,
     max_seconds: float,
-    expected_seconds: float | None,
     should_stop: Callable[[], bool],
     layout: str,
-) -> list[Samples]:
-    """Return the file's channels in ``layout`` (``mono`` or ``stereo``), each decoded into a
-    buffer that refuses the file (TooLong) as soon as it passes ``max_seconds``; AudioProblem
-    if it cannot be decoded, DecodeStopped when ``should_stop`` turns True."""
-    limit = int(max_seconds * sampling_rate)
-    expected = int((expected_seconds or 60.0) * sampling_rate)
-    count = 2 if layout == "stereo" else 1
-    buffers = [SampleBuffer(min(expected, limit) + sampling_rate, limit) for _ in range(count)]
+) -> Iterator[Samples]:
+    """Yield the file's audio in ``layout`` (``mono`` or ``stereo``) at ``sampling_rate``, one
+    frame at a time as float32 arrays with one row per channel, counting the samples: raise
+    TooLong as soon as they pass ``max_seconds`` (a header may understate), AudioProblem if the
+    file cannot be decoded, DecodeStopped when ``should_stop`` turns True (asked every frame,
+    so a file that holds days of audio is stopped by time, never by memory)."""
+    limit = max_seconds * sampling_rate  # a float: no limit at all is infinity
+    collect_every = int(COLLECT_AFTER_SECONDS * sampling_rate)
+    count, collected = 0, 0
     try:
         for planes in resampled_planes(path, sampling_rate, layout):
             if should_stop():
                 raise DecodeStopped()
-            if not all([buf.append(plane) for buf, plane in zip(buffers, planes, strict=True)]):
-                raise TooLong(too_long(buffers[0].size / sampling_rate, max_seconds))
+            count += planes.shape[1]
+            if count > limit:
+                raise TooLong(too_long(count / sampling_rate, max_seconds))
+            if count - collected >= collect_every:
+                # PyAV's resampler keeps buffers alive until a collection (faster-whisper
+                # issue 390); a collection a minute of audio keeps that garbage small.
+                gc.collect()
+                collected = count
+            yield planes
     except av.error.FFmpegError as exc:
         raise AudioProblem(undecodable(exc)) from exc
-    finally:
-        # PyAV's resampler keeps buffers alive until a collection (faster-whisper issue 390).
-        # A collection costs 15-25 ms, more than decoding a short clip; after one, the garbage
-        # is small and the automatic collector takes it (400 decodes of 5-10 s: no growth).
-        if buffers[0].size >= COLLECT_AFTER_SECONDS * sampling_rate:
-            gc.collect()
-    return [buffer.samples() for buffer in buffers]
 
 
 def never_stop() -> bool:
     """A stop check for a decoding that is bounded by its limit alone."""
     return False
-
-
-def resampled(path: Path, sampling_rate: int) -> Iterator[Samples]:
-    """Yield the first audio stream as mono float32 chunks at ``sampling_rate``, frame by
-    frame, so no more than one frame's worth is ever converted at once."""
-    for planes in resampled_planes(path, sampling_rate, "mono"):
-        yield planes[0]
 
 
 def resampled_planes(path: Path, sampling_rate: int, layout: str) -> Iterator[Samples]:

@@ -2,29 +2,46 @@
 the per-channel transcripts interleaved by time with the channel on each segment.
 
 Decoding is refused, before any sample is decoded, for a file whose header says it is longer
-than the server's limit, and while decoding once it turns out to be (as for any upload); the
-interleaving is pure. A recording without two different channels is transcribed mixed, and its
-transcript says why.
+than the server's limit, and while decoding once it turns out to be (as for any upload). The
+file is read twice, a frame at a time: once to learn whether its channels differ, then to cut
+each channel into pieces (``pieces``) that are transcribed as they come, so memory stays flat
+whatever the call's length. The interleaving is pure. A recording without two different
+channels is transcribed mixed, and its transcript says why.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import av
 import numpy as np
 from faster_whisper import WhisperModel
 
 from dropscribe.core.transcript import Segment, Transcript
-from dropscribe.engine.audio import AudioProblem, decode_stereo, probe, refuse
-from dropscribe.engine.batching import Clip
+from dropscribe.engine.audio import (
+    AudioProblem,
+    DecodeStopped,
+    Samples,
+    counted_planes,
+    probe,
+    refuse,
+)
 from dropscribe.engine.completeness import CoverageGuard
-from dropscribe.engine.errors import EngineError
+from dropscribe.engine.errors import EngineError, Interrupted
 from dropscribe.engine.params import TranscribeArgs
+from dropscribe.engine.pieces import Cutter, Piece, Sizes, cut_planes
 from dropscribe.engine.protocol import StopCheck
-from dropscribe.engine.vad import SAMPLING_RATE, speech_spans
+from dropscribe.engine.stream import (
+    PieceResult,
+    Resumption,
+    joined,
+    resume_points,
+    transcribe_pieces,
+)
+from dropscribe.engine.vad import SAMPLING_RATE
 
 #: The input parameter that asks for one transcript per channel.
 SPLIT_CHANNELS = "split_channels"
@@ -40,6 +57,9 @@ PROBLEM: Final = "split_channels_problem"
 #: stereo_diarization.wav, one party per channel.
 SAME_AUDIO_CORRELATION = 0.99
 
+#: Transcribes the recording mixed, with the arguments given.
+MixedTranscriber = Callable[[TranscribeArgs], Transcript]
+
 
 class NotACallRecording(AudioProblem):
     """The recording does not carry two different channels; it is transcribed mixed."""
@@ -54,75 +74,110 @@ def channel_count(path: Path) -> int:
         raise AudioProblem("the uploaded file has no readable audio stream") from exc
 
 
-def channel_samples(path: Path, sampling_rate: int, max_seconds: float) -> tuple[Any, Any]:
-    """Return the left and right channels of a stereo file as float32 samples.
+class Likeness:
+    """Running sums of two channels' samples, from which their correlation follows without
+    holding them: the Pearson coefficient, as numpy's corrcoef gives it."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.sums = np.zeros(5)  # left, right, left^2, right^2, left*right
+        self.loudest = 0.0
+
+    def add(self, left: Samples, right: Samples) -> None:
+        """Count one frame of both channels."""
+        l64, r64 = left.astype(np.float64), right.astype(np.float64)
+        self.count += len(l64)
+        self.sums += [l64.sum(), r64.sum(), l64 @ l64, r64 @ r64, l64 @ r64]
+        if len(l64):
+            self.loudest = max(self.loudest, float(np.abs(l64).max()), float(np.abs(r64).max()))
+
+    def correlation(self) -> float:
+        """Return the channels' correlation; NaN when one of them does not vary."""
+        n = self.count
+        sl, sr, sll, srr, slr = self.sums
+        spread = (sll - sl * sl / n) * (srr - sr * sr / n) if n else 0.0
+        return (slr - sl * sr / n) / math.sqrt(spread) if spread > 0 else math.nan
+
+
+def channels_differ(path: Path, max_seconds: float, should_stop: StopCheck) -> None:
+    """Read the stereo file once; return if its two channels carry different audio.
 
     Raise AudioProblem if it is not audio or too long, by its header or once decoded;
-    NotACallRecording if it does not carry two different channels.
+    NotACallRecording if it does not carry two different channels; DecodeStopped when
+    ``should_stop`` turns True.
     """
-    facts = probe(path)
-    refuse(facts, max_seconds)
+    refuse(probe(path), max_seconds)
     channels = channel_count(path)
     if channels != CALL_CHANNELS:
         raise NotACallRecording(
             f"split_channels needs a two-channel (stereo) recording; this one has {channels}"
         )
-    left, right = decode_stereo(path, sampling_rate, max_seconds, facts.duration_seconds)
-    if same_audio(left, right):
+    likeness = Likeness()
+    for left, right in counted_planes(path, SAMPLING_RATE, max_seconds, should_stop, "stereo"):
+        likeness.add(left, right)
+    if same_audio(likeness):
         raise NotACallRecording("both channels of the recording carry the same audio")
-    return left, right
 
 
-def same_audio(left: Any, right: Any) -> bool:
+def same_audio(likeness: Likeness) -> bool:
     """Return True if two channels hold the same audio (a mono recording saved as stereo):
     their samples correlate above SAME_AUDIO_CORRELATION, or both are silent."""
-    if not left.any() or not right.any():
-        return not left.any() and not right.any()
-    return bool(np.corrcoef(left, right)[0, 1] > SAME_AUDIO_CORRELATION)
+    if likeness.loudest == 0.0:
+        return True
+    return bool(likeness.correlation() > SAME_AUDIO_CORRELATION)
+
+
+def channel_pieces(
+    path: Path,
+    max_seconds: float,
+    should_stop: StopCheck,
+    done: Sequence[PieceResult] = (),
+    sizes: Sizes = Sizes(),  # noqa: B008 (frozen, so one shared default is safe)
+) -> Iterator[Piece]:
+    """Yield the pieces of both channels (1: left, 2: right) as the decoding completes them,
+    each channel going on after its pieces in ``done``. Raise EngineError if the file cannot
+    be decoded or is too long, Interrupted when ``should_stop`` turns True."""
+    points = resume_points(done)
+    cutters = [Cutter(n, sizes, *points.get(n, (0, 0))) for n in (1, 2)]
+    try:
+        yield from cut_planes(
+            counted_planes(path, SAMPLING_RATE, max_seconds, should_stop, "stereo"), cutters
+        )
+    except AudioProblem as exc:
+        raise EngineError(str(exc)) from exc
+    except DecodeStopped as exc:
+        raise Interrupted() from exc
 
 
 def split_or_mixed(
     guard: CoverageGuard,
     model: WhisperModel,
     audio: Path,
-    clip: Clip,
+    mixed: MixedTranscriber,
     args: TranscribeArgs,
     should_stop: StopCheck,
     max_seconds: float,
+    resumption: Resumption = Resumption(),  # noqa: B008 (frozen, so one shared default is safe)
 ) -> Transcript:
-    """Return the per-channel transcript of a call recording (``clip`` is it mixed); a
-    recording without two different channels is transcribed mixed, and the transcript says
-    why. Raise EngineError if it cannot be decoded."""
-    try:
-        return by_channel(guard, model, audio, args, should_stop, max_seconds)
-    except NotACallRecording as exc:
-        mixed = guard.transcript(model, clip, without_split(args), should_stop)
-        return {**mixed, PROBLEM: str(exc)}
-
-
-def by_channel(
-    guard: CoverageGuard,
-    model: WhisperModel,
-    audio: Path,
-    args: TranscribeArgs,
-    should_stop: StopCheck,
-    max_seconds: float,
-) -> Transcript:
-    """Return the transcripts of the two channels, each decoded alone, interleaved. Raise
-    NotACallRecording if they are not two different channels, EngineError if they cannot be
-    decoded."""
+    """Return the per-channel transcript of a call recording, each channel cut into pieces of
+    ``resumption.sizes`` and going on after its pieces done; a recording without two
+    different channels is transcribed mixed (by ``mixed``), and the transcript says why.
+    Raise EngineError if it cannot be decoded, Interrupted when ``should_stop`` turns True."""
     rest = without_split(args)
     try:
-        channels = channel_samples(audio, SAMPLING_RATE, max_seconds)
-    except NotACallRecording:
-        raise
+        channels_differ(audio, max_seconds, should_stop)
+    except NotACallRecording as exc:
+        return {**mixed(rest), PROBLEM: str(exc)}
     except AudioProblem as exc:
         raise EngineError(str(exc)) from exc
-    transcripts = []
-    for samples in channels:
-        clip = Clip(samples, speech_spans(samples))
-        transcripts.append(guard.transcript(model, clip, rest, should_stop))
-    return interleaved(transcripts)
+    except DecodeStopped as exc:
+        raise Interrupted() from exc
+    done = resumption.done
+    pieces = channel_pieces(audio, max_seconds, should_stop, done, resumption.sizes)
+    results = transcribe_pieces(
+        guard, model, pieces, rest, should_stop, done=done, on_piece=resumption.on_piece
+    )
+    return interleaved([joined([r for r in results if r.channel == n], guard) for n in (1, 2)])
 
 
 def without_split(args: TranscribeArgs) -> TranscribeArgs:

@@ -1,20 +1,22 @@
-"""Recordings decoded to 16 kHz samples with their speech found: whole when their job's turn
-comes, or ahead of it when they are short enough to be batched with others.
+"""Recordings decoded to 16 kHz samples with their speech found: in pieces of a few minutes
+as they are decoded when their job's turn comes, or whole, ahead of it, when they are short
+enough to be batched with others.
 
 Every way here refuses a recording longer than the server's limit, by its header before any
-sample is decoded, or while decoding once it turns out to be (a header may understate).
+sample is decoded, or while decoding once it turns out to be (a header may understate), and
+stops when its job is cancelled, between two frames.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from dropscribe.engine.audio import (
     AudioProblem,
     DecodeStopped,
     TooLong,
-    decode_bounded,
+    counted_planes,
     decode_within,
     never_stop,
     probe,
@@ -22,6 +24,7 @@ from dropscribe.engine.audio import (
 )
 from dropscribe.engine.batching import SHORT_SECONDS, Clip
 from dropscribe.engine.errors import EngineError, Interrupted
+from dropscribe.engine.pieces import Cutter, Piece, Sizes, cut_planes
 from dropscribe.engine.protocol import StopCheck
 from dropscribe.engine.vad import SAMPLING_RATE, speech_spans
 
@@ -29,14 +32,32 @@ from dropscribe.engine.vad import SAMPLING_RATE, speech_spans
 NO_SAMPLES = "the uploaded file contains no audio samples"
 
 
-def whole_clip(audio: Path, max_seconds: float, should_stop: StopCheck) -> Clip | EngineError:
-    """Return the whole recording decoded, up to the server's limit, or why it cannot be.
-    Raise Interrupted when ``should_stop`` turns True while decoding."""
+def recording_pieces(
+    audio: Path,
+    max_seconds: float,
+    should_stop: StopCheck,
+    sizes: Sizes = Sizes(),  # noqa: B008 (frozen, so one shared default is safe)
+    resume: tuple[int, int] = (0, 0),
+) -> Iterator[Piece]:
+    """Yield the recording in pieces (``pieces``), decoded as they are needed, from the piece
+    index and start sample ``resume`` on. Raise EngineError if it is not audio, holds none or
+    is longer than ``max_seconds``; Interrupted when ``should_stop`` turns True."""
     try:
-        samples = decoded(audio, SAMPLING_RATE, max_seconds, should_stop)
-    except EngineError as exc:
-        return exc
-    return Clip(samples, speech_spans(samples))
+        facts = probe(audio)
+        refuse(facts, max_seconds)
+        index, start = resume
+        cutter = Cutter(0, sizes, index, start)
+        planes = counted_planes(audio, SAMPLING_RATE, max_seconds, should_stop, "mono")
+        yielded = False
+        for piece in cut_planes(planes, [cutter]):
+            yielded = True
+            yield piece
+    except AudioProblem as exc:
+        raise EngineError(str(exc)) from exc
+    except DecodeStopped as exc:
+        raise Interrupted() from exc
+    if not yielded and resume == (0, 0):
+        raise EngineError(NO_SAMPLES)
 
 
 def short_clip(audio: Path, max_seconds: float) -> Clip | EngineError | None:
@@ -64,20 +85,3 @@ def short_clip(audio: Path, max_seconds: float) -> Clip | EngineError | None:
     if samples.size == 0:
         return EngineError(NO_SAMPLES)
     return Clip(samples, speech_spans(samples))
-
-
-def decoded(audio: Path, sampling_rate: int, max_seconds: float, should_stop: StopCheck) -> Any:
-    """Return the file's audio as mono float samples, decoded in bounded chunks.
-
-    Raise EngineError if it is not audio or is longer than ``max_seconds``; raise Interrupted
-    when ``should_stop`` turns True while decoding.
-    """
-    try:
-        samples = decode_bounded(audio, sampling_rate, max_seconds, should_stop)
-    except AudioProblem as exc:
-        raise EngineError(str(exc)) from exc
-    except DecodeStopped as exc:
-        raise Interrupted() from exc
-    if samples.size == 0:
-        raise EngineError(NO_SAMPLES)
-    return samples

@@ -7,15 +7,8 @@ recording; a span is ``(start, end)``.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
-import gc
-import json
 import os
-import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 #: Samples per second of the audio the engine works on (Whisper's input rate).
@@ -31,9 +24,6 @@ WINDOW_SECONDS = 20.0
 MIN_SILENCE_MS = 160
 
 Span = tuple[float, float]
-
-#: The helper decodes and searches a recording this many seconds at a time (38 MB of samples).
-BLOCK_SECONDS = 600.0
 
 # ONNX Runtime (which runs the Silero model) starts a telemetry session when it is imported,
 # writing a session file into $TMPDIR and a device id under ~/.cache; this service sends
@@ -63,78 +53,3 @@ def windows(spans: Sequence[Span], limit: float = WINDOW_SECONDS) -> list[Span]:
         else:
             merged.append((start, end))
     return merged
-
-
-def answer(line: str) -> dict[str, Any]:
-    """Given a JSON-quoted recording path, return ``{"spans": [...]}`` or ``{"error": ...}``."""
-    path = json.loads(line)
-    try:
-        spans = streamed_spans(Path(path))
-    except Exception as exc:  # any decoder failure means "no answer for this file"
-        return {"error": f"could not decode {path}: {exc}"}
-    return {"spans": [[round(a, 3), round(b, 3)] for a, b in spans]}
-
-
-def streamed_spans(path: Path, block_seconds: float = BLOCK_SECONDS) -> list[Span]:
-    """Return the speech spans of a recording of any length, decoded and searched
-    ``block_seconds`` at a time, so that memory stays bounded by one block however long (or
-    however much longer than its header says) the recording is. A span that crosses a block
-    edge comes out as two that touch; coverage counts them the same."""
-    import numpy as np
-
-    from dropscribe.engine.audio import probe, refuse, resampled
-
-    facts = probe(path)
-    refuse(facts, max_seconds=float("inf"))
-    spans: list[Span] = []
-    # Sized by the declared duration when that is shorter: small recordings take little.
-    declared = facts.duration_seconds
-    block_seconds = min(block_seconds, block_seconds if declared is None else declared + 1.0)
-    block = np.empty(int(block_seconds * SAMPLING_RATE), dtype=np.float32)
-    held, offset = 0, 0.0
-    for chunk in resampled(path, SAMPLING_RATE):
-        while len(chunk):
-            taken = min(len(chunk), len(block) - held)
-            block[held : held + taken] = chunk[:taken]
-            held, chunk = held + taken, chunk[taken:]
-            if held == len(block):
-                spans.extend((offset + a, offset + b) for a, b in speech_spans(block))
-                held, offset = 0, offset + block_seconds
-    if held:
-        spans.extend((offset + a, offset + b) for a, b in speech_spans(block[:held]))
-    return spans
-
-
-def give_back_memory() -> None:
-    """Collect PyAV's cyclic leftovers (faster-whisper issue 390), then hand the heap's free
-    pages back to the system (glibc's malloc_trim): the helper would otherwise keep its
-    peak (146 MB against 95 MB after 60 questions about the speech fixtures)."""
-    gc.collect()
-    trim = heap_trimmer()
-    if trim is not None:
-        trim(0)
-
-
-@functools.cache
-def heap_trimmer() -> Callable[[int], int] | None:
-    """Return glibc's malloc_trim, looked up once (find_library runs ldconfig); None where
-    the C library is not glibc."""
-    try:
-        trim: Callable[[int], int] = ctypes.CDLL(
-            ctypes.util.find_library("c") or "libc.so.6"
-        ).malloc_trim
-    except (OSError, AttributeError):
-        return None
-    return trim
-
-
-def serve_probe() -> None:
-    """Answer one recording path per input line with its speech spans, until end of input."""
-    for line in sys.stdin:
-        found = answer(line)
-        give_back_memory()  # before answering: an idle helper holds no more than it needs
-        print(json.dumps(found), flush=True)
-
-
-if __name__ == "__main__":
-    serve_probe()

@@ -3,9 +3,11 @@
 The workers depend only on the Engine protocol (``protocol``), so unit tests hand them a fake.
 The real WhisperEngine keeps one WhisperModel per model spec (loaded on first use, under a
 lock, shared by every worker) and translates decoder failures into EngineError with a message
-a person can act on. Audio is probed and decoded in bounded chunks by ``audio`` (PyAV, as
-faster-whisper uses), so a file longer than the server's limit is refused before it can take
-the memory; mp3, wav, flac, ogg/opus, m4a/aac, webm and mp4 all work with no ffmpeg binary.
+a person can act on. Audio is probed and decoded frame by frame by ``audio`` (PyAV, as
+faster-whisper uses), so a file longer than the server's limit is refused before it is
+decoded; mp3, wav, flac, ogg/opus, m4a/aac, webm and mp4 all work with no ffmpeg binary. A
+recording longer than a short clip is cut into pieces of a few minutes as it is decoded and
+transcribed piece by piece (``pieces``, ``stream``), so memory does not grow with its length.
 
 How a recording is decoded lives beside it: ``clips`` (its samples and speech), ``strategies``
 (batched or sequential), ``completeness`` (the second try of a short transcript), ``channels``
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from faster_whisper import WhisperModel
@@ -28,26 +30,36 @@ from dropscribe.core.transcript import Transcript
 from dropscribe.engine.audio import AudioProblem, probe
 from dropscribe.engine.batching import SHORT_SECONDS, Clip
 from dropscribe.engine.channels import SPLIT_CHANNELS, split_or_mixed
-from dropscribe.engine.clips import short_clip, whole_clip
+from dropscribe.engine.clips import recording_pieces, short_clip
 from dropscribe.engine.completeness import DEFAULT_MIN_COVERAGE, CoverageGuard
 from dropscribe.engine.errors import EngineError
 from dropscribe.engine.loading import load_model
 from dropscribe.engine.models import BUNDLED_MODEL, NAMED, info
 from dropscribe.engine.params import TranscribeArgs
+from dropscribe.engine.pieces import Piece, Sizes, whole_piece
 from dropscribe.engine.prefetch import Prefetcher
 from dropscribe.engine.protocol import StopCheck
 from dropscribe.engine.strategies import Decoding, Strategy, decode_together
+from dropscribe.engine.stream import (
+    PieceResult,
+    PieceSink,
+    Resumption,
+    joined,
+    resume_points,
+    transcribe_pieces,
+)
 
 log = logging.getLogger(__name__)
 
 #: What responses call the bundled model.
 BUNDLED_LABEL = "tiny.en"
 
-#: Default longest audio accepted, in hours. faster-whisper's transcribe computes the whole
-#: recording's spectrogram in one pass, which peaks at about 51 MiB per minute of audio
-#: (measured: +467 MiB for 10 min, +1.5 GiB for 30 min), so one hour costs about 3 GiB on top
-#: of the model: what fits the units' MemoryMax=4G with one worker. Raise both together.
-DEFAULT_MAX_AUDIO_HOURS = 1.0
+#: Default longest audio accepted, in hours: a guard against absurd inputs, not a memory
+#: budget. Recordings are transcribed a few minutes at a time, so memory is the same for any
+#: length; what a longer one costs is time (about 2 s of one 2-core machine per audio minute
+#: with tiny.en: 26 h take under an hour). A day of a dictaphone, with room for a header that
+#: rounds up, gets through; a file that claims more is a mistake or a decompression bomb.
+DEFAULT_MAX_AUDIO_HOURS = 26.0
 
 
 class WhisperEngine:
@@ -56,7 +68,8 @@ class WhisperEngine:
     ``workers`` is how many jobs may run at once: each gets ``cores // workers`` threads.
     A transcript covering less than ``min_coverage`` of the speech, or leaving more than
     ``max_gap_seconds`` of it in a row uncovered, has what it missed decoded again with the
-    other strategy (``completeness``).
+    other strategy (``completeness``). A recording longer than a short clip is cut into
+    pieces of ``sizes`` (``pieces``), each judged and re-decoded on its own.
     """
 
     def __init__(
@@ -66,7 +79,9 @@ class WhisperEngine:
         first: Strategy = Strategy.BATCHED,
         max_audio_hours: float = DEFAULT_MAX_AUDIO_HOURS,
         max_gap_seconds: float = DEFAULT_MAX_GAP_SECONDS,
+        sizes: Sizes = Sizes(),  # noqa: B008 (frozen, so one shared default is safe)
     ) -> None:
+        self._sizes = sizes
         self._models: dict[str, WhisperModel] = {}
         self._loading = threading.Lock()
         self._workers = workers
@@ -104,25 +119,59 @@ class WhisperEngine:
         self, spec: str, audio: Path, args: TranscribeArgs, should_stop: StopCheck
     ) -> Transcript:
         """Return the transcript of the audio with its coverage, or raise EngineError."""
-        model = self.model(spec)
-        clip = self._prefetched.take(audio) or whole_clip(audio, self._max_seconds, should_stop)
-        return self._of_clip(model, audio, clip, args, should_stop)
+        return self.transcribe_from(spec, audio, args, should_stop, (), None)
 
-    def _of_clip(
+    def transcribe_from(
         self,
-        model: WhisperModel,
+        spec: str,
         audio: Path,
-        clip: Clip | EngineError,
         args: TranscribeArgs,
         should_stop: StopCheck,
+        done: Sequence[PieceResult],
+        on_piece: PieceSink | None,
     ) -> Transcript:
+        """Return the transcript of the audio as transcribe does, going on after the pieces
+        ``done`` instead of from its start, and calling ``on_piece`` with each piece once it
+        is decoded (the seam for checkpoints and progress: ``stream``)."""
+        model = self.model(spec)
+        clip = self._prefetched.take(audio)
         if isinstance(clip, EngineError):
             raise clip
         if args.get(SPLIT_CHANNELS):
             return split_or_mixed(
-                self._guard, model, audio, clip, args, should_stop, self._max_seconds
+                self._guard,
+                model,
+                audio,
+                lambda mixed: self._mixed(model, audio, clip, mixed, should_stop, done, on_piece),
+                args,
+                should_stop,
+                self._max_seconds,
+                Resumption(self._sizes, done, on_piece),
             )
-        return self._guard.transcript(model, clip, args, should_stop)
+        return self._mixed(model, audio, clip, args, should_stop, done, on_piece)
+
+    def _mixed(
+        self,
+        model: WhisperModel,
+        audio: Path,
+        clip: Clip | None,
+        args: TranscribeArgs,
+        should_stop: StopCheck,
+        done: Sequence[PieceResult] = (),
+        on_piece: PieceSink | None = None,
+    ) -> Transcript:
+        """Return the transcript of the recording mixed: a short one decoded ahead is its
+        one piece; a longer one is cut into pieces as it is decoded."""
+        pieces: Iterable[Piece]
+        if clip is not None:
+            pieces = [] if done else [whole_piece(clip)]
+        else:
+            resume = resume_points(done).get(0, (0, 0))
+            pieces = recording_pieces(audio, self._max_seconds, should_stop, self._sizes, resume)
+        results = transcribe_pieces(
+            self._guard, model, pieces, args, should_stop, done=done, on_piece=on_piece
+        )
+        return joined(results, self._guard)
 
     def shares_batches(self, audio: Path) -> bool:
         """Return False when the recording's header says it holds more than SHORT_SECONDS of
@@ -187,9 +236,7 @@ class WhisperEngine:
     ) -> Transcript | EngineError:
         """Return the transcript of a recording too long to share a batch, decoded now."""
         try:
-            return self._of_clip(
-                model, audio, whole_clip(audio, self._max_seconds, should_stop), args, should_stop
-            )
+            return self._mixed(model, audio, None, args, should_stop)
         except EngineError as exc:
             return exc
 

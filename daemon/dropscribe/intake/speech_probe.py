@@ -2,8 +2,8 @@
 
 Voice activity detection needs numpy, PyAV and ONNX Runtime (about 95 MB resident). A daemon
 talking to a remote service stays light: the detection runs in one helper process
-(``python -m dropscribe.engine.vad``), started on the first question and kept for the next,
-which reads a recording path per line and answers one JSON line.
+(``python -m dropscribe.engine.speech_helper``), started on the first question and kept for
+the next, which reads a recording path per line and answers one JSON line.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class SpeechProbe:
     def _started(self) -> subprocess.Popen[str]:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "dropscribe.engine.vad"],
+                [sys.executable, "-m", "dropscribe.engine.speech_helper"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,

@@ -107,6 +107,8 @@ class Lifecycle:
         source = self._custody.restore(rel).relative_to(self._processing).as_posix()
         now = self._now()
         common = {"source": source, "attempts": 0, "error": None, "failed_path": None}
+        # Progress is measured anew: the time the job spent failed was no work of the service.
+        common["progress"] = None
         if job.poll_url and job.request_id:
             # Polled again, never submitted again; the deadline counts from now.
             job = advance(job, JobState.SUBMITTED, now, polls=0, next_due=now, **common)

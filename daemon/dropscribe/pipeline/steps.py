@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dropscribe.api_client import PollResult, RemoteStatus
+from dropscribe.api_client import PollProgress, PollResult, RemoteStatus
 from dropscribe.audit import Event
 from dropscribe.core import errors
 from dropscribe.core.backoff import PollPolicy, RetryPolicy, next_poll_delay
@@ -38,6 +38,7 @@ from dropscribe.core.jobs import (
     step_times,
     update,
 )
+from dropscribe.core.progress import observed
 from dropscribe.core.transcript import RemoteTranscript
 from dropscribe.pipeline import quality as completeness
 from dropscribe.pipeline.changes import file_digest, recheck, stat_matches
@@ -80,6 +81,17 @@ class Next:
 
     job: Job
     delay: float
+
+
+def progress_fields(progress: PollProgress | None) -> dict[str, float]:
+    """Return the audit fields of a poll answer's progress: seconds of audio done, and in all
+    when the service says (none when it reports no progress)."""
+    if progress is None:
+        return {}
+    fields = {"audio_seconds_done": progress.done_seconds}
+    if progress.total_seconds is not None:
+        fields["audio_seconds_total"] = progress.total_seconds
+    return fields
 
 
 class Steps:
@@ -220,6 +232,7 @@ class Steps:
             # A new submission needs a new key, or the service would return the stale one.
             idempotency_key=uuid.uuid4().hex,
             superseded=(*job.superseded, old) if old else job.superseded,
+            progress=None,
         )
         self._store.save(job)
         reason = "the file changed after it was claimed; it is hashed and uploaded again"
@@ -273,7 +286,7 @@ class Steps:
         if outcome.status in (RemoteStatus.FAILED, RemoteStatus.CANCELLED):
             reason = outcome.error or f"the service reports the job {outcome.raw_status}"
             raise errors.RemoteJobFailed(reason, step="poll")
-        fields = audit_fields(job)
+        fields = {**audit_fields(job), **progress_fields(outcome.progress)}
         if outcome.status is RemoteStatus.UNKNOWN:
             self._log.warning(Event.POLL_UNKNOWN_STATUS, status=outcome.raw_status, **fields)
         else:
@@ -281,8 +294,12 @@ class Steps:
         if past_deadline(job, now, self._opt.poll):
             raise errors.PollDeadlinePassed(deadline_reason(self._opt.poll), step="poll")
         delay = next_poll_delay(self._opt.poll, job.polls, self._clock.random())
-        job = self._store.save(update(job, polls=job.polls + 1, next_due=now + delay, attempts=0))
-        return Next(job, delay)
+        reading = outcome.progress
+        progress = job.progress
+        if reading is not None:
+            progress = observed(progress, reading.done_seconds, reading.total_seconds, now)
+        job = update(job, polls=job.polls + 1, next_due=now + delay, attempts=0, progress=progress)
+        return Next(self._store.save(job), delay)
 
     def _succeed(self, job: Job, outcome: PollResult, now: float) -> Next | None:
         current = self._current(job)

@@ -30,7 +30,7 @@ from dropscribe.core.transcript import Transcript
 from dropscribe.scaleout import book_scripts as scripts
 from dropscribe.scaleout.outages import BrokerUnavailable
 from dropscribe.server.job_status import JobStatus
-from dropscribe.server.records import Admission, Counters, JobRecord
+from dropscribe.server.records import Admission, Counters, JobRecord, Progress
 
 T = TypeVar("T")
 
@@ -68,6 +68,12 @@ def job_key(job_id: str) -> str:
     return _key("job", job_id)
 
 
+def pieces_key(job_id: str) -> str:
+    """Return the Redis key of the hash of a running job's finished pieces (its checkpoints:
+    ``server.checkpoints``), field ``<channel>:<index>``."""
+    return _key("pieces", job_id)
+
+
 def upload_key(upload_id: str) -> str:
     """Return the Redis key of an upload's record."""
     return _key("upload", upload_id)
@@ -100,10 +106,12 @@ def job_from_hash(job_id: str, fields: dict[str, str]) -> JobRecord:
         return float(fields[name]) if name in fields else None
 
     result = json.loads(fields["result"]) if "result" in fields else None
+    done = number("progress_done")
     return JobRecord(
         job_id, fields["route"], fields["model"], fields["upload_id"], fields["params"],
         JobStatus(fields["status"]), float(fields["accepted_at"]), number("started_at"),
         number("completed_at"), result, fields.get("error"),
+        None if done is None else Progress(done, number("progress_total")),
     )  # fmt: skip
 
 
@@ -119,6 +127,7 @@ class RedisJobBook:
         self._cancel = client.register_script(scripts.CANCEL)
         self._release = client.register_script(scripts.RELEASE)
         self._mark_pending = client.register_script(scripts.MARK_PENDING)
+        self._keep_piece = client.register_script(scripts.KEEP_PIECE)
 
     @property
     def retention_seconds(self) -> int:
@@ -203,13 +212,47 @@ class RedisJobBook:
         payload = json.dumps(result) if result is not None else ""
         args = [status.value, repr(now), payload, error or "", owner, str(self._retention)]
         with _reachable():
-            return bool(self._finish(keys=[job_key(job_id)], args=[*args, upload_key("")]))
+            finished = bool(self._finish(keys=[job_key(job_id)], args=[*args, upload_key("")]))
+            if finished:
+                self._redis.delete(pieces_key(job_id))
+            return finished
 
     def cancel(self, job_id: str, now: float) -> bool:
         """Cancel a job that has not finished; return False if it had already ended."""
         args = [job_id, repr(now), str(self._retention), upload_key("")]
         with _reachable():
-            return bool(self._cancel(keys=[job_key(job_id), _WAITING], args=args))
+            cancelled = bool(self._cancel(keys=[job_key(job_id), _WAITING], args=args))
+            if cancelled:
+                self._redis.delete(pieces_key(job_id))
+            return cancelled
+
+    def keep_piece(
+        self, job_id: str, owner: str, channel: int, index: int, result: str, progress: Progress
+    ) -> bool:
+        """Keep a finished piece of a job ``owner`` runs, and the job's progress; return
+        False, keeping nothing, if the job is no longer processing or no longer ``owner``'s."""
+        total = "" if progress.total_seconds is None else repr(progress.total_seconds)
+        args = [owner, f"{channel}:{index}", result, repr(progress.done_seconds), total]
+        with _reachable():
+            return bool(self._keep_piece(keys=[job_key(job_id), pieces_key(job_id)], args=args))
+
+    def pieces(self, job_id: str) -> list[str]:
+        """Return the JSON of the job's finished pieces, by channel and in order; fields that
+        are not ``<channel>:<index>`` are left out (the pieces' own checks do the rest)."""
+        with _reachable():
+            raw = self._redis.hgetall(pieces_key(job_id))
+        found: list[tuple[tuple[int, int], str]] = []
+        for field, value in raw.items():
+            channel, _, index = (_text(field) or "").partition(":")
+            if channel.isdigit() and index.isdigit():
+                found.append(((int(channel), int(index)), _text(value) or ""))
+        return [text for _, text in sorted(found)]
+
+    def forget_pieces(self, job_id: str) -> None:
+        """Drop the job's kept pieces and progress (unusable ones: it starts over)."""
+        with _reachable():
+            self._redis.delete(pieces_key(job_id))
+            self._redis.hdel(job_key(job_id), "progress_done", "progress_total")
 
     def release(self, job_id: str, owner: str) -> bool:
         """Put a job ``owner`` runs back to pending, for a worker that stops before its end."""

@@ -106,3 +106,14 @@ if redis.call('HGET', KEYS[1], 'status') ~= 'accepted' then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'pending')
 return 1
 """
+
+# KEYS: job, pieces; ARGV: owner, piece field, piece JSON, seconds done, seconds in all (or
+# ''). Keeps a finished piece and the job's progress while ``owner`` runs the job.
+KEEP_PIECE = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'processing'
+  or redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[1], 'progress_done', ARGV[4])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'progress_total', ARGV[5]) end
+return 1
+"""

@@ -23,13 +23,15 @@ from dropscribe.core.transcript import Transcript
 from dropscribe.engine.errors import EngineError, Interrupted
 from dropscribe.engine.params import WhisperInput, transcribe_args
 from dropscribe.engine.protocol import Engine
+from dropscribe.engine.stream import ResumableEngine
 from dropscribe.scaleout.book import Claim, RedisJobBook
 from dropscribe.scaleout.gathering import Gatherer
 from dropscribe.scaleout.objects import ObjectStore
 from dropscribe.scaleout.outages import BROKER, STORAGE, Backoff, Outages, Unavailable, retrying
 from dropscribe.server.batch_jobs import BATCH_UPLOAD_LIMIT_BYTES
+from dropscribe.server.checkpoints import Checkpoints, declared_seconds
 from dropscribe.server.job_status import JobStatus
-from dropscribe.server.records import JobRecord
+from dropscribe.server.records import JobRecord, Progress
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,32 @@ class Outcome:
 
     result: Transcript | None
     error: str | None
+
+
+class OwnedPieces:
+    """The job book's pieces as one worker keeps them: only while it owns the job, and a
+    piece Redis cannot take now is left out (the job runs on; a later run that finds the
+    pieces out of order starts over)."""
+
+    def __init__(self, book: RedisJobBook, owner: str, outages: Outages) -> None:
+        self._book = book
+        self._owner = owner
+        self._outages = outages
+
+    def keep_piece(
+        self, job_id: str, channel: int, index: int, result: str, progress: Progress
+    ) -> bool:
+        try:
+            return self._book.keep_piece(job_id, self._owner, channel, index, result, progress)
+        except Unavailable as problem:
+            self._outages.failed(BROKER, problem.message)
+            return False
+
+    def pieces(self, job_id: str) -> list[str]:
+        return self._book.pieces(job_id)
+
+    def forget_pieces(self, job_id: str) -> None:
+        self._book.forget_pieces(job_id)
 
 
 class JobRunner:
@@ -132,6 +160,13 @@ class JobRunner:
         small = audio.stat().st_size <= BATCH_UPLOAD_LIMIT_BYTES
         if gatherer is not None and small and gatherer.takes(audio):
             return gatherer.transcribe(spec, job.params, audio, args, should_stop)
+        if isinstance(self._engine, ResumableEngine):
+            pieces = OwnedPieces(self._book, self._owner, self._outages)
+            checkpoints = Checkpoints(pieces, job.job_id, declared_seconds(audio))
+            done = self._retried(checkpoints.done)
+            return self._engine.transcribe_from(
+                spec, audio, args, should_stop, done, checkpoints.keep
+            )
         return self._engine.transcribe(spec, audio, args, should_stop)
 
     def _stop_check(self, job_id: str) -> Callable[[], bool]:

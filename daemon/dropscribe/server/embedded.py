@@ -18,6 +18,7 @@ from types import FrameType
 
 import uvicorn
 
+from dropscribe.engine.pieces import Sizes
 from dropscribe.engine.protocol import Engine, ModelLoader
 from dropscribe.engine.whisper import WhisperEngine
 from dropscribe.server.assembly import Assembler, Assembly, assemble_local
@@ -102,6 +103,7 @@ class EmbeddedServer:
             options.min_coverage,
             max_audio_hours=options.max_audio_hours,
             max_gap_seconds=options.max_gap_seconds,
+            sizes=Sizes.of_piece(options.piece_seconds),
         )
         self._clock = clock
         self._socket: socket.socket | None = None

@@ -14,6 +14,7 @@ from pathlib import Path
 from dropscribe.core.coverage import DEFAULT_MAX_GAP_SECONDS
 from dropscribe.engine.completeness import DEFAULT_MIN_COVERAGE
 from dropscribe.engine.models import BUNDLED_MODEL
+from dropscribe.engine.pieces import MAX_PIECE_SECONDS, MIN_PIECE_SECONDS, PIECE_SECONDS
 from dropscribe.engine.protocol import Engine
 from dropscribe.engine.whisper import DEFAULT_MAX_AUDIO_HOURS
 from dropscribe.server.locations import broker_url, storage_location
@@ -29,8 +30,10 @@ _PUBLIC_URL = re.compile(
     r"^https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?(?:/[A-Za-z0-9._~/-]*)?$"
 )
 
-#: Largest max_audio_hours accepted: a day of audio is 5.5 GB of samples already.
-MAX_AUDIO_HOURS_CEILING = 24.0
+#: Largest max_audio_hours accepted, a week: memory no longer limits the length (a recording
+#: is transcribed a few minutes at a time), but a week of audio is days of engine time on a
+#: CPU, past which a limit guards nothing.
+MAX_AUDIO_HOURS_CEILING = 168.0
 
 #: The four model paths of the Tiyaro protocol.
 PROTOCOL_ROUTES = ("whisper-tiny", "whisper-small", "whisper-medium", "whisper-large")
@@ -45,7 +48,9 @@ class ServerOptions:
 
     ``min_coverage`` is the share of a recording's speech a transcript must cover to be
     complete, and ``max_gap_seconds`` the most seconds of its speech in a row it may leave
-    uncovered (short of either, the engine tries its other strategy once). ``model`` None means the
+    uncovered (short of either, the engine tries its other strategy once). A recording longer
+    than a short clip is transcribed in pieces of about ``piece_seconds``, each kept as a
+    checkpoint once done. ``model`` None means the
     bundled tiny.en; ``model_map`` sends model paths (e.g.
     ``whisper-large``) to other faster-whisper model names or folders; paths it leaves out use
     ``model``. ``presign_secret`` None means a secret generated once and kept in ``data_dir``.
@@ -76,6 +81,7 @@ class ServerOptions:
     tls_key: Path | None = None
     min_coverage: float = DEFAULT_MIN_COVERAGE
     max_gap_seconds: float = DEFAULT_MAX_GAP_SECONDS
+    piece_seconds: float = PIECE_SECONDS
     broker: str | None = None
     storage: str | None = None
 
@@ -114,6 +120,10 @@ def options_problem(options: ServerOptions) -> str | None:
         ),
         (not 0 <= options.min_coverage <= 1, "min_coverage must be between 0 and 1"),
         (not options.max_gap_seconds > 0, "max_gap_seconds must be positive"),
+        (
+            not MIN_PIECE_SECONDS <= options.piece_seconds <= MAX_PIECE_SECONDS,
+            f"piece_seconds must be {MIN_PIECE_SECONDS:g} to {MAX_PIECE_SECONDS:g}",
+        ),
     )
     for failed, message in checks:
         if failed:

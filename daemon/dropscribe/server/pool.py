@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dropscribe.core.transcript import Transcript
-from dropscribe.engine.audio import AudioProblem, probe
 from dropscribe.engine.errors import EngineError, Interrupted
 from dropscribe.engine.params import WhisperInput, transcribe_args
 from dropscribe.engine.protocol import Engine
+from dropscribe.engine.stream import ResumableEngine
 from dropscribe.server.batch_jobs import MAX_BATCH_JOBS, BatchEngine, BatchRunner
+from dropscribe.server.checkpoints import Checkpoints, declared_seconds
 from dropscribe.server.meter import EngineMeter
 from dropscribe.server.records import JobRecord
 from dropscribe.server.store import JobStore
@@ -219,11 +220,7 @@ class EnginePool:
             upload = None if job is None else self._store.find_upload(job.upload_id)
             if upload is None:
                 continue
-            try:
-                facts = probe(self._upload_path(upload.upload_id, upload.extension))
-            except (AudioProblem, OSError):
-                continue
-            total += facts.duration_seconds or 0.0
+            total += declared_seconds(self._upload_path(upload.upload_id, upload.extension)) or 0.0
         return total
 
     def _finished(self, job_id: str) -> None:
@@ -303,6 +300,10 @@ class EnginePool:
         def should_stop() -> bool:
             return self._stopping.is_set() or job.job_id in self._cancelled
 
-        return self._engine.transcribe(
-            spec, self._upload_path(upload.upload_id, upload.extension), args, should_stop
-        )
+        audio = self._upload_path(upload.upload_id, upload.extension)
+        if isinstance(self._engine, ResumableEngine):
+            checkpoints = Checkpoints(self._store, job.job_id, declared_seconds(audio))
+            return self._engine.transcribe_from(
+                spec, audio, args, should_stop, checkpoints.done(), checkpoints.keep
+            )
+        return self._engine.transcribe(spec, audio, args, should_stop)

@@ -23,6 +23,15 @@ class UploadRecord:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """How far a running job is: seconds of its recording transcribed, and in all (None
+    where the container does not say)."""
+
+    done_seconds: float
+    total_seconds: float | None
+
+
+@dataclass(frozen=True)
 class JobRecord:
     """One async request as stored; ``params`` is the JSON of the validated input options."""
 
@@ -37,6 +46,7 @@ class JobRecord:
     completed_at: float | None
     result: Transcript | None
     error: str | None
+    progress: Progress | None = None
 
 
 @dataclass(frozen=True)

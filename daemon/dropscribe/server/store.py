@@ -22,7 +22,7 @@ from typing import Any
 from dropscribe.core.database import open_versioned
 from dropscribe.core.transcript import Transcript
 from dropscribe.server.job_status import UNFINISHED, JobStatus
-from dropscribe.server.records import Admission, Counters, JobRecord, UploadRecord
+from dropscribe.server.records import Admission, Counters, JobRecord, Progress, UploadRecord
 
 #: File name of the database inside the data folder.
 DB_FILE = "server.db"
@@ -50,6 +50,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 2: how many times a job was running when its engine died.
     ("ALTER TABLE jobs ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0",),
+    # 3: a running job's progress, and the finished pieces of a long recording (its
+    # checkpoints: a restart goes on after them), kept until the job ends.
+    (
+        "ALTER TABLE jobs ADD COLUMN progress_done REAL",
+        "ALTER TABLE jobs ADD COLUMN progress_total REAL",
+        """CREATE TABLE pieces (
+            job_id TEXT NOT NULL, channel INTEGER NOT NULL, idx INTEGER NOT NULL,
+            result TEXT NOT NULL, PRIMARY KEY (job_id, channel, idx)
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -71,16 +81,17 @@ DB_MODE = 0o600
 
 _JOB_COLUMNS = (
     "id, route, model, upload_id, params, status, accepted_at, started_at, completed_at, "
-    "result, error"
+    "result, error, progress_done, progress_total"
 )
 
 
 def _job_from_row(row: tuple[Any, ...]) -> JobRecord:
     job_id, route, model, upload_id, params, status, accepted, started, completed = row[:9]
     result = json.loads(row[9]) if row[9] is not None else None
+    progress = None if row[11] is None else Progress(row[11], row[12])
     return JobRecord(
         job_id, route, model, upload_id, params, JobStatus(status), accepted, started,
-        completed, result, row[10],
+        completed, result, row[10], progress,
     )  # fmt: skip
 
 
@@ -144,7 +155,7 @@ class JobStore:
                 )
             db.execute(
                 f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, "
-                "NULL, NULL)",
+                "NULL, NULL, NULL, NULL)",
                 (
                     job.job_id,
                     job.route,
@@ -206,6 +217,7 @@ class JobStore:
                 "WHERE id = ? AND status = ?",
                 (status.value, now, payload, error, job_id, JobStatus.PROCESSING.value),
             )
+            db.execute("DELETE FROM pieces WHERE job_id = ?", (job_id,))
             return cursor.rowcount == 1
 
     def cancel(self, job_id: str, now: float) -> bool:
@@ -215,7 +227,44 @@ class JobStore:
                 "UPDATE jobs SET status = ?, completed_at = ? WHERE id = ? AND status IN (?, ?, ?)",
                 (JobStatus.CANCELLED.value, now, job_id, *(s.value for s in UNFINISHED)),
             )
+            db.execute("DELETE FROM pieces WHERE job_id = ?", (job_id,))
             return cursor.rowcount == 1
+
+    def keep_piece(self, job_id: str, channel: int, index: int, result: str,
+                   progress: Progress) -> bool:  # fmt: skip
+        """Keep a finished piece of a processing job (``result`` its JSON) and the job's
+        progress, in one transaction; return False, keeping nothing, if the job is no longer
+        processing."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE jobs SET progress_done = ?, progress_total = ? WHERE id = ? AND status = ?",
+                (progress.done_seconds, progress.total_seconds, job_id,
+                 JobStatus.PROCESSING.value),
+            )  # fmt: skip
+            if cursor.rowcount == 0:
+                return False
+            db.execute(
+                "INSERT OR REPLACE INTO pieces VALUES (?, ?, ?, ?)",
+                (job_id, channel, index, result),
+            )
+            return True
+
+    def pieces(self, job_id: str) -> list[str]:
+        """Return the JSON of the job's finished pieces, by channel and in order."""
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT result FROM pieces WHERE job_id = ? ORDER BY channel, idx", (job_id,)
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def forget_pieces(self, job_id: str) -> None:
+        """Drop the job's kept pieces (unusable ones: it starts over)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM pieces WHERE job_id = ?", (job_id,))
+            db.execute(
+                "UPDATE jobs SET progress_done = NULL, progress_total = NULL WHERE id = ?",
+                (job_id,),
+            )
 
     def release(self, job_id: str) -> bool:
         """Put a processing job back to pending, for a worker that stops before finishing it."""
@@ -282,6 +331,7 @@ class JobStore:
                 "DELETE FROM jobs WHERE status IN (?, ?, ?) AND completed_at < ?",
                 (*finished, cutoff),
             )
+            db.execute("DELETE FROM pieces WHERE job_id NOT IN (SELECT id FROM jobs)")
             db.execute(
                 "DELETE FROM idempotency WHERE created_at < ? "
                 "AND job_id NOT IN (SELECT id FROM jobs)",

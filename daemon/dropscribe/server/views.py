@@ -17,7 +17,8 @@ def poll_url(base_url: str, job_id: str) -> str:
 
 
 def job_view(job: JobRecord) -> dict[str, Any]:
-    """Return the poll response: id, model, status, the three timestamps, result (and error)."""
+    """Return the poll response: id, model, status, the three timestamps, result (and error);
+    a running job's progress (an extension of the protocol) once its first piece is done."""
     view: dict[str, Any] = {
         "id": job.job_id,
         "model": job.model,
@@ -29,6 +30,11 @@ def job_view(job: JobRecord) -> dict[str, Any]:
     }
     if job.error is not None:
         view["error"] = job.error
+    if job.progress is not None and not job.status.is_terminal:
+        view["progress"] = {
+            "audioSecondsDone": job.progress.done_seconds,
+            "audioSecondsTotal": job.progress.total_seconds,
+        }
     return view
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from dropscribe.core.jobs import FINAL_STATES, Job, JobState
+from dropscribe.core.progress import AudioProgress
 from dropscribe.core.transcript import RemoteTranscript
 from dropscribe.core.transcript_fields import remote_transcript
 from dropscribe.state.state_file import StateFile
@@ -97,6 +98,14 @@ class JobsTable(StateFile):
         )
         return rows[0] if rows else None
 
+    def with_progress(self, since: float) -> list[Job]:
+        """Return the jobs with progress that are unfinished or were changed at or after
+        ``since`` (epoch seconds), oldest first."""
+        return self._select(
+            "WHERE progress IS NOT NULL AND (state NOT IN (?, ?) OR updated >= ?) ORDER BY rowid",
+            (*_FINAL, since),
+        )
+
     def counts(self) -> dict[str, int]:
         """Return the number of jobs per state, every state listed."""
         with self._lock:
@@ -146,6 +155,8 @@ def _to_row(job: Job) -> dict[str, Any]:
     for column in _JSON_COLUMNS:
         value = row[column]
         row[column] = json.dumps(list(value) if isinstance(value, tuple) else value)
+    progress = job.progress
+    row["progress"] = None if progress is None else json.dumps(dataclasses.asdict(progress))
     return row
 
 
@@ -155,4 +166,6 @@ def _from_row(row: dict[str, Any]) -> Job:
     row["outputs"] = tuple(row["outputs"])
     row["superseded"] = tuple(row["superseded"])
     row["state"] = JobState(row["state"])
+    progress = row["progress"]
+    row["progress"] = None if progress is None else AudioProgress(**json.loads(progress))
     return Job(**row)

@@ -86,6 +86,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             at REAL NOT NULL
         )""",
     ),
+    # 6: a long job's progress as its polls report it (JSON: core.progress.AudioProgress).
+    ("ALTER TABLE jobs ADD COLUMN progress TEXT",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,5 +1,5 @@
 """The speech-detection helper a daemon with a remote backend asks where a recording's
-speech is (``dropscribe.intake.speech_probe``, ``python -m dropscribe.engine.vad``): real
+speech is (``dropscribe.intake.speech_probe``, ``python -m dropscribe.engine.speech_helper``): real
 process, real Silero VAD, the recorded fixtures."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from dropscribe.engine.vad import streamed_spans
+from dropscribe.engine.pieces import Sizes
+from dropscribe.engine.speech_helper import streamed_spans
 from dropscribe.intake.speech_probe import ProbeError, SpeechProbe
 from support.dialogue import SPEECH
 
@@ -57,14 +58,12 @@ def test_speech_probe_rate_too_low_for_speech_refused(probe: SpeechProbe, tmp_pa
         probe.speech(path)
 
 
-def test_streamed_spans_blocks_laid_end_to_end_find_the_same_speech() -> None:
+def test_streamed_spans_pieces_cut_in_pauses_find_the_same_speech() -> None:
     recording = SPEECH / "OSR_us_000_0034_8k.wav"
-    whole = streamed_spans(recording)
-    blocks = streamed_spans(recording, block_seconds=4.0)
-    assert len(blocks) > len(whole)  # ten blocks: spans cut at their edges
-    assert blocks[-1][1] == pytest.approx(whole[-1][1], abs=0.5)
-    assert seconds(blocks) == pytest.approx(seconds(whole), abs=1.5)
-    # Every stretch found in blocks lies where the whole search found speech.
-    for start, end in blocks:
-        middle = (start + end) / 2
-        assert any(a - 0.5 <= middle <= b + 0.5 for a, b in whole)
+    whole = streamed_spans(recording)  # 35 s: one piece
+    pieced = streamed_spans(recording, Sizes(piece=10.0, search=4.0, lookahead=2.0))
+    # Cut in pauses, no span is split at a piece's edge; each lies where it lay, within the
+    # few windows of 32 ms by which the detector's context differs.
+    assert len(pieced) == len(whole)
+    for (a, b), (c, d) in zip(pieced, whole, strict=True):
+        assert a == pytest.approx(c, abs=0.1) and b == pytest.approx(d, abs=0.1)

@@ -21,7 +21,6 @@ import pytest
 from dropscribe.core.coverage import measure
 from dropscribe.core.transcript import Transcript
 from dropscribe.engine.batching import Clip
-from dropscribe.engine.clips import whole_clip
 from dropscribe.engine.completeness import CoverageGuard
 from dropscribe.engine.errors import EngineError
 from dropscribe.engine.params import TranscribeArgs
@@ -29,6 +28,7 @@ from dropscribe.engine.strategies import Decoding, Strategy, decode_together
 from dropscribe.engine.whisper import WhisperEngine
 from dropscribe.server.embedded import EmbeddedServer, ServerOptions
 from support import tiyaro_flow as flow
+from support.clips import whole_clip
 from support.wer import word_error_rate
 
 #: The daemon's default decoding, as the server gets it.
@@ -89,7 +89,7 @@ def engine() -> WhisperEngine:
 
 
 def clip_of(path: Path) -> Clip:
-    clip = whole_clip(path, 3600.0, never)
+    clip = whole_clip(path)
     assert isinstance(clip, Clip)
     return clip
 

@@ -13,10 +13,14 @@ from faster_whisper import decode_audio
 
 from dropscribe.core.transcript import Transcript
 from dropscribe.engine.audio import AudioProblem
-from dropscribe.engine.channels import channel_samples
+from dropscribe.engine.channels import channel_pieces, channels_differ
+from dropscribe.engine.errors import EngineError
 from dropscribe.engine.params import TranscribeArgs
+from dropscribe.engine.pieces import Sizes
 from dropscribe.engine.whisper import WhisperEngine
 from support.bombs import understating_mp3
+from support.dialogue import write_wav
+from support.long_audio import call_recording, fixture_samples
 from support.wer import word_error_rate
 
 SPEECH = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "speech"
@@ -25,6 +29,10 @@ REFERENCE = json.loads((SPEECH / "references.json").read_text())["stereo_diariza
 ARGS: TranscribeArgs = {"language": "en", "split_channels": True}
 #: The two parties talk over each other for two seconds; each channel alone is clean speech.
 MAX_WER = 0.10
+#: Pieces small enough that each channel of a 40 s call is cut a few times.
+SMALL = Sizes(piece=12.0, search=6.0, lookahead=3.0)
+#: Word error rate allowed between a channel cut in pieces and the same channel decoded whole.
+MAX_PIECED_DISAGREEMENT = 0.06
 
 pytestmark = pytest.mark.slow
 
@@ -79,16 +87,53 @@ def test_engine_split_channels_not_a_call_recording_transcribed_mixed_saying_why
     assert all("channel" not in segment for segment in transcript["segments"])
 
 
-def test_channel_samples_same_as_faster_whispers_split_stereo() -> None:
-    left, right = channel_samples(STEREO, 16000, 3600.0)
-    expected_left, expected_right = decode_audio(str(STEREO), 16000, split_stereo=True)
+@pytest.fixture(scope="module")
+def long_call(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a 40 s call: the Harvard sentences on the left; Kennedy, twice, on the right
+    while the left is quiet, so each channel holds speech to cut in pieces."""
+    osr, jfk = fixture_samples("OSR_us_000_0034_8k.wav"), fixture_samples("jfk.flac")
+    silence = np.zeros(4 * 16000, np.float32)
+    right = np.concatenate([silence, jfk, silence, jfk])
+    path = tmp_path_factory.mktemp("call") / "call.flac"
+    return call_recording(osr, right, path)
+
+
+def test_channel_pieces_laid_end_to_end_same_as_faster_whispers_split_stereo(
+    long_call: Path,
+) -> None:
+    pieces = list(channel_pieces(long_call, 3600.0, never, sizes=SMALL))
+    assert {p.channel for p in pieces[:-2]} == {1, 2}
+    assert len(pieces) >= 6  # each channel cut at least twice
+    left, right = (np.concatenate([p.samples for p in pieces if p.channel == n]) for n in (1, 2))
+    expected_left, expected_right = decode_audio(str(long_call), 16000, split_stereo=True)
     assert len(left) == len(right) == len(expected_left)
     # faster-whisper goes through 16-bit samples, one step of which is 1/32768.
     assert np.allclose(left, expected_left, atol=1e-3)
     assert np.allclose(right, expected_right, atol=1e-3)
 
 
-def test_channel_samples_header_that_understates_refused_while_decoding(tmp_path: Path) -> None:
+def test_engine_split_channels_in_pieces_each_channel_as_if_decoded_whole(
+    engine: WhisperEngine, long_call: Path, tmp_path: Path
+) -> None:
+    pieced = WhisperEngine(sizes=SMALL).transcribe("bundled", long_call, ARGS, never)
+    left, right = decode_audio(str(long_call), 16000, split_stereo=True)
+    for channel, samples in ((1, left), (2, right)):
+        alone = engine.transcribe(
+            "bundled", write_wav(tmp_path / f"{channel}.wav", samples), {"language": "en"}, never
+        )
+        wer = word_error_rate(alone["text"], channel_text(pieced, channel))
+        assert wer <= MAX_PIECED_DISAGREEMENT, (channel, channel_text(pieced, channel))
+    segments = pieced["segments"]
+    assert [s["start"] for s in segments] == sorted(s["start"] for s in segments)
+    assert {s["channel"] for s in segments} == {1, 2}
+
+
+def test_channels_differ_header_that_understates_refused_while_decoding(tmp_path: Path) -> None:
     # The header claims 8 s, under the 30 s limit; the file holds 71 s.
     with pytest.raises(AudioProblem, match="long; this server accepts at most 30 s"):
-        channel_samples(understating_mp3(tmp_path, channels=2), 16000, 30.0)
+        channels_differ(understating_mp3(tmp_path, channels=2), 30.0, never)
+
+
+def test_channel_pieces_header_that_understates_refused_while_decoding(tmp_path: Path) -> None:
+    with pytest.raises(EngineError, match="long; this server accepts at most 30 s"):
+        list(channel_pieces(understating_mp3(tmp_path, channels=2), 30.0, never))

@@ -14,12 +14,12 @@ import pytest
 
 from dropscribe.core.coverage import measure
 from dropscribe.engine.batching import Clip
-from dropscribe.engine.clips import whole_clip
 from dropscribe.engine.completeness import CoverageGuard
 from dropscribe.engine.params import TranscribeArgs
 from dropscribe.engine.strategies import Decoding, Strategy, decode
 from dropscribe.engine.stretches import redecoded
 from dropscribe.engine.whisper import WhisperEngine
+from support.clips import whole_clip
 from support.server_process import SPEECH
 from support.wer import word_error_rate
 
@@ -54,7 +54,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Clip:
     subprocess.run(
         ["sox", *[str(SPEECH / "jfk.flac")] * TIMES, "-r", "16000", str(said)], check=True
     )
-    decoded = whole_clip(said, 3600.0, never)
+    decoded = whole_clip(said)
     assert isinstance(decoded, Clip)
     return decoded
 

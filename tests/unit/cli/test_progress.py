@@ -6,7 +6,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from dropscribe.app.daemon import Flags, Service
-from dropscribe.cli.progress import Tally, tally
+from dropscribe.cli.progress import Tally, postfix, tally
+from dropscribe.core.progress import AudioTally
 
 
 def test_tally_jobs_finished_before_the_run_are_left_out() -> None:
@@ -41,3 +42,15 @@ def test_wait_until_idle_last_counts_shown_include_every_job() -> None:
     shown: list[dict[str, int]] = []
     Service.wait_until_idle(waiting, shown.append)  # type: ignore[arg-type]  # only these parts
     assert shown[-1] == {"published": 2, "uploaded": 0}
+
+
+def test_postfix_counts_the_audio_minutes_of_the_run() -> None:
+    jobs = Tally(total=2, finished=1, failed=0)
+    audio = AudioTally(done_seconds=186.0, total_seconds=720.0)
+    assert postfix(jobs, audio) == "0 failed, 3.1/12.0 audio min"
+
+
+def test_postfix_without_audio_reported_counts_the_jobs_only() -> None:
+    jobs = Tally(total=2, finished=1, failed=1)
+    assert postfix(jobs, AudioTally(0.0, 0.0)) == "1 failed"
+    assert postfix(jobs, None) == "1 failed"

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from dropscribe.core.coverage import DEFAULT_MAX_GAP_SECONDS, measure, report_is_complete
+import random
+
+from dropscribe.core.coverage import (
+    DEFAULT_MAX_GAP_SECONDS,
+    Span,
+    measure,
+    minus,
+    overlap,
+    report_is_complete,
+    union,
+)
 from dropscribe.core.transcript import CoverageReport, RemoteSegment
 from dropscribe.engine.loading import engine_threads
 from dropscribe.engine.vad import windows
@@ -101,6 +111,38 @@ def test_measure_long_segment_with_few_words_credited_for_its_words_only() -> No
     coverage = measure([(0.0, 20.0)], [segment(0.0, 20.0, text="four words cut short")])
     assert coverage.covered_seconds < 7.0
     assert coverage.uncovered and coverage.uncovered[0][1] == 20.0
+
+
+def random_spans(rng: random.Random, count: int) -> list[Span]:
+    starts = sorted(rng.uniform(0, 1000) for _ in range(count))
+    return union((start, start + rng.uniform(0.1, 30)) for start in starts)
+
+
+def pairwise_overlap(a: list[Span], b: list[Span]) -> list[Span]:
+    return union((max(s, t), min(e, f)) for s, e in a for t, f in b if max(s, t) < min(e, f))
+
+
+def pairwise_minus(a: list[Span], b: list[Span]) -> list[Span]:
+    left = []
+    for start, end in a:
+        cursor = start
+        for b_start, b_end in b:
+            if b_end <= cursor or b_start >= end:
+                continue
+            if b_start > cursor:
+                left.append((cursor, b_start))
+            cursor = max(cursor, b_end)
+        if cursor < end:
+            left.append((cursor, end))
+    return left
+
+
+def test_overlap_and_minus_in_one_pass_match_every_pair_compared() -> None:
+    rng = random.Random(29)
+    for _ in range(200):
+        a, b = random_spans(rng, rng.randint(0, 40)), random_spans(rng, rng.randint(0, 40))
+        assert overlap(a, b) == pairwise_overlap(a, b)
+        assert minus(a, b) == pairwise_minus(a, b)
 
 
 #: An hour of speech in spans of 9 s with 1 s pauses: one span missed from it leaves a share

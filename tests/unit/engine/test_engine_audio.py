@@ -15,6 +15,8 @@ from dropscribe.engine.audio import (
     AudioProblem,
     DecodeStopped,
     SampleBuffer,
+    TooLong,
+    counted_planes,
     decode_bounded,
     decode_within,
     probe,
@@ -127,3 +129,44 @@ def test_decode_bounded_truncated_wav_header_message_hides_the_server_path(
     message = str(caught.value)
     assert "could not be decoded as audio" in message
     assert str(tmp_path) not in message and "0123abcd" not in message
+
+
+def test_counted_planes_hold_one_frame_at_a_time(tmp_path: Path) -> None:
+    audio = silent_wav(tmp_path / "ten_minutes.wav", 8000, 8000 * 600)
+    tracemalloc.start()
+    try:
+        total = sum(frame.shape[1] for frame in counted_planes(audio, RATE, 3600, never, "mono"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert total == 600 * RATE
+    # 38 MB of samples went through; never more than a few frames' worth at once.
+    assert peak < 2_000_000
+
+
+def test_counted_planes_header_that_understates_refused_at_the_limit(tmp_path: Path) -> None:
+    audio = silent_wav(tmp_path / "a.wav", 8000, 8000 * 60)
+    seen = 0
+    with pytest.raises(TooLong, match="long; this server accepts at most 30 s"):
+        for frame in counted_planes(audio, RATE, 30, never, "mono"):
+            seen += frame.shape[1]
+    assert seen <= 30 * RATE
+
+
+def test_counted_planes_stop_request_asked_between_frames(tmp_path: Path) -> None:
+    audio = silent_wav(tmp_path / "a.wav", 8000, 8000 * 60)
+    frames = 0
+
+    def after_three() -> bool:
+        return frames >= 3
+
+    with pytest.raises(DecodeStopped):
+        for _ in counted_planes(audio, RATE, 3600, after_three, "mono"):
+            frames += 1
+    assert frames == 3
+
+
+def test_counted_planes_stereo_one_row_per_channel(tmp_path: Path) -> None:
+    audio = silent_wav(tmp_path / "a.wav", 8000, 8000)
+    shapes = {frame.shape[0] for frame in counted_planes(audio, RATE, 60, never, "stereo")}
+    assert shapes == {2}

@@ -19,11 +19,12 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from dropscribe.api_client import PollResult, RemoteStatus, Submission
+from dropscribe.api_client import PollProgress, PollResult, RemoteStatus, Submission
 from dropscribe.app import wake_poll
 from dropscribe.core import errors
 from dropscribe.core.backoff import PollPolicy, RetryPolicy
 from dropscribe.core.jobs import Job, JobState, advance, update
+from dropscribe.core.progress import AudioProgress
 from dropscribe.core.transcript_fields import remote_transcript
 from dropscribe.pipeline import AuthGate, Clock, Lifecycle, Options, Pipeline, Steps
 from dropscribe.pipeline.gates.outage import ServiceGate
@@ -898,3 +899,76 @@ def test_pipeline_same_size_other_bytes_is_a_change(world: World) -> None:
     world.pipeline.run_poll(job.id)
     assert world.job(job.id).state is JobState.CLAIMED
     assert world.job(job.id).superseded == ("req-1",)
+
+
+def processing(done: float, total: float | None = 600.0) -> PollResult:
+    return poll_result(RemoteStatus.PROCESSING, progress=PollProgress(done, total))
+
+
+def test_pipeline_poll_progress_is_stored_with_its_first_reading(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.remote.polls = [processing(20.0), processing(60.0)]
+    world.pipeline.run_poll(job.id)
+    world.now[0] += 10
+    world.pipeline.run_poll(job.id)
+    stored = world.job(job.id).progress
+    assert stored == AudioProgress(60.0, 600.0, 1010.0, 20.0, 1000.0)
+
+
+def test_pipeline_poll_without_progress_keeps_the_last_reading(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.remote.polls = [processing(20.0), poll_result(RemoteStatus.PROCESSING)]
+    world.pipeline.run_poll(job.id)
+    world.now[0] += 10
+    world.pipeline.run_poll(job.id)
+    assert world.job(job.id).progress == AudioProgress(20.0, 600.0, 1000.0, 20.0, 1000.0)
+
+
+def test_pipeline_poll_status_event_carries_the_progress(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.remote.polls = [processing(20.0), poll_result(RemoteStatus.PROCESSING)]
+    with capture_logs() as logs:
+        world.pipeline.run_poll(job.id)
+        world.pipeline.run_poll(job.id)
+    polls = [e for e in logs if e["event"] == "poll.status"]
+    assert (polls[0]["audio_seconds_done"], polls[0]["audio_seconds_total"]) == (20.0, 600.0)
+    assert "audio_seconds_done" not in polls[1]
+
+
+def test_lifecycle_requeued_job_measures_its_progress_anew(tmp_path: Path) -> None:
+    # The time a job spent failed was no work of the service: its rate starts over.
+    (tmp_path / "failed").mkdir()
+    kept = tmp_path / "failed" / "a.wav"
+    kept.write_bytes(b"RIFF....WAVEdata")
+    store = StateStore(tmp_path / "state.db")
+    reading = AudioProgress(20.0, 600.0, 1000.0, 20.0, 1000.0)
+    failed = Job(
+        id="j1", source="a.wav", state=JobState.FAILED, poll_url="http://svc/poll/req-1",
+        request_id="req-1", failed_path=str(kept), progress=reading,
+    )  # fmt: skip
+    store.save(failed)
+    custody = FakeCustody(tmp_path / "processing")
+    folders = (tmp_path / "processing", tmp_path / "failed")
+    lifecycle = Lifecycle(store, custody, structlog.get_logger(), lambda: 2000.0, folders)
+    try:
+        assert lifecycle.requeue(failed) == ""
+        requeued = store.get("j1")
+        assert requeued is not None and requeued.state is JobState.SUBMITTED
+        assert requeued.progress is None
+    finally:
+        store.close()
+
+
+def test_pipeline_job_sent_anew_after_a_change_measures_its_progress_anew(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.remote.polls = [processing(20.0)]
+    world.pipeline.run_poll(job.id)
+    assert world.job(job.id).progress is not None
+    grow(world)
+    world.pipeline.run_poll(job.id)
+    assert world.job(job.id).state is JobState.CLAIMED
+    assert world.job(job.id).progress is None

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from dropscribe.core.jobs import Job, JobState
+from dropscribe.core.progress import AudioProgress
 from dropscribe.core.transcript import RemoteTranscript
 from dropscribe.state import StateStore
 
@@ -53,6 +54,7 @@ def full_job(**changes: object) -> Job:
         "mtime_ns": 1_700_000_000_123_456_789,
         "done_path": "done/a.wav",
         "failed_path": "failed/a.wav",
+        "progress": AudioProgress(60.5, 5400.25, 1_700_000_010.5, 20.0, 1_700_000_000.25),
     }
     fields.update(changes)
     return Job(**fields)  # type: ignore[arg-type]

@@ -10,9 +10,13 @@ from dropscribe.app.daemon import Flags, Service, install_signal_handlers
 from dropscribe.app.parts import build
 from dropscribe.config import Settings
 from dropscribe.core.jobs import Job, JobState
+from dropscribe.core.progress import AudioTally, tally
 from dropscribe.core.redaction import Redactor
 from dropscribe.pipeline.quality import is_incomplete
 from dropscribe.state import StateStore
+
+#: States in which a job has its whole result: all of its audio is done.
+_HAVE_RESULT = frozenset({JobState.SUCCEEDED, JobState.PUBLISHED})
 
 
 class HardStop(Exception):
@@ -34,25 +38,30 @@ def run(settings: Settings, redactor: Redactor) -> int:
     return 0
 
 
-def once(
-    settings: Settings, redactor: Redactor, progress: Callable[[dict[str, int]], None] | None = None
-) -> int:
+#: Shown the jobs per state and the audio of this run's jobs, while ``once`` waits.
+Progress = Callable[[dict[str, int], AudioTally], None]
+
+
+def once(settings: Settings, redactor: Redactor, progress: Progress | None = None) -> int:
     """Process what is in the inbox now and every unfinished job; return 1 if any failed.
-    ``progress``, if given, is shown the jobs per state while it waits."""
+    ``progress``, if given, is shown the jobs per state and the audio of this run's jobs
+    (whose service reports it) while it waits."""
     flags = Flags()
     install_signal_handlers(flags)
     service = Service(build(settings, redactor), watch=True, flags=flags)
     started = time.time()
+    store = service.parts.store
+    show = None if progress is None else (lambda c: progress(c, run_audio(store, started)))
     try:
-        if progress is not None:
-            progress(service.parts.store.counts())  # the jobs finished before this run
+        if show is not None:
+            show(store.counts())  # the jobs finished before this run
         service.start()
         watcher = service.watcher
         while watcher is not None and not flags.stop.is_set() and watcher.pending_count() > 0:
             flags.stop.wait(0.2)
         if watcher is not None:
             watcher.stop()
-        service.wait_until_idle(progress)
+        service.wait_until_idle(show)
         failed = _failed_since(service.parts.store, started)
         failed += _incomplete_since(service.parts.store, started)
     finally:
@@ -60,6 +69,13 @@ def once(
     if flags.hard_stop.is_set():
         raise HardStop
     return 1 if failed else 0
+
+
+def run_audio(store: StateStore, started: float) -> AudioTally:
+    """Return the audio done and in all of the jobs of a run that began at ``started`` (those
+    unfinished or changed since), where their service reported it."""
+    jobs = store.with_progress(started)
+    return tally((j.progress, j.state in _HAVE_RESULT) for j in jobs if j.progress is not None)
 
 
 def _failed_since(store: StateStore, since: float) -> list[Job]:

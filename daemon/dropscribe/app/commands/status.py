@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dropscribe.app.commands.job_progress import progress_json, progress_text
 from dropscribe.app.folders import STATE_FILE, state_dir
 from dropscribe.app.keys import read_pause
 from dropscribe.app.lock import lock_holder
@@ -94,6 +95,7 @@ def status_report(settings: Settings) -> StatusReport:
                 "age_seconds": round(now - j.steps.get("claimed", now), 1),
                 "attempts": j.attempts,
                 "request_id": j.request_id,
+                "progress": progress_json(j.progress, now),
             }
             for j in store.unfinished()
         ]
@@ -159,8 +161,12 @@ def format_status(report: StatusReport) -> str:
             age = float(str(j["age_seconds"]))
             profile = f"  [{j['profile']}]" if j.get("profile") else ""
             source = printable(str(j["source"]))
+            figures = j.get("progress")
+            done = progress_text(figures if isinstance(figures, dict) else None)
             lines.append(
-                f"  {str(j['job_id'])[:12]}  {j['state']!s:<10} {age:>8.0f}s  {source}" + profile
+                f"  {str(j['job_id'])[:12]}  {j['state']!s:<10} {age:>8.0f}s  {source}"
+                + profile
+                + (f"  {done}" if done else "")
             )
     if report.recent_failures:
         lines.append("recent failures:")

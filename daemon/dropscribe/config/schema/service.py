@@ -87,7 +87,9 @@ class Embedded(Section):
 
     model: Annotated[str, Field(min_length=1)] = "bundled"
     workers: Annotated[int, Field(ge=1, le=16)] = 1
-    # Longer recordings are refused (failed/, with the reason) before they are decoded: a tiny
-    # file can claim hours of audio, and the engine needs about 3 GiB per hour of it (see
-    # engine.whisper.DEFAULT_MAX_AUDIO_HOURS); same default as `serve`.
-    max_audio_hours: Annotated[float, Field(gt=0, le=24, allow_inf_nan=False)] = 1.0
+    # Longer recordings are refused (failed/, with the reason) before they are decoded, and
+    # while decoding once they turn out to be: a guard against absurd inputs (a tiny file can
+    # claim days of audio), not a memory budget, since the engine transcribes a recording a
+    # few minutes at a time in the same memory whatever its length (see
+    # engine.whisper.DEFAULT_MAX_AUDIO_HOURS); same default and ceiling as `serve`.
+    max_audio_hours: Annotated[float, Field(gt=0, le=168, allow_inf_nan=False)] = 26.0

@@ -1,0 +1,72 @@
+"""A long job's progress in the state file: version 6 adds it, a version 5 file is migrated
+with its jobs kept (without progress), and the jobs of a run with progress are found."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from dropscribe.core.jobs import Job, JobState
+from dropscribe.core.progress import AudioProgress
+from dropscribe.state import SCHEMA_VERSION, StateStore
+from dropscribe.state.schema import MIGRATIONS
+
+READING = AudioProgress(40.0, 93.0, 2000.0, 20.0, 1990.0)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StateStore]:
+    opened = StateStore(tmp_path / "state.db")
+    yield opened
+    opened.close()
+
+
+def version_5_file(path: Path) -> None:
+    """Write a state file at version 5 holding one submitted job, as 5's steps left it."""
+    db = sqlite3.connect(path)
+    try:
+        for step in MIGRATIONS[:5]:
+            for statement in step:
+                db.execute(statement)
+        db.execute(
+            "INSERT INTO jobs (id, source, state, size, sha256, fingerprint, attempts, polls, "
+            "next_due, outputs, steps, updated, superseded) VALUES "
+            "('old', 'talk.wav', 'submitted', 1, '', '', 0, 3, 0, '[]', '{}', 1, '[]')"
+        )
+        db.execute("PRAGMA user_version=5")
+        db.commit()
+    finally:
+        db.close()
+
+
+def test_state_schema_version_6_is_the_latest() -> None:
+    assert SCHEMA_VERSION == 6
+
+
+def test_state_version_5_file_is_migrated_and_its_jobs_have_no_progress(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    version_5_file(path)
+    store = StateStore(path)
+    try:
+        job = store.get("old")
+        assert job is not None and (job.state, job.polls) == (JobState.SUBMITTED, 3)
+        assert job.progress is None
+        store.save(replace(job, progress=READING))
+        again = store.get("old")
+        assert again is not None and again.progress == READING
+    finally:
+        store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 6
+
+
+def test_with_progress_finds_unfinished_ones_and_those_changed_since(store: StateStore) -> None:
+    store.save(Job(id="running", source="a.wav", state=JobState.SUBMITTED, progress=READING))
+    store.save(Job(id="no-progress", source="b.wav", state=JobState.SUBMITTED))
+    store.save(Job(id="done", source="c.wav", state=JobState.PUBLISHED, progress=READING))
+    assert [j.id for j in store.with_progress(since=0.0)] == ["running", "done"]
+    assert [j.id for j in store.with_progress(since=9e12)] == ["running"]
