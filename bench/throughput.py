@@ -260,6 +260,24 @@ def run_direct(clips: list[dict[str, Any]]) -> dict[str, Any]:
 # -- 2. dropscribe once ------------------------------------------------------------------------
 
 
+def incomplete_results(outbox: Path) -> list[dict[str, Any]]:
+    """Return the published transcripts that say they are incomplete: the file, its text,
+    how it was decoded and what its coverage found."""
+    found = []
+    for path in sorted(outbox.glob("*.json")):
+        result = json.loads(path.read_text()).get("result") or {}
+        if result.get("complete") is False:
+            coverage = result.get("coverage") or {}
+            found.append({
+                "file": path.stem + ".wav", "text": result.get("text", ""),
+                "strategies_tried": result.get("strategies_tried"),
+                "ratio": coverage.get("ratio"), "gaps": coverage.get("gaps"),
+                "doubtful": coverage.get("doubtful"),
+                "avg_logprob": [s.get("avg_logprob") for s in result.get("segments", [])],
+            })  # fmt: skip
+    return found
+
+
 def run_dropscribe(clips: list[dict[str, Any]], settle: float) -> dict[str, Any]:
     """Run ``dropscribe once`` over the clips with the embedded engine; return phase timings."""
     with bench_daemon("throughput", bench_settings("embedded", settle_seconds=settle)) as daemon:
@@ -274,6 +292,7 @@ def run_dropscribe(clips: list[dict[str, Any]], settle: float) -> dict[str, Any]
         cpu = children_cpu_seconds() - cpu_before
         ended = time.time()
         texts = {p.stem + ".wav": p.read_text().strip() for p in daemon.outbox.glob("*.txt")}
+        incomplete = incomplete_results(daemon.outbox)
         requests = sorted({e["request_id"] for e in daemon.events("submit.accepted")})
         engine = engine_timeline(daemon.path("state") / "embedded", requests)
         names = ("daemon.started", "job.claimed", "job.published")
@@ -292,6 +311,7 @@ def run_dropscribe(clips: list[dict[str, Any]], settle: float) -> dict[str, Any]
     return {
         "exit_code": code,
         "published": len(published),
+        "incomplete": incomplete,
         "wall_seconds": round(ended - spawned_at, 3),
         "cpu_seconds": round(cpu, 3),
         "polls": polls,

@@ -73,10 +73,12 @@ def as_0_1_0_state(path: Path) -> None:
 
 
 def as_0_1_0_server_data(path: Path) -> None:
-    """Turn server.db into what 0.1.0 left: its tables (without the later ``crashes``
-    column), at version 0."""
+    """Turn server.db into what 0.1.0 left: its tables (without the later ``crashes`` and
+    progress columns and pieces table), at version 0."""
     db = sqlite3.connect(path)
-    db.execute("ALTER TABLE jobs DROP COLUMN crashes")
+    for column in ("crashes", "progress_done", "progress_total"):
+        db.execute(f"ALTER TABLE jobs DROP COLUMN {column}")
+    db.execute("DROP TABLE pieces")
     db.execute("PRAGMA user_version=0")
     db.commit()
     db.close()

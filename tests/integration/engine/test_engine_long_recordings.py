@@ -44,10 +44,11 @@ ARGS: TranscribeArgs = {"language": "en"}
 #: Small pieces, so that a recording of a minute or two is cut several times.
 SMALL = Sizes(piece=20.0, search=8.0, lookahead=4.0)
 
-#: Resident memory a recording five times longer may add, in MB. Streamed, 4 and 20 minutes
-#: peaked at 389 and 354 MB (where Kennedy falls in a piece moves the peak a little); decoded
-#: whole, as the engine did before, at 364 and 572 MB (40 minutes: 822 MB).
-MAX_GROWTH_MB = 25.0
+#: Resident memory a recording seven and a half times longer may add, in MB. Decoded whole,
+#: as the engine did before, 4 and 20 minutes peaked at 364 and 572 MB (40 minutes: 822 MB),
+#: so 30 minutes would add about 330 MB. Streamed, the peaks differ by what the allocator
+#: keeps: 389 and 354 MB on a quiet machine, 415 and 472 MB under a loaded test run.
+MAX_GROWTH_MB = 120.0
 
 #: Word error rate allowed between a recording cut in pieces and the same decoded whole: the
 #: decoder sees a little less context at each cut, and tiny.en may word a sentence otherwise.
@@ -100,15 +101,16 @@ def transcribed_in_child(path: Path) -> dict[str, Any]:
 def test_engine_long_recording_memory_does_not_grow_with_its_length(tmp_path: Path) -> None:
     # Kennedy speaks near the end of each; the rest is tone and silence (cheap to decode).
     jfk = fixture_samples("jfk.flac")
-    peaks = {}
-    for minutes in (4, 20):
+    found = {}
+    for minutes in (4, 30):
         seconds = minutes * 60.0
         audio = laid_in(tone_and_silence(seconds), [(seconds - 30.0, jfk)])
-        found = transcribed_in_child(encoded(audio, tmp_path / f"{minutes}.opus"))
-        assert "what you can do for your country" in found["text"].lower()
-        assert max(found["starts"]) == pytest.approx(seconds - 30.0, abs=2.0)  # Kennedy's
-        peaks[minutes] = found["peak_kib"] * 1024 / 1e6
-    assert peaks[20] - peaks[4] < MAX_GROWTH_MB, peaks
+        found[minutes] = transcribed_in_child(encoded(audio, tmp_path / f"{minutes}.opus"))
+    peaks = {minutes: run["peak_kib"] * 1024 / 1e6 for minutes, run in found.items()}
+    assert peaks[30] - peaks[4] < MAX_GROWTH_MB, peaks
+    for minutes, run in found.items():
+        assert "what you can do for your country" in run["text"].lower()
+        assert max(run["starts"]) == pytest.approx(minutes * 60.0 - 30.0, abs=2.0)  # Kennedy's
 
 
 @pytest.mark.parametrize("first", [Strategy.BATCHED, Strategy.SEQUENTIAL])
