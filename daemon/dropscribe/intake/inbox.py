@@ -119,9 +119,10 @@ class InboxWatcher:
         """``on_ignored(rel, reason)`` is called once per file left in the inbox because of
         its extension (again only if another file takes its name); ``on_refused(rel,
         reason)`` once per folder nested deeper than ``max_depth`` (again only if it goes and
-        comes back); ``on_unfinished(rel, reason)`` once per size of a settled file shorter than
-        its container declares, when its wait begins. ``clock`` (monotonic) times settling, rescans and the heartbeat;
-        ``wall_clock`` is what files' ctimes are compared with; tests pass their own of both."""
+        comes back); ``on_unfinished(rel, reason)`` once per shortfall of a settled file
+        shorter than its container declares, when its wait begins. ``clock`` (monotonic)
+        times settling, rescans and the heartbeat; ``wall_clock`` is what files' ctimes are
+        compared with; tests pass their own of both."""
         self._inbox = inbox
         self._on_ignored = on_ignored
         self._on_refused = on_refused

@@ -41,7 +41,9 @@ class Clock:
 def watched(tmp_path: Path) -> Iterator[tuple[InboxWatcher, Clock, list[Entry], list[str]]]:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    clock, offered, waits = Clock(), [], []
+    clock = Clock()
+    offered: list[Entry] = []
+    waits: list[str] = []
     watcher = InboxWatcher(
         inbox,
         on_ready=offered.append,

@@ -62,7 +62,9 @@ def test_file_shortfall_cut_in_half_declares_its_bytes(
     assert f"declares {short.declared} bytes, {whole // 2} are present" in short.reason
 
 
-def test_file_shortfall_wav_declares_exactly_its_size(made: dict[str, Path], tmp_path: Path) -> None:
+def test_file_shortfall_wav_declares_exactly_its_size(
+    made: dict[str, Path], tmp_path: Path
+) -> None:
     whole = made["wav"].stat().st_size
     assert file_shortfall(cut(made["wav"], tmp_path, whole - 1)) == Shortfall(
         "WAV", whole, whole - 1
