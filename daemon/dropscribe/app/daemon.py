@@ -40,6 +40,10 @@ ADOPT_EVERY_SECONDS = 5.0
 # How long shutdown waits for a delivery attempt in progress (seconds); one not finished by
 # then is tried again at the next start (at least once, never lost).
 DELIVERY_STOP_SECONDS = 3.0
+TRUNCATED_HINT = (
+    "its writer stopped before the end: copy the whole recording into the inbox again "
+    "(watch.unfinished_wait_seconds is how long an unchanged short file is waited for)"
+)
 
 
 @dataclass
@@ -128,7 +132,14 @@ class Service:
             on_refused=lambda rel, why: self._log.warning(
                 Event.FOLDER_REFUSED, folder=rel, reason=why
             ),
+            on_unfinished=lambda rel, why: self._log.info(
+                Event.FILE_UNFINISHED,
+                source=rel,
+                reason=why,
+                wait_seconds=w.unfinished_wait_seconds,
+            ),
             max_depth=w.max_folder_depth,
+            unfinished_wait_seconds=w.unfinished_wait_seconds,
             recursive=w.recursive,
             settle_seconds=w.settle_seconds,
             rescan_seconds=w.rescan_seconds,
@@ -169,6 +180,8 @@ class Service:
         profile = self.profile_of(entry.rel)
         if not verdict.ok:
             return self.parts.lifecycle.refuse(entry.rel, verdict.reason, verdict.hint, profile)
+        if entry.truncated:
+            return self.parts.lifecycle.refuse(entry.rel, entry.truncated, TRUNCATED_HINT, profile)
         assert verdict.identity is not None  # an accepted verdict names the file inspected
         try:
             claimed = self.parts.custody.claim(entry.rel, verdict.identity)

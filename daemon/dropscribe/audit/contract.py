@@ -24,6 +24,7 @@ class Event(StrEnum):
     FILE_DETECTED = "file.detected"  # a candidate file appeared in the inbox
     FILE_REJECTED = "file.rejected"  # a file we will not send (symlink, too big, not audio)
     FILE_IGNORED = "file.ignored"  # a file left in the inbox: its extension is not watched
+    FILE_UNFINISHED = "file.unfinished"  # shorter than its header says: waits for the rest
     FILE_CHANGED = "file.changed"  # replaced between its inspection and its claim: settles again
     FOLDER_REFUSED = "folder.refused"  # a folder nested too deep: not entered, nothing sent
     JOB_CLAIMED = "job.claimed"  # moved to processing/, a job exists
@@ -105,6 +106,7 @@ _PROGRESS = "audio_seconds_done audio_seconds_total"
 CONTRACT: dict[Event, Fields] = {
     Event.FILE_DETECTED: _f("source"),
     Event.FILE_IGNORED: _f("source reason"),
+    Event.FILE_UNFINISHED: _f("source reason wait_seconds"),
     Event.FILE_CHANGED: _f("source reason"),
     Event.FOLDER_REFUSED: _f("folder reason"),
     Event.FILE_REJECTED: _f("job_id source reason hint failed_path"),

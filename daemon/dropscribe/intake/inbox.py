@@ -13,6 +13,11 @@ polling observer used on network filesystems sees no writes or closes: there it 
 time alone. Either way, a settled file that some process still holds open for writing
 (:mod:`dropscribe.intake.writers`, from /proc) is not offered until it is closed.
 
+A settled file shorter than its container declares (:mod:`dropscribe.intake.containers`: a
+writer that closed it, paused and will reopen it) is not offered either, until it has grown
+to its length or stayed unchanged for ``unfinished_wait_seconds``; then it is offered with
+its ``truncated`` reason, for the caller to refuse.
+
 Which entries are candidates is decided in :mod:`dropscribe.intake.recordings`, when one is
 finished in :mod:`dropscribe.intake.settle`. Entries are never opened here, only lstat'ed without
 following links; the caller checks each offered entry with
@@ -37,6 +42,8 @@ from pathlib import Path
 
 from dropscribe.core.folder_tree import DEFAULT_MAX_DEPTH, depth_of, walk_tree
 from dropscribe.core.watch_mode import WatchMode
+from dropscribe.intake.containers import file_shortfall
+from dropscribe.intake.declared_length import Shortfall
 from dropscribe.intake.observers import JOIN_SECONDS, ObserverKeeper, quiet_stopped_emitter
 from dropscribe.intake.recordings import (
     EntryChanged,
@@ -61,14 +68,20 @@ _CLOSE_EVENT = "closed"
 # How often a settled file that some process still holds open for writing is checked again
 # in /proc (seconds): the scan reads every process's open files.
 WRITER_CHECK_SECONDS = 1.0
+# How often a settled file shorter than its container declares is read again (seconds): a
+# few header reads, and its growth restarts settling anyway.
+UNFINISHED_CHECK_SECONDS = 1.0
+DEFAULT_UNFINISHED_WAIT_SECONDS = 600.0  # the schema's default (seconds)
 
 
 @dataclass(frozen=True)
 class Entry:
-    """A settled candidate: its path, and ``rel``, the posix path relative to the inbox."""
+    """A settled candidate: its path, and ``rel``, the posix path relative to the inbox;
+    ``truncated``: why it is refused, when it stayed shorter than its container declares."""
 
     path: Path
     rel: str
+    truncated: str = ""
 
 
 class InboxWatcher:
@@ -94,21 +107,28 @@ class InboxWatcher:
         extensions: Sequence[str],
         ignore: Sequence[str],
         max_depth: int = DEFAULT_MAX_DEPTH,
+        unfinished_wait_seconds: float = DEFAULT_UNFINISHED_WAIT_SECONDS,
         check_interval: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         on_problem: Callable[[str], None] | None = None,
         on_ignored: Callable[[str, str], None] | None = None,
         on_refused: Callable[[str, str], None] | None = None,
+        on_unfinished: Callable[[str, str], None] | None = None,
     ) -> None:
         """``on_ignored(rel, reason)`` is called once per file left in the inbox because of
         its extension (again only if another file takes its name); ``on_refused(rel,
         reason)`` once per folder nested deeper than ``max_depth`` (again only if it goes and
-        comes back). ``clock`` (monotonic) times settling, rescans and the heartbeat;
-        ``wall_clock`` is what files' ctimes are compared with; tests pass their own of both."""
+        comes back); ``on_unfinished(rel, reason)`` once per shortfall of a settled file
+        shorter than its container declares, when its wait begins. ``clock`` (monotonic)
+        times settling, rescans and the heartbeat; ``wall_clock`` is what files' ctimes are
+        compared with; tests pass their own of both."""
         self._inbox = inbox
         self._on_ignored = on_ignored
         self._on_refused = on_refused
+        self._on_unfinished = on_unfinished
+        self._unfinished_wait = unfinished_wait_seconds
+        self._unfinished: dict[str, Shortfall] = {}  # rel -> the shortfall reported
         self._ignored: dict[str, int] = {}  # rel -> inode of the files already reported
         self._too_deep: set[str] = set()  # rels of the refused folders seen since the last scan
         self._refused: set[str] = set()  # those already reported; kept while they stay
@@ -229,6 +249,7 @@ class InboxWatcher:
         self._refused &= self._too_deep
         self._ignored = {r: i for r, i in self._ignored.items() if r in scanned}
         self._held = {r: t for r, t in self._held.items() if r in scanned}
+        self._unfinished = {r: n for r, n in self._unfinished.items() if r in scanned}
         return scanned
 
     def _offer_ready(self, now: float) -> None:
@@ -238,13 +259,27 @@ class InboxWatcher:
             if os.path.realpath(self._inbox / rel) in busy:
                 # Still open for writing: settled is not finished; looked at again shortly.
                 self._held[rel] = now + WRITER_CHECK_SECONDS
-            else:
+            elif (short := file_shortfall(self._inbox / rel)) is None:
                 self._held.pop(rel, None)
                 self._offer(rel)
+            elif self._tracker.still_for(rel, now) < self._unfinished_wait:
+                # Shorter than it says: its writer may come back (a resumed upload).
+                self._held[rel] = now + UNFINISHED_CHECK_SECONDS
+                self._report_unfinished(rel, short)
+            else:
+                self._held.pop(rel, None)
+                self._offer(rel, short.reason)
 
-    def _offer(self, rel: str) -> None:
+    def _report_unfinished(self, rel: str, short: Shortfall) -> None:
+        if self._unfinished.get(rel) == short:
+            return
+        self._unfinished[rel] = short
+        if self._on_unfinished is not None:
+            self._on_unfinished(rel, short.reason)
+
+    def _offer(self, rel: str, truncated: str = "") -> None:
         try:
-            self._on_ready(Entry(self._inbox / rel, rel))
+            self._on_ready(Entry(self._inbox / rel, rel, truncated))
         except EntryChanged:  # not the file that settled: it settles again from the start
             self._tracker.forget(rel)
             self._rescan.set()  # it may be back under another name

@@ -81,6 +81,11 @@ class SettleTracker:
         """Return True if ``rel`` was written since its last close."""
         return rel in self._writing
 
+    def still_for(self, rel: str, now: float) -> float:
+        """Return how long (seconds) ``rel`` has been unchanged by ``now`` (0 if untracked)."""
+        seen = self._seen.get(rel)
+        return 0.0 if seen is None else now - seen.since
+
     def mark_taken(self, rel: str) -> None:
         """Note that ``rel`` was handed over; it is not ready again until it changes."""
         if rel in self._seen:

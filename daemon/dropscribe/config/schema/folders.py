@@ -32,6 +32,10 @@ class Watch(Section):
     # is refused, never walked; 32 is far beyond any real layout (year/month/day/device: 4).
     max_folder_depth: Annotated[int, Field(ge=1, le=255)] = 32
     settle_seconds: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = 2.0
+    # A settled file shorter than its container declares (a writer that paused between
+    # pieces) stays in the inbox this long unchanged (seconds), then goes to failed/ as
+    # truncated; any growth starts the wait again.
+    unfinished_wait_seconds: Annotated[float, Field(ge=0, le=86400, allow_inf_nan=False)] = 600.0
     rescan_seconds: PositiveSeconds = 60.0
     extensions: tuple[str, ...] = ("mp3", "wav", "flac", "ogg", "opus", "m4a", "aac", "webm", "mp4")
     # ".*" covers dotfiles, rsync's temporary ".name.XXXXXX" and Syncthing's ".syncthing.*"
