@@ -26,6 +26,7 @@ from dropscribe.scaleout.objects import ObjectStore, s3_client
 from dropscribe.scaleout.tasks import task_broker
 from dropscribe.scaleout.worker import WorkerNode
 from dropscribe.server.locations import StorageLocation, broker_url, storage_location
+from dropscribe.server.options import DEFAULT_MAX_UPLOAD_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class WorkerOptions:
     health_port: int
     max_audio_hours: float
     piece_seconds: float = PIECE_SECONDS
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
 
 
 def add_arguments(cli: argparse.ArgumentParser) -> None:
@@ -92,6 +94,13 @@ def add_arguments(cli: argparse.ArgumentParser) -> None:
         help=f"refuse longer recordings (default: {DEFAULT_MAX_AUDIO_HOURS:g})",
     )
     cli.add_argument(
+        "--max-upload-bytes",
+        type=int,
+        default=DEFAULT_MAX_UPLOAD_BYTES,
+        help="download no larger upload (default: 2 GiB, as the front end's limit; keep the "
+        "two equal)",
+    )
+    cli.add_argument(
         "--piece-seconds",
         type=float,
         default=PIECE_SECONDS,
@@ -108,13 +117,15 @@ def options_from(args: argparse.Namespace) -> WorkerOptions:
         raise ValueError("--retention-hours must be positive")
     if not 0 <= args.health_port <= 65535:
         raise ValueError(f"--health-port {args.health_port} is not 0..65535")
+    if args.max_upload_bytes <= 0:
+        raise ValueError("--max-upload-bytes must be positive")
     if not MIN_PIECE_SECONDS <= args.piece_seconds <= MAX_PIECE_SECONDS:
         raise ValueError(f"--piece-seconds must be {MIN_PIECE_SECONDS:g} to {MAX_PIECE_SECONDS:g}")
     models = tuple(BUNDLED_MODEL if m == "bundled" else m for m in args.model) or (BUNDLED_MODEL,)
     return WorkerOptions(
         broker_url(args.broker), storage_location(args.storage), args.workers, models,
         args.retention_hours, args.health_host, args.health_port, args.max_audio_hours,
-        args.piece_seconds,
+        args.piece_seconds, args.max_upload_bytes,
     )  # fmt: skip
 
 
@@ -136,7 +147,10 @@ def run_worker(options: WorkerOptions, stop: threading.Event) -> None:
     book = RedisJobBook(client, options.retention_hours * 3600)
     broker = task_broker(client)
     objects = ObjectStore(s3_client(), options.storage)
-    node = WorkerNode(broker, book, objects, engine, options.models, options.workers)
+    node = WorkerNode(
+        broker, book, objects, engine, options.models, options.workers,
+        max_download_bytes=options.max_upload_bytes,
+    )  # fmt: skip
     health = HealthServer(options.health_host, options.health_port, node.health, node.metrics)
     node.start()
     health.start()

@@ -30,7 +30,8 @@ from dropscribe.core.transcript import Transcript
 from dropscribe.scaleout import book_scripts as scripts
 from dropscribe.scaleout.outages import BrokerUnavailable
 from dropscribe.server.job_status import JobStatus
-from dropscribe.server.records import Admission, Counters, JobRecord, Progress
+from dropscribe.server.problems import ApiProblem
+from dropscribe.server.records import Admission, Counters, JobRecord, Progress, UploadRecord
 
 T = TypeVar("T")
 
@@ -43,6 +44,9 @@ OWNER_TTL_SECONDS = 15
 
 #: Worker deaths under one job after which that job is failed instead of run again.
 MAX_CRASHES = 2
+
+#: The answer to a second submit of one upload (the first job may be reading it).
+UPLOAD_TAKEN_MESSAGE = "this upload was already submitted; request a new upload URL for a new file"
 
 _FIELDS = (
     "route", "model", "upload_id", "params", "status", "accepted_at", "started_at",
@@ -152,13 +156,24 @@ class RedisJobBook:
             value = self._redis.hget(upload_key(upload_id), "extension")
         return _text(value)
 
+    def upload_fields(self, upload_id: str) -> dict[str, str]:
+        """Return the fields of an upload's record as stored (empty if there is none); what
+        they hold is not checked here (``untrusted.checked_upload`` does that)."""
+        with _reachable():
+            raw = self._redis.hgetall(upload_key(upload_id))
+        return {_text(k) or "": _text(v) or "" for k, v in raw.items()}
+
     def upload_job(self, upload_id: str) -> str | None:
         """Return the id of the job that submitted this upload, or None."""
         with _reachable():
             return _text(self._redis.hget(upload_key(upload_id), "job_id"))
 
-    def admit(self, job: JobRecord, key: str | None, fingerprint: str) -> Admission:
-        """Insert a new accepted job, or return the job an earlier use of ``key`` created."""
+    def admit(
+        self, job: JobRecord, key: str | None, fingerprint: str, upload: UploadRecord | None = None
+    ) -> Admission:
+        """Insert a new accepted job, or return the job an earlier use of ``key`` created, and
+        pin the ``upload`` it names (its size and ETag) for the worker. Raise ApiProblem 409 if
+        another job already submitted that upload."""
         idem = _key("idempotency", key) if key is not None else None
         fields = job_fields(job, idem)
         pairs = [item for pair in fields.items() for item in pair]
@@ -169,9 +184,12 @@ class RedisJobBook:
             idem or _NO_KEY,
             upload_key(job.upload_id),
         ]
-        args = ["1" if idem else "0", fingerprint, job.job_id, job_key(""), *pairs]
+        pin = [str(upload.size), upload.etag] if upload is not None else ["", ""]
+        args = ["1" if idem else "0", fingerprint, job.job_id, job_key(""), *pin, *pairs]
         with _reachable():
             created, job_id, earlier_fingerprint = self._admit(keys=keys, args=args)
+            if created == scripts.UPLOAD_TAKEN:
+                raise ApiProblem(409, UPLOAD_TAKEN_MESSAGE)
             if created:
                 return Admission(job, True)
             found = self.get(_text(job_id) or "")

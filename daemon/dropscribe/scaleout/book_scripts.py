@@ -4,23 +4,32 @@ and workers, with its status moves guarded as the SQLite store guards them in SQ
 Each script's comment names its KEYS and ARGV as ``book.RedisJobBook`` passes them.
 """
 
+#: What ADMIT returns first when the upload already belongs to another job that still exists.
+UPLOAD_TAKEN = 2
+
 # KEYS: job, counters, waiting, idempotency (or a dummy), upload; ARGV: has key, fingerprint,
-# job id, job key prefix, then the job's field/value pairs. The upload now belongs to an
-# unfinished job: it must outlive the retention until the job ends (when its expiry is set
-# again).
+# job id, job key prefix, the upload's size and ETag (or ''), then the job's field/value pairs.
+# A replayed key returns its job; an upload another job already submitted is refused (the
+# first job may be reading it). The upload now belongs to an unfinished job: it must outlive
+# the retention until the job ends (when its expiry is set again), and its size and ETag are
+# pinned, so a worker downloads exactly what was there at submit.
 ADMIT = """
 if ARGV[1] == '1' then
   local earlier = redis.call('HMGET', KEYS[4], 'job_id', 'fingerprint')
   if earlier[1] and redis.call('EXISTS', ARGV[4] .. earlier[1]) == 1 then
     return {0, earlier[1], earlier[2]}
   end
+end
+local taken = redis.call('HGET', KEYS[5], 'job_id')
+if taken and redis.call('EXISTS', ARGV[4] .. taken) == 1 then return {2, taken, ''} end
+if ARGV[1] == '1' then
   redis.call('HSET', KEYS[4], 'job_id', ARGV[3], 'fingerprint', ARGV[2])
   redis.call('PERSIST', KEYS[4])
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
 redis.call('HINCRBY', KEYS[2], 'submissions', 1)
 redis.call('SADD', KEYS[3], ARGV[3])
-redis.call('HSET', KEYS[5], 'job_id', ARGV[3])
+redis.call('HSET', KEYS[5], 'job_id', ARGV[3], 'size', ARGV[5], 'etag', ARGV[6])
 redis.call('PERSIST', KEYS[5])
 return {1, ARGV[3], ARGV[2]}
 """

@@ -3,7 +3,13 @@ carries a recording's bytes.
 
 An upload URL is a real boto3 presigned PUT of ``<prefix>/uploads/<id>.<ext>``; the job book
 remembers each id it issued, so a submit can only name an upload this service signed. What was
-uploaded is learnt from the bucket (HEAD) at submit time.
+uploaded is learnt from the bucket (HEAD) at submit time: an upload over the size limit is
+refused (413) and deleted then, and the size and ETag found are pinned with the job, so the
+worker transcribes that version or none.
+
+A presigned PUT can sign a Content-Length, but only an exact one (SeaweedFS and S3 refuse any
+other length with 403), and the upload-url request does not say how long the file will be; so
+the bound is enforced at submit, not by the bucket.
 """
 
 from __future__ import annotations
@@ -32,10 +38,12 @@ class BucketUploads:
         objects: ObjectStore,
         ttl_seconds: float,
         clock: Callable[[], float],
+        max_upload_bytes: int,
     ) -> None:
         self._book = book
         self._objects = objects
         self._ttl = ttl_seconds
+        self._limit = max_upload_bytes
         self._clock = clock
 
     def issue(self, extension: str, base_url: str) -> str:
@@ -61,14 +69,21 @@ class BucketUploads:
         self.target(target.name, None, None)
 
     def resolve(self, url: str) -> UploadRecord:
-        """Return the upload a submitted bucket URL names. Raise 400 for a URL this service did
-        not issue, or one nothing was uploaded to; 503 while the bucket is down."""
+        """Return the upload a submitted bucket URL names, with its size and ETag. Raise 400 for
+        a URL this service did not issue, or one nothing was uploaded to; 413 for an upload
+        over the limit; 503 while the bucket is down."""
         match = _UPLOAD_TAIL.search(unquote(urlsplit(url).path))
         issued = match and self._book.issued_extension(match["upload_id"])
         if not match or issued != match["extension"]:
             raise ApiProblem(400, "URL was not issued by this service's upload-url endpoint")
         upload_id, extension = match["upload_id"], match["extension"]
-        size = self._objects.size(upload_object_key(self._objects, upload_id, extension))
-        if size is None:
+        key = upload_object_key(self._objects, upload_id, extension)
+        found = self._objects.head(key)
+        if found is None:
             raise ApiProblem(400, "nothing has been uploaded to this URL yet; PUT the file first")
-        return UploadRecord(upload_id, extension, size, self._clock())
+        if found.size > self._limit:
+            # A presigned PUT cannot bound its length without knowing it in advance: the
+            # bound is kept here, and the object is of no further use.
+            self._objects.delete(key)
+            raise ApiProblem(413, f"upload is larger than the limit of {self._limit} bytes")
+        return UploadRecord(upload_id, extension, found.size, self._clock(), found.etag)

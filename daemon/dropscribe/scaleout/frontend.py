@@ -47,17 +47,20 @@ def assemble_front_end(
     objects = ObjectStore(s3_client(), storage_location(options.storage))
     broker = task_broker(client)
     specs = route_specs(options)
-    node = (
-        WorkerNode(broker, book, objects, engine, distinct_specs(specs), options.workers, clock)
-        if options.workers > 0
-        else None
-    )
+    node = None
+    if options.workers > 0:
+        node = WorkerNode(
+            broker, book, objects, engine, distinct_specs(specs), options.workers, clock,
+            max_download_bytes=options.max_upload_bytes,
+        )  # fmt: skip
 
     def local_health() -> PoolHealth:
         return node.pool_health() if node is not None else PoolHealth(0, 0, 0, 0)
 
     dispatch = QueueDispatch(broker, book, specs, local_health)
-    uploads = BucketUploads(book, objects, options.presign_ttl_seconds, clock)
+    uploads = BucketUploads(
+        book, objects, options.presign_ttl_seconds, clock, options.max_upload_bytes
+    )
     labels, default_label = route_labels(options, engine)
     service = ApiService(
         book, dispatch, uploads, labels, default_label, clock, LONG_POLL_RECHECK_SECONDS

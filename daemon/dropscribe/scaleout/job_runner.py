@@ -5,6 +5,11 @@ The engine is ``engine.Engine`` as the embedded server uses it. Broker and stora
 retried with backoff (outages.retrying) and recorded for /healthz; a stop or a job still held by
 a live worker ends the delivery with ``dramatiq.Retry``, so the message comes back later and
 nothing is lost. A cancelled job is abandoned at the next segment and stays cancelled.
+
+Nothing read from Redis or the queue is used unchecked (``untrusted``): a message with an odd
+job id is dropped, one naming a model this worker was not started with fails its job, and a
+job whose upload record is odd fails without a download. Only the upload's version pinned at
+submit (size and ETag) is downloaded, never more than the worker's limit.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -26,11 +31,13 @@ from dropscribe.engine.protocol import Engine
 from dropscribe.engine.stream import ResumableEngine
 from dropscribe.scaleout.book import Claim, RedisJobBook
 from dropscribe.scaleout.gathering import Gatherer
-from dropscribe.scaleout.objects import ObjectStore
+from dropscribe.scaleout.objects import ObjectRefused, ObjectStore, ObjectVersion
 from dropscribe.scaleout.outages import BROKER, STORAGE, Backoff, Outages, Unavailable, retrying
+from dropscribe.scaleout.untrusted import Untrusted, checked_job_id, checked_spec, checked_upload
 from dropscribe.server.batch_jobs import BATCH_UPLOAD_LIMIT_BYTES
 from dropscribe.server.checkpoints import Checkpoints, declared_seconds
 from dropscribe.server.job_status import JobStatus
+from dropscribe.server.options import DEFAULT_MAX_UPLOAD_BYTES
 from dropscribe.server.records import JobRecord, Progress
 
 log = logging.getLogger(__name__)
@@ -98,8 +105,14 @@ class JobRunner:
         policy: Backoff = DEFAULT_BACKOFF,
         clock: Callable[[], float] = time.time,
         gatherer: Gatherer | None = None,
+        specs: Collection[str] = (),
+        max_download_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     ) -> None:
-        """``gatherer``, when given, runs small recordings of concurrent jobs as one batch."""
+        """``gatherer``, when given, runs small recordings of concurrent jobs as one batch.
+        ``specs`` are the models this worker was started with: a message naming another is
+        refused. No upload larger than ``max_download_bytes`` is downloaded."""
+        self._specs = frozenset(specs)
+        self._max_download = max_download_bytes
         self._book = book
         self._objects = objects
         self._engine = engine
@@ -111,8 +124,23 @@ class JobRunner:
         self._clock = clock
         self._gatherer = gatherer
 
-    def run(self, job_id: str, spec: str) -> None:
-        """Run the job with the model ``spec``. Raise dramatiq.Retry to have it delivered again."""
+    def run(self, job_id: object, spec: object) -> None:
+        """Run the job with the model ``spec``, both as the queue message gives them. Raise
+        dramatiq.Retry to have it delivered again."""
+        try:
+            checked_id = checked_job_id(job_id)
+        except Untrusted as refused:
+            log.warning("a queue message was dropped: %s", refused.reason)
+            return
+        try:
+            checked = checked_spec(spec, self._specs)
+        except Untrusted as refused:
+            log.warning("job %s is failed: %s", checked_id, refused.reason)
+            self._fail(checked_id, "the job's queue message names a model this worker lacks")
+            return
+        self._run(checked_id, checked)
+
+    def _run(self, job_id: str, spec: str) -> None:
         label = self._engine.label(spec)
         claim = self._retried(lambda: self._book.claim(job_id, label, self._clock(), self._owner))
         if claim is Claim.HELD:
@@ -127,6 +155,20 @@ class JobRunner:
             if self._stopping.is_set():
                 raise dramatiq.Retry(f"job {job_id} stopped with its worker") from exc
             return  # cancelled
+        self._end(job_id, outcome)
+
+    def _fail(self, job_id: str, error: str) -> None:
+        """Fail a job without running it, if it is still waiting."""
+        job = self._retried(lambda: self._book.get(job_id))
+        if job is None:
+            return
+        claim = self._retried(
+            lambda: self._book.claim(job_id, job.model, self._clock(), self._owner)
+        )
+        if claim is Claim.CLAIMED:
+            self._end(job_id, Outcome(None, error))
+
+    def _end(self, job_id: str, outcome: Outcome) -> None:
         self._retried(
             lambda: self._book.finish(
                 job_id, self._owner, outcome.result, outcome.error, self._clock()
@@ -134,14 +176,24 @@ class JobRunner:
         )
 
     def _outcome(self, job: JobRecord, spec: str) -> Outcome:
-        extension = self._retried(lambda: self._book.issued_extension(job.upload_id)) or ""
-        audio = self._scratch / f"{job.job_id}.{extension}"
+        fields = self._retried(lambda: self._book.upload_fields(job.upload_id))
         try:
-            key = upload_object_key(self._objects, job.upload_id, extension)
-            self._storage(lambda: self._objects.download(key, audio))
+            upload = checked_upload(job.upload_id, fields)
+        except Untrusted as refused:
+            log.warning("job %s is failed: %s", job.job_id, refused.reason)
+            return Outcome(None, "the job's upload record is not valid; submit the file again")
+        # Both parts of the name are this worker's own: a canonical UUID, a listed extension.
+        audio = self._scratch / f"{job.job_id}.{upload.extension}"
+        try:
+            key = upload_object_key(self._objects, upload.upload_id, upload.extension)
+            pinned = ObjectVersion(upload.size, upload.etag)
+            self._storage(lambda: self._objects.download(key, audio, pinned, self._max_download))
             return Outcome(self._transcribe(job, spec, audio), None)
         except FileNotFoundError:
             return Outcome(None, "the uploaded file is no longer in the bucket")
+        except ObjectRefused as exc:
+            log.warning("job %s is failed: %s", job.job_id, exc)
+            return Outcome(None, str(exc))
         except EngineError as exc:
             return Outcome(None, str(exc))
         except (Interrupted, *Unavailable):

@@ -1,4 +1,5 @@
-"""The S3 bucket, through boto3: presigned PUTs, sizes, downloads, deletes, and listing by age.
+"""The S3 bucket, through boto3: presigned PUTs, sizes and ETags, downloads of one pinned
+version, deletes, and listing by age.
 
 Endpoint, region and credentials come from the standard AWS variables and files
 (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION``,
@@ -9,6 +10,7 @@ side leaves as StorageUnavailable (503, retryable).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +27,7 @@ from dropscribe.scaleout.outages import StorageUnavailable
 from dropscribe.server.locations import StorageLocation
 
 if TYPE_CHECKING:
+    from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
 
 #: Region used for signing when none is configured (S3-compatible stores accept any).
@@ -36,6 +39,29 @@ READ_TIMEOUT_SECONDS = 60
 
 #: HTTP statuses that mean "this object is not there" rather than "the store is down".
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+
+#: Statuses that mean "this object is no longer the version asked for" (If-Match failed).
+_CHANGED = {"412", "PreconditionFailed"}
+
+#: Bytes read from a download at a time (1 MiB).
+READ_CHUNK_BYTES = 1 << 20
+
+#: What a person reads when the upload was replaced after its submit.
+CHANGED_AFTER_SUBMIT = (
+    "the uploaded file was replaced after it was submitted; upload it again with a new URL"
+)
+
+
+class ObjectRefused(Exception):
+    """An object that is not the one pinned, or larger than allowed; the message says which."""
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One version of an object: its size in bytes and its ETag (quoted, as S3 gives it)."""
+
+    size: int
+    etag: str
 
 
 @dataclass(frozen=True)
@@ -91,8 +117,8 @@ class ObjectStore:
             ExpiresIn=int(ttl_seconds),
         )
 
-    def size(self, key: str) -> int | None:
-        """Return the size in bytes of ``key``, or None if there is no such object."""
+    def head(self, key: str) -> ObjectVersion | None:
+        """Return the size and ETag of ``key``, or None if there is no such object."""
         with _reachable():
             try:
                 head = self._s3.head_object(Bucket=self._location.bucket, Key=key)
@@ -100,17 +126,30 @@ class ObjectStore:
                 if _code(exc) in _MISSING:
                     return None
                 raise
-        return int(head["ContentLength"])
+        return ObjectVersion(int(head["ContentLength"]), str(head["ETag"]))
 
-    def download(self, key: str, target: Path) -> None:
-        """Copy ``key`` into the file ``target``. Raise FileNotFoundError if it is not there."""
+    def download(self, key: str, target: Path, pinned: ObjectVersion, limit: int) -> None:
+        """Copy the version ``pinned`` of ``key`` into the new file ``target``, reading at most
+        ``pinned.size`` bytes. Raise FileNotFoundError if it is not there, ObjectRefused if it
+        changed or is larger than ``limit``."""
+        if pinned.size > limit:
+            raise ObjectRefused(f"the upload is larger than this worker's limit of {limit} bytes")
         with _reachable():
             try:
-                self._s3.download_file(self._location.bucket, key, str(target))
+                answer = self._s3.get_object(
+                    Bucket=self._location.bucket, Key=key, IfMatch=pinned.etag
+                )
             except botocore.exceptions.ClientError as exc:
                 if _code(exc) in _MISSING:
                     raise FileNotFoundError(key) from exc
+                if _code(exc) in _CHANGED:
+                    raise ObjectRefused(CHANGED_AFTER_SUBMIT) from exc
                 raise
+            found = ObjectVersion(int(answer["ContentLength"]), str(answer["ETag"]))
+            if found != pinned:
+                # A store that ignores If-Match still names the version it sends.
+                raise ObjectRefused(CHANGED_AFTER_SUBMIT)
+            _write_at_most(answer["Body"], target, pinned.size)
 
     def delete(self, key: str) -> None:
         """Delete ``key`` (no error if it is already gone)."""
@@ -130,6 +169,25 @@ class ObjectStore:
                     if modified < cutoff:
                         found.append(StoredObject(item["Key"], modified))
         return found
+
+
+def _write_at_most(body: StreamingBody, target: Path, size: int) -> None:
+    """Write ``body`` into the new file ``target``; raise ObjectRefused past ``size`` bytes."""
+    written = 0
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle, contextlib.closing(body):
+            while chunk := body.read(READ_CHUNK_BYTES):
+                written += len(chunk)
+                if written > size:
+                    raise ObjectRefused(CHANGED_AFTER_SUBMIT)
+                handle.write(chunk)
+        if written != size:
+            raise ObjectRefused(CHANGED_AFTER_SUBMIT)
+    except BaseException:
+        # A broken transfer is retried into the same name.
+        target.unlink(missing_ok=True)
+        raise
 
 
 def _epoch(moment: datetime) -> float:

@@ -30,6 +30,7 @@ from dropscribe.scaleout.objects import ObjectStore
 from dropscribe.scaleout.outages import BROKER, STORAGE, Outages, Unavailable
 from dropscribe.scaleout.tasks import ACTOR_NAME, HEARTBEAT_SECONDS, heartbeat, queue_for
 from dropscribe.server.batch_jobs import BatchEngine
+from dropscribe.server.options import DEFAULT_MAX_UPLOAD_BYTES
 from dropscribe.server.pool import PoolHealth
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,9 @@ class WorkerNode:
         specs: Sequence[str],
         threads: int,
         clock: Callable[[], float] = time.time,
+        max_download_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     ) -> None:
+        """``max_download_bytes``: no larger upload is downloaded (the front ends' limit)."""
         self._broker = broker
         self._book = book
         self._objects = objects
@@ -67,7 +70,8 @@ class WorkerNode:
         gatherer = Gatherer(engine) if isinstance(engine, BatchEngine) and threads > 1 else None
         self._runner = JobRunner(
             book, objects, engine, self.owner, Path(self._scratch.name), self.outages,
-            self._stopping, clock=clock, gatherer=gatherer,
+            self._stopping, clock=clock, gatherer=gatherer, specs=self._specs,
+            max_download_bytes=max_download_bytes,
         )  # fmt: skip
         self._jobs_done = 0
         self._count_lock = threading.Lock()
@@ -79,7 +83,7 @@ class WorkerNode:
         queues = [queue_for(spec) for spec in self._specs]
         runner = self._runner
 
-        def transcribe(job_id: str, spec: str) -> None:
+        def transcribe(job_id: object, spec: object) -> None:
             runner.run(job_id, spec)
             with self._count_lock:
                 self._jobs_done += 1

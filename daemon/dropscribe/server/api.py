@@ -115,8 +115,9 @@ class ApiService:
     def submit(self, route: str, request: SubmitRequest, key: str | None) -> Submitted:
         """Accept an async request for ``route`` and queue it; replay it for a known key.
 
-        Raise 400 for a URL this server did not issue or whose upload never happened, and 422
-        for an Idempotency-Key reused with a different request.
+        Raise 400 for a URL this server did not issue or whose upload never happened, 413 for
+        an upload over the size limit, 409 (scale-out) for an upload another job submitted,
+        and 422 for an Idempotency-Key reused with a different request.
         """
         upload = self._uploads.resolve(request.URL)
         params = request.input.model_dump_json(exclude_none=True)
@@ -125,7 +126,7 @@ class ApiService:
             JobStatus.ACCEPTED, self._clock(), None, None, None, None,
         )  # fmt: skip
         fingerprint = _fingerprint(route, request, upload.upload_id)
-        admission = self._store.admit(job, _checked_key(key), fingerprint)
+        admission = self._store.admit(job, _checked_key(key), fingerprint, upload)
         if not admission.same_request:
             raise ApiProblem(422, "Idempotency-Key was already used with a different request")
         if admission.created or admission.job.status is JobStatus.ACCEPTED:

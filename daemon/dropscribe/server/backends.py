@@ -19,8 +19,11 @@ from dropscribe.server.records import Admission, Counters, JobRecord, UploadReco
 class JobBook(Protocol):
     """Where jobs, idempotency keys and counters are kept."""
 
-    def admit(self, job: JobRecord, key: str | None, fingerprint: str) -> Admission:
-        """Insert a new accepted job, or return the job an earlier use of ``key`` created."""
+    def admit(
+        self, job: JobRecord, key: str | None, fingerprint: str, upload: UploadRecord | None = None
+    ) -> Admission:
+        """Insert a new accepted job, or return the job an earlier use of ``key`` created;
+        ``upload`` is the upload it names, as resolved at submit."""
         ...
 
     def get(self, job_id: str) -> JobRecord | None:

@@ -14,12 +14,14 @@ from dropscribe.server.job_status import JobStatus
 
 @dataclass(frozen=True)
 class UploadRecord:
-    """A completed upload: its id, extension, size in bytes and Unix time of arrival."""
+    """A completed upload: its id, extension, size in bytes and Unix time of arrival, and
+    the ETag the bucket gave it (scale-out; empty for the embedded server's own uploads)."""
 
     upload_id: str
     extension: str
     size: int
     created_at: float
+    etag: str = ""
 
 
 @dataclass(frozen=True)

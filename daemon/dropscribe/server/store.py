@@ -140,8 +140,12 @@ class JobStore:
             row = db.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
         return UploadRecord(*row) if row else None
 
-    def admit(self, job: JobRecord, key: str | None, fingerprint: str) -> Admission:
-        """Insert a new accepted job, or return the job an earlier use of ``key`` created."""
+    def admit(
+        self, job: JobRecord, key: str | None, fingerprint: str, upload: UploadRecord | None = None
+    ) -> Admission:
+        """Insert a new accepted job, or return the job an earlier use of ``key`` created.
+        ``upload`` is not needed here: an upload on this server's disk cannot change once
+        submitted (``LocalUploads.check_replaceable``)."""
         with self._transaction() as db:
             if key is not None:
                 earlier = db.execute(
