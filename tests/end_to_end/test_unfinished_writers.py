@@ -86,6 +86,8 @@ def test_run_writer_that_never_comes_back_is_failed_as_truncated(
     assert time.monotonic() - started >= UNFINISHED_WAIT_SECONDS - 1
     reason = f"is truncated: its WAV header declares {SIZE} bytes, {SIZE // 2} are present"
     assert reason in json.loads(report.read_text(encoding="utf-8"))["error"]
+    # The refusal is logged just after its report is written.
+    wait_for(lambda: bool(ws.events("file.rejected")), RUN_TIMEOUT, "file.rejected logged")
     [rejected] = ws.events("file.rejected")
     assert (rejected["source"], rejected["reason"]) == ("dropped.wav", reason)
     assert srv.submissions_by_sha256() == {} and ws.events("job.published") == []
