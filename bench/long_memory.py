@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 from _common import ROOT, ProcSampler, Target, add_results_option, print_table, write_report
-from throughput import MORE_SENTENCES, SENTENCES
+from throughput import MORE_SENTENCES, SENTENCES, speak
 
 from support.wer import normalized_words
 
@@ -95,20 +95,9 @@ WRAPPER = (
 
 def spoken(sentence: str, voice: str, out: Path) -> np.ndarray:
     """Speak the sentence with espeak-ng; return it as 16 kHz mono int16 samples."""
-    raw = out.with_suffix(".raw.wav")
-    subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(RATE_WPM), "-w", str(raw), sentence],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        ["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(out)],
-        check=True,
-        capture_output=True,
-    )
+    speak(sentence, out, RATE_WPM, voice)
     with wave.open(str(out), "rb") as wav:
         samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
-    raw.unlink()
     out.unlink()
     return samples
 
