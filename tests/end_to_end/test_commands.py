@@ -7,16 +7,11 @@ what it did to the folders, against the fault server.
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
-import subprocess
 from dataclasses import replace
 
 from dropscribe.core.jobs import Job, JobState
 from dropscribe.state import StateStore
 from support.daemon import (
-    DROPSCRIBE,
     Daemon,
     MakeDaemon,
     expect_outputs,
@@ -25,6 +20,7 @@ from support.daemon import (
     wav_bytes,
 )
 from support.fault_server import Fault, FaultServer
+from support.terminal import once_on_a_terminal
 
 EXIT_JOBS_FAILED = 1
 EXIT_NOT_FOUND = 66
@@ -224,49 +220,11 @@ def test_run_internal_error_at_start_exits_70_with_a_logged_reason(
     assert stopped and "exception" in stopped[-1]
 
 
-def read_terminal(controller: int, proc: subprocess.Popen[bytes]) -> bytes:
-    """Return what ``proc`` wrote to the terminal whose controlling end is ``controller``,
-    read while it runs (Linux drops what is unread once the last writer closes)."""
-    shown = b""
-    while True:
-        if not select.select([controller], [], [], 0.5)[0]:
-            if proc.poll() is not None:
-                return shown
-            continue
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:  # the terminal closed with the process
-            return shown
-        if not chunk:
-            return shown
-        shown += chunk
-
-
-def once_on_a_terminal(daemon: Daemon) -> bytes:
-    """Run `dropscribe once` with stdout and stderr on a real pty; return what it showed."""
-    controller, terminal = pty.openpty()
-    try:
-        proc = subprocess.Popen(
-            [str(DROPSCRIBE), "once", "-c", str(daemon.config)],
-            cwd=daemon.root,
-            env=daemon.env(),
-            stdin=subprocess.DEVNULL,
-            stdout=terminal,
-            stderr=terminal,
-        )
-        os.close(terminal)
-        shown = read_terminal(controller, proc)
-        assert proc.wait(timeout=ONCE_TIMEOUT) == 0
-        return shown
-    finally:
-        os.close(controller)
-
-
 def test_once_on_a_terminal_shows_a_progress_bar(make_daemon: MakeDaemon) -> None:
     daemon = make_daemon()
     drop(daemon, "a.wav", "b.wav")
 
-    shown = once_on_a_terminal(daemon)
+    shown = once_on_a_terminal(daemon, ONCE_TIMEOUT)
 
     assert b"2/2 jobs, 0 failed" in shown
     assert b"100%" in shown
@@ -279,7 +237,7 @@ def test_once_on_a_terminal_shows_warnings_but_no_info_lines(
     daemon = make_daemon()
     drop(daemon, "a.wav")
 
-    shown = once_on_a_terminal(daemon)
+    shown = once_on_a_terminal(daemon, ONCE_TIMEOUT)
 
     assert b"poll.unknown_status" in shown
     assert b"job.published" not in shown

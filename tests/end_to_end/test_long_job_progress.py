@@ -5,12 +5,8 @@ readings exist, the time it has left; ``once`` on a terminal counts the audio mi
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
-import select
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +16,10 @@ import numpy as np
 import pytest
 
 from dropscribe.audit.contract import CONTRACT, Event
-from support.daemon import DATA_PATHS, DROPSCRIBE, Daemon, wait_for
+from support.daemon import DATA_PATHS, Daemon, wait_for
 from support.long_audio import encoded, fixture_samples
 from support.server_process import TOKEN, ServerProcess, free_port
+from support.terminal import once_on_a_terminal
 
 pytestmark = pytest.mark.slow
 
@@ -111,42 +108,11 @@ def test_status_of_a_long_job_shows_its_progress_and_then_the_time_left(
     assert set(reported[-1]) <= CONTRACT[Event.POLL_STATUS].allowed
 
 
-def read_terminal(controller: int, proc: subprocess.Popen[bytes]) -> bytes:
-    """Return what ``proc`` wrote to the terminal whose controlling end is ``controller``."""
-    shown = b""
-    while True:
-        if not select.select([controller], [], [], 0.5)[0]:
-            if proc.poll() is not None:
-                return shown
-            continue
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:  # the terminal closed with the process
-            return shown
-        if not chunk:
-            return shown
-        shown += chunk
-
-
 def test_once_on_a_terminal_counts_the_audio_minutes_of_a_long_job(
     daemon: Daemon, reading: Path
 ) -> None:
     (daemon.inbox / "reading.flac").write_bytes(reading.read_bytes())
-    controller, terminal = pty.openpty()
-    try:
-        proc = subprocess.Popen(
-            [str(DROPSCRIBE), "once", "-c", str(daemon.config)],
-            cwd=daemon.root,
-            env=daemon.env(),
-            stdin=subprocess.DEVNULL,
-            stdout=terminal,
-            stderr=terminal,
-        )
-        os.close(terminal)
-        shown = read_terminal(controller, proc)
-        assert proc.wait(timeout=JOB_TIMEOUT) == 0, shown[-2000:]
-    finally:
-        os.close(controller)
+    shown = once_on_a_terminal(daemon, JOB_TIMEOUT)
 
     running = re.findall(rb"0/1 jobs, 0 failed, (\d+\.\d)/1\.6 audio min", shown)
     assert running and 0 < float(running[0]) < 1.6, shown[-2000:]
