@@ -46,8 +46,8 @@ SMALL = Sizes(piece=20.0, search=8.0, lookahead=4.0)
 
 #: Resident memory a recording seven and a half times longer may add, in MB. Decoded whole,
 #: as the engine did before, 4 and 20 minutes peaked at 364 and 572 MB (40 minutes: 822 MB),
-#: so 30 minutes would add about 330 MB. Streamed, the peaks differ by what the allocator
-#: keeps: 389 and 354 MB on a quiet machine, 415 and 472 MB under a loaded test run.
+#: so 30 minutes would add about 330 MB (measured: 380 and 829 MB with the whole recording as
+#: one piece). Streamed: 392 and 355 MB.
 MAX_GROWTH_MB = 120.0
 
 #: Word error rate allowed between a recording cut in pieces and the same decoded whole: the
@@ -61,14 +61,18 @@ WORD_SLACK_SECONDS = 0.3
 #: default size: the buffer, the piece handed out and the VAD's padded copies (50 MB measured).
 MAX_PIECE_BYTES = 80e6
 
-#: What a child process prints: its peak resident memory and the transcript.
+#: What a child process prints: its peak resident memory and the transcript. The peak is the
+#: process's own (VmHWM of its address space), not getrusage's ru_maxrss, which Linux carries
+#: over an exec from the process that forked it: a pytest worker grown large by earlier tests
+#: (or by the 30 minutes of samples this test builds) showed through as the child's peak.
 PEAK_OF_TRANSCRIBE = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 from dropscribe.engine.whisper import WhisperEngine
 transcript = WhisperEngine().transcribe("bundled", Path(sys.argv[1]), {"language": "en"},
                                         lambda: False)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with open("/proc/self/status") as status:
+    peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 print(json.dumps({"peak_kib": peak, "text": transcript["text"],
                   "starts": [s["start"] for s in transcript["segments"]]}))
 """
