@@ -10,6 +10,7 @@ not know comes out as fluent nonsense) or a high compression ratio (the same wor
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -17,12 +18,40 @@ from dropscribe.core.transcript import CoverageReport, RemoteSegment, Segment
 
 Span = tuple[float, float]
 
-#: Mean token log-probability below which a segment is not trusted. English speech through the
-#: bundled tiny.en model decodes at -0.05 to -0.15 a batched chunk on the fixtures (-0.2 to
-#: -0.43 a sequential segment); the German half of multilingual.mp3 at -0.59 a batched chunk and
-#: worse sequentially (-1.73 was reported). The margin is thin on the German side: a language
-#: close to English may pass.
-DOUBTFUL_LOGPROB = -0.5
+#: A word as tokens count it ("I'm" is two, "4,000" two), and a mark that is a token of its own.
+WORD = re.compile(r"[^\W\d_]+|\d+")
+MARK = re.compile(r"[^\w\s]")
+
+#: Mean token log-probability below which a segment is not trusted. Measured with the bundled
+#: tiny.en (both strategies, 2026-12): English decodes at -0.05 to -0.15 a chunk on the real
+#: fixtures, but espeak-ng's British and Caribbean voices reading ordinary sentences go down to
+#: -0.60 a batched chunk and -0.75 a sequential segment, with their words mostly right ("A small
+#: bakery on the corner sells fresh red plus us and apple pie": -0.49 to -0.53). Speech in a
+#: language the model does not know, decoded without repetition, sits at -1.05 to -1.34
+#: (espeak-ng German, Spanish, French, Italian, Polish, Portuguese, Dutch, Swedish). The
+#: threshold lies halfway, about 0.15 from each side.
+DOUBTFUL_LOGPROB = -0.9
+
+#: Below this log-probability a segment is doubtful when its text also repeats itself or is
+#: made of pieces of words. Foreign speech that tiny.en is surer of than DOUBTFUL_LOGPROB comes
+#: out either as a loop on one phrase ("I'm not sure if I'm going to do it": -0.88 at a
+#: compression ratio of 2.33) or spelled out as sounds ("sufraffinplishin, sufataiin": the
+#: German reading of multilingual.mp3, -0.85), while English under -0.5 compresses to 1.15 at
+#: most and takes at most 1.29 tokens a word, punctuation included.
+UNSURE_LOGPROB = -0.5
+
+#: Compression ratio over which a segment decoded under UNSURE_LOGPROB is doubtful.
+UNSURE_COMPRESSION = 2.0
+
+#: Text tokens a word over which a segment decoded under UNSURE_LOGPROB is doubtful (German
+#: spelled out as sounds: 1.7 to 3.3 in segments of three words or more).
+UNSURE_TOKENS_PER_WORD = 1.5
+
+#: Fewest words a segment needs for its tokens a word to be judged.
+MIN_JUDGED_WORDS = 3
+
+#: Token ids from this one on are Whisper's special and timestamp tokens, not text.
+FIRST_SPECIAL_TOKEN = 50256
 
 #: gzip compression ratio above which a segment's text is repetition (Whisper's own threshold).
 DOUBTFUL_COMPRESSION = 2.4
@@ -30,7 +59,7 @@ DOUBTFUL_COMPRESSION = 2.4
 #: Repetition counts as doubtful only when decoded at a log-probability below this: speech that
 #: really repeats one phrasing decodes confidently (-0.05 to -0.09 a chunk, compression ratio
 #: 2.7 to 3.6 on a reading of one sentence pattern), a decoder stuck in a loop does not (German
-#: through tiny.en: -0.44 at a compression ratio over 2.4).
+#: through tiny.en: -0.41 to -0.44 at a compression ratio of 2.9).
 REPETITION_LOGPROB = -0.3
 
 #: Compression ratio past which a segment is a decoding loop whatever its log-probability: real
@@ -132,10 +161,25 @@ def is_doubtful(segment: Segment | RemoteSegment) -> bool:
     ratio = number(segment.get("compression_ratio"))
     if ratio is not None and ratio > LOOP_COMPRESSION:
         return True
-    if logprob is None:
+    if logprob is None or ratio is None:
+        return logprob is not None and logprob < DOUBTFUL_LOGPROB
+    return (
+        logprob < DOUBTFUL_LOGPROB
+        or (ratio > DOUBTFUL_COMPRESSION and logprob < REPETITION_LOGPROB)
+        or (logprob < UNSURE_LOGPROB and (ratio > UNSURE_COMPRESSION or spelled_out(segment)))
+    )
+
+
+def spelled_out(segment: Segment | RemoteSegment) -> bool:
+    """Return True when a segment's words are made of more tokens than English words are:
+    speech the model cannot understand written down as the sounds it heard."""
+    tokens = segment.get("tokens")
+    text = str(segment.get("text", ""))
+    words = len(WORD.findall(text))
+    if not isinstance(tokens, list) or words < MIN_JUDGED_WORDS:
         return False
-    repeated = ratio is not None and ratio > DOUBTFUL_COMPRESSION
-    return logprob < DOUBTFUL_LOGPROB or (repeated and logprob < REPETITION_LOGPROB)
+    pieces = sum(1 for t in tokens if isinstance(t, int) and t < FIRST_SPECIAL_TOKEN)
+    return (pieces - len(MARK.findall(text))) / words > UNSURE_TOKENS_PER_WORD
 
 
 def number(value: object) -> float | None:

@@ -45,14 +45,40 @@ def test_measure_empty_segment_text_covers_nothing() -> None:
 
 
 def test_measure_low_logprob_segment_counts_as_doubtful_not_covered() -> None:
-    coverage = measure(SPEECH, [segment(0.0, 20.0), segment(22.0, 30.0, logprob=-0.9)])
+    coverage = measure(SPEECH, [segment(0.0, 20.0), segment(22.0, 30.0, logprob=-1.05)])
     assert coverage.doubtful == ((22.0, 30.0),)
     assert coverage.uncovered == ((22.0, 30.0),)
+
+
+def test_measure_hard_english_at_low_confidence_counts_as_covered() -> None:
+    # An espeak-ng British voice decoded sequentially: words mostly right, unsure of a few.
+    hard: RemoteSegment = {**segment(0.0, 30.0, logprob=-0.75), "compression_ratio": 0.97}
+    assert measure(SPEECH, [hard]).ratio == 1.0
+
+
+def test_measure_unsure_segment_that_repeats_itself_counts_as_doubtful() -> None:
+    # Portuguese through tiny.en: "I'm not sure if I'm going to do it." over and over.
+    looping: RemoteSegment = {**segment(0.0, 30.0, logprob=-0.88), "compression_ratio": 2.33}
+    assert measure(SPEECH, [looping]).covered_seconds == 0
 
 
 def test_measure_repetitive_segment_at_middling_confidence_counts_as_doubtful() -> None:
     repeated: RemoteSegment = {**segment(0.0, 30.0, logprob=-0.44), "compression_ratio": 3.1}
     assert measure(SPEECH, [repeated]).covered_seconds == 0
+
+
+def test_measure_unsure_segment_spelled_out_as_sounds_counts_as_doubtful() -> None:
+    # German through tiny.en, decoded as the sounds it heard: 17 tokens for 6 words.
+    sounds: RemoteSegment = {
+        **segment(0.0, 30.0, text=" suzamens ufirgun, sufraffinplishin, sufataiin, on tatsulit",
+                  logprob=-0.85),
+        "compression_ratio": 1.77,
+        "tokens": list(range(100, 117)),
+    }  # fmt: skip
+    english = {**sounds, "text": " Permission is hereby granted free of charge to any person "
+               "obtaining a copy", "tokens": list(range(100, 114))}  # fmt: skip
+    assert measure(SPEECH, [sounds]).covered_seconds == 0
+    assert measure(SPEECH, [english]).doubtful == ()
 
 
 def test_measure_confidently_repeated_phrasing_counts_as_covered() -> None:

@@ -76,7 +76,7 @@ def test_merged_new_segments_put_in_time_order_renumbered() -> None:
 
 
 def test_merged_doubtful_old_segment_replaced_by_a_trusted_new_one() -> None:
-    nonsense = segment(11.0, 19.0, " Yiden there is a soft wear", logprob=-0.9)
+    nonsense = segment(11.0, 19.0, " Yiden there is a soft wear", logprob=-1.2)
     new = [segment(11.0, 16.0, " And so my fellow Americans ask not")]
     together = merged([FIRST, SECOND, nonsense, FOURTH], SPEECH, (11.0, 19.0), new)
     assert [s["text"] for s in together].count(nonsense["text"]) == 0
@@ -90,13 +90,13 @@ def test_merged_trusted_old_segments_are_kept() -> None:
 
 
 def test_merged_new_doubtful_words_where_there_were_none_are_put_in() -> None:
-    new = [segment(11.0, 16.0, " and so my fellow", logprob=-0.9)]
+    new = [segment(11.0, 16.0, " and so my fellow", logprob=-1.2)]
     together = merged([FIRST, SECOND, FOURTH], SPEECH, (11.0, 19.0), new)
     assert " and so my fellow" in [s["text"] for s in together]
 
 
 def test_merged_new_doubtful_words_do_not_replace_old_doubtful_ones() -> None:
-    old = segment(11.0, 16.0, " Yiden there is a soft wear", logprob=-0.9)
-    new = [segment(11.0, 16.0, " and so my fellow", logprob=-0.9)]
+    old = segment(11.0, 16.0, " Yiden there is a soft wear", logprob=-1.2)
+    new = [segment(11.0, 16.0, " and so my fellow", logprob=-1.2)]
     together = merged([FIRST, SECOND, old, FOURTH], SPEECH, (11.0, 19.0), new)
     assert [s["text"] for s in together] == [s["text"] for s in (FIRST, SECOND, old, FOURTH)]
