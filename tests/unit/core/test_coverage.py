@@ -75,8 +75,8 @@ def test_measure_unsure_segment_spelled_out_as_sounds_counts_as_doubtful() -> No
         "compression_ratio": 1.77,
         "tokens": list(range(100, 117)),
     }  # fmt: skip
-    english = {**sounds, "text": " Permission is hereby granted free of charge to any person "
-               "obtaining a copy", "tokens": list(range(100, 114))}  # fmt: skip
+    text = " Permission is hereby granted free of charge to any person obtaining a copy"
+    english: RemoteSegment = {**sounds, "text": text, "tokens": list(range(100, 114))}
     assert measure(SPEECH, [sounds]).covered_seconds == 0
     assert measure(SPEECH, [english]).doubtful == ()
 
