@@ -183,7 +183,14 @@ class Pipeline:
         now = self._clock.time()
         in_a_row = self._service.failures_in_a_row() if calls_service else None
         outcome = decide(
-            exc, current, now, self._opt.retry, self._opt.poll, self._clock.random(), in_a_row
+            exc,
+            current,
+            now,
+            self._opt.retry,
+            self._opt.poll,
+            self._clock.random(),
+            in_a_row,
+            self._opt.limit_settings,
         )
         if calls_service and outcome.action is Action.RETRY:
             with self._parked_lock:
@@ -220,9 +227,13 @@ class Pipeline:
             self._schedule(job, AFTER_PAUSE_SECONDS)
         elif outcome.action is Action.RETRY:
             self._retry(job, outcome, exc)
+        elif outcome.action is Action.RESEND:
+            after = self._steps.resend(job, outcome.reason)
+            self._schedule(after.job, after.delay)
         else:
             internal = not isinstance(exc, errors.DropscribeError | OSError)
-            failed = self._store.save(update(job, attempts=outcome.attempt))
+            over = outcome.request_over
+            failed = self._store.save(update(job, attempts=outcome.attempt, request_over=over))
             self._lifecycle.fail(
                 failed,
                 outcome.reason,
