@@ -13,7 +13,7 @@ from dropscribe.pipeline.gates.auth import AuthGate
 from dropscribe.pipeline.gates.outage import ServiceGate
 from dropscribe.pipeline.gates.storage import StorageGate
 from dropscribe.pipeline.lifecycle import Lifecycle
-from dropscribe.pipeline.outcomes import Action, Outcome, decide
+from dropscribe.pipeline.outcomes import Action, Outcome, decide, lost_request
 from dropscribe.pipeline.ports import POLL, TRANSFER, Audit, Schedule, Store
 from dropscribe.pipeline.profiles import StepsByProfile
 from dropscribe.pipeline.steps import Clock, Next, Options, Steps
@@ -221,6 +221,16 @@ class Pipeline:
                 self._schedule(job, 0.0)
 
     def _carry_out(self, job: Job, outcome: Outcome, exc: Exception) -> None:
+        if lost_request(exc, job):
+            resent = outcome.action is Action.RESEND
+            self._log.warning(
+                Event.JOB_LOST,
+                **audit_fields(job),
+                error=str(exc),
+                resends=job.resends,
+                reason="the service no longer knows the request it accepted; "
+                + ("it is sent again from the upload" if resent else "resent too often: it fails"),
+            )
         if outcome.action is Action.PAUSE:
             assert isinstance(exc, errors.AuthError)  # decide() pauses for nothing else
             self._gate.refused(exc)

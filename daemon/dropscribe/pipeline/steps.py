@@ -241,15 +241,9 @@ class Steps:
 
     def resend(self, job: Job, reason: str) -> Next:
         """Send a submitted job again from the upload (see sent_anew): the service lost its
-        request after accepting it (``reason``, the poll's error); ``resends`` counts it."""
+        request after accepting it (``reason``, the poll's error, is logged by the pipeline
+        as ``job.lost``); ``resends`` counts it."""
         old = job.request_id
-        self._log.warning(
-            Event.JOB_LOST,
-            **audit_fields(job),
-            error=reason,
-            resends=job.resends,
-            reason="the service no longer knows the request it accepted",
-        )
         job = sent_anew(job, self._clock.time(), resends=job.resends + 1)
         self._store.save(job)
         self._log.warning(
