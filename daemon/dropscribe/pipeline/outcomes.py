@@ -75,10 +75,9 @@ def failure_hint(exc: BaseException, job: Job, settings: Mapping[str, str]) -> s
 
 def request_over(exc: BaseException, job: Job) -> bool:
     """Return True if the job's request can never finish after ``exc``: the service failed
-    it or refused it while it was polled, so `retry` must send the recording anew."""
-    if isinstance(exc, errors.RemoteJobFailed):
-        return True
-    return isinstance(exc, errors.PermanentApiError) and bool(job.poll_url)
+    it (a refusal) or lost it, so `retry` must send the recording anew. Any other refusal of
+    a poll leaves the service's job as it was: `retry` polls it again."""
+    return isinstance(exc, errors.RemoteJobFailed) or lost_request(exc, job)
 
 
 def past_deadline(job: Job, now: float, poll: PollPolicy) -> bool:

@@ -32,10 +32,11 @@ LOST_REQUEST_HINT = (
     "from the upload"
 )
 
-#: Advice for a request the service refused while being polled, other than losing it.
+#: Advice for a poll the service refused, other than losing the request: its job may be fine.
 REFUSED_POLL_HINT = (
-    "the service refused the request while it was polled (see error); run `dropscribe retry "
-    "JOB_ID` to send the recording again from the upload, or drop it into the inbox again"
+    "the service refused the request while it was polled (see error); `dropscribe retry "
+    "JOB_ID` polls it again (no new submission), or drop the recording into the inbox again "
+    "to send it anew"
 )
 
 

@@ -1017,13 +1017,13 @@ def test_pipeline_poll_404_after_the_most_resends_fails_for_retry_to_send_anew(
     assert "retry" in report["hint"] and "poll the same request" not in report["hint"]
 
 
-def test_pipeline_poll_other_refusal_fails_without_sending_again(world: World) -> None:
+def test_pipeline_poll_other_refusal_fails_for_retry_to_poll_again(world: World) -> None:
     job = claim(world)
     world.pipeline.run_transfer(job.id)
     world.remote.polls = [lost(400)]
     world.pipeline.run_poll(job.id)
     failed = world.job(job.id)
-    assert (failed.state, failed.resends, failed.request_over) == (JobState.FAILED, 0, True)
+    assert (failed.state, failed.resends, failed.request_over) == (JobState.FAILED, 0, False)
     assert world.remote.count("submit") == 1
 
 
