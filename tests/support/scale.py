@@ -77,11 +77,14 @@ def _stop(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
 
 
 class RedisServer:
-    """``redis-server`` on a free loopback port, append-only file on, in ``folder``."""
+    """``redis-server`` on a free loopback port, append-only file on (unless ``appendonly``
+    is False), with the snapshot points ``save`` (none by default), in ``folder``."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, appendonly: bool = True, save: str = "") -> None:
         self.folder = folder
         self.port = free_port()
+        self._appendonly = "yes" if appendonly else "no"
+        self._save = save
         self._process: subprocess.Popen[bytes] | None = None
 
     def url(self, database: int = 0) -> str:
@@ -93,8 +96,8 @@ class RedisServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         command = [
             shutil.which("redis-server") or "redis-server", "--port", str(self.port),
-            "--bind", "127.0.0.1", "--dir", str(self.folder), "--appendonly", "yes",
-            "--save", "", "--daemonize", "no", "--logfile", str(self.folder / "redis.log"),
+            "--bind", "127.0.0.1", "--dir", str(self.folder), "--appendonly", self._appendonly,
+            "--save", self._save, "--daemonize", "no", "--logfile", str(self.folder / "redis.log"),
         ]  # fmt: skip
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         _wait_for_port(self.port, self._process, "redis-server")

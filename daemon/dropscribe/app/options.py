@@ -10,6 +10,9 @@ from dropscribe.pipeline import Options
 from dropscribe.pipeline.quality import QualityPolicy, SpeechFinder
 from dropscribe.speakers import ChannelLabeller, VoiceLabeller, VoiceModel
 
+#: The limits a refusal of the embedded server names, each with the setting that lifts it.
+EMBEDDED_LIMITS = {"max_audio_hours": "embedded.max_audio_hours"}
+
 
 def pipeline_options(settings: Settings, speech: SpeechFinder | None = None) -> Options:
     """Return what the pipeline needs from the settings; ``speech`` finds the speech in a
@@ -41,6 +44,8 @@ def pipeline_options(settings: Settings, speech: SpeechFinder | None = None) -> 
         ),
         speech=speech,
         speakers=labeller_of(settings),
+        # A remote service's limits are its operator's: the advice names them, not a setting.
+        limit_settings=EMBEDDED_LIMITS if settings.is_embedded else {},
     )
 
 

@@ -43,6 +43,8 @@ class Event(StrEnum):
     JOB_WAITING = "job.waiting"  # same content and parameters as a job in flight: waits for it
     JOB_RESTARTED = "job.restarted"  # the file changed after its claim: hashed and sent again
     JOB_TOUCHED = "job.touched"  # the file's mtime moved, its content did not: not sent again
+    JOB_LOST = "job.lost"  # the service no longer knows a request it accepted (404 to a poll)
+    JOB_RESENT = "job.resent"  # a lost request's recording sent again from the upload (bounded)
     JOB_RECOVERED = "job.recovered"  # resumed at start-up where it stopped
     JOB_ADOPTED = "job.adopted"  # a job requeued by ``retry``, taken up by the running daemon
     JOB_REQUEUED = "job.requeued"  # a failed job sent back by ``retry``
@@ -126,6 +128,8 @@ CONTRACT: dict[Event, Fields] = {
     Event.JOB_WAITING: _f(f"{_JOB} sha256 leader_job_id reason", _KNOWN),
     Event.JOB_RESTARTED: _f(f"{_JOB} sha256 reason", f"{_KNOWN} step superseded_request_id"),
     Event.JOB_TOUCHED: _f(f"{_JOB} sha256 reason", _KNOWN),
+    Event.JOB_LOST: _f(f"{_JOB} request_id error resends reason", _KNOWN),
+    Event.JOB_RESENT: _f(f"{_JOB} superseded_request_id resends reason", _KNOWN),
     Event.JOB_RECOVERED: _f(f"{_JOB} state", _KNOWN),
     Event.JOB_ADOPTED: _f(f"{_JOB} state", _KNOWN),
     Event.JOB_REQUEUED: _f(f"{_JOB} state", _KNOWN),

@@ -23,6 +23,7 @@ from dropscribe.engine.whisper import DEFAULT_MAX_AUDIO_HOURS, WhisperEngine
 from dropscribe.scaleout.book import RedisJobBook, connect
 from dropscribe.scaleout.health import HealthServer
 from dropscribe.scaleout.objects import ObjectStore, s3_client
+from dropscribe.scaleout.persistence import persistence_warning
 from dropscribe.scaleout.tasks import task_broker
 from dropscribe.scaleout.worker import WorkerNode
 from dropscribe.server.locations import StorageLocation, broker_url, storage_location
@@ -144,6 +145,9 @@ def run_worker(options: WorkerOptions, stop: threading.Event) -> None:
         log.info("dropscribe worker: loading model %s", engine.label(spec))
         engine.model(spec)
     client = connect(options.broker)
+    warning = persistence_warning(client)
+    if warning is not None:
+        log.warning("dropscribe worker: %s", warning)
     book = RedisJobBook(client, options.retention_hours * 3600)
     broker = task_broker(client)
     objects = ObjectStore(s3_client(), options.storage)

@@ -6,8 +6,11 @@ The lifecycle is linear, with ``failed`` reachable from every unfinished state::
         \\___________\\____________\\____________\\____________\\_________-> failed
 
 A few backward edges exist on purpose: an interrupted or expired upload goes back to
-``uploading`` with a fresh URL, and ``retry`` takes a failed job back to ``claimed`` (or to
-``submitted`` when it already has a poll URL, so that it is polled and never submitted twice).
+``uploading`` with a fresh URL; a submitted job whose request the service no longer knows
+(a 404 on its poll: the service lost it) goes back to ``claimed`` and is sent again, a bounded
+number of times (``resends``); and ``retry`` takes a failed job back to ``claimed`` (or to
+``submitted`` when the service may still have its request, so that it is polled and never
+submitted twice).
 Transitions are pure: :func:`advance` returns a new :class:`Job` and never touches disk.
 """
 
@@ -104,6 +107,13 @@ class Job:
     # How far the service is with the audio, as its polls last said (None: it never said);
     # kept once the job has its result, for the tally of a run.
     progress: AudioProgress | None = None
+    # Times the job was sent again from the upload because the service lost its accepted
+    # request (it answered 404 to a poll); bounded, and kept across restarts.
+    resends: int = 0
+    # True once the service will never give the current request a result: it refused the
+    # recording or lost the request. `retry` then sends the recording again from the upload
+    # (a new request) rather than polling a request that cannot finish.
+    request_over: bool = False
 
 
 def advance(job: Job, state: JobState, now: float, **changes: Any) -> Job:
@@ -116,6 +126,25 @@ def advance(job: Job, state: JobState, now: float, **changes: Any) -> Job:
         raise IllegalTransition(f"job {job.id}: {job.state.value} -> {state.value}")
     steps = {**job.steps, state.value: now}
     return dataclasses.replace(job, state=state, steps=steps, **changes)
+
+
+def sent_anew(job: Job, now: float, **changes: Any) -> Job:
+    """Return the job back at ``claimed``, to be uploaded and submitted anew: its upload URL
+    and request dropped (the request kept in ``superseded``, its result never published), and
+    a new Idempotency-Key, since the service would answer the old key with the old request.
+    ``changes`` replaces other fields at the same time."""
+    old = job.request_id
+    fresh: dict[str, Any] = {
+        "upload_url": None,
+        "request_id": None,
+        "poll_url": None,
+        "polls": 0,
+        "attempts": 0,
+        "idempotency_key": uuid.uuid4().hex,
+        "superseded": (*job.superseded, old) if old else job.superseded,
+        "progress": None,
+    }
+    return advance(job, JobState.CLAIMED, now, **{**fresh, **changes})
 
 
 def update(job: Job, **changes: Any) -> Job:
@@ -191,6 +220,6 @@ def step_times(steps: Mapping[str, float]) -> dict[str, str]:
 
 def hint_for(job: Job) -> str:
     """Return what the user can do about a failed job."""
-    if job.poll_url:
+    if job.poll_url and not job.request_over:
         return "run `dropscribe retry JOB_ID` to poll the same request again (no new submission)"
     return "fix the cause above, then run `dropscribe retry JOB_ID` (or drop the file again)"

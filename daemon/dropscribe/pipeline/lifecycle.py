@@ -18,6 +18,7 @@ from dropscribe.core.jobs import (
     audit_fields,
     failure_report,
     new_job,
+    sent_anew,
     update,
 )
 from dropscribe.pipeline.ports import Audit, Custodian, Store
@@ -96,9 +97,12 @@ class Lifecycle:
                 self._store.save(update(job, failed_path=where))
 
     def requeue(self, job: Job) -> str:
-        """Send a failed job back: its recording to processing/, the job to ``claimed`` (or to
-        ``submitted`` when it has a poll URL, so it is polled, never submitted again). Return
-        "" on success, else why it cannot be requeued."""
+        """Send a failed job back: its recording to processing/ (its error report removed),
+        the job to ``claimed`` (or to ``submitted`` when the service may still finish its
+        request, so it is polled, never submitted again). A request the service refused or
+        lost (``request_over``) cannot finish: the recording is sent again from the upload as
+        a new request, with a new Idempotency-Key. Return "" on success, else why it cannot be
+        requeued."""
         problem = requeue_problem(job)
         if problem:
             return problem
@@ -109,7 +113,10 @@ class Lifecycle:
         common = {"source": source, "attempts": 0, "error": None, "failed_path": None}
         # Progress is measured anew: the time the job spent failed was no work of the service.
         common["progress"] = None
-        if job.poll_url and job.request_id:
+        if job.request_over:
+            # A person asked for it: the resends the service's losses used count anew.
+            job = sent_anew(job, now, next_due=now, resends=0, request_over=False, **common)
+        elif job.poll_url and job.request_id:
             # Polled again, never submitted again; the deadline counts from now.
             job = advance(job, JobState.SUBMITTED, now, polls=0, next_due=now, **common)
         else:

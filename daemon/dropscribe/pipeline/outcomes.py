@@ -7,12 +7,14 @@ say themselves whether a later try may help (``retryable`` in :mod:`dropscribe.c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 from dropscribe.core import errors
 from dropscribe.core.backoff import PollPolicy, RetryPolicy, compute_delay, may_retry
 from dropscribe.core.jobs import Job, JobState
+from dropscribe.pipeline.refusals import LOST_REQUEST_HINT, REFUSED_POLL_HINT, refusal_hint
 
 
 class Action(StrEnum):
@@ -21,6 +23,7 @@ class Action(StrEnum):
     RETRY = "retry"  # run the same step again after ``delay`` seconds
     FAIL = "fail"  # the job ends in failed/ with a report
     PAUSE = "pause"  # the service refused our key: all work waits
+    RESEND = "resend"  # the service lost the accepted request: send it again from the upload
 
 
 @dataclass(frozen=True)
@@ -34,30 +37,47 @@ class Outcome:
     delay: float = 0.0  # seconds until the retry
     drop_upload_url: bool = False  # the upload URL expired: ask for a fresh one
     hint: str | None = None  # what to do about a failure, when the usual advice would mislead
+    request_over: bool = False  # the failed job's request cannot finish: `retry` sends anew
 
 
-#: Advice for a recording the service ran and failed: polling the same request again, which is
-#: what `retry` does once a request exists, would only fetch the same failure.
-REMOTE_FAILURE_HINT = (
-    "the service could not transcribe this recording (see error); `dropscribe retry` would only "
-    "fetch the same answer again. Check that the file plays, then drop a repaired copy into "
-    "the inbox"
-)
+#: Times a job is sent again from the upload because the service lost its accepted request
+#: (a 404 to a poll: Redis without persistence restarted, or a data folder was lost), before
+#: it fails: a service that loses every request is broken, and each resend may be billed.
+MAX_RESENDS = 3
 
-#: Advice for a request the service refused while being polled (it no longer knows it).
-LOST_REQUEST_HINT = (
-    "the service refused the request while it was polled (see error); drop the recording into "
-    "the inbox again to send it anew"
-)
+#: HTTP statuses of a poll that mean the service no longer knows an accepted request.
+LOST_STATUSES = frozenset({404, 410})
 
 
-def failure_hint(exc: BaseException, job: Job) -> str | None:
-    """Return advice for a failure that polling again cannot mend, or None for the usual."""
+def lost_request(exc: BaseException, job: Job) -> bool:
+    """Return True if ``exc`` says the service no longer knows the request of ``job``, which
+    it accepted: a 404 or 410 to its poll. Nothing else sends a job again, so a job the
+    service may still run is never submitted twice."""
+    return (
+        isinstance(exc, errors.PermanentApiError)
+        and exc.status in LOST_STATUSES
+        and job.state is JobState.SUBMITTED
+        and bool(job.request_id)
+    )
+
+
+def failure_hint(exc: BaseException, job: Job, settings: Mapping[str, str]) -> str | None:
+    """Return advice for a failure that polling again cannot mend, or None for the usual;
+    ``settings`` maps the limits a refusal names to the daemon's settings that lift them."""
     if isinstance(exc, errors.RemoteJobFailed):
-        return REMOTE_FAILURE_HINT
-    if isinstance(exc, errors.PermanentApiError) and job.poll_url:
+        return refusal_hint(str(exc), settings)
+    if lost_request(exc, job):
         return LOST_REQUEST_HINT
+    if isinstance(exc, errors.PermanentApiError) and job.poll_url:
+        return REFUSED_POLL_HINT
     return None
+
+
+def request_over(exc: BaseException, job: Job) -> bool:
+    """Return True if the job's request can never finish after ``exc``: the service failed
+    it (a refusal) or lost it, so `retry` must send the recording anew. Any other refusal of
+    a poll leaves the service's job as it was: `retry` polls it again."""
+    return isinstance(exc, errors.RemoteJobFailed) or lost_request(exc, job)
 
 
 def past_deadline(job: Job, now: float, poll: PollPolicy) -> bool:
@@ -113,6 +133,7 @@ def decide(
     poll: PollPolicy,
     random: float,
     failing_in_a_row: int | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> Outcome:
     """Given the error a step of ``job`` raised at ``now``, return what happens next.
 
@@ -120,16 +141,28 @@ def decide(
     service, how many calls across jobs have failed in a row up to this one (None for a step
     that calls nothing): the retry's backoff grows with it as well as with the job's attempts,
     whichever is fewer, since a job's failures in a row while other calls go through are a
-    flaky service's bad luck, not a sign that it needs more time.
+    flaky service's bad luck, not a sign that it needs more time. ``settings`` maps the limits
+    a refusal may name to the daemon's settings that lift them (for the failure's advice).
+
+    A request the service lost after accepting it is sent again from the upload, at most
+    MAX_RESENDS times (``job.resends``, kept in the state file); then the job fails.
     """
     step = step_of(exc, job)
     if isinstance(exc, errors.AuthError):
         return Outcome(Action.PAUSE, str(exc), step)
     if getattr(exc, "retryable", False):
         return _retryable(exc, job, now, retry, poll, random, step, failing_in_a_row)
+    if lost_request(exc, job) and job.resends < MAX_RESENDS:
+        return Outcome(Action.RESEND, str(exc), step, attempt=job.attempts)
     if isinstance(exc, errors.DropscribeError | OSError):
-        hint = failure_hint(exc, job)
-        return Outcome(Action.FAIL, str(exc), step, attempt=job.attempts, hint=hint)
+        hint = failure_hint(exc, job, settings or {})
+        over = request_over(exc, job)
+        reason = str(exc)
+        if lost_request(exc, job):
+            reason += f" (the service lost the request; sent again {job.resends} times, the most)"
+        return Outcome(
+            Action.FAIL, reason, step, attempt=job.attempts, hint=hint, request_over=over
+        )
     return Outcome(Action.FAIL, f"internal error: {exc!r}", step, attempt=job.attempts)
 
 

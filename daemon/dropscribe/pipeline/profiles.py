@@ -41,6 +41,10 @@ class StepsByProfile:
         """See Steps.poll."""
         return self.of(job).poll(job)
 
+    def resend(self, job: Job, reason: str) -> Next:
+        """See Steps.resend."""
+        return self.of(job).resend(job, reason)
+
     def publish(self, job: Job) -> None:
         """See Steps.publish."""
         self.of(job).publish(job)

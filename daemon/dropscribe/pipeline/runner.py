@@ -13,7 +13,7 @@ from dropscribe.pipeline.gates.auth import AuthGate
 from dropscribe.pipeline.gates.outage import ServiceGate
 from dropscribe.pipeline.gates.storage import StorageGate
 from dropscribe.pipeline.lifecycle import Lifecycle
-from dropscribe.pipeline.outcomes import Action, Outcome, decide
+from dropscribe.pipeline.outcomes import Action, Outcome, decide, lost_request
 from dropscribe.pipeline.ports import POLL, TRANSFER, Audit, Schedule, Store
 from dropscribe.pipeline.profiles import StepsByProfile
 from dropscribe.pipeline.steps import Clock, Next, Options, Steps
@@ -183,7 +183,14 @@ class Pipeline:
         now = self._clock.time()
         in_a_row = self._service.failures_in_a_row() if calls_service else None
         outcome = decide(
-            exc, current, now, self._opt.retry, self._opt.poll, self._clock.random(), in_a_row
+            exc,
+            current,
+            now,
+            self._opt.retry,
+            self._opt.poll,
+            self._clock.random(),
+            in_a_row,
+            self._opt.limit_settings,
         )
         if calls_service and outcome.action is Action.RETRY:
             with self._parked_lock:
@@ -214,15 +221,29 @@ class Pipeline:
                 self._schedule(job, 0.0)
 
     def _carry_out(self, job: Job, outcome: Outcome, exc: Exception) -> None:
+        if lost_request(exc, job):
+            resent = outcome.action is Action.RESEND
+            self._log.warning(
+                Event.JOB_LOST,
+                **audit_fields(job),
+                error=str(exc),
+                resends=job.resends,
+                reason="the service no longer knows the request it accepted; "
+                + ("it is sent again from the upload" if resent else "resent too often: it fails"),
+            )
         if outcome.action is Action.PAUSE:
             assert isinstance(exc, errors.AuthError)  # decide() pauses for nothing else
             self._gate.refused(exc)
             self._schedule(job, AFTER_PAUSE_SECONDS)
         elif outcome.action is Action.RETRY:
             self._retry(job, outcome, exc)
+        elif outcome.action is Action.RESEND:
+            after = self._steps.resend(job, outcome.reason)
+            self._schedule(after.job, after.delay)
         else:
             internal = not isinstance(exc, errors.DropscribeError | OSError)
-            failed = self._store.save(update(job, attempts=outcome.attempt))
+            over = outcome.request_over
+            failed = self._store.save(update(job, attempts=outcome.attempt, request_over=over))
             self._lifecycle.fail(
                 failed,
                 outcome.reason,

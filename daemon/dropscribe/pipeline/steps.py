@@ -8,7 +8,9 @@ any point the job resumes where it stopped:
 * ``uploading``: (re)start the upload with a fresh URL;
 * ``uploaded``/``submitting``: submit with the job's Idempotency-Key; a submit that may have
   been sent already is re-sent with the same key, so the service runs it once;
-* ``submitted``: poll, never submit again;
+* ``submitted``: poll, never submit again, unless the service answers that it no longer
+  knows the request (:meth:`Steps.resend`: from the claim, with a new key, a bounded number
+  of times);
 * ``succeeded``: publish to the outbox and move the recording to done/.
 
 A step decides nothing about errors: it raises, and :mod:`dropscribe.pipeline.outcomes`
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import random
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ from dropscribe.core.jobs import (
     audit_fields,
     extension_of,
     output_stem,
+    sent_anew,
     step_times,
     update,
 )
@@ -64,6 +66,9 @@ class Options:
     speech: completeness.SpeechFinder | None = None
     #: Puts speaker labels on a result before it is published; None: no diarization.
     speakers: Labeller | None = None
+    #: The limits a refusal of the service may name (``max_audio_hours``), each with the
+    #: setting of this daemon that lifts it (``embedded.max_audio_hours``); see refusals.
+    limit_settings: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -220,20 +225,7 @@ class Steps:
         # request already made is recorded as superseded and its result never published.
         step = job.state.value
         old = job.request_id
-        job = advance(
-            job,
-            JobState.CLAIMED,
-            self._clock.time(),
-            upload_url=None,
-            request_id=None,
-            poll_url=None,
-            polls=0,
-            attempts=0,
-            # A new submission needs a new key, or the service would return the stale one.
-            idempotency_key=uuid.uuid4().hex,
-            superseded=(*job.superseded, old) if old else job.superseded,
-            progress=None,
-        )
+        job = sent_anew(job, self._clock.time())
         self._store.save(job)
         reason = "the file changed after it was claimed; it is hashed and uploaded again"
         if old:
@@ -246,6 +238,23 @@ class Steps:
             reason=reason,
         )
         return job
+
+    def resend(self, job: Job, reason: str) -> Next:
+        """Send a submitted job again from the upload (see sent_anew): the service lost its
+        request after accepting it (``reason``, the poll's error, is logged by the pipeline
+        as ``job.lost``); ``resends`` counts it."""
+        old = job.request_id
+        job = sent_anew(job, self._clock.time(), resends=job.resends + 1)
+        self._store.save(job)
+        self._log.warning(
+            Event.JOB_RESENT,
+            **audit_fields(job),
+            superseded_request_id=old,
+            resends=job.resends,
+            reason=f"sent again from the upload (resend {job.resends}); request {old} is "
+            "superseded",
+        )
+        return Next(job, 0.0)
 
     def _submit(self, job: Job) -> Next:
         job = self._store.save(advance(job, JobState.SUBMITTING, self._clock.time()))

@@ -16,6 +16,7 @@ from dropscribe.scaleout.bucket_site import BucketUploads
 from dropscribe.scaleout.expiry import BucketSweeper
 from dropscribe.scaleout.objects import ObjectStore, s3_client
 from dropscribe.scaleout.outages import Outages, StorageUnavailable
+from dropscribe.scaleout.persistence import persistence_warning
 from dropscribe.scaleout.tasks import QueueDispatch, task_broker
 from dropscribe.scaleout.worker import WorkerNode
 from dropscribe.server.api import ApiService
@@ -68,6 +69,9 @@ def assemble_front_end(
     sweeper = BucketSweeper(book, objects, Outages(clock), clock)
 
     def start() -> None:
+        warning = persistence_warning(client)
+        if warning is not None:
+            log.warning("%s", warning)
         try:
             objects.ensure_bucket()
         except StorageUnavailable as problem:

@@ -169,11 +169,25 @@ class JobRunner:
             self._end(job_id, Outcome(None, error))
 
     def _end(self, job_id: str, outcome: Outcome) -> None:
-        self._retried(
+        finished = self._retried(
             lambda: self._book.finish(
                 job_id, self._owner, outcome.result, outcome.error, self._clock()
             )
         )
+        if not finished:
+            self._discarded(job_id)
+
+    def _discarded(self, job_id: str) -> None:
+        """Log a result this worker had to drop: its job was cancelled, taken over by another
+        worker, or is gone from Redis (flushed, or Redis restarted without persistence; the
+        client that submitted it gets 404 and sends the recording again)."""
+        status = self._status(job_id)
+        why = (
+            "the job is gone from Redis (flushed, or restarted without persistence)"
+            if status is None
+            else f"the job is {status.value} and no longer this worker's"
+        )
+        log.warning("job %s: its result was discarded: %s", job_id, why)
 
     def _outcome(self, job: JobRecord, spec: str) -> Outcome:
         fields = self._retried(lambda: self._book.upload_fields(job.upload_id))

@@ -152,6 +152,7 @@ def write_job(db: sqlite3.Connection, job: Job, result: RemoteTranscript | None)
 def _to_row(job: Job) -> dict[str, Any]:
     row: dict[str, Any] = {c: getattr(job, c) for c in _COLUMNS}
     row["state"] = job.state.value
+    row["request_over"] = int(job.request_over)
     for column in _JSON_COLUMNS:
         value = row[column]
         row[column] = json.dumps(list(value) if isinstance(value, tuple) else value)
@@ -166,6 +167,7 @@ def _from_row(row: dict[str, Any]) -> Job:
     row["outputs"] = tuple(row["outputs"])
     row["superseded"] = tuple(row["superseded"])
     row["state"] = JobState(row["state"])
+    row["request_over"] = bool(row["request_over"])
     progress = row["progress"]
     row["progress"] = None if progress is None else AudioProgress(**json.loads(progress))
     return Job(**row)

@@ -88,6 +88,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 6: a long job's progress as its polls report it (JSON: core.progress.AudioProgress).
     ("ALTER TABLE jobs ADD COLUMN progress TEXT",),
+    # 7: how often a job was sent again because the service lost its request, and whether
+    # its current request can still finish (0: it may; 1: refused or lost).
+    (
+        "ALTER TABLE jobs ADD COLUMN resends INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE jobs ADD COLUMN request_over INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

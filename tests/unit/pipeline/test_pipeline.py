@@ -30,6 +30,7 @@ from dropscribe.pipeline import AuthGate, Clock, Lifecycle, Options, Pipeline, S
 from dropscribe.pipeline.gates.outage import ServiceGate
 from dropscribe.pipeline.gates.pause import ProbeTiming
 from dropscribe.pipeline.gates.storage import StorageGate
+from dropscribe.pipeline.outcomes import MAX_RESENDS
 from dropscribe.pipeline.quality import QualityPolicy
 from dropscribe.speakers import ChannelLabeller
 from dropscribe.state import StateStore
@@ -972,3 +973,96 @@ def test_pipeline_job_sent_anew_after_a_change_measures_its_progress_anew(world:
     world.pipeline.run_poll(job.id)
     assert world.job(job.id).state is JobState.CLAIMED
     assert world.job(job.id).progress is None
+
+
+# --- a request the service lost or refused ------------------------------------------------
+
+
+def lost(status: int = 404) -> errors.PermanentApiError:
+    return errors.PermanentApiError(f"poll: HTTP {status}", status=status, step="poll")
+
+
+def test_pipeline_poll_404_of_an_accepted_request_sends_it_again_from_the_upload(
+    world: World,
+) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.remote.polls = [lost()]
+    with capture_logs() as logs:
+        world.pipeline.run_poll(job.id)
+    resent = world.job(job.id)
+    assert (resent.state, resent.resends, resent.superseded) == (JobState.CLAIMED, 1, ("req-1",))
+    assert resent.idempotency_key != job.idempotency_key
+    assert events(logs)[:2] == ["job.lost", "job.resent"]
+    world.pipeline.run_transfer(job.id)
+    assert world.job(job.id).state is JobState.SUBMITTED
+    keys = [key for call, key in world.remote.calls if call == "submit"]
+    assert keys == [job.idempotency_key, resent.idempotency_key]
+
+
+def test_pipeline_poll_404_after_the_most_resends_fails_for_retry_to_send_anew(
+    world: World,
+) -> None:
+    job = claim(world)
+    for _ in range(MAX_RESENDS + 1):
+        world.pipeline.run_transfer(job.id)
+        world.remote.polls = [lost()]
+        world.pipeline.run_poll(job.id)
+    failed = world.job(job.id)
+    assert (failed.state, failed.resends, failed.request_over) == (
+        JobState.FAILED, MAX_RESENDS, True,
+    )  # fmt: skip
+    assert world.remote.count("submit") == MAX_RESENDS + 1
+    (_, report), *_ = world.custody.failed
+    assert "retry" in report["hint"] and "poll the same request" not in report["hint"]
+
+
+def test_pipeline_poll_other_refusal_fails_for_retry_to_poll_again(world: World) -> None:
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    world.remote.polls = [lost(400)]
+    world.pipeline.run_poll(job.id)
+    failed = world.job(job.id)
+    assert (failed.state, failed.resends, failed.request_over) == (JobState.FAILED, 0, False)
+    assert world.remote.count("submit") == 1
+
+
+def test_pipeline_refusal_over_a_limit_names_the_setting_that_lifts_it(tmp_path: Path) -> None:
+    limits = {"max_audio_hours": "embedded.max_audio_hours"}
+    world = build_world(tmp_path, dataclasses.replace(OPTIONS, limit_settings=limits))
+    job = claim(world)
+    world.pipeline.run_transfer(job.id)
+    reason = "the audio is 11 s long; this server accepts at most 3 s (max_audio_hours)"
+    world.remote.polls = [poll_result(RemoteStatus.FAILED, error=reason)]
+    world.pipeline.run_poll(job.id)
+    failed = world.job(job.id)
+    world.store.close()
+    assert (failed.state, failed.request_over) == (JobState.FAILED, True)
+    (_, report), *_ = world.custody.failed
+    assert "raise embedded.max_audio_hours" in report["hint"]
+    assert "repaired copy" not in report["hint"]
+
+
+def test_lifecycle_requeue_of_a_refused_request_sends_it_anew(tmp_path: Path) -> None:
+    (tmp_path / "failed").mkdir()
+    kept = tmp_path / "failed" / "a.wav"
+    kept.write_bytes(b"RIFF....WAVEdata")
+    store = StateStore(tmp_path / "state.db")
+    failed = Job(
+        id="j1", source="a.wav", state=JobState.FAILED, poll_url="http://svc/poll/req-1",
+        request_id="req-1", idempotency_key="k1", failed_path=str(kept), request_over=True,
+        resends=MAX_RESENDS,
+    )  # fmt: skip
+    store.save(failed)
+    custody = FakeCustody(tmp_path / "processing")
+    folders = (tmp_path / "processing", tmp_path / "failed")
+    lifecycle = Lifecycle(store, custody, structlog.get_logger(), lambda: 2000.0, folders)
+    try:
+        assert lifecycle.requeue(failed) == ""
+        requeued = store.get("j1")
+    finally:
+        store.close()
+    assert requeued is not None and requeued.state is JobState.CLAIMED
+    assert (requeued.request_id, requeued.poll_url, requeued.superseded) == (None, None, ("req-1",))
+    assert requeued.idempotency_key not in (None, "k1")
+    assert (requeued.resends, requeued.request_over) == (0, False)
