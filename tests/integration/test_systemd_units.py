@@ -206,7 +206,7 @@ def test_serve_unit_scale_out_drop_in_takes_its_secrets_from_credentials() -> No
         f"{BROKER_CREDENTIAL}:/etc/dropscribe/broker_url",
         f"{S3_CREDENTIAL}:/etc/dropscribe/aws_credentials",
     ]
-    command = [value for key, value in settings if key == "ExecStart" and value][0].split()
+    command = next(value for key, value in settings if key == "ExecStart" and value).split()
     assert command[:2] == [INSTALLED_BINARY, "serve"] and "--broker" not in command
     args = parse(command[1:])
     assert (args.storage, args.workers, args.broker) == ("s3://dropscribe/jobs", 0, None)

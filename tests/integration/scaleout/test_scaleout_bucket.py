@@ -46,9 +46,11 @@ def test_front_end_missing_bucket_refuses_to_start_and_creates_nothing(
 ) -> None:
     bucket = unused_bucket()
     server = front_end(tmp_path, scale_out, f"s3://{bucket}/jobs")
-    with pytest.raises(ConfigError, match=f"the bucket '{bucket}' does not exist.*--create-bucket"):
-        server.start()
-    server.stop()
+    try:
+        with pytest.raises(ConfigError, match=f"the bucket '{bucket}' does not exist.*--create"):
+            server.start()
+    finally:
+        server.stop()
     assert bucket not in bucket_names(scale_out)
 
 

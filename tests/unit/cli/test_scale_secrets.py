@@ -145,8 +145,7 @@ def test_redacting_formatter_masks_messages_and_tracebacks() -> None:
     try:
         raise RuntimeError(f"cannot reach {URL} with {SECRET_KEY}")
     except RuntimeError:
-        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "at %s", (URL,), True)
-        record.exc_info = sys.exc_info()
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "at %s", (URL,), sys.exc_info())
     line = formatter.format(record)
     assert PASSWORD not in line and SECRET_KEY not in line
     assert line.count(f"redis://{MASK}@redis.lan") == 2
