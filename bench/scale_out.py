@@ -131,7 +131,9 @@ def sqlite_server(folder: Path) -> Iterator[EmbeddedServer]:
 
 @contextmanager
 def front_end(broker: str, storage: str, folder: Path) -> Iterator[EmbeddedServer]:
-    options = ServerOptions(folder, token=BENCH_TOKEN, workers=0, broker=broker, storage=storage)
+    options = ServerOptions(
+        folder, token=BENCH_TOKEN, workers=0, broker=broker, storage=storage, create_bucket=True
+    )
     with EmbeddedServer(options, scale_out=assemble_front_end) as server:
         yield server
 

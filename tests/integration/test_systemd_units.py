@@ -25,6 +25,9 @@ from pathlib import Path
 
 import pytest
 
+from dropscribe.cli.arguments import parse
+from dropscribe.cli.scale_secrets import BROKER_CREDENTIAL, S3_CREDENTIAL
+
 SYSTEMD_DIR = Path(__file__).resolve().parents[2] / "systemd"
 DAEMON_UNIT = SYSTEMD_DIR / "dropscribe.service"
 SERVE_UNIT = SYSTEMD_DIR / "dropscribe-serve.service"
@@ -163,21 +166,50 @@ def test_worker_unit_exposure_within_budget() -> None:
 
 
 def test_worker_unit_service_contract_matches_the_program() -> None:
-    # What `dropscribe worker` relies on: exit 78 is a configuration error, the S3 keys come
-    # from a credential file, /healthz stays on loopback, and stopping waits for the job to be
-    # handed back (command.STOP_TIMEOUT_SECONDS, 30 s).
+    # What `dropscribe worker` relies on: exit 78 is a configuration error, the broker URL and
+    # the S3 keys come from the credentials it looks for (scale_secrets), /healthz stays on
+    # loopback, and stopping waits for the job to be handed back (STOP_TIMEOUT_SECONDS, 30 s).
     exec_start = unit_setting(WORKER_UNIT, "ExecStart")[0]
-    assert exec_start.startswith(f"{INSTALLED_BINARY} worker --broker ")
+    assert exec_start.startswith(f"{INSTALLED_BINARY} worker --storage ")
     assert " --health-host 127.0.0.1 " in exec_start
     assert unit_setting(WORKER_UNIT, "RestartPreventExitStatus") == ["78"]
     assert unit_setting(WORKER_UNIT, "LoadCredential") == [
-        "aws_credentials:/etc/dropscribe/aws_credentials"
+        f"{BROKER_CREDENTIAL}:/etc/dropscribe/broker_url",
+        f"{S3_CREDENTIAL}:/etc/dropscribe/aws_credentials",
     ]
-    assert "AWS_SHARED_CREDENTIALS_FILE=%d/aws_credentials" in unit_setting(
-        WORKER_UNIT, "Environment"
-    )
     assert int(unit_setting(WORKER_UNIT, "TimeoutStopSec")[0].removesuffix("s")) > 30
     assert unit_setting(WORKER_UNIT, "IPAddressDeny") == ["any"]
+
+
+def test_worker_unit_names_no_broker_url_or_key_in_its_command_or_environment() -> None:
+    # ps and `systemctl show` show both to every user; the Redis password is in the URL.
+    shown = unit_setting(WORKER_UNIT, "ExecStart") + unit_setting(WORKER_UNIT, "Environment")
+    assert not [line for line in shown if "redis" in line or "--broker" in line or "AWS_S" in line]
+
+
+def test_worker_unit_runs_as_its_own_user_with_a_capped_tmp() -> None:
+    # Not the daemon's account (issue 27 item 13); the system test proves what that denies.
+    assert unit_setting(WORKER_UNIT, "User") == ["dropscribe-worker"]
+    assert unit_setting(WORKER_UNIT, "Group") == ["dropscribe-worker"]
+    assert unit_setting(WORKER_UNIT, "SupplementaryGroups") == []
+    assert unit_setting(WORKER_UNIT, "TemporaryFileSystem")[0] == "/tmp:size=2560M,mode=1777"
+
+
+def test_serve_unit_scale_out_drop_in_takes_its_secrets_from_credentials() -> None:
+    # The drop-in in the serve unit's comment: its command parses, and names no secret.
+    lines = SERVE_UNIT.read_text(encoding="utf-8").splitlines()
+    drop_in = [line.removeprefix("#   ") for line in lines if line.startswith("#   ")]
+    start = drop_in.index("[Service]")
+    settings = [line.split("=", 1) for line in drop_in[start + 1 :] if "=" in line]
+    credentials = [value for key, value in settings if key == "LoadCredential"]
+    assert credentials == [
+        f"{BROKER_CREDENTIAL}:/etc/dropscribe/broker_url",
+        f"{S3_CREDENTIAL}:/etc/dropscribe/aws_credentials",
+    ]
+    command = next(value for key, value in settings if key == "ExecStart" and value).split()
+    assert command[:2] == [INSTALLED_BINARY, "serve"] and "--broker" not in command
+    args = parse(command[1:])
+    assert (args.storage, args.workers, args.broker) == ("s3://dropscribe/jobs", 0, None)
 
 
 def test_daemon_unit_service_contract_matches_the_program() -> None:
@@ -221,6 +253,9 @@ def test_sysusers_creates_accounts_the_units_name(tmp_path: Path) -> None:
     assert re.search(r"^dropscribe:x:\d+:\d+:[^:]*:/var/lib/dropscribe:", passwd, re.M), passwd
     assert re.search(r"^dropscribe-drop:x:\d+:dropscribe$", group, re.M), group
     assert re.search(r"^dropscribe:x:\d+:$", group, re.M), group
+    # The worker's account, in no group of the daemon's.
+    assert re.search(r"^dropscribe-worker:x:\d+:\d+:", passwd, re.M), passwd
+    assert re.search(r"^dropscribe-worker:x:\d+:$", group, re.M), group
 
 
 def test_tmpfiles_creates_a_sticky_setgid_inbox(tmp_path: Path) -> None:

@@ -24,11 +24,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import boto3
 import requests
 
 from support.daemon import DROPSCRIBE
 from support.serve import ChildProcess
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 #: Credentials of the SeaweedFS identity (any values: the store is started with them).
 ACCESS_KEY = "scale-test-access"
@@ -78,18 +83,28 @@ def _stop(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
 
 class RedisServer:
     """``redis-server`` on a free loopback port, append-only file on (unless ``appendonly``
-    is False), with the snapshot points ``save`` (none by default), in ``folder``."""
+    is False), with the snapshot points ``save`` (none by default), in ``folder``; with
+    ``password``, clients must give it (``requirepass``)."""
 
-    def __init__(self, folder: Path, *, appendonly: bool = True, save: str = "") -> None:
+    def __init__(
+        self,
+        folder: Path,
+        password: str | None = None,
+        *,
+        appendonly: bool = True,
+        save: str = "",
+    ) -> None:
         self.folder = folder
         self.port = free_port()
+        self.password = password
         self._appendonly = "yes" if appendonly else "no"
         self._save = save
         self._process: subprocess.Popen[bytes] | None = None
 
     def url(self, database: int = 0) -> str:
-        """Return the redis:// URL of a database of this server."""
-        return f"redis://127.0.0.1:{self.port}/{database}"
+        """Return the redis:// URL of a database of this server (with its password, if any)."""
+        user = f":{self.password}@" if self.password else ""
+        return f"redis://{user}127.0.0.1:{self.port}/{database}"
 
     def start(self) -> RedisServer:
         """Start it and return once it accepts connections."""
@@ -98,6 +113,7 @@ class RedisServer:
             shutil.which("redis-server") or "redis-server", "--port", str(self.port),
             "--bind", "127.0.0.1", "--dir", str(self.folder), "--appendonly", self._appendonly,
             "--save", self._save, "--daemonize", "no", "--logfile", str(self.folder / "redis.log"),
+            *(("--requirepass", self.password) if self.password else ()),
         ]  # fmt: skip
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         _wait_for_port(self.port, self._process, "redis-server")
@@ -135,6 +151,14 @@ class SeaweedS3:
             "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
             "AWS_DEFAULT_REGION": "us-east-1",
         }
+
+    def client(self) -> S3Client:
+        """Return a boto3 S3 client of this store, with its identity's keys."""
+        env = self.aws_env()
+        return boto3.client(
+            "s3", endpoint_url=self.endpoint, region_name=env["AWS_DEFAULT_REGION"],
+            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+        )  # fmt: skip
 
     def start(self) -> SeaweedS3:
         """Start it and return once the S3 gateway accepts connections."""
@@ -211,11 +235,14 @@ class WorkerProcess(ChildProcess):
 
     what = "worker"
 
-    def __init__(self, broker: str, storage: str, env: dict[str, str], args: Sequence[str] = ()):
+    def __init__(
+        self, broker: str | None, storage: str, env: dict[str, str], args: Sequence[str] = ()
+    ) -> None:
+        """``broker`` None: the worker finds it itself (a file, a credential, the environment)."""
         super().__init__(_HEALTH, WORKER_START_TIMEOUT_SECONDS, stop_timeout=40.0)
         self._command = [
-            str(DROPSCRIBE), "worker", "--broker", broker, "--storage", storage,
-            "--health-port", "0", *args,
+            str(DROPSCRIBE), "worker", *(("--broker", broker) if broker else ()),
+            "--storage", storage, "--health-port", "0", *args,
         ]  # fmt: skip
         self._env = dict(os.environ, **env)
 

@@ -15,6 +15,10 @@ import redis
 
 from support.scale import RedisServer, ScaleOut, SeaweedS3
 
+#: The bucket every scale-out test writes in, each under a prefix of its own; made once per
+#: session, as an operator makes it (front ends create a bucket only with --create-bucket).
+TEST_BUCKET = "scale-tests"
+
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
@@ -27,6 +31,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 def seaweed_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
     """Yield one real SeaweedFS S3 store on loopback ports for the session."""
     with SeaweedS3(tmp_path_factory.mktemp("seaweed")) as store:
+        store.client().create_bucket(Bucket=TEST_BUCKET)
         yield store
 
 
@@ -40,4 +45,5 @@ def scale_out(
     for name, value in seaweed_s3.aws_env().items():
         monkeypatch.setenv(name, value)
     # One bucket for the session and a prefix per test: each SeaweedFS bucket costs volumes.
-    return ScaleOut(redis_server.url(), f"s3://scale-tests/t-{uuid.uuid4().hex[:16]}", seaweed_s3)
+    prefix = f"t-{uuid.uuid4().hex[:16]}"
+    return ScaleOut(redis_server.url(), f"s3://{TEST_BUCKET}/{prefix}", seaweed_s3)

@@ -7,9 +7,14 @@ EXIT_NOT_RETRYABLE = 65  # EX_DATAERR: `retry` named jobs that exist but cannot 
 # EX_DATAERR: `acknowledge` named a job whose transcript is not an open incomplete one
 EXIT_NOT_INCOMPLETE = 65
 EXIT_NOT_FOUND = 66  # EX_NOINPUT: no such job or file
-EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: a model could not be fetched
+# EX_UNAVAILABLE: a model could not be fetched; serve/worker: the `scale` extra is missing, or
+# the address to listen on is not this machine's (or a privileged port)
+EXIT_UNAVAILABLE = 69
 EXIT_SOFTWARE = 70  # EX_SOFTWARE: an internal error
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another run/once/transcribe holds the state folder
+# EX_TEMPFAIL: serve/worker: another process listens on the port (it may be free soon, so
+# systemd's restart may succeed where a configuration error's could not)
+EXIT_PORT_TAKEN = 75
 # EX_CONFIG: a bad configuration (also serve's and worker's bad options, or a model that
 # cannot be loaded); systemd does not restart on it
 EXIT_CONFIG = 78

@@ -7,23 +7,28 @@ parsed arguments and returns an exit code, leaving the process exit to cli.main.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import sys
+from collections.abc import Mapping
 from pathlib import Path
 
-from dropscribe.cli.exit_codes import EXIT_CONFIG, EXIT_OK
+from dropscribe.cli import plain_log, scale_secrets
+from dropscribe.cli.exit_codes import EXIT_CONFIG, EXIT_OK, EXIT_PORT_TAKEN, EXIT_UNAVAILABLE
+from dropscribe.cli.scale_extra import missing_extra
+from dropscribe.core.errors import CannotListen, ConfigError
+from dropscribe.core.redaction import Redactor
 from dropscribe.engine.errors import EngineError
 from dropscribe.engine.pieces import PIECE_SECONDS
 from dropscribe.engine.whisper import DEFAULT_MAX_AUDIO_HOURS
 from dropscribe.server.embedded import Assembler, ServerOptions, serve_forever
+
+COMMAND = "serve"
 
 #: Environment variable holding the bearer token when --token is not given.
 TOKEN_ENV = "DROPSCRIBE_SERVE_TOKEN"
 
 #: Printed when the token came from the command line, which every local user can read.
 TOKEN_IN_PS_WARNING = (
-    f"dropscribe serve: warning: --token is visible to every user of this machine (ps, "
+    f"warning: --token is visible to every user of this machine (ps, "
     f"/proc); pass it in ${TOKEN_ENV} or with --token-file instead"
 )
 
@@ -74,14 +79,22 @@ def add_arguments(cli: argparse.ArgumentParser) -> None:
     )
     cli.add_argument(
         "--broker",
-        help="scale out: keep jobs in this Redis (redis://HOST:PORT/DB) and queue them for "
-        "`dropscribe worker`s; needs --storage (README: Scaling out)",
+        help="scale out (the `scale` extra): keep jobs in this Redis (redis://HOST:PORT/DB) and "
+        "queue them for `dropscribe worker`s; needs --storage (README: Scaling out). A URL with "
+        "a password is visible in ps: prefer --broker-file",
     )
     cli.add_argument(
         "--storage",
-        help="scale out: uploads go straight to this bucket (s3://BUCKET/PREFIX); endpoint "
-        "and credentials from the AWS_* variables",
+        help="scale out: uploads go straight to this existing bucket (s3://BUCKET/PREFIX); "
+        "endpoint from AWS_ENDPOINT_URL, the keys: --s3-credentials-file",
     )
+    cli.add_argument(
+        "--create-bucket",
+        action="store_true",
+        help="scale out: create the --storage bucket if it does not exist (without it, a "
+        "missing bucket stops the start)",
+    )
+    scale_secrets.add_arguments(cli)
     cli.add_argument(
         "--public-url",
         help="base of the URLs the server issues, when it is reached through a reverse proxy "
@@ -112,12 +125,16 @@ def route_argument(text: str) -> tuple[str, str]:
     return path.strip(), model.strip()
 
 
-def options_from(args: argparse.Namespace) -> ServerOptions:
-    """Given parsed arguments, return validated ServerOptions. Raise ValueError if unusable."""
+def options_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> ServerOptions:
+    """Given parsed arguments and the environment (default: this process's), return validated
+    ServerOptions. Raise ValueError if unusable."""
+    env = os.environ if env is None else env
     token = read_token_file(args.token_file) if args.token_file else ""
-    token = token or args.token or os.environ.get(TOKEN_ENV, "")
+    token = token or args.token or env.get(TOKEN_ENV, "")
     if not token:
         raise ValueError(f"a bearer token is required: pass --token or set {TOKEN_ENV}")
+    broker = scale_secrets.find_broker(args.broker, args.broker_file, env)
+    keys = scale_secrets.find_storage_keys(args.s3_credentials_file, env) if args.storage else None
     return ServerOptions(
         args.data_dir,
         host=args.host,
@@ -131,8 +148,10 @@ def options_from(args: argparse.Namespace) -> ServerOptions:
         public_url=args.public_url,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
-        broker=args.broker,
+        broker=broker.url if broker else None,
         storage=args.storage,
+        storage_keys=keys,
+        create_bucket=args.create_bucket,
     )
 
 
@@ -155,19 +174,45 @@ def scale_out_assembler(options: ServerOptions) -> Assembler | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the server until SIGINT/SIGTERM; return 0, or 78 (EX_CONFIG) for bad options or a
-    served model that cannot be loaded."""
+    """Run the server until SIGINT/SIGTERM; return 0, or 78 (EX_CONFIG) for bad options, a
+    served model that cannot be loaded or a missing bucket; 69 (EX_UNAVAILABLE) without the
+    scale extra or for an address not usable here; 75 (EX_TEMPFAIL) for a port another
+    process has."""
+    redactor = Redactor()
     try:
         options = options_from(args)
     except ValueError as exc:
-        print(f"dropscribe serve: {exc}", file=sys.stderr)
+        plain_log.say(redactor, COMMAND, str(exc))
         return EXIT_CONFIG
-    if args.token and not args.token_file:
-        print(TOKEN_IN_PS_WARNING, file=sys.stderr)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    redactor.add(options.token)
+    scale_secrets.hide(redactor, options.broker, options.storage_keys)
+    for warning in _warnings(args):
+        plain_log.say(redactor, COMMAND, warning)
     try:
-        serve_forever(options, scale_out_assembler(options))
+        assembler = scale_out_assembler(options)
+    except ModuleNotFoundError as exc:
+        plain_log.say(redactor, COMMAND, missing_extra(exc))
+        return EXIT_UNAVAILABLE
+    plain_log.configure(redactor)
+    try:
+        serve_forever(options, assembler)
     except EngineError as exc:
-        print(f"dropscribe serve: not starting: {exc}", file=sys.stderr)
+        plain_log.say(redactor, COMMAND, f"not starting: {exc}")
         return EXIT_CONFIG
+    except ConfigError as exc:
+        plain_log.say(redactor, COMMAND, f"not starting: {'; '.join(exc.problems)}")
+        return EXIT_CONFIG
+    except CannotListen as exc:
+        hint = "stop what uses it, or pass another --port" if exc.in_use else "check --host"
+        plain_log.say(redactor, COMMAND, f"{exc}; {hint}")
+        return EXIT_PORT_TAKEN if exc.in_use else EXIT_UNAVAILABLE
     return EXIT_OK
+
+
+def _warnings(args: argparse.Namespace) -> list[str]:
+    """Return the warnings about secrets given on the command line, which ps shows."""
+    warnings = [TOKEN_IN_PS_WARNING] if args.token and not args.token_file else []
+    if args.broker and not args.broker_file:
+        broker = scale_secrets.BrokerSource(args.broker, on_command_line=True)
+        warnings += [scale_secrets.BROKER_IN_PS_WARNING] if broker.shows_password else []
+    return warnings

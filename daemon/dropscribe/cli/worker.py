@@ -2,56 +2,53 @@
 
 :func:`add_arguments` gives the ``worker`` subparser its options; :func:`run` runs the workers
 from the parsed arguments and returns an exit code, leaving the process exit to cli.main.
+The scale-out libraries (the ``scale`` extra) are imported only to run (``cli.worker_node``),
+so ``--help`` and the option checks work without them.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import signal
-import sys
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
 from types import FrameType
 
-from dropscribe.cli.exit_codes import EXIT_CONFIG, EXIT_OK
-from dropscribe.engine.completeness import DEFAULT_MIN_COVERAGE
+from dropscribe.cli import plain_log, scale_secrets
+from dropscribe.cli.exit_codes import (
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_PORT_TAKEN,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+)
+from dropscribe.cli.scale_extra import missing_extra
+from dropscribe.cli.worker_options import WorkerOptions
+from dropscribe.core.errors import CannotListen
+from dropscribe.core.redaction import Redactor
 from dropscribe.engine.errors import EngineError
 from dropscribe.engine.models import BUNDLED_MODEL
-from dropscribe.engine.pieces import MAX_PIECE_SECONDS, MIN_PIECE_SECONDS, PIECE_SECONDS, Sizes
-from dropscribe.engine.whisper import DEFAULT_MAX_AUDIO_HOURS, WhisperEngine
-from dropscribe.scaleout.book import RedisJobBook, connect
-from dropscribe.scaleout.health import HealthServer
-from dropscribe.scaleout.objects import ObjectStore, s3_client
-from dropscribe.scaleout.persistence import persistence_warning
-from dropscribe.scaleout.tasks import task_broker
-from dropscribe.scaleout.worker import WorkerNode
-from dropscribe.server.locations import StorageLocation, broker_url, storage_location
+from dropscribe.engine.pieces import MAX_PIECE_SECONDS, MIN_PIECE_SECONDS, PIECE_SECONDS
+from dropscribe.engine.whisper import DEFAULT_MAX_AUDIO_HOURS
+from dropscribe.server.locations import broker_url, storage_location
 from dropscribe.server.options import DEFAULT_MAX_UPLOAD_BYTES
 
-log = logging.getLogger(__name__)
+COMMAND = "worker"
 
 #: Default port of a worker's /healthz and /metrics (the front end's default is 8750).
 DEFAULT_HEALTH_PORT = 8751
 
-#: Seconds a stopping worker waits for its running jobs to hand themselves back.
-STOP_TIMEOUT_SECONDS = 30.0
+#: What a person reads when no source names the broker.
+NO_BROKER = (
+    "no broker: pass --broker-file FILE (or --broker URL), set "
+    f"${scale_secrets.BROKER_ENV}, or give systemd's LoadCredential="
+    f"{scale_secrets.BROKER_CREDENTIAL}:FILE"
+)
 
 
-@dataclass(frozen=True)
-class WorkerOptions:
-    """Everything ``dropscribe worker`` needs, checked."""
-
-    broker: str
-    storage: StorageLocation
-    workers: int
-    models: tuple[str, ...]
-    retention_hours: float
-    health_host: str
-    health_port: int
-    max_audio_hours: float
-    piece_seconds: float = PIECE_SECONDS
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+class NoBroker(ValueError):
+    """No source names the broker: a usage error."""
 
 
 def add_arguments(cli: argparse.ArgumentParser) -> None:
@@ -59,13 +56,18 @@ def add_arguments(cli: argparse.ArgumentParser) -> None:
     cli.description = (
         "Run engine workers that take jobs from the scale-out queue (README: Scaling out)."
     )
-    cli.add_argument("--broker", required=True, help="the shared Redis: redis://HOST:PORT/DB")
+    cli.add_argument(
+        "--broker",
+        help="the shared Redis: redis://HOST:PORT/DB; a URL with a password is visible in ps, so "
+        "prefer --broker-file, $DROPSCRIBE_BROKER_URL or the credential broker_url",
+    )
     cli.add_argument(
         "--storage",
         required=True,
-        help="the bucket uploads are in: s3://BUCKET/PREFIX (endpoint and credentials from the "
-        "AWS_* variables)",
+        help="the bucket uploads are in: s3://BUCKET/PREFIX (endpoint from AWS_ENDPOINT_URL; the "
+        "keys: --s3-credentials-file)",
     )
+    scale_secrets.add_arguments(cli)
     cli.add_argument("--workers", type=int, default=1, help="jobs run at once (default 1)")
     cli.add_argument(
         "--model",
@@ -110,8 +112,11 @@ def add_arguments(cli: argparse.ArgumentParser) -> None:
     )
 
 
-def options_from(args: argparse.Namespace) -> WorkerOptions:
-    """Given parsed arguments, return checked WorkerOptions. Raise ValueError if unusable."""
+def options_from(
+    args: argparse.Namespace, env: Mapping[str, str]
+) -> tuple[WorkerOptions, scale_secrets.BrokerSource]:
+    """Given parsed arguments and the environment, return checked WorkerOptions and where the
+    broker URL came from. Raise ValueError if unusable; NoBroker if no source names a broker."""
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, not {args.workers}")
     if args.retention_hours <= 0:
@@ -122,68 +127,61 @@ def options_from(args: argparse.Namespace) -> WorkerOptions:
         raise ValueError("--max-upload-bytes must be positive")
     if not MIN_PIECE_SECONDS <= args.piece_seconds <= MAX_PIECE_SECONDS:
         raise ValueError(f"--piece-seconds must be {MIN_PIECE_SECONDS:g} to {MAX_PIECE_SECONDS:g}")
+    broker = scale_secrets.find_broker(args.broker, args.broker_file, env)
+    if broker is None:
+        raise NoBroker(NO_BROKER)
+    keys = scale_secrets.find_storage_keys(args.s3_credentials_file, env)
     models = tuple(BUNDLED_MODEL if m == "bundled" else m for m in args.model) or (BUNDLED_MODEL,)
-    return WorkerOptions(
-        broker_url(args.broker), storage_location(args.storage), args.workers, models,
+    options = WorkerOptions(
+        broker_url(broker.url), storage_location(args.storage), args.workers, models,
         args.retention_hours, args.health_host, args.health_port, args.max_audio_hours,
-        args.piece_seconds, args.max_upload_bytes,
+        args.piece_seconds, args.max_upload_bytes, keys,
     )  # fmt: skip
-
-
-def run_worker(options: WorkerOptions, stop: threading.Event) -> None:
-    """Load the models, start the workers and the health endpoint, and run until ``stop``.
-
-    Raise EngineError if a model cannot be loaded.
-    """
-    engine = WhisperEngine(
-        options.workers,
-        DEFAULT_MIN_COVERAGE,
-        max_audio_hours=options.max_audio_hours,
-        sizes=Sizes.of_piece(options.piece_seconds),
-    )
-    for spec in options.models:
-        log.info("dropscribe worker: loading model %s", engine.label(spec))
-        engine.model(spec)
-    client = connect(options.broker)
-    warning = persistence_warning(client)
-    if warning is not None:
-        log.warning("dropscribe worker: %s", warning)
-    book = RedisJobBook(client, options.retention_hours * 3600)
-    broker = task_broker(client)
-    objects = ObjectStore(s3_client(), options.storage)
-    node = WorkerNode(
-        broker, book, objects, engine, options.models, options.workers,
-        max_download_bytes=options.max_upload_bytes,
-    )  # fmt: skip
-    health = HealthServer(options.health_host, options.health_port, node.health, node.metrics)
-    node.start()
-    health.start()
-    log.info(
-        "dropscribe worker: taking jobs from %s; health on http://%s:%d/healthz",
-        ", ".join(node.queues), options.health_host, health.port,
-    )  # fmt: skip
-    try:
-        while not stop.wait(1.0):
-            pass
-    finally:
-        # Reverse order: no more health answers, then the jobs are handed back, then the
-        # broker's connections that the workers used go.
-        health.stop()
-        node.stop(STOP_TIMEOUT_SECONDS)
-        broker.close()
-        engine.close()
+    return options, broker
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the worker until SIGINT/SIGTERM; return 0, or 78 (EX_CONFIG) for bad options or a
-    model that cannot be loaded. A second signal ends the process at once, which loses
-    nothing: the job it ran is delivered again."""
+    """Run the worker until SIGINT/SIGTERM; return 0, 64 (EX_USAGE) without a broker, 78
+    (EX_CONFIG) for bad options or a model that cannot be loaded, 69 (EX_UNAVAILABLE) without
+    the scale extra or for a health address not usable here, 75 (EX_TEMPFAIL) for a health port
+    another process has. A second signal ends the process at once, which loses nothing: the job
+    it ran is delivered again."""
+    redactor = Redactor()
     try:
-        options = options_from(args)
+        options, broker = options_from(args, os.environ)
+    except NoBroker as exc:
+        plain_log.say(redactor, COMMAND, str(exc))
+        return EXIT_USAGE
     except ValueError as exc:
-        print(f"dropscribe worker: {exc}", file=sys.stderr)
+        plain_log.say(redactor, COMMAND, str(exc))
         return EXIT_CONFIG
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    scale_secrets.hide(redactor, options.broker, options.storage_keys)
+    if broker.shows_password:
+        plain_log.say(redactor, COMMAND, scale_secrets.BROKER_IN_PS_WARNING)
+    try:
+        from dropscribe.cli.worker_node import run_worker
+    except ModuleNotFoundError as exc:
+        plain_log.say(redactor, COMMAND, missing_extra(exc))
+        return EXIT_UNAVAILABLE
+    plain_log.configure(redactor)
+    try:
+        run_worker(options, _stop_on_signals())
+    except EngineError as exc:
+        plain_log.say(redactor, COMMAND, f"not starting: {exc}")
+        return EXIT_CONFIG
+    except CannotListen as exc:
+        hint = (
+            "stop what uses it, or pass another --health-port"
+            if exc.in_use
+            else "check --health-host"
+        )
+        plain_log.say(redactor, COMMAND, f"/healthz: {exc}; {hint}")
+        return EXIT_PORT_TAKEN if exc.in_use else EXIT_UNAVAILABLE
+    return EXIT_OK
+
+
+def _stop_on_signals() -> threading.Event:
+    """Return an Event that the first SIGINT/SIGTERM sets; the second ends the process."""
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -194,9 +192,4 @@ def run(args: argparse.Namespace) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, request_stop)
-    try:
-        run_worker(options, stop)
-    except EngineError as exc:
-        print(f"dropscribe worker: not starting: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    return EXIT_OK
+    return stop

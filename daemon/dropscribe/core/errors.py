@@ -10,6 +10,7 @@ simply be tried again later (``retryable``)::
     ├── IncompleteTranscript             no   the transcript misses speech (quality: fail)
     ├── StorageFull                      no   state.db cannot be written (full, read-only,
     │                                         I/O error): all work pauses until it can
+    ├── CannotListen                     no   a server's address is taken or not usable here
     └── ApiError                              a remote call went wrong
         ├── TransientApiError            yes  connection trouble, timeouts, 408/429/5xx, bad bodies
         │   └── UploadUrlExpired         yes  the presigned URL is no longer good: get a new one
@@ -21,6 +22,7 @@ simply be tried again later (``retryable``)::
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -107,3 +109,16 @@ class StorageFull(DropscribeError):
     """The state file cannot be written: its disk is full (SQLITE_FULL), it became read-only,
     or the disk reports I/O errors. Not a verdict on any job: all work pauses until a probe
     can write again."""
+
+
+class CannotListen(DropscribeError):
+    """A server could not listen on its address: another process has the port (``in_use``:
+    it may be free again soon), or the address is not usable here (not this machine's, a
+    privileged port)."""
+
+    def __init__(self, host: str, port: int, exc: OSError) -> None:
+        self.host = host
+        self.port = port
+        self.in_use = exc.errno == errno.EADDRINUSE
+        reason = "the port is in use by another process" if self.in_use else exc.strerror
+        super().__init__(f"cannot listen on {host}:{port}: {reason or exc}")

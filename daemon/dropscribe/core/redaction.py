@@ -1,9 +1,9 @@
 """Redaction of secrets: the one place that decides what a log line, an error report or an
 output file may show.
 
-Two kinds of secret are hidden: values we know (the API key, tokens), replaced wherever they
-occur, and presigned URL signatures, recognised by their query parameter names, whatever URL
-they are part of.
+Three kinds of secret are hidden: values we know (the API key, tokens), replaced wherever they
+occur; presigned URL signatures, recognised by their query parameter names, whatever URL
+they are part of; and the user and password of any URL (``redis://user:password@host``).
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ _PARAM_RE = re.compile(
     r"(?P<name>[?&;](?:" + "|".join(re.escape(p) for p in _SIGNED_PARAMS) + r")=)[^&#\s\"'<>]*",
     re.IGNORECASE,
 )
+# The user-information part of a URL: after "scheme://", up to the "@" before the host. No
+# "/", "?", "#", "@" or white space inside, so a path or an e-mail address later on is left alone.
+_USERINFO_RE = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s\"'<>]+@")
 _BEARER_RE = re.compile(r"(?P<scheme>Bearer\s+)(?P<credential>[A-Za-z0-9._~+/=-]+)", re.IGNORECASE)
 # What follows "bearer" in prose ("invalid bearer token", "Bearer authentication"): one word,
 # lower case but for its first letter. A credential has digits, capitals or punctuation, or is
@@ -64,12 +67,13 @@ class Redactor:
                 self._secrets = tuple(sorted({*self._secrets, secret}, key=len, reverse=True))
 
     def text(self, value: str) -> str:
-        """Return ``value`` with every known secret, bearer token and URL signature masked."""
+        """Return ``value`` with every known secret, bearer token, URL user and password and
+        URL signature masked."""
         for secret in self._secrets:
             if secret in value:
                 value = value.replace(secret, MASK)
         value = _BEARER_RE.sub(_masked_bearer, value)
-        return _PARAM_RE.sub(lambda m: m.group("name") + MASK, value)
+        return redact_url(value)
 
     def value(self, value: Any) -> Any:
         """Return ``value`` with every string inside it (dicts, lists, tuples) redacted."""
@@ -94,5 +98,7 @@ def _masked_bearer(match: re.Match[str]) -> str:
 
 
 def redact_url(url: str) -> str:
-    """Return ``url`` with its signature and credential query parameters masked."""
+    """Return ``url`` (or any text holding URLs) with the user and password before the host,
+    and the signature and credential query parameters, masked."""
+    url = _USERINFO_RE.sub(lambda m: m.group("scheme") + MASK + "@", url)
     return _PARAM_RE.sub(lambda m: m.group("name") + MASK, url)

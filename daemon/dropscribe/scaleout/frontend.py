@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from dropscribe.core.errors import ConfigError
 from dropscribe.engine.protocol import Engine
 from dropscribe.scaleout.book import RedisJobBook, connect
 from dropscribe.scaleout.bucket_site import BucketUploads
@@ -27,6 +28,9 @@ from dropscribe.server.pool import PoolHealth
 
 log = logging.getLogger(__name__)
 
+#: The option of ``dropscribe serve`` that lets a front end create its bucket.
+CREATE_BUCKET_OPTION = "--create-bucket"
+
 #: Seconds between a long poll's reads of its job: jobs finish in other processes.
 LONG_POLL_RECHECK_SECONDS = 0.5
 
@@ -41,11 +45,13 @@ def assemble_front_end(
 
     Raise ValueError for an unusable ``--broker`` or ``--storage``. ``on_finished`` is not
     called: a job finishes in whichever worker ran it, and long polls learn of it by polling.
+    Its start raises ConfigError if the bucket does not exist and ``create_bucket`` is off (a
+    mistyped name would otherwise become a new, empty bucket).
     """
     assert options.broker is not None and options.storage is not None  # checked by the options
     client = connect(broker_url(options.broker))
     book = RedisJobBook(client, options.retention_hours * 3600)
-    objects = ObjectStore(s3_client(), storage_location(options.storage))
+    objects = ObjectStore(s3_client(options.storage_keys), storage_location(options.storage))
     broker = task_broker(client)
     specs = route_specs(options)
     node = None
@@ -73,7 +79,10 @@ def assemble_front_end(
         if warning is not None:
             log.warning("%s", warning)
         try:
-            objects.ensure_bucket()
+            if options.create_bucket:
+                objects.create_bucket()
+            elif not objects.bucket_exists():
+                raise ConfigError([missing_bucket_problem(objects.location.bucket)])
         except StorageUnavailable as problem:
             # Not fatal: submits answer 503 until the bucket is back.
             log.warning("the bucket is unreachable at start: %s", problem.message)
@@ -89,3 +98,11 @@ def assemble_front_end(
         broker.close()
 
     return Assembly(service, start, stop)
+
+
+def missing_bucket_problem(bucket: str) -> str:
+    """Return what a person reads when the front end's bucket does not exist."""
+    return (
+        f"the bucket {bucket!r} does not exist: check --storage, create the bucket, or pass "
+        f"{CREATE_BUCKET_OPTION} to let this front end create it"
+    )

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from dropscribe.core.errors import CannotListen
+
 log = logging.getLogger(__name__)
 
 #: Content type of the Prometheus text exposition format.
@@ -20,7 +22,10 @@ METRICS_MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class HealthServer:
-    """Serves ``health()`` as /healthz (503 unless status is ok) and ``metrics()`` as /metrics."""
+    """Serves ``health()`` as /healthz (503 unless status is ok) and ``metrics()`` as /metrics.
+
+    Raise CannotListen if the port is taken or the address is not usable here.
+    """
 
     def __init__(
         self,
@@ -30,7 +35,10 @@ class HealthServer:
         metrics: Callable[[], str],
     ) -> None:
         handler = _handler(health, metrics)
-        self._server = ThreadingHTTPServer((host, port), handler)
+        try:
+            self._server = ThreadingHTTPServer((host, port), handler)
+        except OSError as exc:
+            raise CannotListen(host, port, exc) from exc
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="worker-health", daemon=True

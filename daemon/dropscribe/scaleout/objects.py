@@ -24,7 +24,7 @@ import botocore.config
 import botocore.exceptions
 
 from dropscribe.scaleout.outages import StorageUnavailable
-from dropscribe.server.locations import StorageLocation
+from dropscribe.server.locations import StorageKeys, StorageLocation
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
@@ -72,10 +72,11 @@ class StoredObject:
     modified_at: float
 
 
-def s3_client() -> S3Client:
-    """Return an S3 client configured from the environment, with path-style addressing (what
-    S3-compatible stores on a plain host name need) and boto3's own retries turned down, so an
-    outage is reported to our backoff rather than hidden for minutes."""
+def s3_client(keys: StorageKeys | None = None) -> S3Client:
+    """Return an S3 client with ``keys`` (None: boto3's own chain of the AWS_* variables and
+    files), configured from the environment, with path-style addressing (what S3-compatible
+    stores on a plain host name need) and boto3's own retries turned down, so an outage is
+    reported to our backoff rather than hidden for minutes."""
     config = botocore.config.Config(
         s3={"addressing_style": "path"},
         signature_version="s3v4",
@@ -84,7 +85,16 @@ def s3_client() -> S3Client:
         retries={"max_attempts": 2, "mode": "standard"},
     )
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    return boto3.client("s3", region_name=region or FALLBACK_REGION, config=config)
+    if keys is None:
+        return boto3.client("s3", region_name=region or FALLBACK_REGION, config=config)
+    return boto3.client(
+        "s3",
+        region_name=region or FALLBACK_REGION,
+        config=config,
+        aws_access_key_id=keys.access_key_id,
+        aws_secret_access_key=keys.secret_access_key,
+        aws_session_token=keys.session_token,
+    )
 
 
 class ObjectStore:
@@ -99,14 +109,28 @@ class ObjectStore:
         """Return the bucket and prefix this store writes under."""
         return self._location
 
-    def ensure_bucket(self) -> None:
-        """Create the bucket if it does not exist yet. Raise StorageUnavailable if unreachable."""
+    def bucket_exists(self) -> bool:
+        """Return True if the bucket exists, False if the store says there is none. Raise
+        StorageUnavailable if the store cannot be reached."""
         with _reachable():
             try:
                 self._s3.head_bucket(Bucket=self._location.bucket)
             except botocore.exceptions.ClientError as exc:
                 if _code(exc) not in _MISSING:
                     raise
+                return False
+        return True
+
+    def check_bucket(self) -> None:
+        """Return if the bucket answers. Raise StorageUnavailable if it is unreachable or gone
+        (a worker never creates it: a bucket deleted by mistake is an outage to report)."""
+        if not self.bucket_exists():
+            raise StorageUnavailable(f"there is no bucket {self._location.bucket!r}")
+
+    def create_bucket(self) -> None:
+        """Create the bucket if it does not exist yet. Raise StorageUnavailable if unreachable."""
+        if not self.bucket_exists():
+            with _reachable():
                 self._s3.create_bucket(Bucket=self._location.bucket)
 
     def presigned_put(self, key: str, ttl_seconds: float) -> str:

@@ -176,7 +176,7 @@ class WorkerNode:
         checks: tuple[tuple[str, Callable[[], None]], ...] = (
             (BROKER, lambda: self._book.keep_alive(self.owner)),
             (BROKER, lambda: heartbeat(self._broker, self.queues[0])),
-            (STORAGE, self._objects.ensure_bucket),
+            (STORAGE, self._objects.check_bucket),
         )
         for name, check in checks:
             try:

@@ -18,6 +18,7 @@ from types import FrameType
 
 import uvicorn
 
+from dropscribe.core.errors import CannotListen
 from dropscribe.engine.pieces import Sizes
 from dropscribe.engine.protocol import Engine, ModelLoader
 from dropscribe.engine.whisper import WhisperEngine
@@ -62,7 +63,8 @@ def base_url_for(host: str, port: int, scheme: str = "http") -> str:
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """Return a listening TCP socket on host:port (port 0: an ephemeral one)."""
+    """Return a listening TCP socket on host:port (port 0: an ephemeral one). Raise
+    CannotListen if the port is taken or the address is not usable here."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto must say IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections only then
     # (socket.create_server leaves proto 0), and without it every keep-alive response stalls
@@ -72,9 +74,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(LISTEN_BACKLOG)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise CannotListen(host, port, exc) from exc
     return sock
 
 

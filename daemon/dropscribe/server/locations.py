@@ -1,10 +1,13 @@
-"""The ``--broker`` and ``--storage`` arguments of the scale-out mode, parsed and checked."""
+"""The ``--broker`` and ``--storage`` arguments of the scale-out mode, parsed and checked, and
+the S3 keys. A broker URL may hold a Redis user and password: a message never shows them."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+from dropscribe.core.redaction import redact_url
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _PREFIX = re.compile(r"^[A-Za-z0-9._/-]*$")
@@ -33,16 +36,29 @@ def storage_location(text: str) -> StorageLocation:
     return StorageLocation(parts.netloc, prefix)
 
 
+@dataclass(frozen=True)
+class StorageKeys:
+    """The S3 access key pair (and session token, for temporary keys); the secret parts are
+    left out of the repr, so a logged object does not show them."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
+
+
 def broker_url(text: str) -> str:
-    """Return ``redis://HOST:PORT/DB`` (or ``rediss://``) unchanged. Raise ValueError if not one."""
+    """Return ``redis://HOST:PORT/DB`` (or ``rediss://``) unchanged. Raise ValueError if not one;
+    its message shows the URL without its user and password."""
     parts = urlsplit(text)
+    shown = redact_url(text)
     if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-        raise ValueError(f"broker {text!r} is not redis://HOST:PORT/DB")
+        raise ValueError(f"broker {shown!r} is not redis://HOST:PORT/DB")
     try:
         parts.port  # noqa: B018 - parsing the port is the check
-    except ValueError as exc:
-        raise ValueError(f"broker {text!r} has no usable port") from exc
+    except ValueError:
+        # Not chained: the parser's own message repeats the URL's authority part.
+        raise ValueError(f"broker {shown!r} has no usable port") from None
     database = parts.path.strip("/")
     if database and not database.isdigit():
-        raise ValueError(f"broker {text!r}: the database after the port is a number")
+        raise ValueError(f"broker {shown!r}: the database after the port is a number")
     return text

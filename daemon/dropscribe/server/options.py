@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 from dropscribe.core.coverage import DEFAULT_MAX_GAP_SECONDS
@@ -17,7 +17,7 @@ from dropscribe.engine.models import BUNDLED_MODEL
 from dropscribe.engine.pieces import MAX_PIECE_SECONDS, MIN_PIECE_SECONDS, PIECE_SECONDS
 from dropscribe.engine.protocol import Engine
 from dropscribe.engine.whisper import DEFAULT_MAX_AUDIO_HOURS
-from dropscribe.server.locations import broker_url, storage_location
+from dropscribe.server.locations import StorageKeys, broker_url, storage_location
 
 #: Default upload size limit: 2 GiB.
 DEFAULT_MAX_UPLOAD_BYTES = 2 << 30
@@ -57,6 +57,9 @@ class ServerOptions:
     ``public_url`` (e.g. ``https://asr.example.org``) is the base of every URL the server
     issues, for a server behind a reverse proxy; None means the request's own base URL.
     ``tls_cert`` and ``tls_key`` (PEM files, both or neither) make the server speak HTTPS.
+    ``broker`` (a Redis URL, which may hold a password: not in the repr) and ``storage``
+    (``s3://BUCKET/PREFIX``) make it a scale-out front end; ``storage_keys`` None means boto3's
+    own credential chain; the bucket is created at start only with ``create_bucket``.
     Uploads and finished jobs are kept ``retention_hours``; ``keep_finished_uploads`` False
     deletes a job's upload as soon as the job has finished (its result stays for polls), for a
     client that keeps the recording itself, as the daemon does.
@@ -66,7 +69,7 @@ class ServerOptions:
     _: KW_ONLY
     host: str = "127.0.0.1"
     port: int = 0
-    token: str
+    token: str = field(repr=False)
     model: str | None = None
     workers: int = 1
     model_map: Mapping[str, str] | None = None
@@ -82,8 +85,10 @@ class ServerOptions:
     min_coverage: float = DEFAULT_MIN_COVERAGE
     max_gap_seconds: float = DEFAULT_MAX_GAP_SECONDS
     piece_seconds: float = PIECE_SECONDS
-    broker: str | None = None
+    broker: str | None = field(default=None, repr=False)
     storage: str | None = None
+    storage_keys: StorageKeys | None = None
+    create_bucket: bool = False
 
     def __post_init__(self) -> None:
         problem = options_problem(self)

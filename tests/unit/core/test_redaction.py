@@ -139,3 +139,33 @@ def test_redactor_bearer_credential_that_is_no_word_masked(credential: str) -> N
 
 def test_redactor_known_secret_after_bearer_masked_even_if_it_looks_like_a_word() -> None:
     assert Redactor(["letmein"]).text("Bearer letmein") == f"Bearer {MASK}"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("redis://dropscribe:hunter2@redis.lan:6379/0", f"redis://{MASK}@redis.lan:6379/0"),
+        (
+            "rediss://:pw@[::1]:6380/1?ssl_ca_certs=/x",
+            f"rediss://{MASK}@[::1]:6380/1?ssl_ca_certs=/x",
+        ),
+        ("broker 'redis://u:p@h:x/0' has no port", f"broker 'redis://{MASK}@h:x/0' has no port"),
+        ("https://user@example.org/a", f"https://{MASK}@example.org/a"),
+    ],
+)
+def test_redact_url_user_and_password_masked(text: str, expected: str) -> None:
+    assert redact_url(text) == expected
+    assert Redactor().text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "redis://redis.lan:6379/0",
+        "http://example.org/mail/to/alice@example.org",
+        "write to alice@example.org",
+        "http://example.org/?q=a@b",
+    ],
+)
+def test_redact_url_without_user_left_alone(text: str) -> None:
+    assert redact_url(text) == text
