@@ -5,10 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from dropscribe.config.schema.diarization import Diarize
 from dropscribe.core.transcript import RemoteSegment, RemoteTranscript, RemoteWord
 from dropscribe.speakers import ChannelLabeller
 from dropscribe.speakers.labels import Turn, by_channel, labelled, renamed, speaker_of
-from dropscribe.speakers.voices import speech_of_words, windows
+from dropscribe.speakers.voices import (
+    MAX_HOURS,
+    TooMuchSpeech,
+    ordered,
+    refuse_long,
+    speech_of_words,
+    windows,
+)
 
 TURNS = [Turn(0.0, 2.0, "Speaker 1"), Turn(2.0, 5.0, "Speaker 2")]
 
@@ -118,3 +128,25 @@ def test_windows_step_through_each_stretch_and_end_with_it() -> None:
         (2.2, 3.7),
         (10.0, 10.8),
     ]
+
+
+def test_voice_model_max_hours_default_is_the_schemas() -> None:
+    assert Diarize().max_hours == MAX_HOURS
+
+
+def test_refuse_long_more_speech_than_max_hours_says_what_the_user_gets() -> None:
+    with pytest.raises(TooMuchSpeech) as refused:
+        refuse_long([(0.0, 3600.0), (4000.0, 4060.0 + 3 * 3600)], 4.0)
+    assert "holds 4 h 01 min of speech, more than diarize.max_hours (4 h 00 min)" in str(
+        refused.value
+    )
+    assert "published without speakers" in str(refused.value)
+
+
+def test_refuse_long_speech_within_max_hours_passes() -> None:
+    refuse_long([(0.0, 3600.0), (7200.0, 7200.0 + 3 * 3600)], 4.0)
+
+
+def test_ordered_speech_sorted_overlaps_joined_touching_kept_empty_dropped() -> None:
+    spans = [(5.0, 6.0), (1.0, 2.0), (1.5, 3.0), (3.0, 4.0), (7.0, 7.0)]
+    assert ordered(spans) == [(1.0, 3.0), (3.0, 4.0), (5.0, 6.0)]

@@ -12,6 +12,11 @@ from dropscribe.config.schema.transcription import Whisper
 
 #: Speakers a voice diarization may be told to find at most (and at least).
 MAX_SPEAKERS = 32
+#: Hours of speech the voice model labels by default (``max_hours``). Its memory is flat at
+#: any length but for the clustering, which sees every 1 s window at once: 36,000 windows
+#: (10 h) took 13 min and 290 MB on two busy cores, and the time grows faster than the
+#: speech (README, "Speaker labels"). Past 12 h, what it costs has not been measured.
+DEFAULT_MAX_HOURS = 12.0
 
 
 def _speaker_name(value: str) -> str:
@@ -27,13 +32,14 @@ SpeakerName = Annotated[str, Field(max_length=64), AfterValidator(_speaker_name)
 class Diarize(Section):
     """Speaker labels: ``channels`` names each stereo channel's party (exact, no model; the
     embedded engine transcribes each channel); ``model`` tells voices apart (the diarize
-    extra)."""
+    extra), in recordings of at most ``max_hours`` of speech."""
 
     enabled: bool = False
     method: Literal["model", "channels"] = "model"
     min_speakers: Annotated[int, Field(ge=1, le=MAX_SPEAKERS)] | None = None
     max_speakers: Annotated[int, Field(ge=1, le=MAX_SPEAKERS)] | None = None
     channel_names: Annotated[tuple[SpeakerName, ...], Field(max_length=2)] = ()
+    max_hours: Annotated[float, Field(gt=0, le=24 * 7)] = DEFAULT_MAX_HOURS
 
     @model_validator(mode="after")
     def _usable(self) -> Diarize:
