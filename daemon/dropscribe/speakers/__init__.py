@@ -15,6 +15,7 @@ from typing import Final
 from dropscribe.core.transcript import Diarization, RemoteSegment, RemoteTranscript, Transcript
 from dropscribe.core.transcript_fields import remote_transcript
 from dropscribe.speakers.labels import (
+    NoSpeakers,
     Turn,
     by_channel,
     labelled,
@@ -42,6 +43,8 @@ def outcome(
     if it raises, the result unlabelled with the reason in ``diarization.error``."""
     try:
         segments, record = work()
+    except NoSpeakers as exc:  # a reason the user can act on, said plainly
+        return {**result, RECORD: {"method": method, "error": str(exc)}}
     except Exception as exc:  # any failure of decoding or the model: publish without speakers
         error = f"{type(exc).__name__}: {exc}"
         return {**result, RECORD: {"method": method, "error": error}}
@@ -72,8 +75,18 @@ class ChannelLabeller:
     def _labelled(self, result: RemoteTranscript) -> Segments:
         problem = result.get(SPLIT_PROBLEM)
         if problem is not None:  # the engine transcribed it mixed, and says why
-            raise ValueError(str(problem))
+            raise NoSpeakers(not_a_call(str(problem)))
         return by_channel(result.get("segments") or [], self._names)
+
+
+def not_a_call(problem: str) -> str:
+    """Return what the result says of a recording the channels method cannot label, given
+    why the engine transcribed it as one (e.g. "the recording has 1 channel, not two")."""
+    return (
+        f"{problem[:1].upper()}{problem[1:]}: diarize.method channels needs a call recording"
+        " with one party on each of its two channels. It was transcribed as one and is"
+        " published without speakers (diarize.method model tells voices apart)."
+    )
 
 
 class VoiceLabeller:

@@ -20,6 +20,11 @@ SPEAKER_PREFIX = "Speaker"
 CHANNEL_PREFIX = "Channel"
 
 
+class NoSpeakers(Exception):
+    """The recording cannot be labelled, for a reason its user can act on: the message says
+    it in plain words, and is all the result's ``diarization.error`` says."""
+
+
 @dataclass(frozen=True)
 class Turn:
     """One stretch of speech by one speaker: start and end in seconds."""
@@ -138,12 +143,15 @@ def channel_name(channel: int, names: Sequence[str]) -> str:
 
 def by_channel(segments: Sequence[RemoteSegment], names: Sequence[str]) -> list[RemoteSegment]:
     """Return the segments of a per-channel transcript with each one's channel as its
-    ``speaker``. Raise ValueError if a segment says no channel."""
+    ``speaker``. Raise NoSpeakers if a segment says no channel."""
     labelled_segments: list[RemoteSegment] = []
     for segment in segments:
         channel = segment.get("channel")
         if not isinstance(channel, int):
-            raise ValueError("the result was not transcribed per channel (no channel on a segment)")
+            raise NoSpeakers(
+                "The result was not transcribed per channel (no channel on a segment), so it"
+                " is published without speakers"
+            )
         labelled_segments.append({**segment, "speaker": channel_name(channel, names)})
     return labelled_segments
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from dropscribe.core.transcript import RemoteSegment, Segment
-from dropscribe.speakers.labels import Turn
+from dropscribe.speakers.labels import NoSpeakers, Turn
 from dropscribe.speakers.pieces import PIECE_SECONDS, recording_pieces
 from dropscribe.speakers.piecewise import heard_speech, window_embeddings
 
@@ -62,7 +62,7 @@ def engine_label() -> str:
     return f"{ENGINE} {metadata.version(ENGINE)}"
 
 
-class TooMuchSpeech(Exception):
+class TooMuchSpeech(NoSpeakers):
     """The recording holds more speech than the diarization is allowed to cluster."""
 
 

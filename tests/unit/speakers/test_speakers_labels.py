@@ -97,15 +97,19 @@ def test_channel_labeller_speaking_time_per_speaker_from_words() -> None:
     assert result["diarization"] == {"method": "channels"}
 
 
-def test_channel_labeller_mixed_transcript_fails_with_the_engines_reason() -> None:
+def test_channel_labeller_mono_recording_says_so_plainly_and_publishes_unlabelled() -> None:
     segments: list[RemoteSegment] = [{"start": 0.0, "end": 1.0, "text": "a"}]
-    result: RemoteTranscript = {"segments": segments, "split_channels_problem": "this one has 1"}
+    problem = "the recording has 1 channel, not two"
+    result: RemoteTranscript = {"segments": segments, "split_channels_problem": problem}
     labelled_result = ChannelLabeller([]).label(result, Path("unread.wav"))
     assert labelled_result["diarization"] == {
         "method": "channels",
-        "error": "ValueError: this one has 1",
+        "error": "The recording has 1 channel, not two: diarize.method channels needs a call"
+        " recording with one party on each of its two channels. It was transcribed as one and"
+        " is published without speakers (diarize.method model tells voices apart).",
     }
     assert labelled_result["segments"] == segments
+    assert "speakers" not in labelled_result
 
 
 def test_speech_of_words_joins_words_closer_than_the_gap() -> None:
