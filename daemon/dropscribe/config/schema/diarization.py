@@ -29,10 +29,9 @@ def _speaker_name(value: str) -> str:
 SpeakerName = Annotated[str, Field(max_length=64), AfterValidator(_speaker_name)]
 
 
-class Diarize(Section):
-    """Speaker labels: ``channels`` names each stereo channel's party (exact, no model; the
-    embedded engine transcribes each channel); ``model`` tells voices apart (the diarize
-    extra), in recordings of at most ``max_hours`` of speech."""
+class DiarizeKeys(Section):
+    """The keys of the diarize section, as a folder profile sets them (each one it sets
+    replaces the top level's; the settings in force are checked as a whole)."""
 
     enabled: bool = False
     method: Literal["model", "channels"] = "model"
@@ -41,17 +40,29 @@ class Diarize(Section):
     channel_names: Annotated[tuple[SpeakerName, ...], Field(max_length=2)] = ()
     max_hours: Annotated[float, Field(gt=0, le=24 * 7)] = DEFAULT_MAX_HOURS
 
+
+class Diarize(DiarizeKeys):
+    """Speaker labels: ``channels`` names each stereo channel's party (exact, no model; the
+    embedded engine transcribes each channel); ``model`` tells voices apart (the diarize
+    extra), in recordings of at most ``max_hours`` of speech."""
+
     @model_validator(mode="after")
     def _usable(self) -> Diarize:
-        problems = []
-        if self.min_speakers is not None and self.max_speakers is not None:
-            problems += ordered(self, (("min_speakers", "max_speakers"),))
-        if self.enabled and self.method == "model" and not module_installed(DIARIZE_MODULE):
-            problems.append(
-                f"method model needs the diarize extra, which is not installed: {DIARIZE_INSTALL}"
-            )
-        refuse(problems)
+        refuse(diarize_problems(self))
         return self
+
+
+def diarize_problems(diarize: DiarizeKeys) -> list[str]:
+    """Return why the diarize settings cannot work (empty if they can): bounds out of order,
+    or the model method without the diarize extra."""
+    problems = []
+    if diarize.min_speakers is not None and diarize.max_speakers is not None:
+        problems += ordered(diarize, (("min_speakers", "max_speakers"),))
+    if diarize.enabled and diarize.method == "model" and not module_installed(DIARIZE_MODULE):
+        problems.append(
+            f"method model needs the diarize extra, which is not installed: {DIARIZE_INSTALL}"
+        )
+    return problems
 
 
 def diarize_inputs(diarize: Diarize, whisper: Whisper) -> dict[str, Any]:
