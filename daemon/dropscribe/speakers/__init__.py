@@ -18,6 +18,7 @@ from dropscribe.speakers.labels import (
     NoSpeakers,
     Turn,
     by_channel,
+    interleaved,
     labelled,
     renamed,
     speaking_times,
@@ -58,7 +59,8 @@ def outcome(
 
 class ChannelLabeller:
     """Names the speaker of each segment after its channel: the service transcribed each
-    channel of a stereo call recording on its own (``split_channels``)."""
+    channel of a stereo call recording on its own (``split_channels``). The parties' turns
+    are interleaved by time, at the words where the segments have word timings."""
 
     method = "channels"
 
@@ -76,7 +78,7 @@ class ChannelLabeller:
         problem = result.get(SPLIT_PROBLEM)
         if problem is not None:  # the engine transcribed it mixed, and says why
             raise NoSpeakers(not_a_call(str(problem)))
-        return by_channel(result.get("segments") or [], self._names)
+        return interleaved(by_channel(result.get("segments") or [], self._names))
 
 
 def not_a_call(problem: str) -> str:

@@ -65,7 +65,9 @@ def test_profile_diarize_checked_as_in_force_min_above_the_top_levels_max() -> N
 
 def test_profile_diarize_channels_refused_without_the_embedded_engine() -> None:
     with pytest.raises(ValidationError, match=r"profiles: calls: diarize.method channels needs"):
-        Settings.model_validate({"api": {"base_url": "https://api.example.org"}, "profiles": [CALLS]})
+        Settings.model_validate(
+            {"api": {"base_url": "https://api.example.org"}, "profiles": [CALLS]}
+        )
 
 
 def test_profile_diarize_unknown_key_refused() -> None:

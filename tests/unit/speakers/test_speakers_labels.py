@@ -10,7 +10,15 @@ import pytest
 from dropscribe.config.schema.diarization import Diarize
 from dropscribe.core.transcript import RemoteSegment, RemoteTranscript, RemoteWord
 from dropscribe.speakers import ChannelLabeller
-from dropscribe.speakers.labels import Turn, by_channel, labelled, renamed, speaker_of
+from dropscribe.speakers.labels import (
+    Turn,
+    by_channel,
+    interleaved,
+    labelled,
+    renamed,
+    speaker_of,
+    speaking_times,
+)
 from dropscribe.speakers.voices import (
     MAX_HOURS,
     TooMuchSpeech,
@@ -95,6 +103,65 @@ def test_channel_labeller_speaking_time_per_speaker_from_words() -> None:
         {"speaker": "Channel 2", "seconds": 1.0},
     ]
     assert result["diarization"] == {"method": "channels"}
+
+
+def call_segments() -> list[RemoteSegment]:
+    """A call as the engine gives it, one long segment per channel: the agent speaks at 0-2 s
+    and 6-8 s, the caller at 3-5 s and 7.5-9 s (over the agent's last word)."""
+    return [
+        {"id": 1, "start": 0.0, "end": 8.0, "text": " hello there thanks bye", "channel": 1,
+         "words": [word(0.0, 1.0, " hello"), word(1.0, 2.0, " there"),
+                   word(6.0, 7.0, " thanks"), word(7.0, 8.0, " bye")]},
+        {"id": 2, "start": 0.0, "end": 9.0, "text": " hi yes bye", "channel": 2,
+         "words": [word(3.0, 4.0, " hi"), word(4.0, 5.0, " yes"), word(7.5, 9.0, " bye")]},
+    ]  # fmt: skip
+
+
+def test_channel_labeller_call_turns_interleaved_by_time_at_the_words() -> None:
+    result = ChannelLabeller(["Agent", "Caller"]).label(
+        {"text": "", "segments": call_segments()}, Path("unread.wav")
+    )
+    turns = [(s["id"], s["start"], s["end"], s["speaker"], s["text"]) for s in result["segments"]]
+    assert turns == [
+        (1, 0.0, 2.0, "Agent", " hello there"),
+        (2, 3.0, 5.0, "Caller", " hi yes"),
+        (3, 6.0, 8.0, "Agent", " thanks bye"),
+        (4, 7.5, 9.0, "Caller", " bye"),
+    ]
+
+
+def test_channel_labeller_call_speaking_time_counted_once() -> None:
+    result = ChannelLabeller([]).label(
+        {"text": "", "segments": call_segments()}, Path("unread.wav")
+    )
+    # 0-2, 3-5, 6-9 s of speech: 7 s; the half second both speak (7.5-8 s) counts once,
+    # shared between them.
+    assert result["speakers"] == [
+        {"speaker": "Channel 1", "seconds": 3.75},
+        {"speaker": "Channel 2", "seconds": 3.25},
+    ]
+
+
+def test_interleaved_segments_without_words_kept_whole_in_time_order() -> None:
+    segments: list[RemoteSegment] = [
+        {"id": 1, "start": 4.0, "end": 6.0, "text": "b", "speaker": "A"},
+        {"id": 2, "start": 1.0, "end": 5.0, "text": "a", "speaker": "B"},
+    ]
+    assert [(s["id"], s["text"]) for s in interleaved(segments)] == [(1, "a"), (2, "b")]
+
+
+def test_speaking_times_overlapping_spans_without_words_shared_counted_once() -> None:
+    segments: list[RemoteSegment] = [
+        {"start": 0.0, "end": 85.0, "text": "a", "speaker": "Agent"},
+        {"start": 2.0, "end": 78.0, "text": "b", "speaker": "Caller"},
+        {"start": 90.0, "end": 94.0, "text": "c", "speaker": "Caller"},
+    ]
+    # 89 s of speech in all (0-85 s, 90-94 s), not 85 + 80: the 76 s both spans hold are
+    # shared between the two.
+    assert speaking_times(segments) == [
+        {"speaker": "Agent", "seconds": 47.0},
+        {"speaker": "Caller", "seconds": 42.0},
+    ]
 
 
 def test_channel_labeller_mono_recording_says_so_plainly_and_publishes_unlabelled() -> None:
