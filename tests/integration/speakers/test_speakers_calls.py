@@ -27,7 +27,7 @@ def call(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], flo
     for cut in cuts:
         at = slice(int(cut.start * SAMPLING_RATE), int(cut.end * SAMPLING_RATE))
         channels[0 if cut.voice == WOMAN else 1][at] = samples[at]
-    path = call_recording(*channels, tmp_path_factory.mktemp("call") / "call.flac")
+    path = call_recording(channels[0], channels[1], tmp_path_factory.mktemp("call") / "call.flac")
     turns = ["Agent" if cut.voice == WOMAN else "Caller" for cut in cuts]
     return path, turns, len(samples) / SAMPLING_RATE
 
