@@ -311,6 +311,29 @@ def proc_status(pid: int) -> dict[str, int]:
     return values
 
 
+def own_peak_rss_mib() -> float:
+    """Return this process's own peak resident memory (VmHWM of its address space, MiB).
+
+    Not getrusage's ``ru_maxrss``: Linux carries it over an exec from the process that
+    forked (or vforked) this one, so a child started by a large parent reports at least the
+    parent's high-water mark."""
+    with open("/proc/self/status", encoding="utf-8") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def reset_own_peak_rss() -> None:
+    """Start this process's peak resident memory (VmHWM) again from its RSS now."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def own_rss_mib() -> float:
+    """Return this process's resident memory now (VmRSS, MiB)."""
+    return round(proc_status(os.getpid())["rss_bytes"] / 2**20, 1)
+
+
 def descendants(pid: int) -> list[int]:
     """Return the ids of the process's children, their children, and so on."""
     parents: dict[int, int] = {}

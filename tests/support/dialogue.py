@@ -135,3 +135,26 @@ def best_matching(
         for voice in voices
     ]
     return max([skip, *taken])
+
+
+def write_repeated_wav(
+    path: Path, samples: Any, truth: Sequence[Spoken], times: int
+) -> tuple[Path, list[Spoken]]:
+    """Write the dialogue ``times`` over, end to end, as a 16 kHz mono 16-bit WAV, one
+    repetition at a time (a 3 h recording is never held whole); return the path and the true
+    speech of it all. Each repetition's loudness differs a little and it carries faint noise
+    of its own, so that no two windows of the recording are the same samples."""
+    rng = np.random.default_rng(0)
+    seconds = len(samples) / SAMPLING_RATE
+    spoken: list[Spoken] = []
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLING_RATE)
+        for n in range(times):
+            noise = rng.normal(0.0, 1e-3, len(samples)).astype(np.float32)
+            varied = samples * rng.uniform(0.8, 1.0) + noise
+            out.writeframes((np.clip(varied, -1.0, 1.0) * 32767).astype("<i2").tobytes())
+            shift = n * seconds
+            spoken += [Spoken(t.start + shift, t.end + shift, t.voice) for t in truth]
+    return path, spoken

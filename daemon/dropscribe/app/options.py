@@ -56,4 +56,4 @@ def labeller_of(settings: Settings) -> ChannelLabeller | VoiceLabeller | None:
         return None
     if diarize.method == "channels":
         return ChannelLabeller(diarize.channel_names)
-    return VoiceLabeller(VoiceModel(diarize.min_speakers, diarize.max_speakers))
+    return VoiceLabeller(VoiceModel(diarize.min_speakers, diarize.max_speakers, diarize.max_hours))

@@ -88,6 +88,8 @@ class Diarization(TypedDict):
     error: NotRequired[str]
     engine: NotRequired[str]
     turns: NotRequired[int]
+    #: Why the speakers found are fewer than ``min_speakers`` or more than ``max_speakers``.
+    speaker_count_problem: NotRequired[str]
 
 
 class Transcript(TypedDict):

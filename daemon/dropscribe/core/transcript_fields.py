@@ -144,6 +144,7 @@ DIARIZATION_FIELDS: dict[str, Check] = {
     "error": _string,
     "engine": _string,
     "turns": _integer,
+    "speaker_count_problem": _string,
 }
 
 

@@ -109,9 +109,8 @@ def channels_differ(path: Path, max_seconds: float, should_stop: StopCheck) -> N
     refuse(probe(path), max_seconds)
     channels = channel_count(path)
     if channels != CALL_CHANNELS:
-        raise NotACallRecording(
-            f"split_channels needs a two-channel (stereo) recording; this one has {channels}"
-        )
+        plural = "" if channels == 1 else "s"
+        raise NotACallRecording(f"the recording has {channels} channel{plural}, not two")
     likeness = Likeness()
     for left, right in counted_planes(path, SAMPLING_RATE, max_seconds, should_stop, "stereo"):
         likeness.add(left, right)

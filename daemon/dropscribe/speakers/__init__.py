@@ -14,9 +14,12 @@ from typing import Final
 
 from dropscribe.core.transcript import Diarization, RemoteSegment, RemoteTranscript, Transcript
 from dropscribe.core.transcript_fields import remote_transcript
+from dropscribe.speakers.bounds import bound_problem
 from dropscribe.speakers.labels import (
+    NoSpeakers,
     Turn,
     by_channel,
+    interleaved,
     labelled,
     renamed,
     speaking_times,
@@ -42,6 +45,8 @@ def outcome(
     if it raises, the result unlabelled with the reason in ``diarization.error``."""
     try:
         segments, record = work()
+    except NoSpeakers as exc:  # a reason the user can act on, said plainly
+        return {**result, RECORD: {"method": method, "error": str(exc)}}
     except Exception as exc:  # any failure of decoding or the model: publish without speakers
         error = f"{type(exc).__name__}: {exc}"
         return {**result, RECORD: {"method": method, "error": error}}
@@ -55,7 +60,8 @@ def outcome(
 
 class ChannelLabeller:
     """Names the speaker of each segment after its channel: the service transcribed each
-    channel of a stereo call recording on its own (``split_channels``)."""
+    channel of a stereo call recording on its own (``split_channels``). The parties' turns
+    are interleaved by time, at the words where the segments have word timings."""
 
     method = "channels"
 
@@ -72,8 +78,18 @@ class ChannelLabeller:
     def _labelled(self, result: RemoteTranscript) -> Segments:
         problem = result.get(SPLIT_PROBLEM)
         if problem is not None:  # the engine transcribed it mixed, and says why
-            raise ValueError(str(problem))
-        return by_channel(result.get("segments") or [], self._names)
+            raise NoSpeakers(not_a_call(str(problem)))
+        return interleaved(by_channel(result.get("segments") or [], self._names))
+
+
+def not_a_call(problem: str) -> str:
+    """Return what the result says of a recording the channels method cannot label, given
+    why the engine transcribed it as one (e.g. "the recording has 1 channel, not two")."""
+    return (
+        f"{problem[:1].upper()}{problem[1:]}: diarize.method channels needs a call recording"
+        " with one party on each of its two channels. It was transcribed as one and is"
+        " published without speakers (diarize.method model tells voices apart)."
+    )
 
 
 class VoiceLabeller:
@@ -92,7 +108,13 @@ class VoiceLabeller:
 
     def _labelled(self, result: RemoteTranscript, recording: Path) -> tuple[Segments, Diarization]:
         transcribed = result.get("segments") or []
-        turns: list[Turn] = renamed(self._model.turns(recording, speech_of_words(transcribed)))
+        speech = speech_of_words(transcribed)
+        turns: list[Turn] = renamed(self._model.turns(recording, speech))
         segments = labelled(transcribed, turns)
         record: Diarization = {"method": self.method, "engine": engine_label(), "turns": len(turns)}
+        found = len({s["speaker"] for s in segments if "speaker" in s})
+        heard = [(t.start, t.end) for t in turns] if speech is None else speech
+        problem = bound_problem(found, *self._model.bounds, heard)
+        if problem is not None:
+            record["speaker_count_problem"] = problem
         return segments, record

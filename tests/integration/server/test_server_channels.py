@@ -74,7 +74,7 @@ def test_engine_split_channels_batch_path_gives_the_same_channels(engine: Whispe
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        ("OSR_us_000_0034_8k.wav", "this one has 1"),
+        ("OSR_us_000_0034_8k.wav", "the recording has 1 channel, not two"),
         ("jfk.flac", "both channels of the recording carry the same audio"),  # stereo, copied
     ],
 )

@@ -5,10 +5,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from dropscribe.config.schema.diarization import Diarize
 from dropscribe.core.transcript import RemoteSegment, RemoteTranscript, RemoteWord
 from dropscribe.speakers import ChannelLabeller
-from dropscribe.speakers.labels import Turn, by_channel, labelled, renamed, speaker_of
-from dropscribe.speakers.voices import speech_of_words, windows
+from dropscribe.speakers.labels import (
+    Turn,
+    by_channel,
+    interleaved,
+    labelled,
+    renamed,
+    speaker_of,
+    speaking_times,
+)
+from dropscribe.speakers.voices import (
+    MAX_HOURS,
+    TooMuchSpeech,
+    ordered,
+    refuse_long,
+    speech_of_words,
+    windows,
+)
 
 TURNS = [Turn(0.0, 2.0, "Speaker 1"), Turn(2.0, 5.0, "Speaker 2")]
 
@@ -87,15 +105,78 @@ def test_channel_labeller_speaking_time_per_speaker_from_words() -> None:
     assert result["diarization"] == {"method": "channels"}
 
 
-def test_channel_labeller_mixed_transcript_fails_with_the_engines_reason() -> None:
+def call_segments() -> list[RemoteSegment]:
+    """A call as the engine gives it, one long segment per channel: the agent speaks at 0-2 s
+    and 6-8 s, the caller at 3-5 s and 7.5-9 s (over the agent's last word)."""
+    return [
+        {"id": 1, "start": 0.0, "end": 8.0, "text": " hello there thanks bye", "channel": 1,
+         "words": [word(0.0, 1.0, " hello"), word(1.0, 2.0, " there"),
+                   word(6.0, 7.0, " thanks"), word(7.0, 8.0, " bye")]},
+        {"id": 2, "start": 0.0, "end": 9.0, "text": " hi yes bye", "channel": 2,
+         "words": [word(3.0, 4.0, " hi"), word(4.0, 5.0, " yes"), word(7.5, 9.0, " bye")]},
+    ]  # fmt: skip
+
+
+def test_channel_labeller_call_turns_interleaved_by_time_at_the_words() -> None:
+    result = ChannelLabeller(["Agent", "Caller"]).label(
+        {"text": "", "segments": call_segments()}, Path("unread.wav")
+    )
+    turns = [(s["id"], s["start"], s["end"], s["speaker"], s["text"]) for s in result["segments"]]
+    assert turns == [
+        (1, 0.0, 2.0, "Agent", " hello there"),
+        (2, 3.0, 5.0, "Caller", " hi yes"),
+        (3, 6.0, 8.0, "Agent", " thanks bye"),
+        (4, 7.5, 9.0, "Caller", " bye"),
+    ]
+
+
+def test_channel_labeller_call_speaking_time_counted_once() -> None:
+    result = ChannelLabeller([]).label(
+        {"text": "", "segments": call_segments()}, Path("unread.wav")
+    )
+    # 0-2, 3-5, 6-9 s of speech: 7 s; the half second both speak (7.5-8 s) counts once,
+    # shared between them.
+    assert result["speakers"] == [
+        {"speaker": "Channel 1", "seconds": 3.75},
+        {"speaker": "Channel 2", "seconds": 3.25},
+    ]
+
+
+def test_interleaved_segments_without_words_kept_whole_in_time_order() -> None:
+    segments: list[RemoteSegment] = [
+        {"id": 1, "start": 4.0, "end": 6.0, "text": "b", "speaker": "A"},
+        {"id": 2, "start": 1.0, "end": 5.0, "text": "a", "speaker": "B"},
+    ]
+    assert [(s["id"], s["text"]) for s in interleaved(segments)] == [(1, "a"), (2, "b")]
+
+
+def test_speaking_times_overlapping_spans_without_words_shared_counted_once() -> None:
+    segments: list[RemoteSegment] = [
+        {"start": 0.0, "end": 85.0, "text": "a", "speaker": "Agent"},
+        {"start": 2.0, "end": 78.0, "text": "b", "speaker": "Caller"},
+        {"start": 90.0, "end": 94.0, "text": "c", "speaker": "Caller"},
+    ]
+    # 89 s of speech in all (0-85 s, 90-94 s), not 85 + 80: the 76 s both spans hold are
+    # shared between the two.
+    assert speaking_times(segments) == [
+        {"speaker": "Agent", "seconds": 47.0},
+        {"speaker": "Caller", "seconds": 42.0},
+    ]
+
+
+def test_channel_labeller_mono_recording_says_so_plainly_and_publishes_unlabelled() -> None:
     segments: list[RemoteSegment] = [{"start": 0.0, "end": 1.0, "text": "a"}]
-    result: RemoteTranscript = {"segments": segments, "split_channels_problem": "this one has 1"}
+    problem = "the recording has 1 channel, not two"
+    result: RemoteTranscript = {"segments": segments, "split_channels_problem": problem}
     labelled_result = ChannelLabeller([]).label(result, Path("unread.wav"))
     assert labelled_result["diarization"] == {
         "method": "channels",
-        "error": "ValueError: this one has 1",
+        "error": "The recording has 1 channel, not two: diarize.method channels needs a call"
+        " recording with one party on each of its two channels. It was transcribed as one and"
+        " is published without speakers (diarize.method model tells voices apart).",
     }
     assert labelled_result["segments"] == segments
+    assert "speakers" not in labelled_result
 
 
 def test_speech_of_words_joins_words_closer_than_the_gap() -> None:
@@ -118,3 +199,25 @@ def test_windows_step_through_each_stretch_and_end_with_it() -> None:
         (2.2, 3.7),
         (10.0, 10.8),
     ]
+
+
+def test_voice_model_max_hours_default_is_the_schemas() -> None:
+    assert Diarize().max_hours == MAX_HOURS
+
+
+def test_refuse_long_more_speech_than_max_hours_says_what_the_user_gets() -> None:
+    with pytest.raises(TooMuchSpeech) as refused:
+        refuse_long([(0.0, 3600.0), (4000.0, 4060.0 + 3 * 3600)], 4.0)
+    assert "holds 4 h 01 min of speech, more than diarize.max_hours (4 h 00 min)" in str(
+        refused.value
+    )
+    assert "published without speakers" in str(refused.value)
+
+
+def test_refuse_long_speech_within_max_hours_passes() -> None:
+    refuse_long([(0.0, 3600.0), (7200.0, 7200.0 + 3 * 3600)], 4.0)
+
+
+def test_ordered_speech_sorted_overlaps_joined_touching_kept_empty_dropped() -> None:
+    spans = [(5.0, 6.0), (1.0, 2.0), (1.5, 3.0), (3.0, 4.0), (7.0, 7.0)]
+    assert ordered(spans) == [(1.0, 3.0), (3.0, 4.0), (5.0, 6.0)]

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
+from dropscribe.config.schema.diarization import DiarizeKeys
 from dropscribe.config.schema.receivers import Webhook
 from dropscribe.config.schema.section import Section
 from dropscribe.config.schema.service import Api
@@ -68,6 +69,7 @@ class Profile(Section):
     output: Output = Output()
     notify: ProfileNotify = ProfileNotify()
     embedded: ProfileEmbedded = ProfileEmbedded()
+    diarize: DiarizeKeys = DiarizeKeys()
 
     @field_validator("folder")
     @classmethod

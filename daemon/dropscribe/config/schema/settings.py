@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import AfterValidator, Field, SecretStr, model_validator
 
 from dropscribe.config.languages import english_only
-from dropscribe.config.schema.diarization import Diarize, diarize_inputs
+from dropscribe.config.schema.diarization import Diarize, diarize_inputs, diarize_problems
 from dropscribe.config.schema.folders import Paths, Watch
 from dropscribe.config.schema.metrics import Metrics
 from dropscribe.config.schema.pacing import Poll, Retry, Workers
@@ -82,11 +82,9 @@ class Settings(Section):
 
     @model_validator(mode="after")
     def _channels_need_the_engine(self) -> Settings:
-        if self.diarize.enabled and self.diarize.method == "channels" and not self.is_embedded:
-            raise ValueError(
-                "diarize.method channels needs api.base_url: embedded (the embedded engine "
-                "transcribes each channel; a remote service gets the channels mixed)"
-            )
+        problem = channels_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     @property
@@ -105,6 +103,17 @@ class Settings(Section):
         when set, so a service that does not know it is never sent it."""
         sent = self.whisper.model_dump(mode="json", exclude=_unset_optional(self.whisper))
         return {**sent, **diarize_inputs(self.diarize, self.whisper)}
+
+
+def channels_problem(settings: Settings) -> str | None:
+    """Return why the channels method cannot work with the rest (None if it can, or is off)."""
+    diarize = settings.diarize
+    if diarize.enabled and diarize.method == "channels" and not settings.is_embedded:
+        return (
+            "diarize.method channels needs api.base_url: embedded (the embedded engine "
+            "transcribes each channel; a remote service gets the channels mixed)"
+        )
+    return None
 
 
 def language_model_problem(settings: Settings) -> str | None:
@@ -140,6 +149,7 @@ def effective(settings: Settings, profile: Profile | None) -> Settings:
             "output": _over(settings.output, profile.output),
             "api": settings.api.model_copy(update=api_keys),
             "embedded": embedded,
+            "diarize": _over(settings.diarize, profile.diarize),
         }
     )
 
@@ -172,11 +182,17 @@ def profile_model_problems(settings: Settings, profile: Profile) -> list[str]:
                 f"server serves the profile's model on a path of its own, "
                 f"{profile_route(profile.name)})"
             )
-    language = language_model_problem(effective(settings, profile))
+    in_force = effective(settings, profile)
+    language = language_model_problem(in_force)
     if language is not None:
         problems.append(f"{where}: {language}")
+    if profile.diarize.model_fields_set:
+        problems += [f"{where}: diarize: {p}" for p in diarize_problems(in_force.diarize)]
+        channels = channels_problem(in_force)
+        problems += [] if channels is None else [f"{where}: {channels}"]
     return problems
 
 
-def _over(base: _S, override: _S) -> _S:
+def _over(base: _S, override: Section) -> _S:
+    # The override is the base's section or the keys of it a profile may set.
     return base.model_copy(update={k: getattr(override, k) for k in override.model_fields_set})
