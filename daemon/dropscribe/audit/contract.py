@@ -152,9 +152,10 @@ CONTRACT: dict[Event, Fields] = {
         "pid recovered_jobs orphans_adopted temp_files_swept backend inbox outbox"
     ),
     Event.DAEMON_STOPPING: _f("hard"),
-    # jobs (counts per state) after a clean drain; drained=False if steps were still running;
-    # error when an internal error stopped the daemon.
-    Event.DAEMON_STOPPED: _f("", "jobs drained error"),
+    # jobs (counts per state) after a clean drain; drained=False if steps were still running
+    # or a second signal cut the stop short (hard=True); error when an internal error stopped
+    # the daemon.
+    Event.DAEMON_STOPPED: _f("", "jobs drained hard error"),
     Event.INBOX_PROBLEM: _f("problem"),
     Event.CONFIG_INVALID: _f("problems"),
     Event.SERVER_STARTED: _f("base_url"),
