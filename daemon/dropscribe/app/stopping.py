@@ -33,7 +33,7 @@ def waited(join: Join, seconds: float, hard_stop: threading.Event) -> bool:
     return False
 
 
-def in_background(work: Callable[[], None], name: str) -> Join:
+def in_background(work: Callable[[], object], name: str) -> Join:
     """Start ``work`` in a thread of its own and return the wait for its end.
 
     A daemon thread, so that a second signal can end the process while it still runs: what it

@@ -37,7 +37,7 @@ def test_waited_work_done_returns_true() -> None:
     release = threading.Event()
     threading.Timer(0.2, release.set).start()
 
-    assert waited(in_background(release.wait, "test"), 60.0, threading.Event()) is True
+    assert waited(in_background(release.wait, "test"), 60.0, threading.Event())
 
 
 def test_waited_zero_seconds_still_asks_once() -> None:
