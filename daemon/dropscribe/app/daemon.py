@@ -23,7 +23,7 @@ from dropscribe.app.remote import SERVER_STOP_TIMEOUT_SECONDS
 from dropscribe.app.stopping import in_background, waited
 from dropscribe.app.systemd_notify import Notifier
 from dropscribe.audit import Event
-from dropscribe.config import load_config, profile_for
+from dropscribe.config import language_model_warnings, load_config, profile_for
 from dropscribe.core import errors
 from dropscribe.core.errors import ConfigError
 from dropscribe.core.jobs import Job, JobState, new_job
@@ -103,6 +103,8 @@ class Service:
         recovered = parts.pipeline.recover()
         parts.scheduler.start()
         parts.deliveries.start()
+        for warning in language_model_warnings(self.settings):
+            self._log.warning(Event.CONFIG_WARNING, warning=warning)
         self._log.info(
             Event.DAEMON_STARTED,
             pid=os.getpid(),

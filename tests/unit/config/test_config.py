@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from dropscribe.config.languages import WHISPER_LANGUAGES
 from dropscribe.config.loading import load_config
-from dropscribe.config.schema.settings import Settings
+from dropscribe.config.schema.settings import Settings, language_model_warnings
 from dropscribe.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -336,6 +336,33 @@ def test_language_english_or_detected_with_the_bundled_model_accepted(
     tmp_path: Path, language: str
 ) -> None:
     load_config(write(tmp_path, LOCAL + f"whisper: {{language: {language}}}\n"), {})
+
+
+def test_language_detected_with_an_english_only_model_warns_that_it_cannot_detect() -> None:
+    settings = Settings.model_validate({"whisper": {"language": None}})
+    (warning,) = language_model_warnings(settings)
+    assert warning.startswith("whisper.language null asks to detect the language")
+    assert "'bundled' knows English only" in warning
+    assert "language_probability null" in warning
+
+
+def test_language_detected_in_a_profile_with_an_english_only_model_warns_naming_it() -> None:
+    profile = {"name": "calls", "folder": "calls", "whisper": {"language": None}}
+    settings = Settings.model_validate({"profiles": [profile]})
+    (warning,) = language_model_warnings(settings)
+    assert warning.startswith("profiles: calls: whisper.language null asks to detect")
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},  # English, the default
+        {"whisper": {"language": None}, "embedded": {"model": "small"}},
+        {"whisper": {"language": None}, "api": {"base_url": "https://api.tiyaro.ai"}},
+    ],
+)
+def test_language_that_can_work_gives_no_warning(config: dict[str, Any]) -> None:
+    assert language_model_warnings(Settings.model_validate(config)) == []
 
 
 def test_language_other_than_english_with_a_multilingual_model_accepted(tmp_path: Path) -> None:
