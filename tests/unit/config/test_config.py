@@ -66,6 +66,28 @@ def test_example_config_loads_through_the_real_loader() -> None:
     assert settings.whisper_input["beam_size"] == 5
 
 
+def comment_above(text: str, key_line: str) -> str:
+    """Return the comment lines right above ``key_line`` in a YAML text, joined by spaces."""
+    lines = text.splitlines()
+    above = lines[: lines.index(key_line)]
+    comment: list[str] = []
+    while above and above[-1].lstrip().startswith("#"):
+        comment.insert(0, above.pop().lstrip(" #"))
+    return " ".join(comment)
+
+
+@pytest.mark.parametrize("missing", ["txt", "json"])
+def test_example_config_says_what_a_formats_list_without_txt_or_json_does(
+    tmp_path: Path, missing: str
+) -> None:
+    said = comment_above(EXAMPLE.read_text(encoding="utf-8"), "  formats: [txt, json, srt, vtt]")
+    formats = [f for f in ("txt", "json", "srt") if f != missing]
+    (problem,) = problems_of(write(tmp_path, f"{LOCAL}output: {{formats: {formats}}}\n"))
+
+    assert "must include txt and json" in problem
+    assert "must include txt and json" in said and "configuration error" in said
+
+
 def test_example_config_states_each_default_of_the_schema() -> None:
     from_file = load_config(EXAMPLE, {}).model_dump(exclude={"paths"})
     assert from_file == Settings().model_dump(exclude={"paths"})
