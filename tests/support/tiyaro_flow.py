@@ -7,6 +7,7 @@ uses it, over real HTTP.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +71,15 @@ def upload(upload_url: str, audio: Path) -> None:
 
 
 def submit(
-    base_url: str, token: str, upload_url: str, path: str = WHISPER_LARGE_PATH
+    base_url: str,
+    token: str,
+    upload_url: str,
+    path: str = WHISPER_LARGE_PATH,
+    changes: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Step 3: submit the async request; return the ``response`` object of the 202."""
-    payload = {"input": whisper_input(), "URL": upload_url}
+    """Step 3: submit the async request, the sample's parameters with ``changes`` over them;
+    return the ``response`` object of the 202."""
+    payload = {"input": {**whisper_input(), **(changes or {})}, "URL": upload_url}
     resp = requests.post(
         base_url + path, headers=headers(token), json=payload, timeout=REQUEST_TIMEOUT_SECONDS
     )
@@ -95,9 +101,12 @@ def wait_until_final(poll_url: str, token: str, timeout: float = 120.0) -> dict[
         time.sleep(POLL_INTERVAL_SECONDS)
 
 
-def transcribe(base_url: str, token: str, audio: Path) -> dict[str, Any]:
-    """Run all four steps for one file; return the final poll body."""
+def transcribe(
+    base_url: str, token: str, audio: Path, changes: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Run all four steps for one file (the sample's parameters with ``changes`` over them);
+    return the final poll body."""
     upload_url = get_upload_url(base_url, token, audio.suffix.lstrip("."))
     upload(upload_url, audio)
-    response = submit(base_url, token, upload_url)
+    response = submit(base_url, token, upload_url, changes=changes)
     return wait_until_final(response["urls"]["GET"], token)

@@ -20,9 +20,10 @@ from dropscribe.app.parts import Parts
 from dropscribe.app.profile_parts import profile_steps
 from dropscribe.app.reload import Reload, plan_reload
 from dropscribe.app.remote import SERVER_STOP_TIMEOUT_SECONDS
+from dropscribe.app.stopping import in_background, waited
 from dropscribe.app.systemd_notify import Notifier
 from dropscribe.audit import Event
-from dropscribe.config import load_config, profile_for
+from dropscribe.config import language_model_warnings, load_config, profile_for
 from dropscribe.core import errors
 from dropscribe.core.errors import ConfigError
 from dropscribe.core.jobs import Job, JobState, new_job
@@ -40,6 +41,9 @@ ADOPT_EVERY_SECONDS = 5.0
 # How long shutdown waits for a delivery attempt in progress (seconds); one not finished by
 # then is tried again at the next start (at least once, never lost).
 DELIVERY_STOP_SECONDS = 3.0
+# How long shutdown waits for the embedded server (seconds): its HTTP thread and then its
+# engine workers each get SERVER_STOP_TIMEOUT_SECONDS.
+SERVER_STOP_WAIT_SECONDS = 2 * SERVER_STOP_TIMEOUT_SECONDS
 TRUNCATED_HINT = (
     "its writer stopped before the end: copy the whole recording into the inbox again "
     "(watch.unfinished_wait_seconds is how long an unchanged short file is waited for)"
@@ -99,6 +103,8 @@ class Service:
         recovered = parts.pipeline.recover()
         parts.scheduler.start()
         parts.deliveries.start()
+        for warning in language_model_warnings(self.settings):
+            self._log.warning(Event.CONFIG_WARNING, warning=warning)
         self._log.info(
             Event.DAEMON_STARTED,
             pid=os.getpid(),
@@ -307,37 +313,45 @@ class Service:
     # -- stop -------------------------------------------------------------------------------------
 
     def shutdown(self) -> bool:
-        """Stop in reverse data-flow order; return True if every transfer finished in time."""
+        """Stop in reverse data-flow order; return True if every transfer finished in time.
+
+        Every wait is cut short by a second signal (``stopping.waited``)."""
+        hard = self.flags.hard_stop
         self._notify.stopping()
-        self._log.info(Event.DAEMON_STOPPING, hard=self.flags.hard_stop.is_set())
+        self._log.info(Event.DAEMON_STOPPING, hard=hard.is_set())
         # Intake first: nothing new is claimed while the rest winds down.
         if self.watcher is not None:
             self.watcher.stop()
         drained = self._drain()
         # Deliveries after the jobs: a job that ended while draining still wrote its own.
         self.parts.deliveries.stop()
-        drained = self.parts.deliveries.join(DELIVERY_STOP_SECONDS) and drained
+        drained = waited(self.parts.deliveries.join, DELIVERY_STOP_SECONDS, hard) and drained
         remote = self.parts.remote
-        # The server goes after the transfers that talk to it.
-        if remote.server is not None and drained:
-            remote.server.stop(SERVER_STOP_TIMEOUT_SECONDS)
+        # The server goes after the transfers that talk to it. Its engine notices a stop only
+        # between segments, seconds apart in a long decode: waited for in the background, so
+        # that a second signal does not wait for it.
+        server = remote.server
+        if server is not None and drained:
+            stop = in_background(lambda: server.stop(SERVER_STOP_TIMEOUT_SECONDS), "server-stop")
+            waited(stop, SERVER_STOP_WAIT_SECONDS, hard)
         remote.client.close()
         if self.parts.metrics_server is not None:
             self.parts.metrics_server.stop()
-        if drained:
+        if drained and not hard.is_set():
             self._log.info(Event.DAEMON_STOPPED, jobs=self.parts.store.counts())
             self.parts.store.close()
         else:
-            # Threads still in a step may write to the state; the process exit ends them.
-            self._log.warning(Event.DAEMON_STOPPED, drained=False)
+            # Threads still in a step (or the server's, after a second signal) may write to
+            # the state; the process exit ends them.
+            self._log.warning(Event.DAEMON_STOPPED, drained=False, hard=hard.is_set())
         self.parts.lock.release()
         return drained
 
     def _drain(self) -> bool:
         scheduler = self.parts.scheduler
         scheduler.stop()
-        deadline = time.monotonic() + self.settings.workers.drain_timeout_seconds
-        while time.monotonic() < deadline and not self.flags.hard_stop.is_set():
-            if scheduler.join(min(deadline, time.monotonic() + TICK_SECONDS)):
-                return True
-        return False
+        return waited(
+            lambda seconds: scheduler.join(time.monotonic() + seconds),
+            self.settings.workers.drain_timeout_seconds,
+            self.flags.hard_stop,
+        )

@@ -8,7 +8,8 @@ the next inbox entry needs it. A profile's own ``embedded.model`` is served by t
 server started with the daemon: when one is added, removed or changed, the profiles stay as
 they were (a restart applies them). Everything else (folders, backend and its connection, workers,
 poll and retry timing, the embedded engine, the metrics address) is bound into parts built at
-start; a change there is reported as needing a restart and not applied.
+start; a change there is reported as needing a restart and not applied. So is any change of
+``diarize`` (``enabled`` included): the speaker labeller is one of those parts.
 """
 
 from __future__ import annotations

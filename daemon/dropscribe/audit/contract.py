@@ -68,6 +68,7 @@ class Event(StrEnum):
     DAEMON_STOPPED = "daemon.stopped"  # the last line of a run
     INBOX_PROBLEM = "inbox.problem"  # the inbox is missing, unreadable, or the watcher died
     CONFIG_INVALID = "config.invalid"  # the configuration was refused
+    CONFIG_WARNING = "config.warning"  # at start: a setting that cannot do what it asks
     SERVER_STARTED = "server.started"  # the embedded server listens
     DELIVERY_SENT = "delivery.sent"  # a webhook or message was accepted by its receiver
     DELIVERY_RETRY = "delivery.retry"  # an attempt failed; it is tried again later
@@ -156,11 +157,13 @@ CONTRACT: dict[Event, Fields] = {
         "pid recovered_jobs orphans_adopted temp_files_swept backend inbox outbox"
     ),
     Event.DAEMON_STOPPING: _f("hard"),
-    # jobs (counts per state) after a clean drain; drained=False if steps were still running;
-    # error when an internal error stopped the daemon.
-    Event.DAEMON_STOPPED: _f("", "jobs drained error"),
+    # jobs (counts per state) after a clean drain; drained=False if steps were still running
+    # or a second signal cut the stop short (hard=True); error when an internal error stopped
+    # the daemon.
+    Event.DAEMON_STOPPED: _f("", "jobs drained hard error"),
     Event.INBOX_PROBLEM: _f("problem"),
     Event.CONFIG_INVALID: _f("problems"),
+    Event.CONFIG_WARNING: _f("warning"),
     Event.SERVER_STARTED: _f("base_url"),
     Event.DELIVERY_SENT: _f("delivery_id job_id topic channel url attempt", "status"),
     Event.DELIVERY_RETRY: _f(

@@ -48,7 +48,13 @@ from dropscribe.cli.exit_codes import (
 )
 from dropscribe.cli.progress import ProgressBar
 from dropscribe.cli.trail import events_to_trail, redactor_for
-from dropscribe.config import Settings, language_model_problem, language_problem, load_config
+from dropscribe.config import (
+    Settings,
+    language_model_problem,
+    language_model_warnings,
+    language_problem,
+    load_config,
+)
 from dropscribe.core.errors import ConfigError
 from dropscribe.core.redaction import Redactor
 
@@ -120,6 +126,8 @@ def dispatch(args: argparse.Namespace) -> int:
         _print_problems(exc, sys.stderr)
         return EXIT_CONFIG
     if args.command == "check-config":
+        for warning in language_model_warnings(settings):
+            print(f"dropscribe: warning: {warning}", file=sys.stderr)
         print(f"{args.config}: ok", file=sys.stdout)
         return EXIT_OK
     try:

@@ -22,6 +22,7 @@ from dropscribe.config.schema.settings import (
     Settings,
     effective,
     language_model_problem,
+    language_model_warnings,
     profile_models,
 )
 
@@ -38,6 +39,7 @@ __all__ = [
     "Watch",
     "effective",
     "language_model_problem",
+    "language_model_warnings",
     "language_problem",
     "listen_address",
     "load_config",

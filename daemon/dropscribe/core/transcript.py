@@ -98,7 +98,8 @@ class Transcript(TypedDict):
     text: str
     segments: list[Segment]
     language: str
-    #: How sure the model is of the language: 1.0 when it was given, None with no speech.
+    #: How sure the model is of the language: 1.0 when it was given, None with no speech or
+    #: from an English-only model asked to detect (English assumed: engine.languages).
     language_probability: NotRequired[float | None]
     #: The completeness guard's verdict: the engine's own, or the daemon's for a remote one.
     no_speech: NotRequired[bool]

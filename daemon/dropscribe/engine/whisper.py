@@ -33,6 +33,7 @@ from dropscribe.engine.channels import SPLIT_CHANNELS, split_or_mixed
 from dropscribe.engine.clips import recording_pieces, short_clip
 from dropscribe.engine.completeness import DEFAULT_MIN_COVERAGE, CoverageGuard
 from dropscribe.engine.errors import EngineError
+from dropscribe.engine.languages import assumed_english, language_refusal
 from dropscribe.engine.loading import load_model
 from dropscribe.engine.models import BUNDLED_MODEL, NAMED, info
 from dropscribe.engine.params import TranscribeArgs
@@ -134,6 +135,22 @@ class WhisperEngine:
         ``done`` instead of from its start, and calling ``on_piece`` with each piece once it
         is decoded (the seam for checkpoints and progress: ``stream``)."""
         model = self.model(spec)
+        multilingual = model.model.is_multilingual
+        refusal = language_refusal(multilingual, self.label(spec), args)
+        if refusal is not None:
+            raise refusal
+        transcript = self._decoded(model, audio, args, should_stop, done, on_piece)
+        return assumed_english(multilingual, args, transcript)
+
+    def _decoded(
+        self,
+        model: WhisperModel,
+        audio: Path,
+        args: TranscribeArgs,
+        should_stop: StopCheck,
+        done: Sequence[PieceResult],
+        on_piece: PieceSink | None,
+    ) -> Transcript:
         clip = self._prefetched.take(audio)
         if isinstance(clip, EngineError):
             raise clip
@@ -202,6 +219,24 @@ class WhisperEngine:
         Raise Interrupted when ``should_stop`` turns True before the end.
         """
         model = self.model(spec)
+        multilingual = model.model.is_multilingual
+        refusal = language_refusal(multilingual, self.label(spec), args)
+        if refusal is not None:
+            return [EngineError(str(refusal)) for _ in audios]
+        results = self._many(spec, model, audios, args, should_stop)
+        return [
+            r if isinstance(r, EngineError) else assumed_english(multilingual, args, r)
+            for r in results
+        ]
+
+    def _many(
+        self,
+        spec: str,
+        model: WhisperModel,
+        audios: Sequence[Path],
+        args: TranscribeArgs,
+        should_stop: StopCheck,
+    ) -> list[Transcript | EngineError]:
         detects = not args.get("language") and model.model.is_multilingual
         if args.get(SPLIT_CHANNELS) or detects:
             # Recordings decoded together share one language: a multilingual model detects

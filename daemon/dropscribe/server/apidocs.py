@@ -11,6 +11,15 @@ from typing import Any
 #: Title shown on the documentation pages.
 TITLE = "dropscribe embedded transcription API"
 
+#: How long uploads and finished jobs are kept, as the store's and the bucket's sweeps and the
+#: job book's expiry do it (``retention``, ``scaleout.expiry``, ``scaleout.book``); the README
+#: says the same in the same words (a test holds them together).
+RETENTION = (
+    "each upload is deleted `--retention-hours` (72) after it arrived, or, if its job is still "
+    "unfinished then, once that job has ended; each finished job, with its result, is kept "
+    "`--retention-hours` after it finished (a client can poll it until then), then forgotten."
+)
+
 #: The API as a whole: the protocol's four steps, then what this server adds to it.
 DESCRIPTION = """\
 A Tiyaro-compatible async transcription API served by `dropscribe serve`.
@@ -32,9 +41,11 @@ serve the model given to `--model` (default: the bundled tiny.en weights) unless
   waits above 30 seconds are served as 30.
 - `GET /healthz` and `GET /metrics` (Prometheus text), without a token.
 
-**Retention:** an upload and its job are deleted `retention_hours` (72) after they arrived;
-the daemon's in-process server deletes an upload as soon as its transcript is published.
 """
+DESCRIPTION += (
+    f"\n**Retention:** {RETENTION} The daemon's in-process server deletes an upload as soon as "
+    "its job has finished.\n"
+)
 
 _BINARY_BODY = {
     "required": True,

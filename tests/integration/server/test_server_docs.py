@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from dropscribe.server.apidocs import RETENTION
 from dropscribe.server.embedded import EmbeddedServer
 
 TIMEOUT = 10.0
+README = Path(__file__).resolve().parents[3] / "README.md"
 
 #: Every endpoint of the protocol and its extensions, as (method, path) in the description.
 ENDPOINTS = {
@@ -70,3 +73,11 @@ def test_docs_leave_protocol_endpoints_behind_the_token(fake_server: EmbeddedSer
         f"{fake_server.base_url}/v1/input/upload-url?extension=mp3", timeout=TIMEOUT
     )
     assert answer.status_code == 401
+
+
+def test_openapi_and_readme_state_the_same_retention(openapi: dict[str, Any]) -> None:
+    readme = " ".join(README.read_text(encoding="utf-8").split())
+    described = " ".join(openapi["info"]["description"].split())
+
+    assert f"**Retention:** {RETENTION}" in described
+    assert f"Retention of `serve`: {RETENTION}" in readme

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from dropscribe.engine.errors import EngineError
 from dropscribe.engine.whisper import WhisperEngine
+from dropscribe.server.embedded import EmbeddedServer
+from support import tiyaro_flow as flow
 from support.multilingual_model import assembled
 from support.wer import word_error_rate
 
@@ -73,6 +76,56 @@ def test_engine_given_language_probability_is_certain(engine: WhisperEngine) -> 
     args: dict[str, object] = {"language": "en"}
     result = engine.transcribe("bundled", SPEECH / "jfk.flac", args, never)
     assert (result["language"], result["language_probability"]) == ("en", 1.0)
+
+
+#: What the engine answers a language the English-only bundled model cannot know.
+ENGLISH_ONLY = "language 'de' needs a multilingual model; tiny.en knows English only"
+
+
+def test_engine_english_only_model_without_language_records_english_not_detected(
+    engine: WhisperEngine,
+) -> None:
+    result = engine.transcribe("bundled", SPEECH / "jfk.flac", {}, never)
+    assert (result["language"], result["language_probability"]) == ("en", None)
+
+
+def test_engine_english_only_model_batch_without_language_records_english_not_detected(
+    engine: WhisperEngine,
+) -> None:
+    results = engine.transcribe_many("bundled", [SPEECH / "jfk.flac"], {}, never)
+    assert [(r["language"], r["language_probability"]) for r in results if isinstance(r, dict)] == [
+        ("en", None)
+    ]
+
+
+def test_engine_english_only_model_given_another_language_refuses_it(
+    engine: WhisperEngine,
+) -> None:
+    with pytest.raises(EngineError, match=ENGLISH_ONLY):
+        engine.transcribe("bundled", SPEECH / "jfk.flac", {"language": "de"}, never)
+
+
+def test_engine_english_only_model_batch_given_another_language_refuses_each(
+    engine: WhisperEngine,
+) -> None:
+    audios = [SPEECH / "jfk.flac", SPEECH / "OSR_us_000_0034_8k.wav"]
+    results = engine.transcribe_many("bundled", audios, {"language": "de"}, never)
+    refused = [r for r in results if isinstance(r, EngineError) and ENGLISH_ONLY in str(r)]
+    assert len(refused) == len(audios)
+
+
+def test_server_english_only_model_given_another_language_fails_the_job_saying_why(
+    embedded_server: EmbeddedServer,
+) -> None:
+    body = flow.transcribe(
+        embedded_server.base_url,
+        embedded_server.options.token,
+        SPEECH / "jfk.flac",
+        {"language": "de"},
+    )
+    assert body["status"] == "failed"
+    assert ENGLISH_ONLY in body["error"]
+    assert body.get("result") is None
 
 
 def test_engine_multilingual_batch_each_recording_gets_its_own_language(

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from dropscribe.config.languages import WHISPER_LANGUAGES
 from dropscribe.config.loading import load_config
-from dropscribe.config.schema.settings import Settings
+from dropscribe.config.schema.settings import Settings, language_model_warnings
 from dropscribe.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -64,6 +64,28 @@ def test_example_config_loads_through_the_real_loader() -> None:
     assert settings.is_embedded
     assert settings.paths.inbox == REPO / "data" / "inbox"
     assert settings.whisper_input["beam_size"] == 5
+
+
+def comment_above(text: str, key_line: str) -> str:
+    """Return the comment lines right above ``key_line`` in a YAML text, joined by spaces."""
+    lines = text.splitlines()
+    above = lines[: lines.index(key_line)]
+    comment: list[str] = []
+    while above and above[-1].lstrip().startswith("#"):
+        comment.insert(0, above.pop().lstrip(" #"))
+    return " ".join(comment)
+
+
+@pytest.mark.parametrize("missing", ["txt", "json"])
+def test_example_config_says_what_a_formats_list_without_txt_or_json_does(
+    tmp_path: Path, missing: str
+) -> None:
+    said = comment_above(EXAMPLE.read_text(encoding="utf-8"), "  formats: [txt, json, srt, vtt]")
+    formats = [f for f in ("txt", "json", "srt") if f != missing]
+    (problem,) = problems_of(write(tmp_path, f"{LOCAL}output: {{formats: {formats}}}\n"))
+
+    assert "must include txt and json" in problem
+    assert "must include txt and json" in said and "configuration error" in said
 
 
 def test_example_config_states_each_default_of_the_schema() -> None:
@@ -336,6 +358,33 @@ def test_language_english_or_detected_with_the_bundled_model_accepted(
     tmp_path: Path, language: str
 ) -> None:
     load_config(write(tmp_path, LOCAL + f"whisper: {{language: {language}}}\n"), {})
+
+
+def test_language_detected_with_an_english_only_model_warns_that_it_cannot_detect() -> None:
+    settings = Settings.model_validate({"whisper": {"language": None}})
+    (warning,) = language_model_warnings(settings)
+    assert warning.startswith("whisper.language null asks to detect the language")
+    assert "'bundled' knows English only" in warning
+    assert "language_probability null" in warning
+
+
+def test_language_detected_in_a_profile_with_an_english_only_model_warns_naming_it() -> None:
+    profile = {"name": "calls", "folder": "calls", "whisper": {"language": None}}
+    settings = Settings.model_validate({"profiles": [profile]})
+    (warning,) = language_model_warnings(settings)
+    assert warning.startswith("profiles: calls: whisper.language null asks to detect")
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},  # English, the default
+        {"whisper": {"language": None}, "embedded": {"model": "small"}},
+        {"whisper": {"language": None}, "api": {"base_url": "https://api.tiyaro.ai"}},
+    ],
+)
+def test_language_that_can_work_gives_no_warning(config: dict[str, Any]) -> None:
+    assert language_model_warnings(Settings.model_validate(config)) == []
 
 
 def test_language_other_than_english_with_a_multilingual_model_accepted(tmp_path: Path) -> None:

@@ -141,6 +141,19 @@ def test_purge_before_keeps_upload_of_unfinished_job(store: JobStore) -> None:
     assert store.find_upload("u1") is not None
 
 
+def test_purge_before_keeps_a_job_finished_after_the_cutoff_though_its_upload_goes(
+    store: JobStore,
+) -> None:
+    # The upload counts from its arrival, the finished job from its end (apidocs.RETENTION).
+    store.record_upload(UploadRecord("u1", "wav", 3, 10.0))
+    store.admit(new_job("a", upload_id="u1", accepted_at=10.0), "key-a", "fp")
+    store.claim("a", "tiny.en", 11.0)
+    store.finish("a", {"text": "x", "segments": [], "language": "en"}, None, 60.0)
+    assert [upload.upload_id for upload in store.purge_before(50.0)] == ["u1"]
+    job = store.get("a")
+    assert job is not None and job.result is not None
+
+
 def test_purge_before_forgets_old_finished_job_and_its_key(store: JobStore) -> None:
     store.record_upload(UploadRecord("u1", "wav", 3, 10.0))
     store.admit(new_job("a", accepted_at=10.0), "key-a", "fp")

@@ -128,6 +128,24 @@ def language_model_problem(settings: Settings) -> str | None:
     return None
 
 
+def language_model_warnings(settings: Settings) -> list[str]:
+    """Return the language settings that are valid but cannot do what they ask, for the top
+    level and each profile: detection (``whisper.language: null``) with an English-only
+    embedded model, which transcribes every recording as English."""
+    scopes = [
+        ("", settings),
+        *((f"profiles: {p.name}: ", effective(settings, p)) for p in settings.profiles),
+    ]
+    return [
+        f"{where}whisper.language null asks to detect the language, but embedded.model "
+        f"{s.embedded.model!r} knows English only: every recording is transcribed as English "
+        f"and its .json records language en with language_probability null (detecting needs "
+        f"a multilingual model, e.g. base or small)"
+        for where, s in scopes
+        if s.is_embedded and s.whisper.language is None and english_only(s.embedded.model)
+    ]
+
+
 def effective(settings: Settings, profile: Profile | None) -> Settings:
     """Return the settings in force for the recordings of ``profile`` (the top level's for
     None): each key the profile sets replaces the top level's, the others stay. A profile's
