@@ -11,7 +11,7 @@ from dropscribe.server.embedded import EmbeddedServer
 
 TIMEOUT = 10.0
 
-#: Every endpoint of the protocol and its extensions, as (method, path) in the description.
+#: Every endpoint of the protocol, its extensions and OpenAI's transcription endpoint, as (method, path) in the description.
 ENDPOINTS = {
     ("post", "/v1/input/upload-url"),
     ("put", "/v1/input/uploads/{name}"),
@@ -20,6 +20,7 @@ ENDPOINTS = {
     ("delete", "/v1/async/requests/{job_id}"),
     ("get", "/healthz"),
     ("get", "/metrics"),
+    ("post", "/v1/audio/transcriptions"),
 }
 
 
