@@ -19,7 +19,7 @@ def pipeline_options(settings: Settings, speech: SpeechFinder | None = None) -> 
     return Options(
         whisper_input=settings.whisper_input,
         fingerprint=fingerprint(
-            api.base_url + engine, api.async_path, api.service_tier, settings.whisper_input
+            api.base_url + engine, _model_of(settings), api.service_tier, settings.whisper_input
         ),
         service_tier=api.service_tier,
         retry=RetryPolicy(
@@ -42,6 +42,16 @@ def pipeline_options(settings: Settings, speech: SpeechFinder | None = None) -> 
         speech=speech,
         speakers=labeller_of(settings),
     )
+
+
+def _model_of(settings: Settings) -> str:
+    """Return what names the model in the fingerprint: the four steps' model path, or the
+    OpenAI endpoint, model and extra fields (the four steps' fingerprints stay as they were)."""
+    api = settings.api
+    if api.protocol == "tiyaro":
+        return api.async_path
+    spec = api.openai
+    return f"openai:{spec.path}:{spec.model_field}={spec.model}:{sorted(spec.fields.items())}"
 
 
 def labeller_of(settings: Settings) -> ChannelLabeller | VoiceLabeller | None:

@@ -53,8 +53,9 @@ ALLOWED: dict[JobState, frozenset[JobState]] = {
     _S.UPLOADING: frozenset({_S.UPLOADING, _S.UPLOADED, _S.CLAIMED, _S.FAILED}),  # claimed: changed
     # claimed, from any step before published: the file changed after the claim.
     _S.UPLOADED: frozenset({_S.SUBMITTING, _S.UPLOADING, _S.CLAIMED, _S.FAILED}),
+    # succeeded: a service that answers in one request (OpenAI's) answered with the result.
     _S.SUBMITTING: frozenset(
-        {_S.SUBMITTING, _S.SUBMITTED, _S.UPLOADING, _S.CLAIMED, _S.FAILED}  # resent
+        {_S.SUBMITTING, _S.SUBMITTED, _S.SUCCEEDED, _S.UPLOADING, _S.CLAIMED, _S.FAILED}
     ),
     _S.SUBMITTED: frozenset({_S.SUCCEEDED, _S.CLAIMED, _S.FAILED}),
     _S.SUCCEEDED: frozenset({_S.PUBLISHED, _S.CLAIMED, _S.FAILED}),
