@@ -11,7 +11,8 @@ from dropscribe.server.embedded import EmbeddedServer
 
 TIMEOUT = 10.0
 
-#: Every endpoint of the protocol, its extensions and OpenAI's transcription endpoint, as (method, path) in the description.
+#: Every endpoint of the protocol, its extensions and OpenAI's transcription endpoint,
+#: as (method, path) in the description.
 ENDPOINTS = {
     ("post", "/v1/input/upload-url"),
     ("put", "/v1/input/uploads/{name}"),

@@ -41,7 +41,7 @@ class OpenAI(Section):
     #: How long one request may take: the server answers only once it has transcribed.
     request_timeout_seconds: PositiveSeconds = 900.0
     #: Extra form fields sent as they are (e.g. a server's own options).
-    fields: dict[FormName, Annotated[str, Field(max_length=2000)]] = {}
+    fields: dict[FormName, Annotated[str, Field(max_length=2000)]] = Field(default_factory=dict)
 
     @field_validator("path")
     @classmethod

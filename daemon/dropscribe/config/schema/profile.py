@@ -11,9 +11,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
+from dropscribe.config.schema.openai import OpenAI
 from dropscribe.config.schema.receivers import Webhook
 from dropscribe.config.schema.section import Section
-from dropscribe.config.schema.openai import OpenAI
 from dropscribe.config.schema.service import Api, Protocol
 from dropscribe.config.schema.transcription import Output, Whisper
 
