@@ -15,8 +15,9 @@ from dropscribe.config.schema.section import PositiveSeconds, Section
 #: OpenAI's own upload limit, in bytes ("25 MB"): a recording over it is sent in pieces.
 OPENAI_MAX_UPLOAD_BYTES = 25_000_000
 
-#: Smallest upload limit: a piece is at least 20 s of 16 kHz 16-bit mono WAV (640 kB).
-MIN_UPLOAD_BYTES = 1_000_000
+#: Smallest upload limit: a piece is at least 20 s of 16 kHz 16-bit mono WAV, and up to a
+#: lookahead longer (676 kB).
+MIN_UPLOAD_BYTES = 700_000
 
 #: Form fields the backend writes itself; ``fields`` may not set them.
 RESERVED_FIELDS = ("file", "response_format", "language", "prompt", "temperature",
