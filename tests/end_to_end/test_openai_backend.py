@@ -122,7 +122,7 @@ class _Refusing(BaseHTTPRequestHandler):
     body = b"<!DOCTYPE html><html><body>Sign in to continue</body></html>"
     content_type = "text/html"
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", "0")))
         self.send_response(self.status)
         self.send_header("Content-Type", self.content_type)
