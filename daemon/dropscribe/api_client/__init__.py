@@ -6,6 +6,7 @@
 """
 
 from dropscribe.api_client.client import ApiClient, Timeouts
+from dropscribe.api_client.openai_client import OpenAIClient, OpenAIOptions
 from dropscribe.api_client.protocol import (
     PollProgress,
     PollResult,
@@ -25,6 +26,8 @@ from dropscribe.api_client.rebased import RebasedClient, rebase
 
 __all__ = [
     "ApiClient",
+    "OpenAIClient",
+    "OpenAIOptions",
     "PollProgress",
     "PollResult",
     "RebasedClient",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -228,10 +228,36 @@ class ApiClient:
         body = self._call(step, method, url, deadline, json=payload, headers=headers, auth=auth)
         return parse_json_object(body, step)
 
+    def post_form(
+        self,
+        url: str,
+        fields: Sequence[tuple[str, str]],
+        recording: Path,
+        deadline_seconds: float,
+    ) -> tuple[bytes, str]:
+        """POST ``recording`` with ``fields`` as a multipart form (OpenAI's transcription
+        request) and return the body and its Content-Type. The call may take
+        ``deadline_seconds``, and each read as long: the server answers only when done."""
+        deadline = time.monotonic() + deadline_seconds
+        timeouts = replace(self._timeouts, read_seconds=deadline_seconds)
+        with recording.open("rb") as handle:
+            files = {"file": (recording.name, handle, "application/octet-stream")}
+            return self._exchange(
+                "transcribe", "POST", url, deadline, timeouts,
+                data=list(fields), files=files, auth=self._auth_for(url),
+            )  # fmt: skip
+
     def _call(self, step: str, method: str, url: str, deadline: float, **kwargs: Any) -> bytes:
         """Make one request and return its body; every failure is raised as an ApiError."""
+        return self._exchange(step, method, url, deadline, self._timeouts, **kwargs)[0]
+
+    def _exchange(
+        self, step: str, method: str, url: str, deadline: float, timeouts: Timeouts, **kwargs: Any
+    ) -> tuple[bytes, str]:
+        """Make one request and return its body and Content-Type; every failure is raised as
+        an ApiError."""
         session = self._storage if step == "put" else self._api
-        timeout = (self._timeouts.connect_seconds, self._read_timeout(deadline))
+        timeout = (timeouts.connect_seconds, _read_timeout(timeouts, deadline))
         try:
             response = session.request(
                 method, url, timeout=timeout, stream=True, allow_redirects=False, **kwargs
@@ -244,7 +270,7 @@ class ApiClient:
             raise self._transient(step, method, url, exc) from exc
         self._on_response(step, response.status_code)
         with response:
-            body = self._read_body(step, method, url, response, deadline)
+            body = self._read_body(step, method, url, response, deadline, timeouts)
         error = error_for_status(
             step,
             response.status_code,
@@ -253,10 +279,16 @@ class ApiClient:
         )
         if error is not None:
             raise error
-        return body
+        return body, response.headers.get("Content-Type", "")
 
     def _read_body(
-        self, step: str, method: str, url: str, response: requests.Response, deadline: float
+        self,
+        step: str,
+        method: str,
+        url: str,
+        response: requests.Response,
+        deadline: float,
+        timeouts: Timeouts,
     ) -> bytes:
         """Read the body in pieces, each read waiting no longer than the time left."""
         raw = response.raw
@@ -268,7 +300,7 @@ class ApiClient:
                 if left <= 0:
                     raise TransientApiError(f"{step}: deadline passed reading the body", step=step)
                 if sock is not None:
-                    sock.settimeout(min(self._timeouts.read_seconds, left))
+                    sock.settimeout(min(timeouts.read_seconds, left))
                 chunk = raw.read1(READ_CHUNK_BYTES)
                 if not chunk:
                     return bytes(body)
@@ -285,9 +317,6 @@ class ApiClient:
 
     def _deadline(self, extra_seconds: float) -> float:
         return time.monotonic() + self._timeouts.call_deadline_seconds + extra_seconds
-
-    def _read_timeout(self, deadline: float) -> float:
-        return max(0.001, min(self._timeouts.read_seconds, deadline - time.monotonic()))
 
     def _auth_for(self, url: str) -> AuthBase:
         # The key goes only to the API itself, never to a host a response merely names.
@@ -306,6 +335,10 @@ class ApiClient:
         if not usable:
             raise TransientApiError(f"{step}: the service answered an unusable URL", step=step)
         return joined
+
+
+def _read_timeout(timeouts: Timeouts, deadline: float) -> float:
+    return max(0.001, min(timeouts.read_seconds, deadline - time.monotonic()))
 
 
 def _session(user_agent: str) -> requests.Session:

@@ -22,7 +22,7 @@ def pipeline_options(settings: Settings, speech: SpeechFinder | None = None) -> 
     return Options(
         whisper_input=settings.whisper_input,
         fingerprint=fingerprint(
-            api.base_url + engine, api.async_path, api.service_tier, settings.whisper_input
+            api.base_url + engine, _model_of(settings), api.service_tier, settings.whisper_input
         ),
         service_tier=api.service_tier,
         retry=RetryPolicy(
@@ -47,6 +47,16 @@ def pipeline_options(settings: Settings, speech: SpeechFinder | None = None) -> 
         # A remote service's limits are its operator's: the advice names them, not a setting.
         limit_settings=EMBEDDED_LIMITS if settings.is_embedded else {},
     )
+
+
+def _model_of(settings: Settings) -> str:
+    """Return what names the model in the fingerprint: the four steps' model path, or the
+    OpenAI endpoint, model and extra fields (the four steps' fingerprints stay as they were)."""
+    api = settings.api
+    if api.protocol == "tiyaro":
+        return api.async_path
+    spec = api.openai
+    return f"openai:{spec.path}:{spec.model_field}={spec.model}:{sorted(spec.fields.items())}"
 
 
 def labeller_of(settings: Settings) -> ChannelLabeller | VoiceLabeller | None:

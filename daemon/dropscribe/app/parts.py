@@ -138,6 +138,7 @@ def _build_locked(
         store=store, custody=custody, log=log, clock=clock, on_accepted=gate.accepted,
         redactor=redactor, client=remote.client, calls=remote.calls,
         server_url=None if remote.server is None else remote.server.base_url,
+        piece_cutter=remote.piece_cutter,
         options_of=lambda eff: pipeline_options(eff, speech),
     )  # fmt: skip
     steps = _steps(settings, step_parts, clients)

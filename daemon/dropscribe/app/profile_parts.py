@@ -13,10 +13,12 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from dropscribe.api_client import ApiClient, RebasedClient
+from dropscribe.api_client import ApiClient, OpenAIClient, OpenAIOptions, RebasedClient
+from dropscribe.app.openai_backend import OpenAIBackend
 from dropscribe.config import Settings, effective
 from dropscribe.core.redaction import Redactor
 from dropscribe.intake.custody import Custody
+from dropscribe.intake.piece_cutter import PieceCutter
 from dropscribe.outbox import CueLimits, Outbox
 from dropscribe.pipeline import Clock, Options, Steps
 from dropscribe.pipeline.ports import Audit, Store
@@ -54,6 +56,8 @@ class StepParts:
     client: ApiClient
     calls: Caller
     server_url: str | None
+    #: Cuts recordings over an OpenAI-compatible server's upload limit.
+    piece_cutter: PieceCutter
     #: The pipeline options of a profile's effective settings (service.parts.pipeline_options).
     options_of: Callable[[Settings], Options]
 
@@ -93,8 +97,24 @@ def profile_steps(
             parts.options_of(eff),
             parts.clock,
             parts.on_accepted,
+            transcriber=openai_backend(eff, parts),
         )
     return steps, list(clients.values())
+
+
+def openai_backend(eff: Settings, parts: StepParts) -> OpenAIBackend | None:
+    """Return the OpenAI-compatible backend of one profile's effective settings, or None
+    for the four-step protocol. It posts through the top level's client, so the key, its
+    reload and its redaction are the same; on the embedded server's address when embedded."""
+    if eff.api.protocol != "openai":
+        return None
+    spec = eff.api.openai
+    options = OpenAIOptions(
+        spec.path, spec.model, spec.model_field, spec.response_format,
+        spec.request_timeout_seconds, dict(spec.fields),
+    )  # fmt: skip
+    client = OpenAIClient(parts.client, parts.server_url or eff.api.base_url, options)
+    return OpenAIBackend(client, parts.piece_cutter, spec.max_upload_bytes)
 
 
 def _calls_for(eff: Settings, top: Settings, parts: StepParts) -> tuple[Caller, ApiClient]:

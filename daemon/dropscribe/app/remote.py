@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dropscribe import audit
@@ -16,6 +16,7 @@ from dropscribe.config import Settings, profile_models
 from dropscribe.core.errors import ConfigError
 from dropscribe.core.jobs import JobState
 from dropscribe.core.redaction import Redactor
+from dropscribe.intake.piece_cutter import PieceCutter
 from dropscribe.intake.speech_probe import SpeechProbe
 from dropscribe.pipeline import POLL
 from dropscribe.pipeline.ports import Remote as Caller
@@ -40,6 +41,9 @@ class Remote:
     #: Measures a remote result's coverage in a helper process started on first use; None with
     #: the embedded engine, which measures coverage itself.
     speech_probe: SpeechProbe | None = None
+    #: Cuts a recording over an OpenAI-compatible server's upload limit into pieces, in a
+    #: helper process started on first use.
+    piece_cutter: PieceCutter = field(default_factory=PieceCutter)
 
 
 def connect(
@@ -111,6 +115,7 @@ def connect(
 def close_remote(remote: Remote, server_timeout: float) -> None:
     """Close the client, then stop the embedded server if there is one."""
     remote.client.close()
+    remote.piece_cutter.close()
     if remote.speech_probe is not None:
         remote.speech_probe.close()
     if remote.server is not None:

@@ -52,12 +52,14 @@ FINAL_STATES = frozenset({JobState.PUBLISHED, JobState.FAILED})
 
 _S = JobState
 ALLOWED: dict[JobState, frozenset[JobState]] = {
-    _S.CLAIMED: frozenset({_S.UPLOADING, _S.SUCCEEDED, _S.FAILED}),  # succeeded: a dedupe hit
+    # succeeded: a dedupe hit; submitting: a service answering in one request (OpenAI's).
+    _S.CLAIMED: frozenset({_S.UPLOADING, _S.SUBMITTING, _S.SUCCEEDED, _S.FAILED}),
     _S.UPLOADING: frozenset({_S.UPLOADING, _S.UPLOADED, _S.CLAIMED, _S.FAILED}),  # claimed: changed
     # claimed, from any step before published: the file changed after the claim.
     _S.UPLOADED: frozenset({_S.SUBMITTING, _S.UPLOADING, _S.CLAIMED, _S.FAILED}),
+    # succeeded: a service that answers in one request (OpenAI's) answered with the result.
     _S.SUBMITTING: frozenset(
-        {_S.SUBMITTING, _S.SUBMITTED, _S.UPLOADING, _S.CLAIMED, _S.FAILED}  # resent
+        {_S.SUBMITTING, _S.SUBMITTED, _S.SUCCEEDED, _S.UPLOADING, _S.CLAIMED, _S.FAILED}
     ),
     _S.SUBMITTED: frozenset({_S.SUCCEEDED, _S.CLAIMED, _S.FAILED}),
     _S.SUCCEEDED: frozenset({_S.PUBLISHED, _S.CLAIMED, _S.FAILED}),

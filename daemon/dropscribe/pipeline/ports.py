@@ -27,6 +27,15 @@ class Remote(Protocol):
     def poll(self, poll_url: str) -> PollResult: ...
 
 
+class Transcriber(Protocol):
+    """A service answering in one request (OpenAI's API): the recording in, the transcript
+    out; no job to poll and no idempotency key (dropscribe.app.openai_backend)."""
+
+    model: str
+
+    def transcribe(self, recording: Path, params: Mapping[str, Any]) -> RemoteTranscript: ...
+
+
 class Store(Protocol):
     """The durable job store (dropscribe.state.StateStore)."""
 

@@ -37,6 +37,10 @@ class StepsByProfile:
         """See Steps.transfer."""
         return self.of(job).transfer(job)
 
+    def resend_reason(self, job: Job) -> str:
+        """See Steps.resend_reason."""
+        return self.of(job).resend_reason(job)
+
     def poll(self, job: Job) -> Next | None:
         """See Steps.poll."""
         return self.of(job).poll(job)

@@ -116,8 +116,7 @@ class Pipeline:
                 self._log.warning(
                     Event.SUBMIT_RESENT,
                     **audit_fields(job),
-                    reason="a submission may have been sent before the stop; "
-                    "re-sent with the same Idempotency-Key",
+                    reason=self._steps.resend_reason(job),
                 )
             self._log.info(event, state=job.state.value, **audit_fields(job))
             self._schedule(job, max(0.0, job.next_due - self._clock.time()))

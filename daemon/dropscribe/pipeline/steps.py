@@ -45,10 +45,27 @@ from dropscribe.core.transcript import RemoteTranscript
 from dropscribe.pipeline import quality as completeness
 from dropscribe.pipeline.changes import file_digest, recheck, stat_matches
 from dropscribe.pipeline.outcomes import deadline_reason, past_deadline
-from dropscribe.pipeline.ports import Audit, Custodian, Labeller, Publisher, Remote, Store
+from dropscribe.pipeline.ports import (
+    Audit,
+    Custodian,
+    Labeller,
+    Publisher,
+    Remote,
+    Store,
+    Transcriber,
+)
 
 # How soon a job whose file changed during its upload is hashed again (seconds).
 CHANGED_RETRY_SECONDS = 1.0
+
+#: Why a submission that may have been sent is sent again, per kind of service.
+RESENT_WITH_KEY = (
+    "a submission may have been sent before the stop; re-sent with the same Idempotency-Key"
+)
+RESENT_AT_LEAST_ONCE = (
+    "the recording may have been sent before the stop or the failed answer; OpenAI's protocol "
+    "has no idempotency key, so it is sent again and the service may transcribe it twice"
+)
 
 
 @dataclass(frozen=True)
@@ -112,8 +129,12 @@ class Steps:
         options: Options,
         clock: Clock,
         on_accepted: Callable[[], None],
+        transcriber: Transcriber | None = None,
     ) -> None:
-        """``on_accepted`` is called after each call the service accepted (the auth gate)."""
+        """``on_accepted`` is called after each call the service accepted (the auth gate).
+        With a ``transcriber`` (OpenAI's protocol) a recording is sent in one request instead
+        of the four steps of ``remote``."""
+        self._transcriber = transcriber
         self._store = store
         self._remote = remote
         self._outbox = outbox
@@ -134,6 +155,8 @@ class Steps:
             if reused is not None:
                 self._reuse(job, reused)
                 return None
+        if self._transcriber is not None:
+            return self._transcribe(job, self._transcriber)
         if job.state in (JobState.CLAIMED, JobState.UPLOADING):
             job = self._upload(job)
             if job.state is not JobState.UPLOADED:
@@ -278,6 +301,33 @@ class Steps:
         self._accepted()
         self._log.info(Event.SUBMIT_ACCEPTED, **audit_fields(job), model=job.model)
         return Next(job, self._opt.poll.initial_seconds)
+
+    def resend_reason(self, job: Job) -> str:
+        """Return why a job stopped in ``submitting`` is sent again, as this service allows."""
+        return RESENT_AT_LEAST_ONCE if self._transcriber is not None else RESENT_WITH_KEY
+
+    def _transcribe(self, job: Job, transcriber: Transcriber) -> Next | None:
+        """Send the recording in one request and go on with its transcript (OpenAI's
+        protocol). ``submitting`` is saved before the request: the state file says the
+        recording may have been sent, which a later run cannot take back."""
+        current = self._current(job)
+        if current is None:
+            return Next(self._restart_changed(job), CHANGED_RETRY_SECONDS)
+        job = self._store.save(
+            advance(current, JobState.SUBMITTING, self._clock.time(), model=transcriber.model)
+        )
+        self._log.info(Event.SUBMIT_SENT, **audit_fields(job))
+        recording = self._custody.processing_path(job.source)
+        # A stop or a lost answer from here on sends it again (RESENT_AT_LEAST_ONCE).
+        result = transcriber.transcribe(recording, self._opt.whisper_input)
+        self._accepted()
+        now = self._clock.time()
+        # Straight on to succeeded, saved with the result: a job in submitted would be polled.
+        self._log.info(Event.SUBMIT_ACCEPTED, **audit_fields(job), model=job.model)
+        answer = PollResult(
+            RemoteStatus.SUCCESS, "success", result, None, job.model, None, None, None
+        )
+        return self._succeed(job, answer, now)
 
     def poll(self, job: Job) -> Next | None:
         """Poll a submitted job; publish it when the service has its result."""

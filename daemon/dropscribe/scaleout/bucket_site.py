@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from dropscribe.scaleout.book import RedisJobBook
@@ -49,10 +50,20 @@ class BucketUploads:
     def issue(self, extension: str, base_url: str) -> str:
         """Return a presigned PUT URL of a new object in the bucket (``base_url`` is unused:
         the URL points at the bucket, not at this front end)."""
+        return self._objects.presigned_put(self._new_key(extension), self._ttl)
+
+    def store(self, extension: str, source: BinaryIO, base_url: str) -> str:
+        """Put a recording this front end received itself (OpenAI's transcription endpoint)
+        into the bucket as a new upload; return its upload URL, as ``issue`` would have."""
+        key = self._new_key(extension)
+        self._objects.put(key, source)
+        return self._objects.presigned_put(key, self._ttl)
+
+    def _new_key(self, extension: str) -> str:
+        """Return the object key of a new upload, remembered in the book as issued."""
         upload_id = new_upload_id()
         self._book.issue_upload(upload_id, extension, self._clock(), self._ttl)
-        key = upload_object_key(self._objects, upload_id, extension)
-        return self._objects.presigned_put(key, self._ttl)
+        return upload_object_key(self._objects, upload_id, extension)
 
     def target(self, name: str, expires: str | None, signature: str | None) -> Path:
         """Refuse: uploads go to the bucket, never to a front end."""

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import boto3
 import botocore.config
@@ -140,6 +140,11 @@ class ObjectStore:
             Params={"Bucket": self._location.bucket, "Key": key},
             ExpiresIn=int(ttl_seconds),
         )
+
+    def put(self, key: str, source: BinaryIO) -> None:
+        """Write the bytes of ``source`` to ``key``. Raise StorageUnavailable if unreachable."""
+        with _reachable():
+            self._s3.upload_fileobj(source, self._location.bucket, key)
 
     def head(self, key: str) -> ObjectVersion | None:
         """Return the size and ETag of ``key``, or None if there is no such object."""

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import anyio.to_thread
 from pydantic import BaseModel, ConfigDict, Field
@@ -111,6 +111,22 @@ class ApiService:
     def record_upload(self, target: Path, size: int) -> None:
         """Remember that the upload stored at ``target`` is complete."""
         self._uploads.record(target, size)
+
+    def store_recording(self, extension: str, source: BinaryIO, base_url: str) -> str:
+        """Keep a recording received in a request as a completed upload; return the upload
+        URL that names it to ``submit`` (OpenAI's transcription endpoint)."""
+        return self._uploads.store(extension, source, base_url)
+
+    def route_for(self, model: str) -> str:
+        """Return the model path an OpenAI ``model`` field names: a path itself, or the first
+        path serving a model of that name; any other name (``whisper-1``) gets the default."""
+        if model in self._labels:
+            return model
+        for name in (model, self._default_label):
+            for route, label in self._labels.items():
+                if label == name:
+                    return route
+        return next(iter(self._labels))
 
     def submit(self, route: str, request: SubmitRequest, key: str | None) -> Submitted:
         """Accept an async request for ``route`` and queue it; replay it for a known key.

@@ -41,6 +41,11 @@ serve the model given to `--model` (default: the bundled tiny.en weights) unless
   waits above 30 seconds are served as 30.
 - `GET /healthz` and `GET /metrics` (Prometheus text), without a token.
 
+**OpenAI's transcription endpoint:** `POST /v1/audio/transcriptions` takes OpenAI's multipart
+upload (`file`, `model`, `language`, `prompt`, `temperature`, `response_format`,
+`timestamp_granularities[]`) with the same bearer token, runs it as one job on the same engine
+and answers when it has finished, as `json`, `text`, `verbose_json`, `srt` or `vtt`. `model`
+is a model path (`whisper-small`) or a model's name; any other (`whisper-1`) gets the default.
 """
 DESCRIPTION += (
     f"\n**Retention:** {RETENTION} The daemon's in-process server deletes an upload as soon as "
@@ -90,6 +95,15 @@ ENDPOINTS: dict[str, dict[str, Any]] = {
         "description": "Cancel an unfinished job and return it with status `cancelled`; 409 "
         "if it has already succeeded or failed.",
         "responses": {401: _ERROR, 404: _ERROR, 409: _ERROR},
+    },
+    "transcriptions": {
+        "summary": "Transcribe a recording in one request (OpenAI's API)",
+        "description": "OpenAI's `POST /v1/audio/transcriptions`: a multipart upload whose "
+        "answer is the transcript, once the job has finished. `response_format` is json "
+        '(`{"text"}`), text, verbose_json (language, duration, segments; `words` with '
+        "`timestamp_granularities[]=word`), srt or vtt. The upload size limit and the audio "
+        "limits are the protocol's; a client that goes away cancels its job.",
+        "responses": {400: _ERROR, 401: _ERROR, 413: _ERROR, 422: _ERROR},
     },
     "healthz": {
         "summary": "Liveness, model mapping and counters (extension, no token)",

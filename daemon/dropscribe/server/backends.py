@@ -10,7 +10,7 @@ ApiService, which calls these.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from dropscribe.server.pool import PoolHealth
 from dropscribe.server.records import Admission, Counters, JobRecord, UploadRecord
@@ -72,6 +72,11 @@ class UploadSite(Protocol):
 
     def record(self, target: Path, size: int) -> None:
         """Remember that the upload stored at ``target`` is complete."""
+        ...
+
+    def store(self, extension: str, source: BinaryIO, base_url: str) -> str:
+        """Keep a recording this server received itself (OpenAI's transcription endpoint) as
+        a completed upload, and return the upload URL that names it to ``submit``."""
         ...
 
     def resolve(self, url: str) -> UploadRecord:

@@ -4,7 +4,8 @@ FastAPI reads and parses a request's body before its dependencies run, so a bear
 dependency came after a 256 MB body had been read (and a malformed one got 400, not 401). This
 middleware decides from the headers alone: a request without the right token is answered 401
 before a byte of its body is read; a client that keeps failing gets 429 for a while; a JSON
-body may hold at most MAX_JSON_BODY_BYTES; and each client may hold at most
+body may hold at most MAX_JSON_BODY_BYTES (an OpenAI-style multipart upload, to
+TRANSCRIPTIONS_PATH, the upload limit plus MAX_FORM_FIELDS_BYTES); and each client may hold at most
 MAX_LONG_POLLS_PER_CLIENT long polls at once. Presigned uploads (the URL is the credential),
 /healthz, /metrics and the API documentation need no token.
 """
@@ -25,6 +26,12 @@ from dropscribe.server.problems import ApiProblem
 
 #: Largest body of a JSON request, in bytes: a submit with a 2,000-character prompt, escaped.
 MAX_JSON_BODY_BYTES = 32 * 1024
+
+#: Bytes a multipart upload may carry beside the recording: its other fields and boundaries.
+MAX_FORM_FIELDS_BYTES = 64 * 1024
+
+#: Path of OpenAI's transcription endpoint, whose body is a recording, not JSON.
+TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
 
 #: Failed authentications a client may make per FAILURE_WINDOW_SECONDS before it gets 429.
 MAX_AUTH_FAILURES = 10
@@ -102,8 +109,11 @@ def is_long_poll(method: str, query_string: bytes) -> bool:
 class RequestGuard:
     """ASGI middleware: authentication, body limits and long-poll limits (see module doc)."""
 
-    def __init__(self, app: ASGIApp, token: str, failures: FailureLimiter) -> None:
+    def __init__(
+        self, app: ASGIApp, token: str, failures: FailureLimiter, max_upload_bytes: int
+    ) -> None:
         self._app = app
+        self._max_form_bytes = max_upload_bytes + MAX_FORM_FIELDS_BYTES
         self._token = token
         self._failures = failures
         self._long_polls: Counter[str] = Counter()
@@ -114,15 +124,19 @@ class RequestGuard:
             return
         client = scope["client"][0] if scope.get("client") else ""
         refusal = self._refusal(client, _header(scope, b"authorization"))
+        limit = self._body_limit(scope["path"])
         if refusal is None:
-            refusal = _oversized(_header(scope, b"content-length"))
+            refusal = _oversized(_header(scope, b"content-length"), limit)
         if refusal is not None:
             await _answer(send, *refusal)
             return
         if is_long_poll(scope["method"], scope["query_string"]):
             await self._long_poll(client, scope, receive, send)
             return
-        await self._app(scope, _capped(receive), send)
+        await self._app(scope, _capped(receive, limit), send)
+
+    def _body_limit(self, path: str) -> int:
+        return self._max_form_bytes if path == TRANSCRIPTIONS_PATH else MAX_JSON_BODY_BYTES
 
     def _refusal(
         self, client: str, authorization: str | None
@@ -145,7 +159,7 @@ class RequestGuard:
             return
         self._long_polls[client] += 1
         try:
-            await self._app(scope, _capped(receive), send)
+            await self._app(scope, _capped(receive, MAX_JSON_BODY_BYTES), send)
         finally:
             self._long_polls[client] -= 1
             if self._long_polls[client] <= 0:
@@ -159,14 +173,14 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _oversized(length: str | None) -> tuple[int, str, dict[str, str]] | None:
-    if length is not None and length.isdigit() and int(length) > MAX_JSON_BODY_BYTES:
-        return 413, f"request body is larger than {MAX_JSON_BODY_BYTES} bytes", {}
+def _oversized(length: str | None, limit: int) -> tuple[int, str, dict[str, str]] | None:
+    if length is not None and length.isdigit() and int(length) > limit:
+        return 413, f"request body is larger than {limit} bytes", {}
     return None
 
 
-def _capped(receive: Receive) -> Receive:
-    """Return ``receive`` refusing (413) a body that grows past MAX_JSON_BODY_BYTES, for a
+def _capped(receive: Receive, limit: int) -> Receive:
+    """Return ``receive`` refusing (413) a body that grows past ``limit`` bytes, for a
     chunked body that announced no length."""
     seen = 0
 
@@ -174,8 +188,8 @@ def _capped(receive: Receive) -> Receive:
         nonlocal seen
         message = await receive()
         seen += len(message.get("body", b""))
-        if seen > MAX_JSON_BODY_BYTES:
-            raise HTTPException(413, f"request body is larger than {MAX_JSON_BODY_BYTES} bytes")
+        if seen > limit:
+            raise HTTPException(413, f"request body is larger than {limit} bytes")
         return message
 
     return capped

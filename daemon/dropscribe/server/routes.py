@@ -21,6 +21,7 @@ from starlette.requests import ClientDisconnect
 from dropscribe.server.api import ApiService, SubmitRequest, check_token
 from dropscribe.server.apidocs import DESCRIPTION, ENDPOINTS, TITLE
 from dropscribe.server.guards import DOCS_PATHS, FailureLimiter, RequestGuard
+from dropscribe.server.openai_routes import add_transcriptions
 from dropscribe.server.problems import ApiProblem
 from dropscribe.server.upload_site import UPLOAD_PATH
 from dropscribe.server.uploads import ALLOWED_EXTENSIONS, store_body
@@ -49,14 +50,17 @@ ServiceTier = Literal["cpuflex", "gpuflex"]
 def build_app(
     service: ApiService, token: str, max_upload_bytes: int, public_url: str | None
 ) -> FastAPI:
-    """Return the ASGI application serving the protocol and its extensions."""
+    """Return the ASGI application serving the protocol, its extensions and OpenAI's
+    transcription endpoint."""
     docs, openapi, redoc = DOCS_PATHS
     app = FastAPI(
         title=TITLE, description=DESCRIPTION, docs_url=docs, openapi_url=openapi, redoc_url=redoc
     )
     _install_error_handlers(app)
     # Authentication and body limits run before FastAPI reads any body (see guards.py).
-    app.add_middleware(RequestGuard, token=token, failures=FailureLimiter())
+    app.add_middleware(
+        RequestGuard, token=token, failures=FailureLimiter(), max_upload_bytes=max_upload_bytes
+    )
     routes = service.routes
 
     def base_url(request: Request) -> str:
@@ -123,6 +127,8 @@ def build_app(
     @app.delete(POLL_PATH, dependencies=auth, **ENDPOINTS["cancel"])
     def cancel(job_id: str) -> dict[str, Any]:
         return job_view(service.cancel(job_id))
+
+    add_transcriptions(app, service, auth, base_url, max_upload_bytes)
 
     @app.get("/healthz", **ENDPOINTS["healthz"])
     def healthz() -> JSONResponse:

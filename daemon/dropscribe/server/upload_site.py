@@ -6,16 +6,26 @@ SQLite store remembers which uploads completed and which were submitted.
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
+import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
-from dropscribe.server.presign import Presigner
+from dropscribe.server.presign import Presigner, SignedUpload
 from dropscribe.server.problems import ApiProblem
 from dropscribe.server.records import UploadRecord
 from dropscribe.server.store import JobStore
-from dropscribe.server.uploads import new_upload_id, parse_stored_name, upload_path
+from dropscribe.server.uploads import (
+    DRAFT_SUFFIX,
+    FILE_MODE,
+    new_upload_id,
+    parse_stored_name,
+    upload_path,
+)
 
 #: Path of a presigned upload URL, below the server's base URL.
 UPLOAD_PATH = "/v1/input/uploads/{name}"
@@ -40,9 +50,22 @@ class LocalUploads:
 
     def issue(self, extension: str, base_url: str) -> str:
         """Return a presigned PUT URL to this server for a new upload."""
+        return _url(self._presigner.issue(new_upload_id(), extension), extension, base_url)
+
+    def store(self, extension: str, source: BinaryIO, base_url: str) -> str:
+        """Copy a recording received in a request into a new upload; return its upload URL."""
         signed = self._presigner.issue(new_upload_id(), extension)
-        path = UPLOAD_PATH.format(name=f"{signed.upload_id}.{extension}")
-        return f"{base_url}{path}?expires={signed.expires}&signature={signed.signature}"
+        target = upload_path(self._uploads_dir, signed.upload_id, extension)
+        draft = target.with_name(f"{target.name}.{secrets.token_hex(4)}{DRAFT_SUFFIX}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                shutil.copyfileobj(source, handle)
+            os.replace(draft, target)
+        finally:
+            draft.unlink(missing_ok=True)
+        self.record(target, target.stat().st_size)
+        return _url(signed, extension, base_url)
 
     def target(self, name: str, expires: str | None, signature: str | None) -> Path:
         """Return where a presigned PUT stores its body. Raise 403 unless the URL is valid now."""
@@ -97,6 +120,11 @@ class LocalUploads:
         if not self._presigner.is_authentic(upload_id, ext, int(expires), signature):
             return None
         return upload_id, ext, int(expires)
+
+
+def _url(signed: SignedUpload, extension: str, base_url: str) -> str:
+    path = UPLOAD_PATH.format(name=f"{signed.upload_id}.{extension}")
+    return f"{base_url}{path}?expires={signed.expires}&signature={signed.signature}"
 
 
 def _single(query: dict[str, list[str]], name: str) -> str | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import openai
 import pytest
 import redis
 import requests
@@ -133,6 +134,20 @@ def test_scale_job_runs_on_an_in_process_worker_once(
     assert len(engine.calls) == 1
     counts = health(a.base_url)
     assert (counts["submissions"], counts["engine_runs"], counts["queued"]) == (1, 1, 0)
+
+
+def test_scale_openai_request_to_a_front_end_runs_on_another_nodes_worker(
+    tmp_path: Path, scale_out: ScaleOut, servers: list[EmbeddedServer]
+) -> None:
+    engine = FakeEngine()
+    servers.append(a := front_end(tmp_path, scale_out, FakeEngine()))
+    servers.append(front_end(tmp_path, scale_out, engine, workers=1))
+    recording = tmp_path / "hello.wav"
+    recording.write_bytes(b"hello openai")
+    client = openai.OpenAI(base_url=a.base_url + "/v1", api_key=TOKEN, max_retries=0)
+    answer = client.audio.transcriptions.create(model="whisper-1", file=recording)
+    assert answer.text == "hello openai"
+    assert len(engine.calls) == 1
 
 
 def test_scale_same_key_to_two_front_ends_one_job_one_engine_run(

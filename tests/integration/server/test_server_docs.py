@@ -14,7 +14,8 @@ from dropscribe.server.embedded import EmbeddedServer
 TIMEOUT = 10.0
 README = Path(__file__).resolve().parents[3] / "README.md"
 
-#: Every endpoint of the protocol and its extensions, as (method, path) in the description.
+#: Every endpoint of the protocol, its extensions and OpenAI's transcription endpoint,
+#: as (method, path) in the description.
 ENDPOINTS = {
     ("post", "/v1/input/upload-url"),
     ("put", "/v1/input/uploads/{name}"),
@@ -23,6 +24,7 @@ ENDPOINTS = {
     ("delete", "/v1/async/requests/{job_id}"),
     ("get", "/healthz"),
     ("get", "/metrics"),
+    ("post", "/v1/audio/transcriptions"),
 }
 
 

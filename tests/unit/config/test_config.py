@@ -47,7 +47,7 @@ def schema_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
 def yaml_keys(data: dict[str, Any], prefix: str = "") -> set[str]:
     keys: set[str] = set()
     for name, value in data.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value:  # an empty mapping is a value ({} fields)
             keys |= yaml_keys(value, f"{prefix}{name}.")
         else:
             keys.add(f"{prefix}{name}")

@@ -12,9 +12,10 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from dropscribe.config.schema.diarization import DiarizeKeys
+from dropscribe.config.schema.openai import OpenAI
 from dropscribe.config.schema.receivers import Webhook
 from dropscribe.config.schema.section import Section
-from dropscribe.config.schema.service import Api
+from dropscribe.config.schema.service import Api, Protocol
 from dropscribe.config.schema.transcription import Output, Whisper
 
 
@@ -23,6 +24,8 @@ class ProfileApi(Section):
 
     async_path: str | None = None
     service_tier: Literal["cpuflex", "gpuflex"] | None = None
+    protocol: Protocol | None = None
+    openai: OpenAI | None = None
 
     @field_validator("async_path")
     @classmethod

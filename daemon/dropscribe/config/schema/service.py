@@ -9,15 +9,37 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
+from dropscribe.config.schema.openai import OpenAI
 from dropscribe.config.schema.section import FilePath, PositiveSeconds, Section, ordered, refuse
 
 EMBEDDED = "embedded"
+
+#: The two protocols: dropscribe's own four async steps, and OpenAI's one request.
+Protocol = Literal["tiyaro", "openai"]
+
+#: Keys of ``api`` that only the four-step protocol reads.
+TIYARO_KEYS = ("async_path", "service_tier")
+
+
+def protocol_mix(protocol: str, fields_set: set[str], where: str = "api") -> list[str]:
+    """Return why a section setting ``fields_set`` mixes the two protocols (empty if not)."""
+    if protocol == "openai":
+        return [
+            f"{where}.{key} belongs to protocol tiyaro; with protocol openai set "
+            f"{where}.openai.model instead"
+            for key in TIYARO_KEYS
+            if key in fields_set
+        ]
+    if "openai" in fields_set:
+        return [f"{where}.openai needs {where}.protocol: openai"]
+    return []
 
 
 class Api(Section):
     """Where the transcription service is and how to authenticate to it."""
 
     base_url: str = EMBEDDED
+    protocol: Protocol = "tiyaro"
     async_path: str = "/v1/async/ent/tiyarofs/1/openai/whisper-tiny"
     service_tier: Literal["cpuflex", "gpuflex"] = "cpuflex"
     api_key_env: str = "TIYARO_API_KEY"
@@ -28,6 +50,15 @@ class Api(Section):
     # Plain http:// carries the key, the presigned URLs and the audio in cleartext; it is
     # refused for anything but this machine unless set to true (e.g. on a trusted cable).
     allow_plain_http: bool = False
+    openai: OpenAI = OpenAI()
+
+    @model_validator(mode="after")
+    def _one_protocol(self) -> Api:
+        # What differs from its default counts as set, so that a file naming every key
+        # (config.example.yaml) is no mix.
+        changed = {k for k in (*TIYARO_KEYS, "openai") if getattr(self, k) != _DEFAULTS[k]}
+        refuse(protocol_mix(self.protocol, changed))
+        return self
 
     @field_validator("base_url")
     @classmethod
@@ -69,6 +100,11 @@ class Api(Section):
                 "must start with '/', e.g. /v1/async/ent/tiyarofs/1/openai/whisper-tiny"
             )
         return value
+
+
+_DEFAULTS = {
+    name: field.default for name, field in Api.model_fields.items() if name in TIYARO_KEYS
+} | {"openai": OpenAI()}
 
 
 def is_loopback_url(url: str) -> bool:

@@ -21,7 +21,7 @@ from dropscribe.config.schema.pacing import Poll, Retry, Workers
 from dropscribe.config.schema.profile import PROFILE_ASYNC_PATH_BASE, Profile, profile_route
 from dropscribe.config.schema.receivers import Notify
 from dropscribe.config.schema.section import Section, refuse
-from dropscribe.config.schema.service import EMBEDDED, Api, Embedded
+from dropscribe.config.schema.service import EMBEDDED, Api, Embedded, protocol_mix
 from dropscribe.config.schema.transcription import OPTIONAL_INPUTS, Output, Quality, Whisper
 
 MIB = 1024 * 1024
@@ -157,6 +157,8 @@ def effective(settings: Settings, profile: Profile | None) -> Settings:
         for k in profile.api.model_fields_set
         if getattr(profile.api, k) is not None
     }
+    if profile.api.openai is not None:
+        api_keys["openai"] = _over(settings.api.openai, profile.api.openai)
     embedded = settings.embedded
     if profile.embedded.model is not None:
         embedded = embedded.model_copy(update={"model": profile.embedded.model})
@@ -201,6 +203,13 @@ def profile_model_problems(settings: Settings, profile: Profile) -> list[str]:
                 f"{profile_route(profile.name)})"
             )
     in_force = effective(settings, profile)
+    set_keys = {k for k in profile.api.model_fields_set if getattr(profile.api, k) is not None}
+    problems += [f"{where}: {p}" for p in protocol_mix(in_force.api.protocol, set_keys)]
+    if profile.embedded.model is not None and in_force.api.protocol == "openai":
+        problems.append(
+            f"{where}: embedded.model needs protocol tiyaro; with protocol openai "
+            f"set api.openai.model (a model path of the embedded server)"
+        )
     language = language_model_problem(in_force)
     if language is not None:
         problems.append(f"{where}: {language}")
