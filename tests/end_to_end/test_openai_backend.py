@@ -25,7 +25,7 @@ from support.openai_peers import PeerServer, openai_section
 from support.serve import ServeProcess
 from support.wer import word_error_rate
 
-SPEECH = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "speech"
+SPEECH = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "speech"
 REFERENCES = json.loads((SPEECH / "references.json").read_text())
 FIXTURES = ("jfk.flac", "OSR_us_000_0034_8k.wav")
 KEY = "openai-test-key-0123456789"
