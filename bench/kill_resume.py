@@ -131,10 +131,11 @@ def run_process(daemon: Daemon, kill_at: float | None) -> dict[str, Any]:
         stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
     )  # fmt: skip
     sampler = ProcSampler(child.pid, interval=SAMPLE_SECONDS, family=True).start()
-    job, killed_at, reaped = None, None, (0, 0, None)
+    job, killed_at = None, None
     deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
     # wait4, not Popen.poll: it gives the child's own CPU time (its helpers included).
-    while (reaped := os.wait4(child.pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+    reaped = os.wait4(child.pid, os.WNOHANG)
+    while reaped[0] == 0 and time.monotonic() < deadline:
         job = engine_job(data) or job
         if kill_at is not None and progress(job) >= kill_at:
             killed_at = time.time()
@@ -142,6 +143,7 @@ def run_process(daemon: Daemon, kill_at: float | None) -> dict[str, Any]:
             reaped = os.wait4(child.pid, 0)
             break
         time.sleep(SAMPLE_SECONDS)
+        reaped = os.wait4(child.pid, os.WNOHANG)
     if reaped[0] == 0:  # past the deadline
         os.killpg(child.pid, signal.SIGKILL)
         reaped = os.wait4(child.pid, 0)
@@ -216,7 +218,7 @@ def compare(killed: dict[str, Any], plain: dict[str, Any]) -> dict[str, Any]:
     def ratio(key: str) -> float | None:
         if killed[key] is None or not plain[key]:
             return None
-        return round(killed[key] / plain[key], 3)
+        return round(float(killed[key]) / float(plain[key]), 3)
 
     return {
         "same_text": killed["text_sha"] is not None and killed["text_sha"] == plain["text_sha"],
@@ -268,7 +270,7 @@ def main() -> None:
     print_table(["run", "published", "processes", "engine s", "CPU s", "wall s", "peak MB"], rows)
     for run in runs:
         run.pop("words")
-    summary = {
+    summary: dict[str, Any] = {
         key: spread([p[key] for p in pairs if p[key] is not None])
         for key in ("engine_ratio", "cpu_ratio", "wall_ratio", "words_differing")
     }
