@@ -291,7 +291,9 @@ def run_dropscribe(clips: list[dict[str, Any]], settle: float) -> dict[str, Any]
         code = daemon.wait_exit(RUN_TIMEOUT_SECONDS)
         cpu = children_cpu_seconds() - cpu_before
         ended = time.time()
-        texts = {p.stem + ".wav": p.read_text().strip() for p in daemon.outbox.glob("*.txt")}
+        by_stem = {p.stem: p.read_text().strip() for p in daemon.outbox.glob("*.txt")}
+        texts = {c["name"]: by_stem[Path(c["name"]).stem] for c in clips
+                 if Path(c["name"]).stem in by_stem}  # fmt: skip
         incomplete = incomplete_results(daemon.outbox)
         requests = sorted({e["request_id"] for e in daemon.events("submit.accepted")})
         engine = engine_timeline(daemon.path("state") / "embedded", requests)

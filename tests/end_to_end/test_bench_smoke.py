@@ -135,6 +135,20 @@ SMOKES = (
         lambda r: [s["failed"] for s in results(r)["summary"].values()] == [0, 0],
     ),
     Smoke(
+        "kill_resume", "kill_resume.json", frozenset({"recording", "pairs", "runs", "summary"}),
+        lambda r: [run["published"] for run in results(r)["runs"]] == [True, True]
+        and [p["killed_at_progress"] is not None for p in results(r)["runs"][1]["processes"]]
+        == [True, False],
+    ),
+    # Without whisper-ctranslate2 in the suite's environment, --small runs the dropscribe
+    # side and reports the peer as not installed.
+    Smoke(
+        "peer", "peer.json", frozenset({"peer", "inputs", "runs", "summary"}),
+        lambda r: results(r)["peer"] == "peer not installed"
+        and [run["published"] for name in ("reading", "clips")
+             for run in results(r)["runs"][name]["dropscribe"]] == [1, 3],
+    ),
+    Smoke(
         "system_tests", "system_tests.json", frozenset({"collect_only", "runs", "figures"}),
         lambda r: results(r)["collect_only"]
         and [run["exit"] for run in results(r)["runs"]] == [0, 0],
