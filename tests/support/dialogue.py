@@ -19,6 +19,7 @@ from faster_whisper import decode_audio
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from dropscribe.core.transcript import RemoteSegment
+from dropscribe.engine.piece_helper import write_wav as write_pieces_wav
 
 SPEECH = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "speech"
 SAMPLING_RATE = 16000
@@ -88,12 +89,7 @@ def laid_turns(turns: tuple[tuple[str, float, float], ...]) -> tuple[Any, list[S
 
 def write_wav(path: Path, samples: Any) -> Path:
     """Write float samples in [-1, 1] as a 16 kHz mono 16-bit WAV; return the path."""
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(SAMPLING_RATE)
-        out.writeframes(pcm.tobytes())
+    write_pieces_wav(path, samples)
     return path
 
 

@@ -13,7 +13,7 @@ import pytest
 from dropscribe.core.jobs import Job, JobState
 from dropscribe.core.progress import AudioProgress
 from dropscribe.state import SCHEMA_VERSION, StateStore
-from dropscribe.state.schema import MIGRATIONS
+from support.old_state import state_file_at
 
 READING = AudioProgress(40.0, 93.0, 2000.0, 20.0, 1990.0)
 
@@ -25,27 +25,9 @@ def store(tmp_path: Path) -> Iterator[StateStore]:
     opened.close()
 
 
-def version_5_file(path: Path) -> None:
-    """Write a state file at version 5 holding one submitted job, as 5's steps left it."""
-    db = sqlite3.connect(path)
-    try:
-        for step in MIGRATIONS[:5]:
-            for statement in step:
-                db.execute(statement)
-        db.execute(
-            "INSERT INTO jobs (id, source, state, size, sha256, fingerprint, attempts, polls, "
-            "next_due, outputs, steps, updated, superseded) VALUES "
-            "('old', 'talk.wav', 'submitted', 1, '', '', 0, 3, 0, '[]', '{}', 1, '[]')"
-        )
-        db.execute("PRAGMA user_version=5")
-        db.commit()
-    finally:
-        db.close()
-
-
 def test_state_version_5_file_is_migrated_and_its_jobs_have_no_progress(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    version_5_file(path)
+    state_file_at(path, 5)
     store = StateStore(path)
     try:
         job = store.get("old")

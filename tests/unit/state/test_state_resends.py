@@ -4,31 +4,12 @@ kept (no resends, their requests open)."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
 from dropscribe.core.jobs import JobState
 from dropscribe.state import SCHEMA_VERSION, StateStore
-from dropscribe.state.schema import MIGRATIONS
-
-
-def version_6_file(path: Path) -> None:
-    """Write a state file at version 6 holding one submitted job, as 6's steps left it."""
-    db = sqlite3.connect(path)
-    try:
-        for step in MIGRATIONS[:6]:
-            for statement in step:
-                db.execute(statement)
-        db.execute(
-            "INSERT INTO jobs (id, source, state, size, sha256, fingerprint, attempts, polls, "
-            "next_due, outputs, steps, updated, superseded) VALUES "
-            "('old', 'talk.wav', 'submitted', 1, '', '', 0, 3, 0, '[]', '{}', 1, '[]')"
-        )
-        db.execute("PRAGMA user_version=6")
-        db.commit()
-    finally:
-        db.close()
+from support.old_state import state_file_at
 
 
 def test_state_schema_version_7_is_the_latest() -> None:
@@ -37,7 +18,7 @@ def test_state_schema_version_7_is_the_latest() -> None:
 
 def test_state_version_6_file_is_migrated_without_resends(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    version_6_file(path)
+    state_file_at(path, 6)
     store = StateStore(path)
     try:
         job = store.get("old")
@@ -49,7 +30,7 @@ def test_state_version_6_file_is_migrated_without_resends(tmp_path: Path) -> Non
 
 def test_state_resends_and_request_over_survive_a_reopen(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    version_6_file(path)
+    state_file_at(path, 6)
     store = StateStore(path)
     try:
         job = store.get("old")
