@@ -15,7 +15,8 @@ from dropscribe.pipeline.lifecycle import Lifecycle
 from dropscribe.pipeline.ports import POLL, TRANSFER
 from dropscribe.pipeline.profiles import StepsByProfile
 from dropscribe.pipeline.runner import Pipeline
-from dropscribe.pipeline.steps import Clock, Options, Steps
+from dropscribe.pipeline.step_options import Clock, Options
+from dropscribe.pipeline.steps import Steps
 
 __all__ = [
     "POLL",

@@ -16,7 +16,8 @@ from dropscribe.pipeline.lifecycle import Lifecycle
 from dropscribe.pipeline.outcomes import Action, Outcome, decide, lost_request
 from dropscribe.pipeline.ports import POLL, TRANSFER, Audit, Schedule, Store
 from dropscribe.pipeline.profiles import StepsByProfile
-from dropscribe.pipeline.steps import Clock, Next, Options, Steps
+from dropscribe.pipeline.step_options import Clock, Options
+from dropscribe.pipeline.steps import Next, Steps
 
 TRANSFER_STATES = frozenset(
     {JobState.CLAIMED, JobState.UPLOADING, JobState.UPLOADED, JobState.SUBMITTING}

@@ -19,41 +19,36 @@ decides. A step returns when the job is due again (:class:`Next`), or None when 
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from dropscribe.api_client import PollProgress, PollResult, RemoteStatus
 from dropscribe.audit import Event
 from dropscribe.core import errors
-from dropscribe.core.backoff import PollPolicy, RetryPolicy, next_poll_delay
+from dropscribe.core.backoff import next_poll_delay
 from dropscribe.core.jobs import (
     Job,
     JobState,
     advance,
     audit_fields,
     extension_of,
-    output_stem,
     sent_anew,
-    step_times,
     update,
 )
 from dropscribe.core.progress import observed
-from dropscribe.core.transcript import RemoteTranscript
 from dropscribe.pipeline import quality as completeness
 from dropscribe.pipeline.changes import file_digest, recheck, stat_matches
 from dropscribe.pipeline.outcomes import deadline_reason, past_deadline
 from dropscribe.pipeline.ports import (
     Audit,
     Custodian,
-    Labeller,
     Publisher,
     Remote,
     Store,
     Transcriber,
 )
+from dropscribe.pipeline.publishing import Publication
+from dropscribe.pipeline.step_options import Clock, Options
 
 # How soon a job whose file changed during its upload is hashed again (seconds).
 CHANGED_RETRY_SECONDS = 1.0
@@ -66,35 +61,6 @@ RESENT_AT_LEAST_ONCE = (
     "the recording may have been sent before the stop or the failed answer; OpenAI's protocol "
     "has no idempotency key, so it is sent again and the service may transcribe it twice"
 )
-
-
-@dataclass(frozen=True)
-class Options:
-    """What the steps need from the settings."""
-
-    whisper_input: Mapping[str, Any]
-    fingerprint: str
-    service_tier: str
-    retry: RetryPolicy
-    poll: PollPolicy
-    delete_after_success: bool = False
-    quality: completeness.QualityPolicy = field(default_factory=completeness.QualityPolicy)
-    #: Finds the speech in a recording whose result carries no coverage (a remote service's).
-    speech: completeness.SpeechFinder | None = None
-    #: Puts speaker labels on a result before it is published; None: no diarization.
-    speakers: Labeller | None = None
-    #: The limits a refusal of the service may name (``max_audio_hours``), each with the
-    #: setting of this daemon that lifts it (``embedded.max_audio_hours``); see refusals.
-    limit_settings: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Clock:
-    """Wall-clock time (stored with each job) and the random source of jitter, passed in so
-    that tests pin both. Waiting itself is the scheduler's, on the monotonic clock."""
-
-    time: Callable[[], float] = time.time
-    random: Callable[[], float] = random.random
 
 
 @dataclass(frozen=True)
@@ -143,6 +109,7 @@ class Steps:
         self._opt = options
         self._clock = clock
         self._accepted = on_accepted
+        self._publication = Publication(store, outbox, custody, log, options, clock)
 
     def transfer(self, job: Job) -> Next | None:
         """Hash, dedupe, upload and submit, from wherever the job stands."""
@@ -393,84 +360,5 @@ class Steps:
 
     def publish(self, job: Job) -> None:
         """Label the speakers, write the outputs, move the recording to done/, mark the job
-        published."""
-        result = self._with_speakers(job, self._store.result(job.id) or {})
-        if completeness.is_incomplete(result):
-            self._log.warning(
-                Event.TRANSCRIPT_INCOMPLETE, **audit_fields(job), **completeness.shortfall(result)
-            )
-            if self._opt.quality.fail_incomplete:
-                raise errors.IncompleteTranscript(completeness.describe_shortfall(result))
-        outputs = self._outbox.publish(
-            output_stem(job.source), job.id, result, self._provenance(job)
-        )
-        moved = self._complete_source(job)
-        now = self._clock.time()
-        job = advance(
-            job,
-            JobState.PUBLISHED,
-            now,
-            outputs=tuple(str(p) for p in outputs),
-            next_due=0.0,
-            done_path=moved,
-        )
-        self._store.save(job)
-        common = audit_fields(job)
-        self._log.info(Event.JOB_PUBLISHED, outputs=list(job.outputs), **common)
-        self._log.info(
-            Event.JOB_SUMMARY,
-            outcome="published",
-            model=job.model,
-            size=job.size,
-            duration_seconds=round(now - job.steps.get("claimed", now), 3),
-            **common,
-        )
-
-    def _with_speakers(self, job: Job, result: RemoteTranscript) -> RemoteTranscript:
-        """Return the result with speaker labels, labelling it once: the labelled result is
-        saved before anything is published, so publishing again after a crash neither
-        diarizes again nor asks the service again. A failed diarization is saved too."""
-        labeller = self._opt.speakers
-        if labeller is None or "diarization" in result or not result.get("segments"):
-            return result
-        fields = audit_fields(job)
-        self._log.info(Event.DIARIZE_STARTED, **fields, method=labeller.method)
-        started = self._clock.time()
-        labelled = labeller.label(result, self._custody.processing_path(job.source))
-        self._store.save(job, labelled)
-        diarization = labelled.get("diarization")
-        error = None if diarization is None else diarization.get("error")
-        if error is not None:
-            self._log.warning(Event.DIARIZE_FAILED, **fields, method=labeller.method, error=error)
-            return labelled
-        self._log.info(
-            Event.DIARIZE_DONE,
-            **fields,
-            method=labeller.method,
-            speakers=len(labelled.get("speakers", [])),
-            duration_seconds=round(self._clock.time() - started, 3),
-        )
-        return labelled
-
-    def _complete_source(self, job: Job) -> str | None:
-        try:
-            moved = self._custody.complete(job.source, delete=self._opt.delete_after_success)
-        except FileNotFoundError:
-            # A crash after the move and before the state was saved: it is already done.
-            return job.done_path
-        return None if moved is None else str(moved)
-
-    def _provenance(self, job: Job) -> dict[str, Any]:
-        return {
-            "source": job.source,
-            "size": job.size,
-            "sha256": job.sha256,
-            "request_id": job.request_id,
-            "model": job.model,
-            "service_tier": self._opt.service_tier,
-            "input": dict(self._opt.whisper_input),
-            "steps": step_times(job.steps),
-            "reused_from_job": job.result_of,
-            "profile": job.profile,
-            "superseded_request_ids": list(job.superseded),
-        }
+        published (:mod:`dropscribe.pipeline.publishing`)."""
+        self._publication.publish(job)
